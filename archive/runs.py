@@ -1,0 +1,114 @@
+"""The lifecycle of a crawl run's row: begin, fail, abort, and recovery of stale rows.
+
+A run is on record from its first moment (status ``running``) so that a crash leaves a
+trace; only :func:`archive.store.commit_run` turns it into ``ok`` with item changes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from urllib.parse import unquote, urlsplit
+
+import sqlite_utils
+
+from archive.clock import iso
+from archive.db import write_transaction
+
+TRIGGERS = ("manual", "schedule")
+
+
+def topic_name_for(url: str) -> str:
+    """Default topic name: the listing's last path segment, decoded (``nato``, ``英国``)."""
+    segments = [segment for segment in urlsplit(url).path.split("/") if segment]
+    return unquote(segments[-1]) if segments else urlsplit(url).netloc
+
+
+def ensure_topic(db: sqlite_utils.Database, name: str, url: str, now: datetime) -> int:
+    """Return the id of the topic at ``url``, creating it on first use.
+
+    The URL is the identity; the name is the operator's label and follows the latest config.
+    """
+    row = db.execute("SELECT id, name FROM topics WHERE url = ?", [url]).fetchone()
+    if row is not None:
+        if row[1] != name:
+            db.execute("UPDATE topics SET name = ? WHERE id = ?", [name, row[0]])
+        return int(row[0])
+    cursor = db.execute(
+        "INSERT INTO topics (name, url, created_at) VALUES (?, ?, ?)", [name, url, iso(now)]
+    )
+    return int(cursor.lastrowid or 0)
+
+
+def begin_run(
+    db: sqlite_utils.Database,
+    *,
+    topic: str,
+    url: str,
+    trigger: str,
+    started_at: datetime,
+    pid: int,
+) -> int:
+    """Record a run as ``running`` and return its id."""
+    if trigger not in TRIGGERS:
+        raise ValueError(f"trigger must be one of {TRIGGERS}, not {trigger!r}")
+    with write_transaction(db):
+        topic_id = ensure_topic(db, topic, url, started_at)
+        cursor = db.execute(
+            "INSERT INTO crawl_runs (topic, topic_id, url, trigger, started_at, status, pid)"
+            " VALUES (?, ?, ?, ?, ?, 'running', ?)",
+            [topic, topic_id, url, trigger, iso(started_at), pid],
+        )
+    return int(cursor.lastrowid or 0)
+
+
+def end_run_without_changes(
+    db: sqlite_utils.Database,
+    run_id: int,
+    *,
+    status: str,
+    reason: str,
+    error: str,
+    finished_at: datetime,
+    pages: int = 0,
+) -> None:
+    """Close a run as ``failed`` or ``aborted``: its row only, never an item or a change."""
+    if status not in ("failed", "aborted"):
+        raise ValueError(f"status must be failed or aborted, not {status!r}")
+    with write_transaction(db):
+        db.execute(
+            "UPDATE crawl_runs SET status = ?, reason = ?, error = ?, finished_at = ?,"
+            " pages = ? WHERE id = ? AND status = 'running'",
+            [status, reason, _one_line(error), iso(finished_at), pages, run_id],
+        )
+
+
+def recover_stale_runs(
+    db: sqlite_utils.Database,
+    now: datetime,
+    *,
+    is_alive: Callable[[int], bool],
+    status: str = "aborted",
+    reason: str = "crash",
+    error: str = "the crawl process ended without recording its outcome",
+    pids: set[int] | None = None,
+) -> list[int]:
+    """Close ``running`` rows whose process is gone (after a SIGKILL or power loss).
+
+    With ``pids`` given, only those processes' rows are closed (the daemon's timeout path).
+    """
+    rows = db.execute("SELECT id, pid FROM crawl_runs WHERE status = 'running'").fetchall()
+    stale = [
+        run_id
+        for run_id, pid in rows
+        if (pids is None and (pid is None or not is_alive(pid))) or (pids and pid in pids)
+    ]
+    for run_id in stale:
+        end_run_without_changes(
+            db, run_id, status=status, reason=reason, error=error, finished_at=now
+        )
+    return stale
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())[:500]

@@ -1,0 +1,152 @@
+"""The archive's schema: the only DDL in topicwatch, applied as numbered migrations.
+
+The schema is a public contract for analysts (docs/schema.md). Its version lives in
+``PRAGMA user_version``; each entry of ``MIGRATIONS`` upgrades version ``n`` to ``n + 1``
+inside the caller's transaction, so an older archive opens and is upgraded in place and a
+half-applied upgrade is impossible.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import sqlite_utils
+
+Migration = Callable[[sqlite_utils.Database], None]
+
+_V1 = """
+CREATE TABLE topics (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    url TEXT NOT NULL UNIQUE,
+    created_at TEXT NOT NULL
+);
+
+CREATE TABLE crawl_runs (
+    id INTEGER PRIMARY KEY,
+    topic TEXT NOT NULL,
+    topic_id INTEGER REFERENCES topics(id),
+    url TEXT NOT NULL,
+    trigger TEXT NOT NULL CHECK (trigger IN ('manual', 'schedule')),
+    started_at TEXT NOT NULL,
+    finished_at TEXT,
+    status TEXT NOT NULL DEFAULT 'running'
+        CHECK (status IN ('running', 'ok', 'failed', 'aborted')),
+    pages INTEGER NOT NULL DEFAULT 0,
+    pages_not_modified INTEGER NOT NULL DEFAULT 0,
+    items_seen INTEGER NOT NULL DEFAULT 0,
+    items_new INTEGER NOT NULL DEFAULT 0,
+    items_edited INTEGER NOT NULL DEFAULT 0,
+    items_vanished INTEGER NOT NULL DEFAULT 0,
+    items_reappeared INTEGER NOT NULL DEFAULT 0,
+    first_page_items INTEGER,
+    headline_coverage REAL,
+    summary_coverage REAL,
+    date_coverage REAL,
+    gap_suspected INTEGER NOT NULL DEFAULT 0,
+    reason TEXT,
+    error TEXT,
+    pid INTEGER
+);
+CREATE INDEX crawl_runs_topic_started ON crawl_runs (topic, started_at);
+CREATE INDEX crawl_runs_status ON crawl_runs (status);
+
+CREATE TABLE items (
+    id INTEGER PRIMARY KEY,
+    url TEXT NOT NULL UNIQUE,
+    headline TEXT NOT NULL DEFAULT '',
+    summary TEXT NOT NULL DEFAULT '',
+    published_at TEXT NOT NULL DEFAULT '',
+    first_seen_at TEXT NOT NULL,
+    last_seen_at TEXT NOT NULL,
+    version INTEGER NOT NULL DEFAULT 1,
+    content_hash TEXT NOT NULL
+);
+
+CREATE TABLE item_versions (
+    id INTEGER PRIMARY KEY,
+    item_id INTEGER NOT NULL REFERENCES items(id),
+    version INTEGER NOT NULL,
+    headline TEXT NOT NULL,
+    summary TEXT NOT NULL,
+    observed_at TEXT NOT NULL,
+    run_id INTEGER NOT NULL REFERENCES crawl_runs(id),
+    content_hash TEXT NOT NULL,
+    UNIQUE (item_id, version)
+);
+CREATE INDEX item_versions_run ON item_versions (run_id);
+
+CREATE TABLE changes (
+    id INTEGER PRIMARY KEY,
+    run_id INTEGER NOT NULL REFERENCES crawl_runs(id),
+    item_id INTEGER NOT NULL REFERENCES items(id),
+    kind TEXT NOT NULL CHECK (kind IN ('new', 'edited', 'vanished', 'reappeared')),
+    at TEXT NOT NULL,
+    version INTEGER,
+    fields TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX changes_at ON changes (at);
+CREATE INDEX changes_item ON changes (item_id);
+CREATE INDEX changes_run ON changes (run_id);
+
+CREATE TABLE topic_items (
+    topic_id INTEGER NOT NULL REFERENCES topics(id),
+    item_id INTEGER NOT NULL REFERENCES items(id),
+    first_listed_at TEXT NOT NULL,
+    last_listed_at TEXT NOT NULL,
+    last_position INTEGER NOT NULL,
+    last_page INTEGER NOT NULL,
+    vanished_at TEXT,
+    PRIMARY KEY (topic_id, item_id)
+);
+CREATE INDEX topic_items_item ON topic_items (item_id);
+
+CREATE TABLE listing_pages (
+    url TEXT PRIMARY KEY,
+    topic_id INTEGER NOT NULL REFERENCES topics(id),
+    page INTEGER NOT NULL,
+    etag TEXT,
+    last_modified TEXT,
+    item_urls TEXT NOT NULL DEFAULT '[]',
+    fetched_at TEXT NOT NULL
+);
+
+CREATE TABLE listings (
+    id INTEGER PRIMARY KEY,
+    topic_id INTEGER NOT NULL REFERENCES topics(id),
+    run_id INTEGER NOT NULL REFERENCES crawl_runs(id),
+    observed_at TEXT NOT NULL,
+    listing_hash TEXT NOT NULL
+);
+CREATE INDEX listings_topic_observed ON listings (topic_id, observed_at);
+
+CREATE TABLE listing_entries (
+    listing_id INTEGER NOT NULL REFERENCES listings(id),
+    position INTEGER NOT NULL,
+    page INTEGER NOT NULL,
+    item_id INTEGER NOT NULL REFERENCES items(id),
+    PRIMARY KEY (listing_id, position)
+);
+CREATE INDEX listing_entries_item ON listing_entries (item_id);
+"""
+
+
+def _v1_initial(db: sqlite_utils.Database) -> None:
+    """Tables for topics, runs, items with versions, changes and listings."""
+    _run_script(db, _V1)
+
+
+def _run_script(db: sqlite_utils.Database, script: str) -> None:
+    """Run DDL statement by statement: ``executescript`` would COMMIT our transaction."""
+    for statement in script.split(";"):
+        if statement.strip():
+            db.execute(statement)
+
+
+MIGRATIONS: list[Migration] = [_v1_initial]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def pending_migrations(current_version: int) -> list[Migration]:
+    """Migrations that take an archive at ``current_version`` to ``SCHEMA_VERSION``."""
+    return MIGRATIONS[current_version:]

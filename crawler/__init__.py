@@ -1,0 +1,12 @@
+"""topicwatch's crawler: the Scrapy project, its runner and the ``topicwatch`` command."""
+
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("topicwatch")
+except PackageNotFoundError:  # running from a checkout that is not installed
+    __version__ = "0.0.0"
+
+PROJECT_URL = "https://github.com/topicwatch/topicwatch"
+USER_AGENT = f"topicwatch/{__version__} (+{PROJECT_URL})"
+DEFAULT_TOPIC_URL = "https://novaist.jp/articles/tag/nato/"

@@ -1,0 +1,185 @@
+"""Find the page's main list of article cards without knowing the theme's class names.
+
+A *card* is the largest element around an article link that holds no link to a different
+article. Cards that share a parent and a tag form a candidate list; the list that wins is
+the one with the most, richest cards outside navigation, sidebars and ranking widgets.
+A sidebar's "人気記事" list has cards too, which is why chrome is penalised, not ignored
+only by tag: many themes put widgets in plain ``div``s.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from lxml import html as lxml_html
+
+HtmlElement = lxml_html.HtmlElement
+
+_CHROME_TAGS = {"aside", "nav", "header", "footer"}
+_CHROME_TOKENS = {
+    "side", "sidebar", "widget", "widgets", "ranking", "rank", "popular", "related",
+    "recommend", "footer", "header", "nav", "navi", "navigation", "menu", "breadcrumb",
+    "breadcrumbs", "share", "sns", "social", "pickup", "tagcloud", "banner", "ad", "ads",
+    "trend", "trending", "secondary", "drawer", "modal",
+}  # fmt: skip
+_CHROME_HEADINGS = re.compile(
+    r"(人気|ランキング|関連|おすすめ|オススメ|注目|アクセス|Popular|Related)"
+)
+_MAIN_TOKENS = {"main", "content", "primary", "archive", "posts", "entries", "articles", "loop"}
+_TOKEN_SPLIT = re.compile(r"[\s_\-]+")
+
+
+@dataclass
+class Card:
+    """One article card: its element and the canonical URL of the article it links."""
+
+    element: HtmlElement
+    url: str
+    anchors: list[HtmlElement]
+
+
+@dataclass
+class CardGroup:
+    """Sibling cards that form one candidate list, with the score that ranks it."""
+
+    cards: list[Card]
+    score: float
+    where: str
+
+
+def find_cards(root: HtmlElement, article_url: Callable[[str], str | None]) -> list[CardGroup]:
+    """All candidate card lists on the page, best first.
+
+    ``article_url`` maps an ``href`` to a canonical article URL, or None for other links.
+    """
+    links = [(a, article_url(a.get("href", ""))) for a in root.iter("a")]
+    anchors_by_url: dict[str, list[HtmlElement]] = {}
+    for anchor, url in links:
+        if url is not None:
+            anchors_by_url.setdefault(url, []).append(anchor)
+    urls_under = _urls_under(links)
+    cards: dict[HtmlElement, Card] = {}
+    for url, anchors in anchors_by_url.items():
+        for anchor in anchors:
+            element = _climb(anchor, urls_under)
+            card = cards.get(element)
+            if card is None:
+                cards[element] = Card(element, url, [anchor])
+            else:
+                card.anchors.append(anchor)
+    groups = _group(cards.values())
+    return sorted(groups, key=lambda group: group.score, reverse=True)
+
+
+def _urls_under(links: Iterable[tuple[HtmlElement, str | None]]) -> dict[HtmlElement, set[str]]:
+    """For each element, the set of article URLs linked inside it (one pass up the tree)."""
+    under: dict[HtmlElement, set[str]] = {}
+    for anchor, url in links:
+        if url is None:
+            continue
+        element: HtmlElement | None = anchor
+        while element is not None:
+            urls = under.setdefault(element, set())
+            if url in urls and len(urls) > 1:
+                break  # ancestors already know this URL and others: nothing new above
+            urls.add(url)
+            element = element.getparent()
+    return under
+
+
+def _climb(anchor: HtmlElement, urls_under: dict[HtmlElement, set[str]]) -> HtmlElement:
+    element = anchor
+    parent = element.getparent()
+    while parent is not None and parent.tag != "body" and len(urls_under.get(parent, ())) <= 1:
+        element, parent = parent, parent.getparent()
+    return element
+
+
+def _group(cards: Iterable[Card]) -> list[CardGroup]:
+    by_parent: dict[tuple[HtmlElement | None, str], list[Card]] = {}
+    for card in cards:
+        key = (card.element.getparent(), str(card.element.tag))
+        by_parent.setdefault(key, []).append(card)
+    groups = []
+    for (parent, tag), members in by_parent.items():
+        members.sort(key=lambda card: _document_index(card.element))
+        groups.append(CardGroup(members, _score(members, parent), _describe(parent, tag)))
+    return groups
+
+
+def _document_index(element: HtmlElement) -> int:
+    line = element.sourceline or 0
+    return line * 10_000 + len(list(element.itersiblings(preceding=True)))
+
+
+def _score(cards: list[Card], parent: HtmlElement | None) -> float:
+    """More cards, more text per card, inside main content, and never in chrome."""
+    text = sum(min(len(_text(card.element)), 300) for card in cards) / len(cards)
+    score = len(cards) * (1.0 + text / 60.0)
+    if parent is not None and _in_chrome(parent):
+        score *= 0.02
+    elif parent is not None and _in_main(parent):
+        score *= 1.5
+    if len(cards) == 1:
+        score *= 0.3  # a lone card is a lead block or a promo, rarely the list
+    return score
+
+
+def _text(element: HtmlElement) -> str:
+    return " ".join(element.text_content().split())
+
+
+def _in_chrome(element: HtmlElement) -> bool:
+    for ancestor in _self_and_ancestors(element):
+        if ancestor.tag in _CHROME_TAGS:
+            return True
+        if _name_tokens(ancestor) & _CHROME_TOKENS:
+            return True
+        if _heading_says_chrome(ancestor):
+            return True
+    return False
+
+
+def _heading_says_chrome(element: HtmlElement) -> bool:
+    """A widget's own heading ("人気記事") right before or inside it marks it as chrome."""
+    previous = element.getprevious()
+    candidates = [previous] if previous is not None else []
+    candidates += [child for child in element[:2]]
+    return any(
+        isinstance(node.tag, str)
+        and re.fullmatch(r"h[1-6]|div|p|span", node.tag) is not None
+        and len(_text(node)) <= 20
+        and _CHROME_HEADINGS.search(_text(node)) is not None
+        for node in candidates
+    )
+
+
+def _in_main(element: HtmlElement) -> bool:
+    for ancestor in _self_and_ancestors(element):
+        if ancestor.tag in ("main", "article"):
+            return True
+        if _name_tokens(ancestor) & _MAIN_TOKENS:
+            return True
+    return False
+
+
+def _name_tokens(element: HtmlElement) -> set[str]:
+    names = f"{element.get('class', '')} {element.get('id', '')}".lower()
+    return set(_TOKEN_SPLIT.split(names))
+
+
+def _self_and_ancestors(element: HtmlElement) -> Iterable[HtmlElement]:
+    node: HtmlElement | None = element
+    while node is not None and node.tag not in ("body", "html"):
+        yield node
+        node = node.getparent()
+
+
+def _describe(parent: HtmlElement | None, tag: str) -> str:
+    if parent is None:
+        return tag
+    names = ".".join(parent.get("class", "").split())
+    ident = f"#{parent.get('id')}" if parent.get("id") else ""
+    return f"{parent.tag}{ident}{'.' + names if names else ''} > {tag}"

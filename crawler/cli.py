@@ -1,0 +1,134 @@
+"""The ``topicwatch`` command: a thin click layer over :mod:`crawler.run` and :mod:`archive`.
+
+Each command parses options, calls the library, and formats the result; errors from the
+library become one-line messages with exit code 2 (usage) or 1 (failed run).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import click
+from scrapy.exceptions import UsageError
+
+from archive import ArchiveError
+from crawler import DEFAULT_TOPIC_URL, __version__
+from crawler.run import CrawlRequest, crawl
+
+DB_HELP = "Archive file (SQLite). Default ./topicwatch.db, or $TOPICWATCH_DB."
+
+
+def db_option(function: Any) -> Any:
+    """``--db PATH`` shared by every command that opens the archive."""
+    return click.option(
+        "--db",
+        "db",
+        envvar="TOPICWATCH_DB",
+        default="topicwatch.db",
+        show_default=True,
+        type=click.Path(dir_okay=False),
+        help=DB_HELP,
+    )(function)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="topicwatch")
+def cli() -> None:
+    """topicwatch: archive news topic listing pages with change detection.
+
+    Crawl a topic listing (default: novaist.jp's NATO tag) into an SQLite archive that
+    keeps every headline and summary version, every run, and every change.
+    """
+
+
+@cli.command(name="crawl")
+@click.option("--url", default=DEFAULT_TOPIC_URL, show_default=True, help="Topic listing URL.")
+@db_option
+@click.option("--topic", help="Topic name (default: the URL's last path segment).")
+@click.option(
+    "--pages",
+    type=click.IntRange(1, 50),
+    help="Read exactly N pages (manual gap filling); no conditional GET.",
+)
+@click.option(
+    "--max-pages",
+    type=click.IntRange(1, 50),
+    default=5,
+    show_default=True,
+    help="Continuity paging limit: read on while pages hold no known item, up to N.",
+)
+@click.option(
+    "--trigger",
+    type=click.Choice(["manual", "schedule"]),
+    default="manual",
+    show_default=True,
+    help="Recorded in crawl_runs.trigger (the daemon passes 'schedule').",
+)
+@click.option(
+    "--wait",
+    type=click.FloatRange(0),
+    default=0.0,
+    show_default=True,
+    help="Seconds to wait while another process crawls the same topic.",
+)
+@click.option("--selectors", help="JSON object of CSS selector overrides (item, headline, ...).")
+@click.option("--log-level", default="WARNING", show_default=True, help="Scrapy log level.")
+@click.option("--json", "as_json", is_flag=True, help="Print the run as a JSON object.")
+def crawl_command(
+    url: str,
+    db: str,
+    topic: str | None,
+    pages: int | None,
+    max_pages: int,
+    trigger: str,
+    wait: float,
+    selectors: str | None,
+    log_level: str,
+    as_json: bool,
+) -> None:
+    """Crawl a topic listing once and archive what changed.
+
+    Prints one line (pages, items seen, new, edited, vanished, duration) or, with
+    --json, the run's row. Exit status: 0 ok, 1 failed run, 2 usage error, 75 busy
+    (another process is crawling this topic).
+
+    \b
+    Examples:
+        topicwatch crawl
+        topicwatch crawl --url https://novaist.jp/articles/tag/nato/ --db nato.db
+        topicwatch crawl --pages 3      # fill a gap: read exactly 3 pages
+    """
+    request = CrawlRequest(
+        url=url,
+        db=db,
+        topic=topic,
+        pages=pages,
+        max_pages=max_pages,
+        trigger=trigger,
+        lock_wait=wait,
+        selectors=_parse_selectors(selectors),
+        settings={"LOG_LEVEL": log_level.upper()},
+    )
+    try:
+        result = crawl(request)
+    except (UsageError, ArchiveError) as error:
+        raise click.UsageError(str(error)) from error
+    if as_json and result.run is not None:
+        click.echo(json.dumps({**result.run, "duration": round(result.duration, 3)}))
+    else:
+        click.echo(result.message, err=result.exit_code != 0)
+    sys.exit(result.exit_code)
+
+
+def _parse_selectors(value: str | None) -> dict[str, str] | None:
+    if not value:
+        return None
+    try:
+        data = json.loads(value)
+    except ValueError as error:
+        raise click.BadParameter(f"not JSON: {error}", param_hint="--selectors") from error
+    if not isinstance(data, dict):
+        raise click.BadParameter("must be a JSON object", param_hint="--selectors")
+    return {str(k): str(v) for k, v in data.items()}

@@ -1,0 +1,343 @@
+"""Pure listing extraction: HTML and the page's URL in, article entries out.
+
+The order of trust: a topic's own CSS selectors (config), then the page's structured data
+(JSON-LD ``ItemList``), then the card heuristics of :mod:`crawler.cards`. No network and
+no archive here, so every page family is a golden test (tests/fixtures/listings/).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+
+from lxml import etree
+from lxml import html as lxml_html
+
+from crawler.cards import Card, find_cards
+from crawler.dates import parse_date
+from crawler.entry import Entry
+from crawler.structured import item_list_entries
+from crawler.text import clean_text
+from crawler.urls import canonical_url, looks_like_article
+
+HtmlElement = lxml_html.HtmlElement
+
+_DROP_TAGS = ("script", "style", "noscript", "template", "svg", "iframe", "button", "select")
+_MORE_LINK = re.compile(
+    r"^(続きを読む|続きをみる|続きを見る|もっと見る|詳しくはこちら|記事を読む|Read more|"
+    r"Continue reading|More)\b.*$",
+    re.IGNORECASE,
+)
+_HIDDEN_CLASSES = re.compile(
+    r"(screen-reader-text|sr-only|visually-hidden|more-link|more-text|read-more|readmore"
+    r"|c-postThumb|cat|category|label|badge|tag|date|time|meta|author|comment)",
+)
+_GENERIC_ALT = re.compile(
+    r"^(no ?image|noimage|thumbnail|サムネイル|画像|image|photo|eyecatch)$", re.I
+)
+
+
+@dataclass(frozen=True)
+class Selectors:
+    """Per-topic CSS selectors (from config) that win over the heuristics."""
+
+    item: str | None = None
+    headline: str | None = None
+    summary: str | None = None
+    link: str | None = None
+    date: str | None = None
+    next_page: str | None = None
+
+
+@dataclass(frozen=True)
+class Listing:
+    """A listing page's entries in page order, its next page, and how they were found."""
+
+    entries: list[Entry] = field(default_factory=list)
+    next_url: str | None = None
+    method: str = "none"
+    diagnostics: str = ""
+
+
+def extract_listing(
+    page_html: str,
+    page_url: str,
+    *,
+    selectors: Selectors | None = None,
+    fetched_at: datetime | None = None,
+) -> Listing:
+    """Extract the main list of article entries from a listing page."""
+    root = _parse(page_html)
+    if root is None:
+        return Listing(diagnostics="empty or unparseable document")
+    structured = item_list_entries(root, page_url)
+    _drop_noise(root)
+    next_url = find_next_page(root, page_url, selectors)
+    if selectors and selectors.item:
+        entries = _entries_from_selectors(root, page_url, selectors, fetched_at)
+        return Listing(entries, next_url, "selectors", f"item selector {selectors.item!r}")
+    groups = find_cards(root, lambda href: _article_url(href, page_url))
+    dom = [_entry_from_card(card, fetched_at) for card in groups[0].cards] if groups else []
+    diagnostics = "; ".join(f"{g.where} x{len(g.cards)} score {g.score:.1f}" for g in groups[:3])
+    if structured and len(structured) >= len(dom):
+        return Listing(_merge(structured, dom), next_url, "json-ld", diagnostics)
+    if not dom:
+        return Listing([], next_url, "none", diagnostics or "no article links")
+    return Listing(_merge(dom, structured), next_url, "cards", diagnostics)
+
+
+def _parse(page_html: str) -> HtmlElement | None:
+    if not page_html.strip():
+        return None
+    try:
+        root = lxml_html.document_fromstring(page_html)
+    except (etree.ParserError, ValueError):
+        return None
+    etree.strip_elements(root, etree.Comment, with_tail=False)
+    return root
+
+
+def _drop_noise(root: HtmlElement) -> None:
+    etree.strip_elements(root, *_DROP_TAGS, with_tail=False)
+
+
+def _article_url(href: str, page_url: str) -> str | None:
+    url = canonical_url(href, page_url)
+    return url if url is not None and looks_like_article(url, page_url) else None
+
+
+def _merge(primary: list[Entry], secondary: list[Entry]) -> list[Entry]:
+    """Fill fields ``primary`` lacks from ``secondary`` entries of the same URL."""
+    extra = {entry.url: entry for entry in secondary}
+    merged = []
+    for entry in primary:
+        other = extra.get(entry.url)
+        if other is not None:
+            entry = replace(
+                entry,
+                headline=entry.headline or other.headline,
+                summary=entry.summary or other.summary,
+                published_at=entry.published_at or other.published_at,
+            )
+        merged.append(entry)
+    return merged
+
+
+def _entry_from_card(card: Card, fetched_at: datetime | None) -> Entry:
+    element = card.element
+    headline = _headline(element, card)
+    summary = _summary(element, headline)
+    return Entry(card.url, headline, summary, _date(element, fetched_at))
+
+
+def _headline(element: HtmlElement, card: Card) -> str:
+    """Visible title first; then the link's ``title``; then an image ``alt``."""
+    for node in element.xpath(
+        ".//*[@itemprop='headline' or @itemprop='name']"
+        " | .//h1 | .//h2 | .//h3 | .//h4 | .//h5 | .//h6"
+        " | .//*[contains(@class, 'title') and not(contains(@class, 'subtitle'))]"
+    ):
+        text = _visible_text(node)
+        if text:
+            return text
+    for anchor in card.anchors:
+        text = _visible_text(anchor)
+        if text and len(text) <= 80 and not _MORE_LINK.match(text) and _is_link_only(anchor):
+            return text
+    for anchor in card.anchors:
+        if anchor.get("title", "").strip():
+            return clean_text(anchor.get("title", ""))
+    for image in element.iter("img"):
+        alt = clean_text(image.get("alt", ""))
+        if alt and not _GENERIC_ALT.match(alt):
+            return alt
+    return ""
+
+
+def _is_link_only(anchor: HtmlElement) -> bool:
+    """An anchor that is just a title link (not a whole card wrapped in one link)."""
+    return not any(child.tag in ("p", "div", "figure", "img") for child in anchor.iter())
+
+
+def _summary(element: HtmlElement, headline: str) -> str:
+    """The excerpt: a marked-up excerpt element, else the longest other text block."""
+    marked = element.xpath(
+        ".//*[@itemprop='description'"
+        " or contains(@class, 'excerpt') or contains(@class, 'summary')"
+        " or contains(@class, 'snippet') or contains(@class, 'description')"
+        " or contains(@class, 'entry-content') or contains(@class, 'lead')"
+        " or contains(@class, 'desc') or contains(@class, 'text')]"
+    )
+    for node in marked:
+        text = _visible_text(node, drop_hidden=True)
+        if text and text != headline:
+            return text
+    blocks = [
+        _visible_text(node, drop_hidden=True)
+        for node in element.xpath(".//p | .//div[not(*)] | .//span[not(*)] | .//td")
+    ]
+    blocks = [text for text in blocks if text and text != headline and not _MORE_LINK.match(text)]
+    longest = max(blocks, key=len, default="")
+    return longest if len(longest) >= 20 else ""
+
+
+def _date(element: HtmlElement, fetched_at: datetime | None) -> str:
+    for node in element.xpath(".//time[@datetime] | .//*[@itemprop='datePublished']"):
+        value = node.get("datetime") or node.get("content") or node.text_content()
+        parsed = parse_date(value, fetched_at=fetched_at)
+        if parsed:
+            return parsed
+    for node in element.xpath(
+        ".//time | .//*[contains(@class, 'date') or contains(@class, 'time')"
+        " or contains(@class, 'posted')]"
+    ):
+        parsed = parse_date(node.text_content(), fetched_at=fetched_at)
+        if parsed:
+            return parsed
+    return parse_date(element.text_content(), fetched_at=fetched_at)
+
+
+def _visible_text(node: HtmlElement, *, drop_hidden: bool = False) -> str:
+    """Text of ``node`` without screen-reader text, "read more" links and, optionally,
+    date/category labels nested inside it."""
+    if drop_hidden and _has_hidden_parts(node):
+        node = _without_hidden(node)
+    else:
+        node = _without_screen_reader(node)
+    text = clean_text(node.text_content())
+    return _MORE_LINK.sub("", text).strip() if _MORE_LINK.match(text) else _strip_more(text)
+
+
+def _has_hidden_parts(node: HtmlElement) -> bool:
+    return any(
+        _HIDDEN_CLASSES.search(child.get("class", "")) or child.tag in ("time", "a")
+        for child in node.iterdescendants()
+        if isinstance(child.tag, str)
+    )
+
+
+def _without_hidden(node: HtmlElement) -> HtmlElement:
+    copy = _copy(node)
+    for child in list(copy.iterdescendants()):
+        if not isinstance(child.tag, str):
+            continue
+        text = clean_text(child.text_content())
+        hidden = _HIDDEN_CLASSES.search(child.get("class", "")) or child.tag == "time"
+        more = child.tag == "a" and bool(_MORE_LINK.match(text))
+        if (hidden or more) and child.getparent() is not None:
+            child.drop_tree()
+    return copy
+
+
+def _without_screen_reader(node: HtmlElement) -> HtmlElement:
+    hidden = node.xpath(
+        ".//*[contains(@class, 'screen-reader-text') or contains(@class, 'sr-only')]"
+    )
+    if not hidden:
+        return node
+    copy = _copy(node)
+    for child in copy.xpath(
+        ".//*[contains(@class, 'screen-reader-text') or contains(@class, 'sr-only')]"
+    ):
+        child.drop_tree()
+    return copy
+
+
+def _copy(node: HtmlElement) -> HtmlElement:
+    copy: HtmlElement = lxml_html.fragment_fromstring(lxml_html.tostring(node, encoding="unicode"))
+    return copy
+
+
+def _strip_more(text: str) -> str:
+    """Drop a trailing "続きを読む"-style link text glued onto an excerpt."""
+    return re.sub(r"\s*(続きを読む|Continue reading|Read more)\s*»?$", "", text).strip()
+
+
+def _entries_from_selectors(
+    root: HtmlElement, page_url: str, selectors: Selectors, fetched_at: datetime | None
+) -> list[Entry]:
+    entries = []
+    for element in root.cssselect(selectors.item or ""):
+        link = element.cssselect(selectors.link or "a[href]")
+        href = link[0].get("href", "") if link else element.get("href", "")
+        url = _article_url(href, page_url)
+        if url is None:
+            continue
+        entries.append(
+            Entry(
+                url,
+                _selected_text(element, selectors.headline),
+                _selected_text(element, selectors.summary),
+                _selected_date(element, selectors.date, fetched_at),
+            )
+        )
+    return entries
+
+
+def _selected_text(element: HtmlElement, selector: str | None) -> str:
+    if not selector:
+        return ""
+    found = element.cssselect(selector)
+    return _visible_text(found[0]) if found else ""
+
+
+def _selected_date(element: HtmlElement, selector: str | None, fetched_at: datetime | None) -> str:
+    if not selector:
+        return _date(element, fetched_at)
+    found = element.cssselect(selector)
+    if not found:
+        return ""
+    value = found[0].get("datetime") or found[0].text_content()
+    return parse_date(value, fetched_at=fetched_at)
+
+
+_NEXT_XPATH = (
+    "//link[@rel='next']/@href | //a[@rel='next']/@href"
+    " | //a[contains(concat(' ', normalize-space(@class), ' '), ' next ')]/@href"
+    " | //a[contains(@class, 'pagination-next')]/@href"
+    " | //*[contains(@class, 'nav-previous')]//a/@href"
+)
+
+
+def find_next_page(
+    root: HtmlElement, page_url: str, selectors: Selectors | None = None
+) -> str | None:
+    """The next listing page, found on the page itself (never guessed blindly)."""
+    if selectors and selectors.next_page:
+        hrefs = [node.get("href", "") for node in root.cssselect(selectors.next_page)]
+    else:
+        hrefs = [str(href) for href in root.xpath(_NEXT_XPATH)]
+        hrefs += _numbered_page_links(root, page_url)
+    current = canonical_url(page_url, page_url)
+    for href in hrefs:
+        url = canonical_url(href, page_url)
+        if url and url != current and looks_like_listing_page(url, page_url):
+            return url
+    return None
+
+
+_PAGE_NUMBER = re.compile(r"/page/(\d+)/?$")
+
+
+def page_number(url: str) -> int:
+    """The ``/page/N/`` number of a listing URL (1 when there is none)."""
+    match = _PAGE_NUMBER.search(url.split("?")[0])
+    return int(match.group(1)) if match else 1
+
+
+def _numbered_page_links(root: HtmlElement, page_url: str) -> list[str]:
+    """A link to ``/page/N+1/`` of this listing, for themes without rel/class markers."""
+    wanted = page_number(page_url) + 1
+    return [
+        href
+        for href in root.xpath("//a/@href")
+        if page_number(canonical_url(str(href), page_url) or "") == wanted
+    ]
+
+
+def looks_like_listing_page(url: str, page_url: str) -> bool:
+    """Same site, and the same listing path (page 2 of this tag, not of another)."""
+    base = _PAGE_NUMBER.sub("/", (canonical_url(page_url, page_url) or "").split("?")[0])
+    candidate = _PAGE_NUMBER.sub("/", url.split("?")[0])
+    return candidate == base or "paged=" in url

@@ -1,0 +1,54 @@
+"""What the topic spider yields. Items are dataclasses (Scrapy's item adapter supports them).
+
+``ListingItem`` is the article as listed; the other two carry the page-level facts the
+archive needs (validators, 304s, failures, where paging stopped) through the same
+pipeline, so the spider never touches the archive.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass
+class ListingItem:
+    """One article card of a topic listing."""
+
+    url: str
+    headline: str
+    summary: str
+    published_at: str
+    position: int
+    page: int
+
+
+@dataclass
+class ListingPage:
+    """One listing page fetched: emitted after its items. ``status`` 304 means unchanged."""
+
+    url: str
+    page: int
+    status: int
+    etag: str | None
+    last_modified: str | None
+    item_count: int
+    method: str = ""
+    diagnostics: str = ""
+
+
+@dataclass
+class PageFailure:
+    """A listing page that could not be fetched or trusted; the run must fail."""
+
+    url: str
+    page: int
+    reason: str
+    error: str
+
+
+@dataclass
+class PagingEnd:
+    """Why paging stopped: ``gap_suspected`` when the page limit came before known items."""
+
+    reason: str
+    gap_suspected: bool

@@ -1,0 +1,75 @@
+"""Retries that back off and honour ``Retry-After``.
+
+Scrapy's RetryMiddleware decides *whether* to retry (codes, exceptions, ``RETRY_TIMES``)
+but re-sends at once, which is impolite towards a site answering 429/503 and pointless
+against a short outage. This subclass keeps every one of Scrapy's decisions and only adds
+*when*: the delay the server asked for, else exponential backoff. A server asking for a
+longer wait than ``RETRY_AFTER_MAX`` is not retried in this run (it fails, and the next
+scheduled run tries again).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+from scrapy import Request
+from scrapy.downloadermiddlewares.retry import RetryMiddleware
+from scrapy.http import Response
+from scrapy.utils.defer import maybe_deferred_to_future
+from twisted.internet import reactor, task
+
+_DELAY_KEY = "retry_delay"
+
+
+class BackoffRetryMiddleware(RetryMiddleware):
+    """Scrapy's retry policy, with delays between attempts."""
+
+    def __init__(self, settings: Any) -> None:
+        super().__init__(settings)
+        self.backoff_base = settings.getfloat("RETRY_BACKOFF_BASE", 1.0)
+        self.backoff_max = settings.getfloat("RETRY_BACKOFF_MAX", 30.0)
+        self.retry_after_max = settings.getfloat("RETRY_AFTER_MAX", 120.0)
+
+    async def process_request(self, request: Request) -> None:
+        delay = request.meta.get(_DELAY_KEY, 0)
+        if delay > 0:
+            await maybe_deferred_to_future(task.deferLater(reactor, delay, lambda: None))
+
+    def process_response(  # type: ignore[override]
+        self, request: Request, response: Response
+    ) -> Request | Response:
+        asked = retry_after_seconds(response.headers.get("Retry-After"))
+        if asked is not None and asked > self.retry_after_max:
+            return response
+        retry = super().process_response(request, response)
+        if isinstance(retry, Request):
+            retry.meta[_DELAY_KEY] = asked if asked is not None else self._backoff(retry)
+        return retry
+
+    def process_exception(
+        self, request: Request, exception: Exception
+    ) -> Request | Response | None:  # type: ignore[override]
+        retry = super().process_exception(request, exception)
+        if isinstance(retry, Request):
+            retry.meta[_DELAY_KEY] = self._backoff(retry)
+        return retry
+
+    def _backoff(self, retry: Request) -> float:
+        attempt = max(int(retry.meta.get("retry_times", 1)), 1)
+        return float(min(self.backoff_base * 2 ** (attempt - 1), self.backoff_max))
+
+
+def retry_after_seconds(value: bytes | None) -> float | None:
+    """Seconds a ``Retry-After`` header asks for (delta-seconds or an HTTP date)."""
+    if not value:
+        return None
+    text = value.decode("latin-1").strip()
+    if text.isdigit():
+        return float(text)
+    try:
+        moment = parsedate_to_datetime(text)
+    except (TypeError, ValueError):
+        return None
+    return max((moment - datetime.now(UTC)).total_seconds(), 0.0)

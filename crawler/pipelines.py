@@ -1,0 +1,200 @@
+"""The archive pipeline: turn one spider run into one archived run.
+
+It holds the topic's lock for the whole crawl (one writer per topic across processes),
+records the run as ``running`` when the spider opens, collects what the spider yields,
+and when the spider closes commits everything in one transaction, or records why not.
+The commit happens on ``spider_closed`` because only that signal says *why* the spider
+closed (finished, shutdown on SIGTERM, ...).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from contextlib import ExitStack
+from datetime import UTC, datetime
+from typing import Any
+
+from scrapy import Spider, signals
+from scrapy.crawler import Crawler
+from scrapy.exceptions import CloseSpider
+from twisted.python.failure import Failure
+
+from archive import ArchiveError, TopicBusy, open_archive, topic_lock
+from archive.changes import Sighting
+from archive.queries import topic_memory
+from archive.runs import begin_run, end_run_without_changes, recover_stale_runs, topic_name_for
+from archive.store import PageResult, RunReport, RunSummary, commit_run
+from crawler.items import ListingItem, ListingPage, PageFailure, PagingEnd
+
+logger = logging.getLogger(__name__)
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this pid exists (signal 0 checks without signalling)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class ArchivePipeline:
+    """Store the topic spider's listing in the archive (``TOPICWATCH_DB``)."""
+
+    def __init__(self, crawler: Crawler) -> None:
+        self.crawler = crawler
+        settings = crawler.settings
+        self.db_path = settings.get("TOPICWATCH_DB")
+        self.trigger = settings.get("TOPICWATCH_TRIGGER", "manual")
+        self.lock_wait = settings.getfloat("TOPICWATCH_LOCK_WAIT", 0.0)
+        self.run_id: int | None = None
+        self.items: list[ListingItem] = []
+        self.pages: list[ListingPage] = []
+        self.failures: list[PageFailure] = []
+        self.paging_end: PagingEnd | None = None
+        self.errors: list[str] = []
+        self.resources = ExitStack()
+        crawler.signals.connect(self.spider_closed, signal=signals.spider_closed)
+        crawler.signals.connect(self.spider_error, signal=signals.spider_error)
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> ArchivePipeline:
+        return cls(crawler)
+
+    @property
+    def stats(self) -> Any:
+        return self.crawler.stats
+
+    def open_spider(self) -> None:
+        spider: Any = self.crawler.spider
+        try:
+            self.resources.enter_context(topic_lock(self.db_path, spider.url, wait=self.lock_wait))
+            self.db = open_archive(self.db_path)
+        except (TopicBusy, ArchiveError) as error:
+            self.resources.close()
+            kind = "busy" if isinstance(error, TopicBusy) else "archive_error"
+            self.stats.set_value(f"archive/{kind}", str(error))
+            logger.error("%s", error)
+            raise CloseSpider(kind) from error
+        self.resources.callback(self.db.close)
+        now = datetime.now(UTC)
+        recover_stale_runs(self.db, now, is_alive=pid_alive)
+        topic = spider.topic or topic_name_for(spider.url)
+        self.run_id = begin_run(
+            self.db,
+            topic=topic,
+            url=spider.url,
+            trigger=self.trigger,
+            started_at=now,
+            pid=os.getpid(),
+        )
+        self.stats.set_value("archive/run_id", self.run_id)
+        spider.memory = topic_memory(self.db, spider.url)
+
+    def process_item(self, item: Any) -> Any:
+        if isinstance(item, ListingItem):
+            self.items.append(item)
+        elif isinstance(item, ListingPage):
+            self.pages.append(item)
+        elif isinstance(item, PageFailure):
+            self.failures.append(item)
+        elif isinstance(item, PagingEnd):
+            self.paging_end = item
+        return item
+
+    def spider_error(self, failure: Failure, response: Any, spider: Spider) -> None:
+        self.errors.append(
+            f"{failure.type.__name__ if failure.type else 'error'}: "
+            f"{failure.getErrorMessage()} ({response.url})"
+        )
+
+    def spider_closed(self, spider: Spider, reason: str) -> None:
+        try:
+            if self.run_id is not None:
+                self._finish(reason)
+        finally:
+            self.resources.close()
+
+    def _finish(self, reason: str) -> None:
+        assert self.run_id is not None
+        now = datetime.now(UTC)
+        outcome = self._unfinished(reason)
+        if outcome is not None:
+            status, why, error = outcome
+            end_run_without_changes(
+                self.db,
+                self.run_id,
+                status=status,
+                reason=why,
+                error=error,
+                finished_at=now,
+                pages=len(self.pages),
+            )
+            summary = RunSummary(self.run_id, status, len(self.pages), 0, 0, 0, 0, 0, error)
+        else:
+            summary = commit_run(self.db, self.run_id, self._report(), now)
+            if summary.status != "ok":
+                for page in self.pages:
+                    logger.error(
+                        "page %s: %s; candidates: %s", page.page, page.method, page.diagnostics
+                    )
+        self._record_stats(summary)
+
+    def _unfinished(self, reason: str) -> tuple[str, str, str] | None:
+        """Why the run cannot be committed (status, reason, error), or None when it can."""
+        if reason != "finished":
+            return "aborted", reason, f"crawl stopped before finishing ({reason})"
+        if self.failures:
+            first = self.failures[0]
+            return "failed", first.reason, first.error
+        if self.errors:
+            return "failed", "crash", self.errors[0]
+        if not self.pages:
+            return "failed", "crash", "no listing page was processed"
+        return None
+
+    def _report(self) -> RunReport:
+        by_page: dict[int, list[Sighting]] = {}
+        for item in self.items:
+            sighting = Sighting(
+                item.url, item.headline, item.summary, item.published_at, item.position, item.page
+            )
+            by_page.setdefault(item.page, []).append(sighting)
+        pages = tuple(
+            PageResult(
+                page.url,
+                page.page,
+                page.status == 304,
+                page.etag,
+                page.last_modified,
+                tuple(by_page.get(page.page, ())),
+            )
+            for page in sorted(self.pages, key=lambda page: page.page)
+        )
+        gap = self.paging_end.gap_suspected if self.paging_end else False
+        return RunReport(pages, gap, coverage(self.items))
+
+    def _record_stats(self, summary: RunSummary) -> None:
+        for name in (
+            "status",
+            "pages",
+            "items_seen",
+            "items_new",
+            "items_edited",
+            "items_vanished",
+            "error",
+        ):
+            self.stats.set_value(f"archive/{name}", getattr(summary, name))
+
+
+def coverage(items: list[ListingItem]) -> dict[str, float]:
+    """Share of parsed items that carry each field: a silent partial break shows here."""
+    if not items:
+        return {}
+    return {
+        name: round(sum(bool(getattr(item, name)) for item in items) / len(items), 3)
+        for name in ("headline", "summary", "published_at")
+    }

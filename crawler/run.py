@@ -1,0 +1,113 @@
+"""Run one topic crawl in this process and report its archived outcome.
+
+One crawl per process: Twisted's reactor cannot restart, so the daemon runs each crawl
+as a child ``topicwatch crawl`` process (see scheduler.py) and never imports Scrapy.
+The outcome is read back from the run's row in the archive, not from Scrapy's exit
+status: ``scrapy crawl`` "succeeds" even when the spider failed.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from scrapy.crawler import CrawlerProcess
+from scrapy.settings import Settings
+
+from archive import open_archive
+from archive.queries import run_row
+from crawler.spiders.topic import TopicSpider, topic_url
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_BUSY = 75  # EX_TEMPFAIL: another process is crawling the topic; try again later
+
+
+@dataclass(frozen=True)
+class CrawlRequest:
+    """What to crawl and how; ``settings`` overrides Scrapy settings (tests, daemon)."""
+
+    url: str
+    db: str
+    topic: str | None = None
+    pages: int | None = None
+    max_pages: int = 5
+    trigger: str = "manual"
+    lock_wait: float = 0.0
+    selectors: dict[str, str] | None = None
+    settings: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CrawlResult:
+    """A finished crawl: its run row (None when it never started) and the exit code."""
+
+    exit_code: int
+    run: dict[str, Any] | None
+    message: str
+    duration: float
+
+
+def crawl(request: CrawlRequest) -> CrawlResult:
+    """Crawl one topic into the archive and return the archived outcome."""
+    url = topic_url(request.url)
+    open_archive(request.db).close()  # bad paths fail here, before Scrapy starts
+    settings = Settings()
+    settings.setmodule("crawler.settings", priority="project")
+    settings.setdict(
+        {
+            "TOPICWATCH_DB": request.db,
+            "TOPICWATCH_TRIGGER": request.trigger,
+            "TOPICWATCH_LOCK_WAIT": request.lock_wait,
+            **request.settings,
+        },
+        priority="cmdline",
+    )
+    process = CrawlerProcess(settings)
+    crawler = process.create_crawler(TopicSpider)
+    started = time.monotonic()
+    process.crawl(
+        crawler,
+        url=url,
+        topic=request.topic,
+        pages=request.pages,
+        max_pages=request.max_pages,
+        selectors=request.selectors,
+    )
+    process.start()
+    return _result(crawler.stats, request.db, time.monotonic() - started)
+
+
+def _result(stats: Any, db_path: str, duration: float) -> CrawlResult:
+    busy = stats.get_value("archive/busy")
+    if busy:
+        return CrawlResult(EXIT_BUSY, None, f"busy: {busy}", duration)
+    problem = stats.get_value("archive/archive_error")
+    if problem:
+        return CrawlResult(EXIT_USAGE, None, str(problem), duration)
+    run_id = stats.get_value("archive/run_id")
+    if run_id is None:
+        return CrawlResult(EXIT_FAILED, None, "the crawl did not start", duration)
+    db = open_archive(db_path, readonly=True)
+    try:
+        run = run_row(db, run_id)
+    finally:
+        db.close()
+    code = EXIT_OK if run["status"] == "ok" else EXIT_FAILED
+    return CrawlResult(code, run, describe(run, duration), duration)
+
+
+def describe(run: dict[str, Any], duration: float) -> str:
+    """The one line ``topicwatch crawl`` prints for a run."""
+    line = (
+        f"{run['topic']}: {run['status']} run {run['id']}: {run['pages']} pages,"
+        f" {run['items_seen']} items seen, {run['items_new']} new,"
+        f" {run['items_edited']} edited, {run['items_vanished']} vanished in {duration:.1f}s"
+    )
+    if run["gap_suspected"]:
+        line += " (gap suspected: page limit reached before known items)"
+    if run["error"]:
+        line += f" ({run['reason']}: {run['error']})"
+    return line

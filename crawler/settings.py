@@ -1,0 +1,53 @@
+"""Scrapy settings for topicwatch: politeness and limits, all through Scrapy's own knobs.
+
+This is the one place the crawl process reads its environment (``TOPICWATCH_DB``).
+The CLI and tests override values per run with ``Settings.setdict``.
+"""
+
+import os
+
+from crawler import USER_AGENT
+
+BOT_NAME = "topicwatch"
+SPIDER_MODULES = ["crawler.spiders"]
+NEWSPIDER_MODULE = "crawler.spiders"
+
+# The archive every crawl writes to (``--db`` / ``TOPICWATCH_DB`` / ./topicwatch.db).
+TOPICWATCH_DB = os.environ.get("TOPICWATCH_DB", "topicwatch.db")
+TOPICWATCH_TRIGGER = "manual"
+TOPICWATCH_TOPIC = ""
+TOPICWATCH_LOCK_WAIT = 0.0  # seconds to wait for another crawl of the same topic
+
+# Politeness: identify ourselves, obey robots.txt, one request at a time per site.
+USER_AGENT = USER_AGENT
+ROBOTSTXT_OBEY = True
+CONCURRENT_REQUESTS = 4
+CONCURRENT_REQUESTS_PER_DOMAIN = 1
+DOWNLOAD_DELAY = 1.0
+COOKIES_ENABLED = False
+TELNETCONSOLE_ENABLED = False
+REMOTE_CONTROL_ENABLED = False  # no listening sockets in an unattended crawl process
+
+# Limits: a listing page is tens of KB; a stuck server must not hold a run forever.
+DOWNLOAD_TIMEOUT = 30
+DOWNLOAD_MAXSIZE = 10 * 1024 * 1024
+DOWNLOAD_WARNSIZE = 2 * 1024 * 1024
+REDIRECT_MAX_TIMES = 5
+TOPICWATCH_MAX_PAGES_HARD = 50  # even --pages cannot page further (broken "next" links)
+
+# Retries for 429/5xx/timeouts, with backoff and Retry-After (crawler.middlewares).
+RETRY_ENABLED = True
+RETRY_TIMES = 3
+RETRY_HTTP_CODES = [429, 500, 502, 503, 504, 522, 524, 408]
+RETRY_BACKOFF_BASE = 1.0
+RETRY_BACKOFF_MAX = 30.0
+RETRY_AFTER_MAX = 120.0
+DOWNLOADER_MIDDLEWARES = {
+    "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
+    "crawler.middlewares.BackoffRetryMiddleware": 550,
+}
+
+ITEM_PIPELINES = {"crawler.pipelines.ArchivePipeline": 300}
+
+LOG_LEVEL = "INFO"
+FEED_EXPORT_ENCODING = "utf-8"

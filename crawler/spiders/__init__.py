@@ -1,0 +1,1 @@
+"""The topic spider lives in :mod:`crawler.spiders.topic`."""

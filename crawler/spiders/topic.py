@@ -1,0 +1,183 @@
+"""The ``topic`` spider: read a topic listing page by page and yield what it lists.
+
+It only parses. What the archive already knows (for continuity paging and conditional
+GET) arrives as ``self.memory``, set by the archive pipeline when the spider opens;
+``scrapy crawl topic -a url=URL`` and ``topicwatch crawl`` therefore behave the same.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
+from types import SimpleNamespace
+from typing import Any
+from urllib.parse import urlsplit
+
+import scrapy
+from scrapy.exceptions import IgnoreRequest, UsageError
+from scrapy.http import Response, TextResponse
+from scrapy.spidermiddlewares.httperror import HttpError
+from twisted.python.failure import Failure
+
+from crawler import DEFAULT_TOPIC_URL
+from crawler.extract import Selectors, extract_listing
+from crawler.items import ListingItem, ListingPage, PageFailure, PagingEnd
+from crawler.urls import canonical_url
+
+Output = ListingItem | ListingPage | PageFailure | PagingEnd | scrapy.Request
+
+
+class TopicSpider(scrapy.Spider):
+    """Crawl one topic listing.
+
+    Arguments (``-a name=value``): ``url`` (default: novaist.jp's NATO tag), ``max_pages``
+    (continuity paging limit, default 5), ``pages`` (read exactly N pages), ``topic``
+    (name; default from the URL), ``selectors`` (JSON object of CSS selector overrides).
+    """
+
+    name = "topic"
+
+    def __init__(
+        self,
+        url: str | None = None,
+        max_pages: int | str = 5,
+        pages: int | str | None = None,
+        topic: str | None = None,
+        selectors: str | dict[str, str] | None = None,
+        *args: Any,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.url = topic_url(url or DEFAULT_TOPIC_URL)
+        self.topic = topic or ""
+        self.allowed_domains = [urlsplit(self.url).hostname or ""]
+        self.max_pages = _positive(max_pages, "max_pages")
+        self.exact_pages = _positive(pages, "pages") if pages not in (None, "") else None
+        self.selectors = _selectors(selectors)
+        self.memory: Any = SimpleNamespace(known_urls=frozenset(), pages={})
+
+    async def start(self) -> AsyncIterator[scrapy.Request]:
+        yield self.page_request(self.url, page=1, offset=0)
+
+    def page_request(self, url: str, *, page: int, offset: int) -> scrapy.Request:
+        """A listing page request, conditional when the archive has the page's validators.
+
+        ``--pages N`` (gap filling) reads unconditionally: a 304 page has no "next" link.
+        """
+        headers = {}
+        remembered = self.memory.pages.get(url) if self.exact_pages is None else None
+        if remembered is not None:
+            if remembered.etag:
+                headers["If-None-Match"] = remembered.etag
+            if remembered.last_modified:
+                headers["If-Modified-Since"] = remembered.last_modified
+        return scrapy.Request(
+            url,
+            callback=self.parse,
+            errback=self.page_failed,
+            headers=headers,
+            dont_filter=True,
+            meta={
+                "page": page,
+                "offset": offset,
+                "listing_url": url,
+                "handle_httpstatus_list": [304],
+            },
+        )
+
+    def parse(self, response: Response, **kwargs: Any) -> Iterator[Output]:
+        page, offset, url = (response.meta[k] for k in ("page", "offset", "listing_url"))
+        if response.status == 304:
+            yield from self._not_modified(response, url, page)
+            return
+        if not isinstance(response, TextResponse):
+            content_type = response.headers.get("Content-Type", b"").decode("latin-1")
+            yield PageFailure(url, page, "content", f"not an HTML page ({content_type or '?'})")
+            return
+        listing = extract_listing(
+            response.text, response.url, selectors=self.selectors, fetched_at=datetime.now(UTC)
+        )
+        entries = list({entry.url: entry for entry in reversed(listing.entries)}.values())[::-1]
+        for index, entry in enumerate(entries, start=1):
+            yield ListingItem(
+                entry.url, entry.headline, entry.summary, entry.published_at, offset + index, page
+            )
+        yield ListingPage(
+            url,
+            page,
+            response.status,
+            _header(response, "ETag"),
+            _header(response, "Last-Modified"),
+            len(entries),
+            listing.method,
+            listing.diagnostics,
+        )
+        known_here = any(entry.url in self.memory.known_urls for entry in entries)
+        yield from self._next(listing.next_url, page, offset + len(entries), known_here, entries)
+
+    def _not_modified(self, response: Response, url: str, page: int) -> Iterator[Output]:
+        remembered = self.memory.pages.get(url)
+        count = remembered.item_count if remembered is not None else 0
+        yield ListingPage(url, page, 304, _header(response, "ETag"), None, count)
+        yield PagingEnd("page not modified: its items are all known", gap_suspected=False)
+
+    def _next(
+        self, next_url: str | None, page: int, offset: int, known_here: bool, entries: list[Any]
+    ) -> Iterator[Output]:
+        hard_limit = self.settings.getint("TOPICWATCH_MAX_PAGES_HARD", 50)
+        limit = min(self.exact_pages or self.max_pages, hard_limit)
+        if not entries:
+            yield PagingEnd("no items on this page", gap_suspected=False)
+        elif self.exact_pages is None and known_here:
+            yield PagingEnd("reached items already archived", gap_suspected=False)
+        elif next_url is None:
+            yield PagingEnd("no next page", gap_suspected=False)
+        elif page >= limit:
+            gap = self.exact_pages is None and bool(self.memory.known_urls)
+            yield PagingEnd(f"page limit {limit} reached", gap_suspected=gap)
+        else:
+            yield self.page_request(next_url, page=page + 1, offset=offset)
+
+    def page_failed(self, failure: Failure) -> Iterator[PageFailure]:
+        """Errback: a page that could not be fetched after Scrapy's retries."""
+        request = failure.request  # type: ignore[attr-defined]
+        url, page = request.meta["listing_url"], request.meta["page"]
+        if failure.check(HttpError):
+            status = failure.value.response.status
+            yield PageFailure(url, page, "http", f"HTTP {status} for {url}")
+        elif failure.check(IgnoreRequest):
+            yield PageFailure(url, page, "refused", f"{url}: {failure.getErrorMessage()}")
+        else:
+            name = failure.type.__name__ if failure.type else "error"
+            yield PageFailure(url, page, "network", f"{name}: {failure.getErrorMessage()} ({url})")
+
+
+def topic_url(url: str) -> str:
+    """Validate and canonicalise a topic URL (http/https with a host), else UsageError."""
+    canonical = canonical_url(url, url)
+    if canonical is None or not urlsplit(url.strip()).netloc:
+        raise UsageError(f"not an http(s) URL: {url!r}")
+    return canonical
+
+
+def _positive(value: int | str | None, name: str) -> int:
+    try:
+        number = int(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise UsageError(f"{name} must be a whole number, not {value!r}") from None
+    if number < 1:
+        raise UsageError(f"{name} must be at least 1, not {number}")
+    return number
+
+
+def _selectors(value: str | dict[str, str] | None) -> Selectors | None:
+    if not value:
+        return None
+    data = json.loads(value) if isinstance(value, str) else value
+    return Selectors(**data)
+
+
+def _header(response: Response, name: str) -> str | None:
+    value = response.headers.get(name)
+    return value.decode("latin-1") if value else None

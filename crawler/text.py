@@ -1,0 +1,34 @@
+"""Cleaning text taken from pages: markup stripped, whitespace folded, nothing else.
+
+Stored text stays as published (no NFKC here; that is only for comparison, see
+:mod:`archive.text`). Whitespace is folded because HTML rendering folds it: the text an
+analyst sees on the page has single spaces.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+from bs4 import BeautifulSoup, MarkupResemblesLocatorWarning
+
+_ZERO_WIDTH = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff"), None)
+
+
+def clean_text(text: str) -> str:
+    """Fold whitespace runs (U+3000 included) to one space and trim; drop zero-widths."""
+    return " ".join(text.translate(_ZERO_WIDTH).split())
+
+
+def text_from_markup(value: str) -> str:
+    """Plain text of a string that may hold HTML (JSON-LD and meta fields often do).
+
+    BeautifulSoup handles entity soup and broken fragments better than a regex would.
+    """
+    if "<" not in value and "&" not in value:
+        return clean_text(value)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MarkupResemblesLocatorWarning)
+        soup = BeautifulSoup(value, "lxml")
+    for node in soup(["script", "style"]):
+        node.decompose()
+    return clean_text(soup.get_text(" "))
