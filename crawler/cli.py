@@ -74,6 +74,14 @@ def cli() -> None:
     help="Seconds to wait while another process crawls the same topic.",
 )
 @click.option("--selectors", help="JSON object of CSS selector overrides (item, headline, ...).")
+@click.option(
+    "-s",
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="Override a Scrapy setting, e.g. -s DOWNLOAD_DELAY=2 (repeatable).",
+)
 @click.option("--log-level", default="WARNING", show_default=True, help="Scrapy log level.")
 @click.option("--json", "as_json", is_flag=True, help="Print the run as a JSON object.")
 def crawl_command(
@@ -85,6 +93,7 @@ def crawl_command(
     trigger: str,
     wait: float,
     selectors: str | None,
+    overrides: tuple[str, ...],
     log_level: str,
     as_json: bool,
 ) -> None:
@@ -109,7 +118,7 @@ def crawl_command(
         trigger=trigger,
         lock_wait=wait,
         selectors=_parse_selectors(selectors),
-        settings={"LOG_LEVEL": log_level.upper()},
+        settings={**_parse_overrides(overrides), "LOG_LEVEL": log_level.upper()},
     )
     try:
         result = crawl(request)
@@ -120,6 +129,16 @@ def crawl_command(
     else:
         click.echo(result.message, err=result.exit_code != 0)
     sys.exit(result.exit_code)
+
+
+def _parse_overrides(pairs: tuple[str, ...]) -> dict[str, str]:
+    settings = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name.strip():
+            raise click.BadParameter(f"expected NAME=VALUE, got {pair!r}", param_hint="--set")
+        settings[name.strip()] = value
+    return settings
 
 
 def _parse_selectors(value: str | None) -> dict[str, str] | None:

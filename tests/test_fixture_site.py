@@ -15,7 +15,7 @@ import pytest
 from fixture_site import SEED_PATH, FixtureSite, load_seed_articles, make_articles
 
 # The seed text lives outside the repository; the JSON copy is what CI relies on.
-SEED_TEXT = Path("/work/shared/seed/novaist-nato-topic-page.txt")
+SEED_TEXT = Path(__file__).resolve().parents[2] / "shared" / "seed" / "novaist-nato-topic-page.txt"
 # A proxy from the environment must never see requests meant for 127.0.0.1.
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 

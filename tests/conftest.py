@@ -1,0 +1,86 @@
+"""Shared fixtures: a local fixture site, a fresh archive path, and a real crawl runner.
+
+Crawls run as real ``topicwatch crawl`` child processes (Twisted's reactor cannot restart
+inside the test process), against the fixture site on 127.0.0.1 only.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from fixture_site import FixtureSite  # noqa: E402
+
+# Fast and local: no politeness delay against our own fixture server, short backoff.
+TEST_SETTINGS = {
+    "DOWNLOAD_DELAY": "0",
+    "RETRY_BACKOFF_BASE": "0.05",
+    "DOWNLOAD_TIMEOUT": "5",
+}
+
+
+@dataclass
+class Crawl:
+    """A finished ``topicwatch crawl`` process: its exit code, output and JSON run row."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+    @property
+    def run(self) -> dict[str, Any]:
+        return json.loads(self.stdout)
+
+
+def child_env() -> dict[str, str]:
+    """The environment of child processes: no proxies, so nothing leaves 127.0.0.1."""
+    env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
+    env.pop("TOPICWATCH_DB", None)
+    env["PYTHONPATH"] = str(Path(__file__).parents[1])
+    return env
+
+
+def run_crawl(url: str, db: Path, *args: str, settings: dict[str, str] | None = None) -> Crawl:
+    """Run ``topicwatch crawl --json`` in a child process and wait for it."""
+    command = [sys.executable, "-m", "crawler", "crawl", "--url", url, "--db", str(db), "--json"]
+    for name, value in {**TEST_SETTINGS, **(settings or {})}.items():
+        command += ["-s", f"{name}={value}"]
+    done = subprocess.run(
+        [*command, *args], capture_output=True, text=True, env=child_env(), timeout=120
+    )
+    return Crawl(done.returncode, done.stdout, done.stderr)
+
+
+def rows(db: Path, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """Query the archive file directly (read-only), as an analyst's SQL would."""
+    conn = sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        return conn.execute(sql, params).fetchall()
+    finally:
+        conn.close()
+
+
+def scalar(db: Path, sql: str, params: tuple[Any, ...] = ()) -> Any:
+    return rows(db, sql, params)[0][0]
+
+
+@pytest.fixture
+def site() -> Iterator[FixtureSite]:
+    with FixtureSite() as running:
+        yield running
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    return tmp_path / "archive.db"
