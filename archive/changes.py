@@ -6,8 +6,9 @@ Rules (the public contract, see docs/schema.md):
 
 * **new** – a URL the archive never had.
 * **edited** – headline or summary differs from the latest version after normalising
-  (NFKC, whitespace folded). A field the listing did not show this time (empty) is
-  "not observed", never an edit: a partial layout break must not rewrite history.
+  (NFKC, whitespace ignored: see :func:`archive.text.comparison_key`). A field the listing
+  did not show this time (empty) is "not observed", never an edit: a partial layout break
+  must not rewrite history.
 * **vanished** – a listed item is absent although the run read the stretch of the listing
   where it stood: some page of this run holds items that were listed both above and below
   it last time (or, on the first page read, any item listed below it). Items that only
@@ -20,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from archive.text import content_hash, normalise
+from archive.text import comparison_key, content_hash
 
 
 @dataclass(frozen=True)
@@ -101,7 +102,7 @@ def compare_text(known: KnownItem, sighting: Sighting) -> Edit | None:
             ("headline", known.headline, headline),
             ("summary", known.summary, summary),
         )
-        if normalise(old) != normalise(new)
+        if comparison_key(old) != comparison_key(new)
     )
     return Edit(known, sighting, headline, summary, fields)
 

@@ -39,6 +39,10 @@ def open_archive(path: str | os.PathLike[str], *, readonly: bool = False) -> sql
             f"{path} has schema version {version}, newer than this topicwatch "
             f"understands ({SCHEMA_VERSION}); upgrade topicwatch"
         )
+    if not readonly:
+        # Only now, once the file is known to be ours: WAL rewrites the header.
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = NORMAL")
     db = sqlite_utils.Database(conn)
     if version < SCHEMA_VERSION:
         if readonly:
@@ -69,9 +73,6 @@ def _connect(path: Path, *, readonly: bool) -> sqlite3.Connection:
     conn.execute("PRAGMA foreign_keys = ON")
     # Reading the schema forces SQLite to read the header: a non-database fails here.
     conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
-    if not readonly:
-        conn.execute("PRAGMA journal_mode = WAL")
-        conn.execute("PRAGMA synchronous = NORMAL")
     return conn
 
 

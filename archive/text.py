@@ -19,7 +19,16 @@ def normalise(text: str) -> str:
     return _WHITESPACE.sub(" ", unicodedata.normalize("NFKC", text)).strip()
 
 
+def comparison_key(text: str) -> str:
+    """The form compared for edits: NFKC with every whitespace character removed.
+
+    Removing (not just folding) whitespace is deliberate: Japanese sets no word spaces, so
+    a space appearing after 「、」 or around a Latin name is a rendering change, not an edit.
+    """
+    return _WHITESPACE.sub("", unicodedata.normalize("NFKC", text))
+
+
 def content_hash(headline: str, summary: str) -> str:
-    """Hash of the normalised fields: equal hashes mean "no edit" for change detection."""
-    key = normalise(headline) + "\x1f" + normalise(summary)
+    """Hash of the comparison keys: equal hashes mean "no edit" for change detection."""
+    key = comparison_key(headline) + "\x1f" + comparison_key(summary)
     return hashlib.sha1(key.encode("utf-8")).hexdigest()

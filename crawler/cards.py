@@ -13,9 +13,7 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from lxml import html as lxml_html
-
-HtmlElement = lxml_html.HtmlElement
+from lxml.html import HtmlElement
 
 _CHROME_TAGS = {"aside", "nav", "header", "footer"}
 _CHROME_TOKENS = {

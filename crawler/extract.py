@@ -13,6 +13,7 @@ from datetime import datetime
 
 from lxml import etree
 from lxml import html as lxml_html
+from lxml.html import HtmlElement
 
 from crawler.cards import Card, find_cards
 from crawler.dates import parse_date
@@ -20,8 +21,6 @@ from crawler.entry import Entry
 from crawler.structured import item_list_entries
 from crawler.text import clean_text
 from crawler.urls import canonical_url, looks_like_article
-
-HtmlElement = lxml_html.HtmlElement
 
 _DROP_TAGS = ("script", "style", "noscript", "template", "svg", "iframe", "button", "select")
 _MORE_LINK = re.compile(

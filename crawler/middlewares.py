@@ -48,9 +48,9 @@ class BackoffRetryMiddleware(RetryMiddleware):
             retry.meta[_DELAY_KEY] = asked if asked is not None else self._backoff(retry)
         return retry
 
-    def process_exception(
+    def process_exception(  # type: ignore[override]
         self, request: Request, exception: Exception
-    ) -> Request | Response | None:  # type: ignore[override]
+    ) -> Request | Response | None:
         retry = super().process_exception(request, exception)
         if isinstance(retry, Request):
             retry.meta[_DELAY_KEY] = self._backoff(retry)

@@ -20,7 +20,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from fixture_site import FixtureSite  # noqa: E402
+from fixture_site import FixtureSite
 
 # Fast and local: no politeness delay against our own fixture server, short backoff.
 TEST_SETTINGS = {

@@ -92,7 +92,7 @@ class TopicSpider(scrapy.Spider):
             yield from self._not_modified(response, url, page)
             return
         if not isinstance(response, TextResponse):
-            content_type = response.headers.get("Content-Type", b"").decode("latin-1")
+            content_type = _header(response, "Content-Type")
             yield PageFailure(url, page, "content", f"not an HTML page ({content_type or '?'})")
             return
         listing = extract_listing(
@@ -143,10 +143,10 @@ class TopicSpider(scrapy.Spider):
         """Errback: a page that could not be fetched after Scrapy's retries."""
         request = failure.request  # type: ignore[attr-defined]
         url, page = request.meta["listing_url"], request.meta["page"]
-        if failure.check(HttpError):
-            status = failure.value.response.status
+        if failure.check(HttpError):  # type: ignore[no-untyped-call]
+            status = failure.value.response.status  # type: ignore[union-attr]
             yield PageFailure(url, page, "http", f"HTTP {status} for {url}")
-        elif failure.check(IgnoreRequest):
+        elif failure.check(IgnoreRequest):  # type: ignore[no-untyped-call]
             yield PageFailure(url, page, "refused", f"{url}: {failure.getErrorMessage()}")
         else:
             name = failure.type.__name__ if failure.type else "error"
