@@ -25,7 +25,9 @@ _CHROME_TOKENS = {
 _CHROME_HEADINGS = re.compile(
     r"(人気|ランキング|関連|おすすめ|オススメ|注目|アクセス|Popular|Related)"
 )
-_MAIN_TOKENS = {"main", "content", "primary", "archive", "posts", "entries", "articles", "loop"}
+_MAIN_TOKENS = {"main", "content", "contents", "primary"}
+# Words of list containers: a boost to the score, but no landmark (widgets use them too).
+_LIST_TOKENS = {"archive", "posts", "entries", "articles", "loop", "list"}
 _TOKEN_SPLIT = re.compile(r"[\s_\-]+")
 
 
@@ -130,14 +132,24 @@ def _text(element: HtmlElement) -> str:
 
 
 def _in_chrome(element: HtmlElement) -> bool:
+    """Inside navigation, a sidebar or a widget, judged up to the nearest main-content
+    marker: page wrappers often carry layout classes such as ``-sidebar-on``."""
     for ancestor in _self_and_ancestors(element):
-        if ancestor.tag in _CHROME_TAGS:
-            return True
         if _name_tokens(ancestor) & _CHROME_TOKENS:
             return True
+        if ancestor.tag in _CHROME_TAGS and not _inside_main_element(ancestor):
+            return True
+        if _is_main_marker(ancestor):
+            return False
         if _heading_says_chrome(ancestor):
             return True
     return False
+
+
+def _inside_main_element(element: HtmlElement) -> bool:
+    """An ``aside`` inside ``main``/``article`` is part of the content (AFFINGER wraps its
+    archive list in one); sidebars stand beside the main element, not in it."""
+    return any(node.tag in ("main", "article") for node in element.iterancestors())
 
 
 def _heading_says_chrome(element: HtmlElement) -> bool:
@@ -147,7 +159,7 @@ def _heading_says_chrome(element: HtmlElement) -> bool:
     candidates += [child for child in element[:2]]
     return any(
         isinstance(node.tag, str)
-        and re.fullmatch(r"h[1-6]|div|p|span", node.tag) is not None
+        and re.fullmatch(r"h[2-6]|div|p|span", node.tag) is not None  # h1 titles the page
         and len(_text(node)) <= 20
         and _CHROME_HEADINGS.search(_text(node)) is not None
         for node in candidates
@@ -155,12 +167,14 @@ def _heading_says_chrome(element: HtmlElement) -> bool:
 
 
 def _in_main(element: HtmlElement) -> bool:
-    for ancestor in _self_and_ancestors(element):
-        if ancestor.tag in ("main", "article"):
-            return True
-        if _name_tokens(ancestor) & _MAIN_TOKENS:
-            return True
-    return False
+    return any(
+        _is_main_marker(ancestor) or _name_tokens(ancestor) & _LIST_TOKENS
+        for ancestor in _self_and_ancestors(element)
+    )
+
+
+def _is_main_marker(element: HtmlElement) -> bool:
+    return element.tag in ("main", "article") or bool(_name_tokens(element) & _MAIN_TOKENS)
 
 
 def _name_tokens(element: HtmlElement) -> set[str]:

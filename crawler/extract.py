@@ -8,6 +8,7 @@ no archive here, so every page family is a golden test (tests/fixtures/listings/
 from __future__ import annotations
 
 import re
+from copy import deepcopy
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
@@ -28,10 +29,17 @@ _MORE_LINK = re.compile(
     r"Continue reading|More)\b.*$",
     re.IGNORECASE,
 )
-_HIDDEN_CLASSES = re.compile(
-    r"(screen-reader-text|sr-only|visually-hidden|more-link|more-text|read-more|readmore"
-    r"|c-postThumb|cat|category|label|badge|tag|date|time|meta|author|comment)",
-)
+_SCREEN_READER = {"screen-reader-text", "sr-only", "visually-hidden", "screen-reader"}
+# Class words of labels that sit inside titles and excerpts but are not their text.
+_LABEL_WORDS = {
+    "new", "badge", "label", "icon", "cat", "category", "categories", "tag", "tags", "terms",
+    "date", "time", "meta", "author", "comment", "comments", "count", "more", "readmore",
+    "btn", "button", "pr", "views",
+}  # fmt: skip
+_SUMMARY_WORDS = {"excerpt", "summary", "snippet", "description", "desc", "lead", "abstract"}
+_WEAK_SUMMARY_WORDS = {"text", "content", "body"}
+_WORD_SPLIT = re.compile(r"[\s_\-]+|(?<=[a-z])(?=[A-Z])")
+_TRAILING_ELLIPSIS = re.compile(r"\s*(\[(…|\.\.\.)\]|…+|\.\.\.)$")
 _GENERIC_ALT = re.compile(
     r"^(no ?image|noimage|thumbnail|サムネイル|画像|image|photo|eyecatch)$", re.I
 )
@@ -160,25 +168,30 @@ def _is_link_only(anchor: HtmlElement) -> bool:
 
 
 def _summary(element: HtmlElement, headline: str) -> str:
-    """The excerpt: a marked-up excerpt element, else the longest other text block."""
-    marked = element.xpath(
-        ".//*[@itemprop='description'"
-        " or contains(@class, 'excerpt') or contains(@class, 'summary')"
-        " or contains(@class, 'snippet') or contains(@class, 'description')"
-        " or contains(@class, 'entry-content') or contains(@class, 'lead')"
-        " or contains(@class, 'desc') or contains(@class, 'text')]"
-    )
-    for node in marked:
-        text = _visible_text(node, drop_hidden=True)
-        if text and text != headline:
-            return text
-    blocks = [
-        _visible_text(node, drop_hidden=True)
-        for node in element.xpath(".//p | .//div[not(*)] | .//span[not(*)] | .//td")
+    """The excerpt: an element marked as one (strongest marking first), else the longest
+    other text block. Trailing truncation marks (…, [...]) are not part of the text."""
+    marked = [
+        (0 if words & _SUMMARY_WORDS or node.get("itemprop") == "description" else 1, node)
+        for node in element.iterdescendants()
+        if (
+            isinstance(node.tag, str)
+            and not _is_label(node)
+            and (words := _class_words(node)) & (_SUMMARY_WORDS | _WEAK_SUMMARY_WORDS)
+        )
+        or node.get("itemprop") == "description"
     ]
-    blocks = [text for text in blocks if text and text != headline and not _MORE_LINK.match(text)]
+    for _, node in sorted(marked, key=lambda pair: pair[0]):
+        text = _visible_text(node)
+        if text and text != headline:
+            return _TRAILING_ELLIPSIS.sub("", text)
+    blocks = [
+        _visible_text(node)
+        for node in element.xpath(".//p | .//div[not(*)] | .//span[not(*)] | .//td")
+        if not _is_label(node)
+    ]
+    blocks = [text for text in blocks if text and text != headline]
     longest = max(blocks, key=len, default="")
-    return longest if len(longest) >= 20 else ""
+    return _TRAILING_ELLIPSIS.sub("", longest) if len(longest) >= 20 else ""
 
 
 def _date(element: HtmlElement, fetched_at: datetime | None) -> str:
@@ -194,58 +207,41 @@ def _date(element: HtmlElement, fetched_at: datetime | None) -> str:
         parsed = parse_date(node.text_content(), fetched_at=fetched_at)
         if parsed:
             return parsed
-    return parse_date(element.text_content(), fetched_at=fetched_at)
+    for node in element.xpath(".//p | .//span | .//div | .//dd | .//li | .//td"):
+        text = clean_text(node.text_content())
+        if len(text) <= 40:  # a meta line, never a summary ("2026年2月11日に始動" is prose)
+            parsed = parse_date(text, fetched_at=fetched_at)
+            if parsed:
+                return parsed
+    return ""
 
 
-def _visible_text(node: HtmlElement, *, drop_hidden: bool = False) -> str:
-    """Text of ``node`` without screen-reader text, "read more" links and, optionally,
-    date/category labels nested inside it."""
-    if drop_hidden and _has_hidden_parts(node):
-        node = _without_hidden(node)
-    else:
-        node = _without_screen_reader(node)
-    text = clean_text(node.text_content())
-    return _MORE_LINK.sub("", text).strip() if _MORE_LINK.match(text) else _strip_more(text)
+def _visible_text(node: HtmlElement) -> str:
+    """Text of ``node`` without screen-reader text, labels, dates and "read more" links."""
+    if any(_is_label(child) for child in _elements_below(node)):
+        node = deepcopy(node)
+        for child in [child for child in _elements_below(node) if _is_label(child)]:
+            if child.getparent() is not None:
+                child.drop_tree()  # keeps the tail text that follows the label
+    return _strip_more(clean_text(node.text_content()))
 
 
-def _has_hidden_parts(node: HtmlElement) -> bool:
-    return any(
-        _HIDDEN_CLASSES.search(child.get("class", "")) or child.tag in ("time", "a")
-        for child in node.iterdescendants()
-        if isinstance(child.tag, str)
-    )
+def _elements_below(node: HtmlElement) -> list[HtmlElement]:
+    return [child for child in node.iterdescendants() if isinstance(child.tag, str)]
 
 
-def _without_hidden(node: HtmlElement) -> HtmlElement:
-    copy = _copy(node)
-    for child in list(copy.iterdescendants()):
-        if not isinstance(child.tag, str):
-            continue
-        text = clean_text(child.text_content())
-        hidden = _HIDDEN_CLASSES.search(child.get("class", "")) or child.tag == "time"
-        more = child.tag == "a" and bool(_MORE_LINK.match(text))
-        if (hidden or more) and child.getparent() is not None:
-            child.drop_tree()
-    return copy
+def _is_label(node: HtmlElement) -> bool:
+    """Screen-reader text, a date, a badge/category label, or a "続きを読む" link."""
+    if set(node.get("class", "").split()) & _SCREEN_READER or node.tag == "time":
+        return True
+    if _class_words(node) & _LABEL_WORDS:
+        return True
+    return node.tag == "a" and bool(_MORE_LINK.match(clean_text(node.text_content())))
 
 
-def _without_screen_reader(node: HtmlElement) -> HtmlElement:
-    hidden = node.xpath(
-        ".//*[contains(@class, 'screen-reader-text') or contains(@class, 'sr-only')]"
-    )
-    if not hidden:
-        return node
-    copy = _copy(node)
-    for child in copy.xpath(
-        ".//*[contains(@class, 'screen-reader-text') or contains(@class, 'sr-only')]"
-    ):
-        child.drop_tree()
-    return copy
-
-
-def _copy(node: HtmlElement) -> HtmlElement:
-    copy: HtmlElement = lxml_html.fragment_fromstring(lxml_html.tostring(node, encoding="unicode"))
-    return copy
+def _class_words(node: HtmlElement) -> set[str]:
+    """``vk_post_title_new c-postThumb`` -> {vk, post, title, new, c, post, thumb}."""
+    return {word.lower() for word in _WORD_SPLIT.split(node.get("class", "")) if word}
 
 
 def _strip_more(text: str) -> str:
