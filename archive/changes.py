@@ -34,6 +34,7 @@ class Sighting:
     published_at: str
     position: int
     page: int
+    tags: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 import sqlite_utils
 
+from archive.changes import KnownItem, Sighting, compare_text
 from archive.verdict import RECENT_RUNS
 
 
@@ -52,6 +53,23 @@ def topic_memory(db: sqlite_utils.Database, topic_url: str) -> TopicMemory:
         )
     }
     return TopicMemory(known, pages)
+
+
+def needs_article(db: sqlite_utils.Database, url: str, headline: str, summary: str) -> bool:
+    """Whether a listed article is new or edited, so its article page is worth a fetch.
+
+    Known, unchanged articles are never fetched again: enrichment costs one request per
+    new or edited item, not one per item per run.
+    """
+    row = db.execute(
+        "SELECT id, url, headline, summary, content_hash FROM items WHERE url = ?"
+        " OR url = (SELECT url FROM url_aliases WHERE alias = ?)",
+        [url, url],
+    ).fetchone()
+    if row is None:
+        return True
+    known = KnownItem(row[0], row[1], row[2], row[3], row[4])
+    return compare_text(known, Sighting(url, headline, summary, "", 0, 0)) is not None
 
 
 def recent_first_page_counts(db: sqlite_utils.Database, topic_id: int) -> list[int]:

@@ -39,6 +39,8 @@ CREATE TABLE crawl_runs (
     items_edited INTEGER NOT NULL DEFAULT 0,
     items_vanished INTEGER NOT NULL DEFAULT 0,
     items_reappeared INTEGER NOT NULL DEFAULT 0,
+    articles_fetched INTEGER NOT NULL DEFAULT 0,
+    articles_failed INTEGER NOT NULL DEFAULT 0,
     first_page_items INTEGER,
     headline_coverage REAL,
     summary_coverage REAL,
@@ -57,10 +59,17 @@ CREATE TABLE items (
     headline TEXT NOT NULL DEFAULT '',
     summary TEXT NOT NULL DEFAULT '',
     published_at TEXT NOT NULL DEFAULT '',
+    tags TEXT NOT NULL DEFAULT '[]',
     first_seen_at TEXT NOT NULL,
     last_seen_at TEXT NOT NULL,
     version INTEGER NOT NULL DEFAULT 1,
     content_hash TEXT NOT NULL
+);
+
+CREATE TABLE url_aliases (
+    alias TEXT PRIMARY KEY,
+    url TEXT NOT NULL,
+    seen_at TEXT NOT NULL
 );
 
 CREATE TABLE item_versions (
@@ -143,7 +152,60 @@ def _run_script(db: sqlite_utils.Database, script: str) -> None:
             db.execute(statement)
 
 
-MIGRATIONS: list[Migration] = [_v1_initial]
+_DAEMON = """
+CREATE TABLE daemon_heartbeat (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    pid INTEGER NOT NULL,
+    hostname TEXT NOT NULL,
+    config_path TEXT,
+    started_at TEXT NOT NULL,
+    last_beat_at TEXT NOT NULL,
+    beat_seconds REAL NOT NULL,
+    stopped_at TEXT
+);
+
+CREATE TABLE daemon_topics (
+    topic_id INTEGER PRIMARY KEY REFERENCES topics(id),
+    schedule TEXT NOT NULL,
+    next_run_at TEXT,
+    consecutive_failures INTEGER NOT NULL DEFAULT 0,
+    alerting INTEGER NOT NULL DEFAULT 0,
+    last_error TEXT,
+    updated_at TEXT NOT NULL
+);
+
+CREATE TABLE daemon_alerts (
+    id INTEGER PRIMARY KEY,
+    topic_id INTEGER NOT NULL REFERENCES topics(id),
+    kind TEXT NOT NULL CHECK (kind IN ('failing', 'recovered')),
+    hook TEXT NOT NULL CHECK (hook IN ('webhook', 'command')),
+    created_at TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'sent', 'failed', 'skipped')),
+    attempts INTEGER NOT NULL DEFAULT 0,
+    sent_at TEXT,
+    last_error TEXT
+);
+CREATE INDEX daemon_alerts_state ON daemon_alerts (state);
+
+CREATE TABLE daemon_events (
+    id INTEGER PRIMARY KEY,
+    at TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    topic TEXT,
+    detail TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX daemon_events_at ON daemon_events (at);
+"""
+
+
+def _v2_daemon(db: sqlite_utils.Database) -> None:
+    """The daemon's own state: heartbeat, per-topic schedule and failure streak, alert
+    outbox (so a restart never sends an alert twice) and scheduler events."""
+    _run_script(db, _DAEMON)
+
+
+MIGRATIONS: list[Migration] = [_v1_initial, _v2_daemon]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 import sqlite_utils
@@ -40,11 +40,18 @@ class PageResult:
 
 @dataclass(frozen=True)
 class RunReport:
-    """What the crawler hands over at the end of a run."""
+    """What the crawler hands over at the end of a run.
+
+    ``aliases`` maps a listing URL to the article's own canonical URL (rel=canonical);
+    ``articles_fetched``/``articles_failed`` count article enrichment.
+    """
 
     pages: tuple[PageResult, ...]
     gap_suspected: bool = False
     coverage: dict[str, float] = field(default_factory=dict)
+    aliases: dict[str, str] = field(default_factory=dict)
+    articles_fetched: int = 0
+    articles_failed: int = 0
 
 
 @dataclass(frozen=True)
@@ -82,7 +89,8 @@ def commit_run(
         )
         return RunSummary(run_id, "failed", len(report.pages), 0, 0, 0, 0, 0, reason)
     with write_transaction(db):
-        sightings = _expand_not_modified(db, report.pages)
+        _write_aliases(db, report.aliases, iso(finished_at))
+        sightings = _resolve_aliases(db, _expand_not_modified(db, report.pages))
         result = classify(sightings, _known_items(db, sightings), _listed_items(db, topic_id))
         now = iso(finished_at)
         ids = _write_items(db, run_id, result, now)
@@ -107,16 +115,32 @@ def _expand_not_modified(db: sqlite_utils.Database, pages: Sequence[PageResult])
             ordered.extend(_stored_page(db, page))
         else:
             ordered.extend(page.sightings)
-    return [
-        Sighting(s.url, s.headline, s.summary, s.published_at, position, s.page)
-        for position, s in enumerate(ordered, start=1)
-    ]
+    return [replace(s, position=position) for position, s in enumerate(ordered, start=1)]
 
 
 def _stored_page(db: sqlite_utils.Database, page: PageResult) -> list[Sighting]:
     row = db.execute("SELECT item_urls FROM listing_pages WHERE url = ?", [page.url]).fetchone()
     urls: list[str] = json.loads(row[0]) if row else []
     return [Sighting(url, "", "", "", 0, page.page) for url in urls]
+
+
+def _write_aliases(db: sqlite_utils.Database, aliases: dict[str, str], now: str) -> None:
+    db.conn.executemany(
+        "INSERT INTO url_aliases (alias, url, seen_at) VALUES (?, ?, ?)"
+        " ON CONFLICT (alias) DO UPDATE SET url = excluded.url, seen_at = excluded.seen_at",
+        [(alias, url, now) for alias, url in aliases.items() if alias != url],
+    )
+
+
+def _resolve_aliases(db: sqlite_utils.Database, sightings: list[Sighting]) -> list[Sighting]:
+    """Listing URLs that an article's rel=canonical named otherwise become that URL."""
+    canonical: dict[str, str] = {}
+    for chunk in _chunks(sorted({s.url for s in sightings})):
+        marks = ",".join("?" * len(chunk))
+        canonical.update(
+            db.execute(f"SELECT alias, url FROM url_aliases WHERE alias IN ({marks})", chunk)
+        )
+    return [replace(s, url=canonical.get(s.url, s.url)) for s in sightings]
 
 
 def _chunks(values: Sequence[str]) -> Iterable[Sequence[str]]:
@@ -151,14 +175,15 @@ def _write_items(
 ) -> dict[str, int]:
     """Insert new items, version edits, re-sight the rest; return url -> item id."""
     db.conn.executemany(
-        "INSERT INTO items (url, headline, summary, published_at, first_seen_at,"
-        " last_seen_at, version, content_hash) VALUES (?, ?, ?, ?, ?, ?, 1, ?)",
+        "INSERT INTO items (url, headline, summary, published_at, tags, first_seen_at,"
+        " last_seen_at, version, content_hash) VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?)",
         [
             (
                 s.url,
                 s.headline,
                 s.summary,
                 s.published_at,
+                json.dumps(list(s.tags), ensure_ascii=False),
                 now,
                 now,
                 content_hash(s.headline, s.summary),
@@ -178,10 +203,16 @@ def _write_items(
             for e in result.edited
         ],
     )
+    resighted = [(e.sighting, e.known.item_id) for e in result.edited]
+    resighted += [(s, unchanged_ids[s.url]) for s in result.unchanged]
     db.conn.executemany(
-        "UPDATE items SET last_seen_at = ?,"
-        " published_at = CASE WHEN published_at = '' THEN ? ELSE published_at END WHERE id = ?",
-        [(now, s.published_at, unchanged_ids[s.url]) for s in result.unchanged],
+        "UPDATE items SET last_seen_at = ?1,"
+        " published_at = CASE WHEN published_at = '' THEN ?2 ELSE published_at END,"
+        " tags = CASE WHEN ?3 = '[]' THEN tags ELSE ?3 END WHERE id = ?4",
+        [
+            (now, s.published_at, json.dumps(list(s.tags), ensure_ascii=False), item_id)
+            for s, item_id in resighted
+        ],
     )
     changed = [ids[s.url] for s in result.new] + [e.known.item_id for e in result.edited]
     _write_versions(db, run_id, changed, now)
@@ -311,6 +342,8 @@ def _finish(
     counts = {
         "pages": len(report.pages),
         "pages_not_modified": sum(p.not_modified for p in report.pages),
+        "articles_fetched": report.articles_fetched,
+        "articles_failed": report.articles_failed,
         "items_seen": items_seen,
         "items_new": len(result.new),
         "items_edited": len(result.edited),
@@ -322,6 +355,7 @@ def _finish(
         " pages_not_modified = :pages_not_modified, items_seen = :items_seen,"
         " items_new = :items_new, items_edited = :items_edited,"
         " items_vanished = :items_vanished, items_reappeared = :items_reappeared,"
+        " articles_fetched = :articles_fetched, articles_failed = :articles_failed,"
         " first_page_items = :first, gap_suspected = :gap, headline_coverage = :headline,"
         " summary_coverage = :summary, date_coverage = :date WHERE id = :run_id",
         {

@@ -52,3 +52,22 @@ class PagingEnd:
 
     reason: str
     gap_suspected: bool
+
+
+@dataclass
+class ArticleDetails:
+    """What a new or edited item's article page says (enrichment)."""
+
+    listing_url: str
+    canonical_url: str
+    headline: str
+    published_at: str
+    tags: tuple[str, ...]
+
+
+@dataclass
+class ArticleFailure:
+    """An article page that could not be fetched: recorded, never fatal to the run."""
+
+    listing_url: str
+    error: str

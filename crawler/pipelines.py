@@ -22,10 +22,18 @@ from twisted.python.failure import Failure
 
 from archive import ArchiveError, TopicBusy, open_archive, topic_lock
 from archive.changes import Sighting
-from archive.queries import topic_memory
+from archive.queries import TopicMemory, needs_article, topic_memory
 from archive.runs import begin_run, end_run_without_changes, recover_stale_runs, topic_name_for
 from archive.store import PageResult, RunReport, RunSummary, commit_run
-from crawler.items import ListingItem, ListingPage, PageFailure, PagingEnd
+from crawler.items import (
+    ArticleDetails,
+    ArticleFailure,
+    ListingItem,
+    ListingPage,
+    PageFailure,
+    PagingEnd,
+)
+from crawler.urls import looks_like_article
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +47,18 @@ def pid_alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+class ArchiveMemory:
+    """What the spider may ask the archive, without importing it (see the topic spider)."""
+
+    def __init__(self, db: Any, memory: TopicMemory) -> None:
+        self.db = db
+        self.known_urls = memory.known_urls
+        self.pages = memory.pages
+
+    def needs_article(self, url: str, headline: str, summary: str) -> bool:
+        return needs_article(self.db, url, headline, summary)
 
 
 class ArchivePipeline:
@@ -55,6 +75,8 @@ class ArchivePipeline:
         self.pages: list[ListingPage] = []
         self.failures: list[PageFailure] = []
         self.paging_end: PagingEnd | None = None
+        self.articles: dict[str, ArticleDetails] = {}
+        self.article_failures: list[ArticleFailure] = []
         self.errors: list[str] = []
         self.resources = ExitStack()
         crawler.signals.connect(self.spider_closed, signal=signals.spider_closed)
@@ -92,7 +114,7 @@ class ArchivePipeline:
             pid=os.getpid(),
         )
         self.stats.set_value("archive/run_id", self.run_id)
-        spider.memory = topic_memory(self.db, spider.url)
+        spider.memory = ArchiveMemory(self.db, topic_memory(self.db, spider.url))
 
     def process_item(self, item: Any) -> Any:
         if isinstance(item, ListingItem):
@@ -103,6 +125,11 @@ class ArchivePipeline:
             self.failures.append(item)
         elif isinstance(item, PagingEnd):
             self.paging_end = item
+        elif isinstance(item, ArticleDetails):
+            self.articles[item.listing_url] = item
+        elif isinstance(item, ArticleFailure):
+            logger.warning("article enrichment failed for %s: %s", item.listing_url, item.error)
+            self.article_failures.append(item)
         return item
 
     def spider_error(self, failure: Failure, response: Any, spider: Spider) -> None:
@@ -158,11 +185,13 @@ class ArchivePipeline:
 
     def _report(self) -> RunReport:
         by_page: dict[int, list[Sighting]] = {}
+        aliases = {}
         for item in self.items:
-            sighting = Sighting(
-                item.url, item.headline, item.summary, item.published_at, item.position, item.page
-            )
-            by_page.setdefault(item.page, []).append(sighting)
+            details = self.articles.get(item.url)
+            by_page.setdefault(item.page, []).append(_sighting(item, details))
+            canonical = details.canonical_url if details else ""
+            if canonical and canonical != item.url and looks_like_article(canonical, item.url):
+                aliases[item.url] = canonical
         pages = tuple(
             PageResult(
                 page.url,
@@ -174,8 +203,14 @@ class ArchivePipeline:
             )
             for page in sorted(self.pages, key=lambda page: page.page)
         )
-        gap = self.paging_end.gap_suspected if self.paging_end else False
-        return RunReport(pages, gap, coverage(self.items))
+        return RunReport(
+            pages,
+            gap_suspected=self.paging_end.gap_suspected if self.paging_end else False,
+            coverage=coverage(self.items),
+            aliases=aliases,
+            articles_fetched=len(self.articles),
+            articles_failed=len(self.article_failures),
+        )
 
     def _record_stats(self, summary: RunSummary) -> None:
         for name in (
@@ -188,6 +223,26 @@ class ArchivePipeline:
             "error",
         ):
             self.stats.set_value(f"archive/{name}", getattr(summary, name))
+
+
+def _sighting(item: ListingItem, details: ArticleDetails | None) -> Sighting:
+    """The listing's own text, with gaps filled from the article page.
+
+    The listing stays authoritative for what it shows: the topic page is what we archive,
+    and preferring the article's title would make every run look like an edit.
+    """
+    if details is None:
+        return Sighting(item.url, item.headline, item.summary, item.published_at,
+                        item.position, item.page)  # fmt: skip
+    return Sighting(
+        item.url,
+        item.headline or details.headline,
+        item.summary,
+        item.published_at or details.published_at,
+        item.position,
+        item.page,
+        details.tags,
+    )
 
 
 def coverage(items: list[ListingItem]) -> dict[str, float]:

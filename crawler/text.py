@@ -7,6 +7,7 @@ analyst sees on the page has single spaces.
 
 from __future__ import annotations
 
+import codecs
 import warnings
 
 from bs4 import BeautifulSoup, MarkupResemblesLocatorWarning
@@ -32,3 +33,18 @@ def text_from_markup(value: str) -> str:
     for node in soup(["script", "style"]):
         node.decompose()
     return clean_text(soup.get_text(" "))
+
+
+# Browsers decode every Shift_JIS label as Windows-31J (WHATWG Encoding Standard), and
+# Japanese sites rely on it (①, ～, 髙). Charset sniffing reports shift_jis_2004 instead.
+_BROWSER_SUPERSETS = {"shift_jis": "cp932", "shift_jis_2004": "cp932", "shift_jisx0213": "cp932"}
+
+
+def browser_decode(body: bytes, encoding: str, fallback: str) -> str:
+    """Decode as a browser would: ``fallback`` is the HTTP library's own decoding."""
+    try:
+        name = codecs.lookup(encoding).name
+    except LookupError:
+        return fallback
+    superset = _BROWSER_SUPERSETS.get(name)
+    return body.decode(superset, errors="replace") if superset else fallback

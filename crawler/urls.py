@@ -31,7 +31,10 @@ _SAFE_PATH = "/:@!$&'()*+,;=-._~"
 
 def site_of(url: str) -> str:
     """The site a URL belongs to: its host, lower-cased, without ``www.``."""
-    host = (urlsplit(url).hostname or "").lower()
+    try:
+        host = (urlsplit(url).hostname or "").lower()
+    except ValueError:
+        return ""
     return host.removeprefix("www.")
 
 
@@ -44,6 +47,13 @@ def canonical_url(href: str, base: str) -> str | None:
     href = href.strip()
     if not href or href.startswith(("javascript:", "mailto:", "tel:", "data:", "#")):
         return None
+    try:
+        return _canonical(href, base)
+    except ValueError:  # "http://[::1", port 99999 and other unparseable links
+        return None
+
+
+def _canonical(href: str, base: str) -> str | None:
     parts = urlsplit(urljoin(base, href))
     scheme = parts.scheme.lower()
     if scheme not in DEFAULT_PORTS or not parts.hostname:

@@ -21,11 +21,20 @@ from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.python.failure import Failure
 
 from crawler import DEFAULT_TOPIC_URL
+from crawler.article import extract_article
 from crawler.extract import Selectors, extract_listing
-from crawler.items import ListingItem, ListingPage, PageFailure, PagingEnd
+from crawler.items import (
+    ArticleDetails,
+    ArticleFailure,
+    ListingItem,
+    ListingPage,
+    PageFailure,
+    PagingEnd,
+)
+from crawler.text import browser_decode
 from crawler.urls import canonical_url
 
-Output = ListingItem | ListingPage | PageFailure | PagingEnd | scrapy.Request
+Output = ListingItem | ListingPage | PageFailure | PagingEnd | ArticleDetails | scrapy.Request
 
 
 class TopicSpider(scrapy.Spider):
@@ -55,7 +64,9 @@ class TopicSpider(scrapy.Spider):
         self.max_pages = _positive(max_pages, "max_pages")
         self.exact_pages = _positive(pages, "pages") if pages not in (None, "") else None
         self.selectors = _selectors(selectors)
-        self.memory: Any = SimpleNamespace(known_urls=frozenset(), pages={})
+        self.memory: Any = SimpleNamespace(
+            known_urls=frozenset(), pages={}, needs_article=lambda url, headline, summary: True
+        )
 
     async def start(self) -> AsyncIterator[scrapy.Request]:
         yield self.page_request(self.url, page=1, offset=0)
@@ -96,7 +107,10 @@ class TopicSpider(scrapy.Spider):
             yield PageFailure(url, page, "content", f"not an HTML page ({content_type or '?'})")
             return
         listing = extract_listing(
-            response.text, response.url, selectors=self.selectors, fetched_at=datetime.now(UTC)
+            page_text(response),
+            response.url,
+            selectors=self.selectors,
+            fetched_at=datetime.now(UTC),
         )
         entries = list({entry.url: entry for entry in reversed(listing.entries)}.values())[::-1]
         for index, entry in enumerate(entries, start=1):
@@ -113,8 +127,37 @@ class TopicSpider(scrapy.Spider):
             listing.method,
             listing.diagnostics,
         )
+        yield from self._article_requests(entries)
         known_here = any(entry.url in self.memory.known_urls for entry in entries)
         yield from self._next(listing.next_url, page, offset + len(entries), known_here, entries)
+
+    def _article_requests(self, entries: list[Any]) -> Iterator[scrapy.Request]:
+        """Fetch the article page of each new or edited item, once (enrichment)."""
+        if not self.settings.getbool("TOPICWATCH_ENRICH", True):
+            return
+        for entry in entries:
+            if self.memory.needs_article(entry.url, entry.headline, entry.summary):
+                yield scrapy.Request(
+                    entry.url,
+                    callback=self.parse_article,
+                    errback=self.article_failed,
+                    meta={"listing_url": entry.url},
+                    priority=-1,  # listing pages first: paging decisions wait on them
+                )
+
+    def parse_article(self, response: Response) -> Iterator[ArticleDetails | ArticleFailure]:
+        url = response.meta["listing_url"]
+        if not isinstance(response, TextResponse):
+            yield ArticleFailure(url, f"not an HTML page ({_header(response, 'Content-Type')})")
+            return
+        facts = extract_article(page_text(response), response.url)
+        yield ArticleDetails(
+            url, facts.canonical_url, facts.headline, facts.published_at, facts.tags
+        )
+
+    def article_failed(self, failure: Failure) -> Iterator[ArticleFailure]:
+        request = failure.request  # type: ignore[attr-defined]
+        yield ArticleFailure(request.meta["listing_url"], failure.getErrorMessage())
 
     def _not_modified(self, response: Response, url: str, page: int) -> Iterator[Output]:
         remembered = self.memory.pages.get(url)
@@ -151,6 +194,11 @@ class TopicSpider(scrapy.Spider):
         else:
             name = failure.type.__name__ if failure.type else "error"
             yield PageFailure(url, page, "network", f"{name}: {failure.getErrorMessage()} ({url})")
+
+
+def page_text(response: TextResponse) -> str:
+    """The page's text; Shift_JIS family pages decoded as Windows-31J, as browsers do."""
+    return browser_decode(response.body, response.encoding, response.text)
 
 
 def topic_url(url: str) -> str:
