@@ -11,6 +11,7 @@ import re
 from copy import deepcopy
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from functools import lru_cache
 
 from lxml import etree
 from lxml import html as lxml_html
@@ -21,7 +22,7 @@ from crawler.dates import parse_date
 from crawler.entry import Entry
 from crawler.structured import item_list_entries
 from crawler.text import clean_text
-from crawler.urls import canonical_url, looks_like_article
+from crawler.urls import PageUrls
 
 _DROP_TAGS = ("script", "style", "noscript", "template", "svg", "iframe", "button", "select")
 _MORE_LINK = re.compile(
@@ -39,6 +40,21 @@ _LABEL_WORDS = {
 _SUMMARY_WORDS = {"excerpt", "summary", "snippet", "description", "desc", "lead", "abstract"}
 _WEAK_SUMMARY_WORDS = {"text", "content", "body"}
 _WORD_SPLIT = re.compile(r"[\s_\-]+|(?<=[a-z])(?=[A-Z])")
+_TITLE_NODES = etree.XPath(
+    ".//*[@itemprop='headline' or @itemprop='name'] | .//h1 | .//h2 | .//h3 | .//h4 | .//h5"
+    " | .//h6 | .//*[contains(@class, 'title') and not(contains(@class, 'subtitle'))]"
+)
+_TEXT_BLOCKS = etree.XPath(".//p | .//div[not(*)] | .//span[not(*)] | .//td")
+_MACHINE_DATES = etree.XPath(".//time[@datetime] | .//*[@itemprop='datePublished']")
+_DATE_NODES = etree.XPath(
+    ".//time | .//*[contains(@class, 'date') or contains(@class, 'time')"
+    " or contains(@class, 'posted')]"
+)
+# Short lines with a digit: where themes print dates without marking them up.
+_META_LINES = etree.XPath(
+    ".//*[self::p or self::span or self::div or self::dd or self::li or self::td]"
+    "[string-length(normalize-space(.)) <= 40][translate(., '0123456789', '') != .]"
+)
 _TRAILING_ELLIPSIS = re.compile(r"\s*(\[(…|\.\.\.)\]|…+|\.\.\.)$")
 _GENERIC_ALT = re.compile(
     r"^(no ?image|noimage|thumbnail|サムネイル|画像|image|photo|eyecatch)$", re.I
@@ -78,13 +94,14 @@ def extract_listing(
     root = _parse(page_html)
     if root is None:
         return Listing(diagnostics="empty or unparseable document")
-    structured = item_list_entries(root, page_url)
+    urls = PageUrls(page_url)
+    structured = item_list_entries(root, urls)
     _drop_noise(root)
-    next_url = find_next_page(root, page_url, selectors)
+    next_url = find_next_page(root, urls, selectors)
     if selectors and selectors.item:
-        entries = _entries_from_selectors(root, page_url, selectors, fetched_at)
+        entries = _entries_from_selectors(root, urls, selectors, fetched_at)
         return Listing(entries, next_url, "selectors", f"item selector {selectors.item!r}")
-    groups = find_cards(root, lambda href: _article_url(href, page_url))
+    groups = find_cards(root, urls.article)
     dom = [_entry_from_card(card, fetched_at) for card in groups[0].cards] if groups else []
     diagnostics = "; ".join(f"{g.where} x{len(g.cards)} score {g.score:.1f}" for g in groups[:3])
     if structured and len(structured) >= len(dom):
@@ -107,11 +124,6 @@ def _parse(page_html: str) -> HtmlElement | None:
 
 def _drop_noise(root: HtmlElement) -> None:
     etree.strip_elements(root, *_DROP_TAGS, with_tail=False)
-
-
-def _article_url(href: str, page_url: str) -> str | None:
-    url = canonical_url(href, page_url)
-    return url if url is not None and looks_like_article(url, page_url) else None
 
 
 def _merge(primary: list[Entry], secondary: list[Entry]) -> list[Entry]:
@@ -140,17 +152,15 @@ def _entry_from_card(card: Card, fetched_at: datetime | None) -> Entry:
 
 def _headline(element: HtmlElement, card: Card) -> str:
     """Visible title first; then the link's ``title``; then an image ``alt``."""
-    for node in element.xpath(
-        ".//*[@itemprop='headline' or @itemprop='name']"
-        " | .//h1 | .//h2 | .//h3 | .//h4 | .//h5 | .//h6"
-        " | .//*[contains(@class, 'title') and not(contains(@class, 'subtitle'))]"
-    ):
+    for node in _TITLE_NODES(element):
         text = _visible_text(node)
         if text:
             return text
     for anchor in card.anchors:
+        if not _is_link_only(anchor):
+            continue
         text = _visible_text(anchor)
-        if text and len(text) <= 80 and not _MORE_LINK.match(text) and _is_link_only(anchor):
+        if text and len(text) <= 80 and not _MORE_LINK.match(text):
             return text
     for anchor in card.anchors:
         if anchor.get("title", "").strip():
@@ -184,35 +194,26 @@ def _summary(element: HtmlElement, headline: str) -> str:
         text = _visible_text(node)
         if text and text != headline:
             return _TRAILING_ELLIPSIS.sub("", text)
-    blocks = [
-        _visible_text(node)
-        for node in element.xpath(".//p | .//div[not(*)] | .//span[not(*)] | .//td")
-        if not _is_label(node)
-    ]
+    blocks = [_visible_text(node) for node in _TEXT_BLOCKS(element) if not _is_label(node)]
     blocks = [text for text in blocks if text and text != headline]
     longest = max(blocks, key=len, default="")
     return _TRAILING_ELLIPSIS.sub("", longest) if len(longest) >= 20 else ""
 
 
 def _date(element: HtmlElement, fetched_at: datetime | None) -> str:
-    for node in element.xpath(".//time[@datetime] | .//*[@itemprop='datePublished']"):
+    for node in _MACHINE_DATES(element):
         value = node.get("datetime") or node.get("content") or node.text_content()
         parsed = parse_date(value, fetched_at=fetched_at)
         if parsed:
             return parsed
-    for node in element.xpath(
-        ".//time | .//*[contains(@class, 'date') or contains(@class, 'time')"
-        " or contains(@class, 'posted')]"
-    ):
+    for node in _DATE_NODES(element):
         parsed = parse_date(node.text_content(), fetched_at=fetched_at)
         if parsed:
             return parsed
-    for node in element.xpath(".//p | .//span | .//div | .//dd | .//li | .//td"):
-        text = clean_text(node.text_content())
-        if len(text) <= 40:  # a meta line, never a summary ("2026年2月11日に始動" is prose)
-            parsed = parse_date(text, fetched_at=fetched_at)
-            if parsed:
-                return parsed
+    for node in _META_LINES(element):  # a meta line, never prose ("2026年2月11日に始動")
+        parsed = parse_date(clean_text(node.text_content()), fetched_at=fetched_at)
+        if parsed:
+            return parsed
     return ""
 
 
@@ -239,9 +240,14 @@ def _is_label(node: HtmlElement) -> bool:
     return node.tag == "a" and bool(_MORE_LINK.match(clean_text(node.text_content())))
 
 
-def _class_words(node: HtmlElement) -> set[str]:
+def _class_words(node: HtmlElement) -> frozenset[str]:
     """``vk_post_title_new c-postThumb`` -> {vk, post, title, new, c, post, thumb}."""
-    return {word.lower() for word in _WORD_SPLIT.split(node.get("class", "")) if word}
+    return _words_of(node.get("class", ""))
+
+
+@lru_cache(maxsize=4096)
+def _words_of(classes: str) -> frozenset[str]:
+    return frozenset(word.lower() for word in _WORD_SPLIT.split(classes) if word)
 
 
 def _strip_more(text: str) -> str:
@@ -250,13 +256,13 @@ def _strip_more(text: str) -> str:
 
 
 def _entries_from_selectors(
-    root: HtmlElement, page_url: str, selectors: Selectors, fetched_at: datetime | None
+    root: HtmlElement, urls: PageUrls, selectors: Selectors, fetched_at: datetime | None
 ) -> list[Entry]:
     entries = []
     for element in root.cssselect(selectors.item or ""):
         link = element.cssselect(selectors.link or "a[href]")
         href = link[0].get("href", "") if link else element.get("href", "")
-        url = _article_url(href, page_url)
+        url = urls.article(href)
         if url is None:
             continue
         entries.append(
@@ -287,7 +293,7 @@ def _selected_date(element: HtmlElement, selector: str | None, fetched_at: datet
     return parse_date(value, fetched_at=fetched_at)
 
 
-_NEXT_XPATH = (
+_NEXT_XPATH = etree.XPath(
     "//link[@rel='next']/@href | //a[@rel='next']/@href"
     " | //a[contains(concat(' ', normalize-space(@class), ' '), ' next ')]/@href"
     " | //a[contains(@class, 'pagination-next')]/@href"
@@ -296,18 +302,17 @@ _NEXT_XPATH = (
 
 
 def find_next_page(
-    root: HtmlElement, page_url: str, selectors: Selectors | None = None
+    root: HtmlElement, urls: PageUrls, selectors: Selectors | None = None
 ) -> str | None:
     """The next listing page, found on the page itself (never guessed blindly)."""
     if selectors and selectors.next_page:
         hrefs = [node.get("href", "") for node in root.cssselect(selectors.next_page)]
     else:
-        hrefs = [str(href) for href in root.xpath(_NEXT_XPATH)]
-        hrefs += _numbered_page_links(root, page_url)
-    current = canonical_url(page_url, page_url)
+        hrefs = [str(href) for href in _NEXT_XPATH(root)]
+        hrefs += _numbered_page_links(root, urls)
     for href in hrefs:
-        url = canonical_url(href, page_url)
-        if url and url != current and looks_like_listing_page(url, page_url):
+        url = urls.canonical(href)
+        if url and url != urls.canonical_page and _same_listing(url, urls):
             return url
     return None
 
@@ -321,18 +326,18 @@ def page_number(url: str) -> int:
     return int(match.group(1)) if match else 1
 
 
-def _numbered_page_links(root: HtmlElement, page_url: str) -> list[str]:
+def _numbered_page_links(root: HtmlElement, urls: PageUrls) -> list[str]:
     """A link to ``/page/N+1/`` of this listing, for themes without rel/class markers."""
-    wanted = page_number(page_url) + 1
+    wanted = page_number(urls.page_url) + 1
     return [
-        href
-        for href in root.xpath("//a/@href")
-        if page_number(canonical_url(str(href), page_url) or "") == wanted
+        str(href)
+        for href in root.xpath("//a/@href[contains(., 'page')]")
+        if page_number(urls.canonical(str(href)) or "") == wanted
     ]
 
 
-def looks_like_listing_page(url: str, page_url: str) -> bool:
+def _same_listing(url: str, urls: PageUrls) -> bool:
     """Same site, and the same listing path (page 2 of this tag, not of another)."""
-    base = _PAGE_NUMBER.sub("/", (canonical_url(page_url, page_url) or "").split("?")[0])
+    base = _PAGE_NUMBER.sub("/", (urls.canonical_page or "").split("?")[0])
     candidate = _PAGE_NUMBER.sub("/", url.split("?")[0])
-    return candidate == base or "paged=" in url
+    return candidate == base or "paged=" in url or "page=" in url

@@ -13,16 +13,16 @@ from typing import Any
 from crawler.dates import parse_date
 from crawler.entry import Entry
 from crawler.text import text_from_markup
-from crawler.urls import canonical_url, looks_like_article
+from crawler.urls import PageUrls
 
 
-def item_list_entries(root: Any, page_url: str) -> list[Entry]:
+def item_list_entries(root: Any, urls: PageUrls) -> list[Entry]:
     """Entries of the page's JSON-LD ``ItemList`` blocks, in list order ([] if none)."""
     entries = []
     for node in root.xpath("//script[@type='application/ld+json']"):
         for element in _list_elements(_load(node.text_content())):
-            url = canonical_url(str(_first(element, "url", "@id") or ""), page_url)
-            if url is None or not looks_like_article(url, page_url):
+            url = urls.article(str(_first(element, "url", "@id") or ""))
+            if url is None:
                 continue
             entries.append(
                 Entry(

@@ -8,16 +8,17 @@ analyst sees on the page has single spaces.
 from __future__ import annotations
 
 import codecs
+import re
 import warnings
 
 from bs4 import BeautifulSoup, MarkupResemblesLocatorWarning
 
-_ZERO_WIDTH = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff"), None)
+_ZERO_WIDTH = re.compile("[\u200b\u200c\u200d\u2060\ufeff]")
 
 
 def clean_text(text: str) -> str:
     """Fold whitespace runs (U+3000 included) to one space and trim; drop zero-widths."""
-    return " ".join(text.translate(_ZERO_WIDTH).split())
+    return " ".join(_ZERO_WIDTH.sub("", text).split())
 
 
 def text_from_markup(value: str) -> str:

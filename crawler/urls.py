@@ -27,6 +27,7 @@ _FILE_SUFFIX = re.compile(
 )
 _PERCENT = re.compile(r"%[0-9a-fA-F]{2}")
 _SAFE_PATH = "/:@!$&'()*+,;=-._~"
+_PLAIN_PATH = re.compile(r"[A-Za-z0-9/:@!$&'()*+,;=._~-]*")
 
 
 def site_of(url: str) -> str:
@@ -55,25 +56,30 @@ def canonical_url(href: str, base: str) -> str | None:
 
 def _canonical(href: str, base: str) -> str | None:
     parts = urlsplit(urljoin(base, href))
-    scheme = parts.scheme.lower()
-    if scheme not in DEFAULT_PORTS or not parts.hostname:
+    scheme, host, port = parts.scheme.lower(), parts.hostname, parts.port
+    if scheme not in DEFAULT_PORTS or not host:
         return None
     base_parts = urlsplit(base)
-    if site_of(base) == site_of(href if parts.netloc else base) and base_parts.hostname:
+    if base_parts.hostname and site_of_host(host) == site_of_host(base_parts.hostname):
         scheme, host, port = base_parts.scheme.lower(), base_parts.hostname, base_parts.port
-    else:
-        host, port = parts.hostname, parts.port
     netloc = host.lower()
     if port and port != DEFAULT_PORTS.get(scheme):
         netloc = f"{netloc}:{port}"
     return urlunsplit((scheme, netloc, _canonical_path(parts.path), _clean_query(parts.query), ""))
 
 
+def site_of_host(host: str) -> str:
+    return host.lower().removeprefix("www.")
+
+
 def _canonical_path(path: str) -> str:
     """Normalise escapes (upper-case, unreserved decoded), dot segments, trailing slash."""
-    path = quote(unquote(_PERCENT.sub(lambda m: m.group(0).upper(), path)), safe=_SAFE_PATH)
+    if not _PLAIN_PATH.fullmatch(path):  # most paths need no re-escaping
+        path = quote(unquote(_PERCENT.sub(lambda m: m.group(0).upper(), path)), safe=_SAFE_PATH)
     if not path:
         return "/"
+    if "." not in path and "//" not in path:  # nothing for normpath to do
+        return path if path.endswith("/") else path + "/"
     normal = posixpath.normpath(path)
     normal = "/" if normal in (".", "//") else normal
     last = normal.rsplit("/", 1)[-1]
@@ -83,6 +89,8 @@ def _canonical_path(path: str) -> str:
 
 
 def _clean_query(query: str) -> str:
+    if not query:
+        return ""
     pairs = [(k, v) for k, v in parse_qsl(query, keep_blank_values=True)]
     kept = sorted((k, v) for k, v in pairs if not TRACKING_PARAMS.match(k))
     return urlencode(kept)
@@ -95,13 +103,65 @@ def is_same_site(url: str, base: str) -> bool:
 
 def looks_like_article(url: str, listing_url: str) -> bool:
     """Whether a same-site canonical URL can be an article (not a listing, asset or page)."""
-    if not is_same_site(url, listing_url):
+    return PageUrls(listing_url).is_article(url)
+
+
+class PageUrls:
+    """The links of one page, resolved against its URL with a cache.
+
+    A listing links each article two or three times (image, title, "read more") and has a
+    hundred other links; resolving each distinct href once keeps extraction cheap.
+    """
+
+    def __init__(self, page_url: str) -> None:
+        self.page_url = page_url
+        self.site = site_of(page_url)
+        self.canonical_page = canonical_url(page_url, page_url)
+        self._canonical: dict[str, str | None] = {}
+        self._articles: dict[str, str | None] = {}
+        parts = urlsplit(self.canonical_page or page_url)
+        self.origin = f"{parts.scheme}://{parts.netloc}"
+
+    def canonical(self, href: str) -> str | None:
+        """``canonical_url(href, page_url)``, cached."""
+        if href not in self._canonical:
+            self._canonical[href] = self._root_relative(href) or canonical_url(href, self.page_url)
+        return self._canonical[href]
+
+    def _root_relative(self, href: str) -> str | None:
+        """Fast path for the common ``/path?query`` link: no joining, one split."""
+        if not href.startswith("/") or href.startswith("//"):
+            return None
+        rest = href.split("#", 1)[0]
+        path, _, query = rest.partition("?")
+        if "." in path or "\\" in path:  # dot segments and oddities take the full path
+            return None
+        clean = _clean_query(query)
+        return f"{self.origin}{_canonical_path(path)}{'?' + clean if clean else ''}"
+
+    def article(self, href: str) -> str | None:
+        """The canonical article URL an href points to, or None for any other link."""
+        if href not in self._articles:
+            url = None if self._obviously_elsewhere(href) else self.canonical(href)
+            self._articles[href] = url if url is not None and self.is_article(url) else None
+        return self._articles[href]
+
+    def _obviously_elsewhere(self, href: str) -> bool:
+        """An absolute link whose authority does not even mention this site's host."""
+        head = href.lstrip()[:8].lower()
+        if head.startswith(("http://", "https://", "//")):
+            authority = href.lstrip().split("//", 1)[1].split("/", 1)[0].lower()
+            return self.site not in authority
         return False
-    parts = urlsplit(url)
-    segments = [s.lower() for s in parts.path.split("/") if s]
-    if not segments or url == canonical_url(listing_url, listing_url):
-        return False
-    if _NOT_ARTICLE_SEGMENTS.intersection(segments) or _FILE_SUFFIX.search(parts.path):
-        return False
-    query_keys = {k for k, _ in parse_qsl(parts.query)}
-    return not query_keys & {"s", "paged", "cat", "tag", "replytocom"}
+
+    def is_article(self, url: str) -> bool:
+        if site_of(url) != self.site or url == self.canonical_page:
+            return False
+        parts = urlsplit(url)
+        segments = [s.lower() for s in parts.path.split("/") if s]
+        if not segments or _NOT_ARTICLE_SEGMENTS.intersection(segments):
+            return False
+        if _FILE_SUFFIX.search(parts.path):
+            return False
+        query_keys = {k for k, _ in parse_qsl(parts.query)}
+        return not query_keys & {"s", "paged", "cat", "tag", "replytocom"}

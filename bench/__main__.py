@@ -1,0 +1,34 @@
+"""``python -m bench``: run the benchmarks, print the table, update docs/benchmarks.md."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+
+from bench.report import log, table, write_section
+
+# name -> (module, section title); each module has run(quick) -> rows and NOTES.
+BENCHMARKS = {
+    "extraction": ("bench.extraction", "Extraction per 20-item page"),
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="small sizes: a smoke test")
+    parser.add_argument("--only", help="comma-separated benchmark names")
+    parser.add_argument("--no-write", action="store_true", help="do not update docs/")
+    args = parser.parse_args()
+    names = args.only.split(",") if args.only else list(BENCHMARKS)
+    for name in names:
+        module_name, title = BENCHMARKS[name]
+        module = importlib.import_module(module_name)
+        log(f"running {name}{' (quick)' if args.quick else ''} ...")
+        rows = module.run(args.quick)
+        print(f"\n## {title}\n\n{table(rows)}\n", flush=True)
+        if not args.no_write:
+            write_section(name, title, rows, module.NOTES, args.quick)
+
+
+if __name__ == "__main__":
+    main()
