@@ -20,6 +20,7 @@ from archive.clock import iso
 from archive.db import write_transaction
 from archive.queries import recent_first_page_counts
 from archive.runs import end_run_without_changes
+from archive.snapshots import Fetch, record_fetches, save_fetches
 from archive.text import content_hash
 from archive.verdict import layout_failure
 
@@ -52,6 +53,8 @@ class RunReport:
     aliases: dict[str, str] = field(default_factory=dict)
     articles_fetched: int = 0
     articles_failed: int = 0
+    fetches: tuple[Fetch, ...] = ()
+    extractor_version: str = ""
 
 
 @dataclass(frozen=True)
@@ -87,13 +90,17 @@ def commit_run(
             finished_at=finished_at,
             pages=len(report.pages),
         )
+        save_fetches(db, run_id, report.fetches)  # the pages that failed, as evidence
         return RunSummary(run_id, "failed", len(report.pages), 0, 0, 0, 0, 0, reason)
     with write_transaction(db):
+        snapshots = record_fetches(db, run_id, report.fetches)
         _write_aliases(db, report.aliases, iso(finished_at))
         sightings = _resolve_aliases(db, _expand_not_modified(db, report.pages))
         result = classify(sightings, _known_items(db, sightings), _listed_items(db, topic_id))
         now = iso(finished_at)
         ids = _write_items(db, run_id, result, now)
+        page_snapshots = {page.page: snapshots.get(page.url) for page in report.pages}
+        _write_provenance(db, run_id, result, ids, page_snapshots, report.extractor_version)
         _write_listing(db, topic_id, run_id, dedupe(sightings), ids, result, now)
         _write_validators(db, topic_id, report.pages, now)
         summary = _finish(db, run_id, report, first_page_items, len(ids), result, now)
@@ -242,6 +249,27 @@ def _write_versions(
         )
 
 
+def _write_provenance(
+    db: sqlite_utils.Database,
+    run_id: int,
+    result: Classification,
+    ids: dict[str, int],
+    page_snapshots: dict[int, int | None],
+    extractor_version: str,
+) -> None:
+    """Name each new version's evidence: the listing page snapshot it was read from."""
+    changed = [(ids[s.url], s.page) for s in result.new]
+    changed += [(e.known.item_id, e.sighting.page) for e in result.edited]
+    db.conn.executemany(
+        "UPDATE item_versions SET snapshot_id = ?, extractor_version = ?"
+        " WHERE run_id = ? AND item_id = ?",
+        [
+            (page_snapshots.get(page), extractor_version, run_id, item_id)
+            for item_id, page in changed
+        ],
+    )
+
+
 def _write_changes(
     db: sqlite_utils.Database,
     run_id: int,
@@ -357,7 +385,8 @@ def _finish(
         " items_vanished = :items_vanished, items_reappeared = :items_reappeared,"
         " articles_fetched = :articles_fetched, articles_failed = :articles_failed,"
         " first_page_items = :first, gap_suspected = :gap, headline_coverage = :headline,"
-        " summary_coverage = :summary, date_coverage = :date WHERE id = :run_id",
+        " summary_coverage = :summary, date_coverage = :date, extractor_version = :extractor"
+        " WHERE id = :run_id",
         {
             **counts,
             "now": now,
@@ -366,6 +395,7 @@ def _finish(
             "headline": report.coverage.get("headline"),
             "summary": report.coverage.get("summary"),
             "date": report.coverage.get("published_at"),
+            "extractor": report.extractor_version,
             "run_id": run_id,
         },
     )

@@ -8,6 +8,7 @@ pipeline, so the spider never touches the archive.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 
 @dataclass
@@ -34,6 +35,9 @@ class ListingPage:
     item_count: int
     method: str = ""
     diagnostics: str = ""
+    body: bytes | None = None
+    content_type: str | None = None
+    fetched_at: datetime | None = None
 
 
 @dataclass
@@ -63,6 +67,11 @@ class ArticleDetails:
     headline: str
     published_at: str
     tags: tuple[str, ...]
+    url: str = ""
+    status: int = 200
+    body: bytes | None = None
+    content_type: str | None = None
+    fetched_at: datetime | None = None
 
 
 @dataclass

@@ -24,7 +24,9 @@ from archive import ArchiveError, TopicBusy, open_archive, topic_lock
 from archive.changes import Sighting
 from archive.queries import TopicMemory, needs_article, topic_memory
 from archive.runs import begin_run, end_run_without_changes, recover_stale_runs, topic_name_for
+from archive.snapshots import Fetch, save_fetches
 from archive.store import PageResult, RunReport, RunSummary, commit_run
+from crawler.extract import EXTRACTOR_VERSION
 from crawler.items import (
     ArticleDetails,
     ArticleFailure,
@@ -160,6 +162,7 @@ class ArchivePipeline:
                 finished_at=now,
                 pages=len(self.pages),
             )
+            save_fetches(self.db, self.run_id, self._fetches())
             summary = RunSummary(self.run_id, status, len(self.pages), 0, 0, 0, 0, 0, error)
         else:
             summary = commit_run(self.db, self.run_id, self._report(), now)
@@ -210,7 +213,24 @@ class ArchivePipeline:
             aliases=aliases,
             articles_fetched=len(self.articles),
             articles_failed=len(self.article_failures),
+            fetches=self._fetches(),
+            extractor_version=EXTRACTOR_VERSION,
         )
+
+    def _fetches(self) -> tuple[Fetch, ...]:
+        """Every page body this run received, for the archive's snapshots."""
+        now = datetime.now(UTC)
+        listing = [
+            Fetch("listing", page.url, page.page, page.fetched_at or now, page.status,
+                  page.content_type, page.etag, page.last_modified, page.body)
+            for page in sorted(self.pages, key=lambda page: page.page)
+        ]  # fmt: skip
+        articles = [
+            Fetch("article", details.url or details.listing_url, None, details.fetched_at or now,
+                  details.status, details.content_type, None, None, details.body)
+            for details in self.articles.values()
+        ]  # fmt: skip
+        return tuple(listing + articles)
 
     def _record_stats(self, summary: RunSummary) -> None:
         for name in (

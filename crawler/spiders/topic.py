@@ -106,11 +106,9 @@ class TopicSpider(scrapy.Spider):
             content_type = _header(response, "Content-Type")
             yield PageFailure(url, page, "content", f"not an HTML page ({content_type or '?'})")
             return
+        fetched_at = datetime.now(UTC)
         listing = extract_listing(
-            page_text(response),
-            response.url,
-            selectors=self.selectors,
-            fetched_at=datetime.now(UTC),
+            page_text(response), response.url, selectors=self.selectors, fetched_at=fetched_at
         )
         entries = list({entry.url: entry for entry in reversed(listing.entries)}.values())[::-1]
         for index, entry in enumerate(entries, start=1):
@@ -126,6 +124,9 @@ class TopicSpider(scrapy.Spider):
             len(entries),
             listing.method,
             listing.diagnostics,
+            body=response.body,
+            content_type=_header(response, "Content-Type"),
+            fetched_at=fetched_at,
         )
         yield from self._article_requests(entries)
         known_here = any(entry.url in self.memory.known_urls for entry in entries)
@@ -152,7 +153,16 @@ class TopicSpider(scrapy.Spider):
             return
         facts = extract_article(page_text(response), response.url)
         yield ArticleDetails(
-            url, facts.canonical_url, facts.headline, facts.published_at, facts.tags
+            url,
+            facts.canonical_url,
+            facts.headline,
+            facts.published_at,
+            facts.tags,
+            url=response.url,
+            status=response.status,
+            body=response.body,
+            content_type=_header(response, "Content-Type"),
+            fetched_at=datetime.now(UTC),
         )
 
     def article_failed(self, failure: Failure) -> Iterator[ArticleFailure]:
@@ -162,7 +172,9 @@ class TopicSpider(scrapy.Spider):
     def _not_modified(self, response: Response, url: str, page: int) -> Iterator[Output]:
         remembered = self.memory.pages.get(url)
         count = remembered.item_count if remembered is not None else 0
-        yield ListingPage(url, page, 304, _header(response, "ETag"), None, count)
+        yield ListingPage(
+            url, page, 304, _header(response, "ETag"), None, count, fetched_at=datetime.now(UTC)
+        )
         yield PagingEnd("page not modified: its items are all known", gap_suspected=False)
 
     def _next(

@@ -1,0 +1,165 @@
+"""Commands over the archive's evidence: reparse, show-snapshot, prune."""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+import webbrowser
+from datetime import UTC, datetime
+from pathlib import Path
+
+import click
+import sqlite_utils
+
+from archive import ArchiveError, open_archive
+from archive.snapshots import prune, snapshot_body
+from archive.when import BadWhen, parse_when
+from crawler.reparse import reparse
+
+DB_HELP = "Archive file (SQLite). Default ./topicwatch.db, or $TOPICWATCH_DB."
+
+
+def _db_option(function: click.decorators.FC) -> click.decorators.FC:
+    return click.option(
+        "--db", envvar="TOPICWATCH_DB", default="topicwatch.db", show_default=True,
+        type=click.Path(dir_okay=False), help=DB_HELP,
+    )(function)  # fmt: skip
+
+
+def _open(path: str, *, readonly: bool) -> sqlite_utils.Database:
+    try:
+        return open_archive(path, readonly=readonly)
+    except ArchiveError as error:
+        raise click.UsageError(str(error)) from error
+
+
+def _when(text: str | None, now: datetime, hint: str) -> datetime | None:
+    if text is None:
+        return None
+    try:
+        return parse_when(text, now)
+    except BadWhen as error:
+        raise click.BadParameter(str(error), param_hint=hint) from error
+
+
+@click.command(name="reparse")
+@_db_option
+@click.option("--topic", help="Only this topic (its name).")
+@click.option("--since", help="Only runs since WHEN (ISO date/time or 24h, 7d, ...).")
+@click.option("--dry-run", is_flag=True, help="Print what would change; write nothing.")
+def reparse_command(db: str, topic: str | None, since: str | None, dry_run: bool) -> None:
+    """Re-read stored listing snapshots with the current extractor.
+
+    Edits that came from the old extractor rather than the page become kind
+    'reextracted'; items whose text reads differently now get a new version of kind
+    'reextracted'. Old versions stay for audit. Run it after upgrading topicwatch.
+
+    \b
+    Example:
+        topicwatch reparse --dry-run
+        topicwatch reparse --topic nato --since 30d
+    """
+    now = datetime.now(UTC)
+    archive = _open(db, readonly=dry_run)
+    result = reparse(archive, now=now, topic=topic, since=_when(since, now, "--since"),
+                     dry_run=dry_run)  # fmt: skip
+    for change_id, url, run_id in result.plan.relabel:
+        click.echo(f"edited -> reextracted: change {change_id} (run {run_id}) {url}")
+    for version in result.plan.versions:
+        click.echo(f"new version (reextracted): {version.url}")
+        click.echo(f"    headline: {version.before[0]!r} -> {version.after[0]!r}")
+        if version.before[1] != version.after[1]:
+            click.echo(f"    summary:  {version.before[1]!r} -> {version.after[1]!r}")
+    verb = "would change" if dry_run else "changed"
+    click.echo(
+        f"{result.pages} snapshots re-read; {verb}: {len(result.plan.relabel)} edits relabelled,"
+        f" {len(result.plan.versions)} new versions"
+    )
+
+
+@click.command(name="show-snapshot")
+@click.argument("target")
+@_db_option
+@click.option("--page", type=int, default=1, show_default=True, help="Listing page of a run.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write to FILE.")
+@click.option("--open", "open_it", is_flag=True, help="Open it in a web browser.")
+def show_snapshot_command(
+    target: str, db: str, page: int, output: str | None, open_it: bool
+) -> None:
+    """Write the page exactly as the site served it, for a run or an item version.
+
+    TARGET is a run id (its listing page --page), or v<ID> for an item version (the
+    listing page that version was read from). Bytes are written unchanged (Shift_JIS
+    stays Shift_JIS); without --output or --open they go to standard output.
+
+    \b
+    Example:
+        topicwatch show-snapshot 42 -o run42.html
+        topicwatch show-snapshot v1337 --open
+    """
+    archive = _open(db, readonly=True)
+    snapshot_id = _snapshot_for(archive, target, page)
+    body = snapshot_body(archive, snapshot_id)
+    if open_it:
+        with tempfile.NamedTemporaryFile("wb", suffix=".html", delete=False) as handle:
+            handle.write(body)
+        webbrowser.open(Path(handle.name).as_uri())
+        click.echo(handle.name)
+    elif output:
+        Path(output).write_bytes(body)
+    else:
+        sys.stdout.buffer.write(body)
+        sys.stdout.buffer.flush()
+
+
+def _snapshot_for(archive: sqlite_utils.Database, target: str, page: int) -> int:
+    if target.lower().startswith("v") and target[1:].isdigit():
+        row = archive.execute(
+            "SELECT snapshot_id FROM item_versions WHERE id = ?", [int(target[1:])]
+        ).fetchone()
+        what = f"item version {target[1:]}"
+    elif target.isdigit():
+        row = archive.execute(
+            "SELECT snapshot_id FROM fetches WHERE run_id = ? AND kind = 'listing'"
+            " AND coalesce(page, 1) = ?",
+            [int(target), page],
+        ).fetchone()
+        what = f"run {target} page {page}"
+    else:
+        raise click.BadParameter("expected a run id or v<version id>", param_hint="TARGET")
+    if row is None or row[0] is None:
+        raise click.UsageError(f"no stored snapshot for {what}")
+    return int(row[0])
+
+
+@click.command(name="prune")
+@_db_option
+@click.option("--keep", required=True, help="Keep snapshots fetched within this (e.g. 90d).")
+@click.option(
+    "--keep-evidence/--no-keep-evidence",
+    default=True,
+    show_default=True,
+    help="Keep snapshots that are the only evidence of an item version, whatever their age.",
+)
+@click.option("--dry-run", is_flag=True, help="Report what would be freed; delete nothing.")
+def prune_command(db: str, keep: str, keep_evidence: bool, dry_run: bool) -> None:
+    """Delete old page snapshots and report the bytes freed.
+
+    SQLite reuses the freed pages; to shrink the file itself run VACUUM while no crawl
+    runs (see docs/operations.md).
+
+    \b
+    Example:
+        topicwatch prune --keep 90d
+        topicwatch prune --keep 30d --no-keep-evidence --dry-run
+    """
+    now = datetime.now(UTC)
+    cutoff = _when(keep, now, "--keep")
+    assert cutoff is not None
+    archive = _open(db, readonly=dry_run)
+    result = prune(archive, cutoff, keep_evidence=keep_evidence, dry_run=dry_run)
+    verb = "would free" if dry_run else "freed"
+    click.echo(
+        f"{result.snapshots} snapshots older than {keep}: {verb} {result.bytes_freed} bytes;"
+        f" {result.kept_as_evidence} kept as the only evidence of a version"
+    )
