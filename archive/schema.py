@@ -48,7 +48,9 @@ CREATE TABLE crawl_runs (
     gap_suspected INTEGER NOT NULL DEFAULT 0,
     reason TEXT,
     error TEXT,
-    pid INTEGER
+    pid INTEGER,
+    extractor_version TEXT NOT NULL DEFAULT '',
+    mode TEXT NOT NULL DEFAULT 'crawl' CHECK (mode IN ('crawl', 'reparse'))
 );
 CREATE INDEX crawl_runs_topic_started ON crawl_runs (topic, started_at);
 CREATE INDEX crawl_runs_status ON crawl_runs (status);
@@ -81,6 +83,8 @@ CREATE TABLE item_versions (
     observed_at TEXT NOT NULL,
     run_id INTEGER NOT NULL REFERENCES crawl_runs(id),
     content_hash TEXT NOT NULL,
+    snapshot_id INTEGER REFERENCES snapshots(id),
+    extractor_version TEXT NOT NULL DEFAULT '',
     UNIQUE (item_id, version)
 );
 CREATE INDEX item_versions_run ON item_versions (run_id);
@@ -89,7 +93,8 @@ CREATE TABLE changes (
     id INTEGER PRIMARY KEY,
     run_id INTEGER NOT NULL REFERENCES crawl_runs(id),
     item_id INTEGER NOT NULL REFERENCES items(id),
-    kind TEXT NOT NULL CHECK (kind IN ('new', 'edited', 'vanished', 'reappeared')),
+    kind TEXT NOT NULL
+        CHECK (kind IN ('new', 'edited', 'vanished', 'reappeared', 'reextracted')),
     at TEXT NOT NULL,
     version INTEGER,
     fields TEXT NOT NULL DEFAULT ''
@@ -119,6 +124,34 @@ CREATE TABLE listing_pages (
     item_urls TEXT NOT NULL DEFAULT '[]',
     fetched_at TEXT NOT NULL
 );
+
+CREATE TABLE snapshots (
+    id INTEGER PRIMARY KEY,
+    sha256 TEXT NOT NULL UNIQUE,
+    compression TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    stored_size INTEGER NOT NULL,
+    body BLOB NOT NULL,
+    first_seen_at TEXT NOT NULL
+);
+
+CREATE TABLE fetches (
+    id INTEGER PRIMARY KEY,
+    run_id INTEGER NOT NULL REFERENCES crawl_runs(id),
+    kind TEXT NOT NULL CHECK (kind IN ('listing', 'article')),
+    url TEXT NOT NULL,
+    page INTEGER,
+    fetched_at TEXT NOT NULL,
+    status INTEGER NOT NULL,
+    content_type TEXT,
+    etag TEXT,
+    last_modified TEXT,
+    snapshot_id INTEGER REFERENCES snapshots(id)
+);
+CREATE INDEX fetches_run ON fetches (run_id);
+CREATE INDEX fetches_snapshot ON fetches (snapshot_id);
+CREATE INDEX fetches_url ON fetches (url, fetched_at);
+CREATE INDEX item_versions_snapshot ON item_versions (snapshot_id);
 
 CREATE TABLE listings (
     id INTEGER PRIMARY KEY,
