@@ -15,6 +15,7 @@ from scrapy.exceptions import UsageError
 
 from archive import ArchiveError
 from crawler import DEFAULT_TOPIC_URL, __version__
+from crawler.commands_snapshots import prune_command, reparse_command, show_snapshot_command
 from crawler.run import CrawlRequest, crawl
 
 DB_HELP = "Archive file (SQLite). Default ./topicwatch.db, or $TOPICWATCH_DB."
@@ -151,3 +152,8 @@ def _parse_selectors(value: str | None) -> dict[str, str] | None:
     if not isinstance(data, dict):
         raise click.BadParameter("must be a JSON object", param_hint="--selectors")
     return {str(k): str(v) for k, v in data.items()}
+
+
+cli.add_command(reparse_command)
+cli.add_command(show_snapshot_command)
+cli.add_command(prune_command)
