@@ -26,6 +26,7 @@ lint: $(STAMP)
 	$(BIN)/mypy archive crawler scheduler.py
 
 bench: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[test,web,bench]'
 	$(BIN)/python -m bench
 
 clean:

@@ -10,6 +10,7 @@ from bench.report import log, table, write_section
 # name -> (module, section title); each module has run(quick) -> rows and NOTES.
 BENCHMARKS = {
     "extraction": ("bench.extraction", "Extraction per 20-item page"),
+    "snapshots": ("bench.snapshots", "Snapshot storage, compression and reparse"),
 }
 
 
