@@ -101,7 +101,8 @@ class ArchivePipeline:
             self.resources.close()
             kind = "busy" if isinstance(error, TopicBusy) else "archive_error"
             self.stats.set_value(f"archive/{kind}", str(error))
-            logger.error("%s", error)
+            # topicwatch crawl reports it in one line; log it for `scrapy crawl` users.
+            logger.log(logging.INFO if kind == "busy" else logging.ERROR, "%s", error)
             raise CloseSpider(kind) from error
         self.resources.callback(self.db.close)
         now = datetime.now(UTC)
