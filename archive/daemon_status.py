@@ -1,0 +1,113 @@
+"""What ``topicwatch status`` reports: the daemon's liveness and each topic's state.
+
+Read-only, from the archive alone, so it works from any shell while the daemon runs
+(WAL lets it read during a crawl's write) and after the daemon has died.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlite_utils
+
+from archive.clock import iso, parse_iso
+from archive.daemon_state import Heartbeat, daemon_alive, read_heartbeat
+
+_RUN_FIELDS = (
+    "id, trigger, status, reason, error, started_at, finished_at, pages,"
+    " items_seen, items_new, items_edited, items_vanished"
+)
+
+
+@dataclass(frozen=True)
+class TopicStatus:
+    """One topic: its schedule (None when the daemon does not schedule it) and last run."""
+
+    name: str
+    url: str
+    schedule: str | None
+    next_run_at: datetime | None
+    consecutive_failures: int
+    alerting: bool
+    running: bool
+    last_run: dict[str, Any] | None
+
+
+@dataclass(frozen=True)
+class Status:
+    """The daemon's heartbeat (None if no daemon ever ran here) and every topic."""
+
+    daemon: Heartbeat | None
+    alive: bool
+    topics: list[TopicStatus]
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain JSON types, times as ISO 8601 strings."""
+        daemon = asdict(self.daemon) if self.daemon else None
+        data: dict[str, Any] = _jsonable(
+            {"daemon": daemon, "alive": self.alive, "topics": [asdict(t) for t in self.topics]}
+        )
+        return data
+
+
+def read_status(
+    db: sqlite_utils.Database,
+    now: datetime,
+    *,
+    hostname: str,
+    is_alive: Callable[[int], bool],
+) -> Status:
+    """The daemon's liveness (see :func:`archive.daemon_state.daemon_alive`) and all topics."""
+    heartbeat = read_heartbeat(db)
+    alive = daemon_alive(heartbeat, now, hostname=hostname, is_alive=is_alive)
+    rows = db.execute(
+        "SELECT t.id, t.name, t.url, d.schedule, d.next_run_at,"
+        " coalesce(d.consecutive_failures, 0), coalesce(d.alerting, 0),"
+        " EXISTS (SELECT 1 FROM crawl_runs r WHERE r.topic_id = t.id AND r.status = 'running')"
+        " FROM topics t LEFT JOIN daemon_topics d ON d.topic_id = t.id ORDER BY t.name"
+    ).fetchall()
+    topics = [
+        TopicStatus(
+            name=name,
+            url=url,
+            schedule=schedule,
+            next_run_at=parse_iso(next_run) if next_run and alive else None,
+            consecutive_failures=failures,
+            alerting=bool(alerting),
+            running=bool(running),
+            last_run=_last_run(db, topic_id),
+        )
+        for topic_id, name, url, schedule, next_run, failures, alerting, running in rows
+    ]
+    return Status(heartbeat, alive, topics)
+
+
+def _last_run(db: sqlite_utils.Database, topic_id: int) -> dict[str, Any] | None:
+    cursor = db.execute(
+        f"SELECT {_RUN_FIELDS} FROM crawl_runs WHERE topic_id = ? AND status != 'running'"
+        " ORDER BY id DESC LIMIT 1",
+        [topic_id],
+    )
+    row = cursor.fetchone()
+    if row is None:
+        return None
+    run = dict(zip([c[0] for c in cursor.description], row, strict=True))
+    if run["finished_at"]:
+        elapsed = parse_iso(run["finished_at"]) - parse_iso(run["started_at"])
+        run["duration"] = elapsed.total_seconds()
+    else:
+        run["duration"] = None
+    return run
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return iso(value)
+    if isinstance(value, dict):
+        return {key: _jsonable(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_jsonable(item) for item in value]
+    return value

@@ -1,0 +1,187 @@
+"""``topicwatch daemon`` and ``topicwatch status``: start the scheduler, and report on it.
+
+``daemon`` validates the configuration here (so a bad key exits 2 before anything
+starts) and then replaces this process with ``python -m scheduler``: the daemon runs
+without the Scrapy this CLI has imported, and keeps this process's pid for systemd.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sys
+from datetime import UTC, datetime
+from importlib.util import find_spec
+from pathlib import Path
+from typing import Any
+
+import click
+
+from archive import ArchiveError, open_archive
+from archive.daemon_state import pid_alive
+from archive.daemon_status import Status, TopicStatus, read_status
+from crawler.config import Config, ConfigError, load_config
+
+
+class Problem(click.ClickException):
+    """A one-line error with exit status 2 (bad config, unusable archive)."""
+
+    exit_code = 2
+
+
+def config_option(function: Any) -> Any:
+    """``--config FILE`` shared by ``daemon`` and ``status``."""
+    return click.option(
+        "--config",
+        "config_path",
+        envvar="TOPICWATCH_CONFIG",
+        type=click.Path(dir_okay=False),
+        help="Daemon config (TOML). Default ./topicwatch.toml if present, or $TOPICWATCH_CONFIG.",
+    )(function)
+
+
+def _load(config_path: str | None) -> Config:
+    try:
+        return load_config(config_path)
+    except ConfigError as error:
+        raise Problem(str(error)) from None
+
+
+@click.command(name="daemon")
+@config_option
+@click.option("--log-json", is_flag=True, help="Log JSON lines instead of text lines.")
+def daemon_command(config_path: str | None, log_json: bool) -> None:
+    """Crawl every configured topic on its schedule until stopped.
+
+    Without a config file: the default NATO topic every 30 minutes into
+    ./topicwatch.db. SIGTERM or Ctrl-C stops it cleanly (running crawls get
+    shutdown_grace to finish). Exit status: 0 stopped, 2 bad config or archive,
+    75 another daemon already runs on this archive. See docs/operations.md.
+
+    \b
+    Examples:
+        topicwatch daemon
+        topicwatch daemon --config /etc/topicwatch.toml --log-json
+    """
+    config = _load(config_path)
+    if find_spec("scheduler") is None:
+        raise click.ClickException("the scheduler module is not installed; reinstall topicwatch")
+    argv = [sys.executable, "-m", "scheduler"]
+    if config.path is not None:
+        argv += ["--config", str(config.path)]
+    if log_json:
+        argv.append("--log-json")
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(sys.executable, argv)
+
+
+@click.command(name="status")
+@click.option(
+    "--db",
+    "db",
+    envvar="TOPICWATCH_DB",
+    type=click.Path(dir_okay=False),
+    help="Archive file. Default: the config's db (./topicwatch.db), or $TOPICWATCH_DB.",
+)
+@config_option
+@click.option("--json", "as_json", is_flag=True, help="Print the status as a JSON object.")
+def status_command(db: str | None, config_path: str | None, as_json: bool) -> None:
+    """Show whether the daemon is alive and, per topic, the last and next run.
+
+    Reads the archive only: safe while the daemon runs, and works after it died.
+
+    \b
+    Examples:
+        topicwatch status
+        topicwatch status --db nato.db --json
+    """
+    path = Path(db) if db else _load(config_path).db
+    now = datetime.now(UTC)
+    try:
+        archive = open_archive(path, readonly=True)
+    except ArchiveError as error:
+        raise Problem(str(error)) from None
+    try:
+        status = read_status(archive, now, hostname=socket.gethostname(), is_alive=pid_alive)
+    finally:
+        archive.close()
+    if as_json:
+        click.echo(json.dumps(status.to_json(), ensure_ascii=False, indent=2))
+    else:
+        click.echo("\n".join(format_status(status, now)))
+
+
+def format_status(status: Status, now: datetime) -> list[str]:
+    """The text form of ``topicwatch status``: the daemon, then one block per topic."""
+    lines = [_daemon_line(status, now)]
+    for topic in status.topics:
+        lines += ["", *_topic_lines(topic, now, status.alive)]
+    return lines
+
+
+def _daemon_line(status: Status, now: datetime) -> str:
+    daemon = status.daemon
+    if daemon is None:
+        return "daemon: never ran on this archive"
+    where = f"pid {daemon.pid} on {daemon.hostname}"
+    if status.alive:
+        return (
+            f"daemon: running ({where}, up {_ago(daemon.started_at, now, '')},"
+            f" last beat {_ago(daemon.last_beat_at, now)})"
+        )
+    if daemon.stopped_at is not None:
+        return f"daemon: stopped {_ago(daemon.stopped_at, now)} ({where})"
+    return f"daemon: NOT RUNNING; last heartbeat {_ago(daemon.last_beat_at, now)} ({where})"
+
+
+def _topic_lines(topic: TopicStatus, now: datetime, alive: bool) -> list[str]:
+    lines = [f"{topic.name}  {topic.url}"]
+    if topic.schedule is None:
+        lines.append("  schedule: not scheduled by the daemon")
+    else:
+        if topic.next_run_at is not None:
+            when = _until(topic.next_run_at, now)
+        else:
+            when = "not known" if alive else "none (the daemon is not running)"
+        lines.append(f"  schedule: {topic.schedule}; next run {when}")
+    run = topic.last_run
+    if topic.running:
+        lines.append("  crawling now")
+    if run is None:
+        lines.append("  last run: none yet")
+    else:
+        seconds = run["duration"]
+        duration = "" if seconds is None else f" in {_span(seconds) if seconds else '<1s'}"
+        lines.append(
+            f"  last run: {run['status']} (run {run['id']}, {run['trigger']})"
+            f" {run['started_at']}{duration}: {run['pages']} pages, {run['items_seen']} seen,"
+            f" {run['items_new']} new, {run['items_edited']} edited,"
+            f" {run['items_vanished']} vanished"
+        )
+        if run["error"]:
+            lines.append(f"  error: {run['reason']}: {run['error']}")
+    alert = " (alert sent)" if topic.alerting else ""
+    lines.append(f"  consecutive failures: {topic.consecutive_failures}{alert}")
+    return lines
+
+
+def _ago(moment: datetime, now: datetime, suffix: str = " ago") -> str:
+    return f"{_span((now - moment).total_seconds())}{suffix}"
+
+
+def _until(moment: datetime, now: datetime) -> str:
+    seconds = (moment - now).total_seconds()
+    return "now (due)" if seconds <= 0 else f"in {_span(seconds)} ({moment:%Y-%m-%d %H:%M:%S} UTC)"
+
+
+def _span(seconds: float) -> str:
+    whole = max(0, int(seconds))
+    if whole < 60:
+        return f"{whole}s"
+    if whole < 3600:
+        return f"{whole // 60}m{whole % 60:02d}s"
+    if whole < 86400:
+        return f"{whole // 3600}h{whole % 3600 // 60:02d}m"
+    return f"{whole // 86400}d{whole % 86400 // 3600:02d}h"

@@ -1,0 +1,359 @@
+"""The daemon's configuration: one TOML file, validated completely before anything starts.
+
+A long-running daemon that discovers a typo at 3 a.m. on its first scheduled run is worse
+than one that refuses to start, so every key is checked here and a problem becomes one
+:class:`ConfigError` naming the key. Standard library only (plus the stdlib-only URL
+helpers and the archive's naming rule), so the daemon can import it without Scrapy.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+import zoneinfo
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from archive.runs import topic_name_for
+from crawler import DEFAULT_TOPIC_URL
+from crawler.cron import CRON_FIELDS, cron_values
+from crawler.urls import canonical_url
+
+DEFAULT_CONFIG = "topicwatch.toml"
+DEFAULT_DB = "topicwatch.db"
+DEFAULT_EVERY = 30 * 60.0
+SELECTOR_KEYS = frozenset({"item", "headline", "summary", "link", "date", "next_page"})
+
+_TOP_KEYS = frozenset(
+    {"db", "timezone", "concurrency", "shutdown_grace", "heartbeat", "backoff_max"}
+    | {"defaults", "alerts", "settings", "topic"}
+)
+_SCHEDULE_KEYS = frozenset({"every", "cron", "jitter", "max_pages", "timeout"})
+_TOPIC_KEYS = _SCHEDULE_KEYS | {"name", "url", "selectors"}
+_ALERT_KEYS = frozenset({"after", "webhook", "command"})
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)([smhd])")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; the message names the file and the key."""
+
+
+@dataclass(frozen=True)
+class TopicConfig:
+    """One scheduled topic: exactly one of ``every`` (seconds) or ``cron`` is set."""
+
+    name: str
+    url: str
+    every: float | None = DEFAULT_EVERY
+    cron: str | None = None
+    jitter: float = 0.0
+    max_pages: int = 5
+    timeout: float = 600.0
+    selectors: dict[str, str] | None = None
+
+    @property
+    def schedule(self) -> str:
+        """How the schedule reads in logs and ``topicwatch status``."""
+        return f"cron {self.cron}" if self.cron else f"every {format_duration(self.every or 0)}"
+
+
+@dataclass(frozen=True)
+class AlertConfig:
+    """Where alerts go: a webhook (JSON POST) and/or a command (JSON on stdin)."""
+
+    after: int = 3
+    webhook: str | None = None
+    command: tuple[str, ...] | None = None
+
+    @property
+    def hooks(self) -> tuple[str, ...]:
+        """The configured hook kinds, as recorded in the alert outbox."""
+        return tuple(
+            kind
+            for kind, target in (("webhook", self.webhook), ("command", self.command))
+            if target
+        )
+
+
+@dataclass(frozen=True)
+class Config:
+    """The whole daemon configuration, with defaults filled in and paths made absolute."""
+
+    db: Path
+    topics: tuple[TopicConfig, ...]
+    path: Path | None = None
+    timezone: str | None = None
+    concurrency: int = 2
+    shutdown_grace: float = 30.0
+    heartbeat: float = 15.0
+    backoff_max: float = 6 * 3600.0
+    alerts: AlertConfig = field(default_factory=AlertConfig)
+    settings: dict[str, str] = field(default_factory=dict)
+
+
+def load_config(path: str | os.PathLike[str] | None = None) -> Config:
+    """Read and validate the config at ``path``; ``None`` means ./topicwatch.toml if present.
+
+    With no file at all the daemon still has work: the default NATO topic every 30 minutes
+    into ./topicwatch.db, so ``topicwatch daemon`` needs nothing else.
+    """
+    if path is None:
+        if not Path(DEFAULT_CONFIG).is_file():
+            return _default_config()
+        path = DEFAULT_CONFIG
+    file = Path(path)
+    try:
+        data = tomllib.loads(file.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise ConfigError(f"{file}: cannot read config ({error.strerror or error})") from error
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+        raise ConfigError(f"{file}: not valid TOML ({error})") from error
+    try:
+        return parse_config(data, base=file.resolve().parent, path=file.resolve())
+    except ConfigError as error:
+        raise ConfigError(f"{file}: {error}") from None
+
+
+def _default_config() -> Config:
+    db = Path(DEFAULT_DB).resolve()
+    _check_db_dir(db)
+    name = topic_name_for(DEFAULT_TOPIC_URL)
+    return Config(db=db, topics=(TopicConfig(name=name, url=DEFAULT_TOPIC_URL),))
+
+
+def parse_config(data: dict[str, Any], *, base: Path, path: Path | None = None) -> Config:
+    """Validate parsed TOML; relative paths are taken from ``base`` (the config's folder)."""
+    _no_unknown_keys(data, _TOP_KEYS, "")
+    db = base / _string(data, "db", DEFAULT_DB, "db")
+    _check_db_dir(db)
+    defaults = _table(data, "defaults")
+    _no_unknown_keys(defaults, _SCHEDULE_KEYS, "defaults.")
+    base_topic = _schedule(defaults, TopicConfig(name="", url=""), "defaults.")
+    topics = _topics(data.get("topic"), base_topic)
+    return Config(
+        db=db,
+        topics=topics,
+        path=path,
+        timezone=_timezone(data),
+        concurrency=_integer(data, "concurrency", 2, "concurrency", low=1, high=64),
+        shutdown_grace=_duration(data, "shutdown_grace", 30.0, "shutdown_grace", zero=True),
+        heartbeat=_duration(data, "heartbeat", 15.0, "heartbeat"),
+        backoff_max=_duration(data, "backoff_max", 6 * 3600.0, "backoff_max"),
+        alerts=_alerts(_table(data, "alerts")),
+        settings=_settings(_table(data, "settings")),
+    )
+
+
+# --------------------------------------------------------------------------- sections
+
+
+def _topics(value: Any, base: TopicConfig) -> tuple[TopicConfig, ...]:
+    if value is None:
+        return (_topic({"url": DEFAULT_TOPIC_URL}, base, "topic[1]."),)
+    if not isinstance(value, list) or not value:
+        raise ConfigError("topic: expected one or more [[topic]] tables")
+    topics: list[TopicConfig] = []
+    for index, entry in enumerate(value, start=1):
+        prefix = f"topic[{index}]."
+        if not isinstance(entry, dict):
+            raise ConfigError(f"topic[{index}]: expected a [[topic]] table")
+        topic = _topic(entry, base, prefix)
+        for other in topics:
+            if other.name == topic.name:
+                raise ConfigError(f"{prefix}name: duplicate topic name {topic.name!r}")
+            if other.url == topic.url:
+                raise ConfigError(f"{prefix}url: duplicate topic URL {topic.url}")
+        topics.append(topic)
+    return tuple(topics)
+
+
+def _topic(entry: dict[str, Any], base: TopicConfig, prefix: str) -> TopicConfig:
+    _no_unknown_keys(entry, _TOPIC_KEYS, prefix)
+    raw_url = _string(entry, "url", None, f"{prefix}url")
+    url = canonical_url(raw_url, raw_url) if urlsplit(raw_url.strip()).netloc else None
+    if url is None:
+        raise ConfigError(f"{prefix}url: not an http(s) URL: {raw_url!r}")
+    name = _string(entry, "name", topic_name_for(url), f"{prefix}name").strip()
+    if not name:
+        raise ConfigError(f"{prefix}name: must not be empty")
+    scheduled = _schedule(entry, base, prefix)
+    selectors = _selectors(entry.get("selectors"), f"{prefix}selectors")
+    return TopicConfig(
+        name=name,
+        url=url,
+        every=scheduled.every,
+        cron=scheduled.cron,
+        jitter=scheduled.jitter,
+        max_pages=scheduled.max_pages,
+        timeout=scheduled.timeout,
+        selectors=selectors,
+    )
+
+
+def _schedule(table: dict[str, Any], base: TopicConfig, prefix: str) -> TopicConfig:
+    """``base`` with this table's schedule keys applied: a topic's keys beat [defaults]."""
+    if "every" in table and "cron" in table:
+        raise ConfigError(f"{prefix}every: give either every or cron, not both")
+    every, cron = base.every, base.cron
+    if "every" in table:
+        every, cron = _duration(table, "every", None, f"{prefix}every"), None
+    if "cron" in table:
+        every, cron = None, validate_cron(_string(table, "cron", None, f"{prefix}cron"), prefix)
+    return TopicConfig(
+        name=base.name,
+        url=base.url,
+        every=every,
+        cron=cron,
+        jitter=_duration(table, "jitter", base.jitter, f"{prefix}jitter", zero=True),
+        max_pages=_integer(table, "max_pages", base.max_pages, f"{prefix}max_pages", 1, 50),
+        timeout=_duration(table, "timeout", base.timeout, f"{prefix}timeout"),
+    )
+
+
+def _alerts(table: dict[str, Any]) -> AlertConfig:
+    _no_unknown_keys(table, _ALERT_KEYS, "alerts.")
+    webhook = table.get("webhook")
+    if webhook is not None:
+        webhook = _string(table, "webhook", None, "alerts.webhook")
+        parts = urlsplit(webhook)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ConfigError("alerts.webhook: not an http(s) URL")  # never echo a secret
+    command = table.get("command")
+    if command is not None:
+        if isinstance(command, str):
+            command = [command]
+        if not command or not all(isinstance(arg, str) and arg for arg in command):
+            raise ConfigError("alerts.command: expected a list of strings, e.g. ['notify', 'ops']")
+        command = tuple(command)
+    after = _integer(table, "after", 3, "alerts.after", low=1, high=1000)
+    return AlertConfig(after=after, webhook=webhook, command=command)
+
+
+def _settings(table: dict[str, Any]) -> dict[str, str]:
+    """Scrapy settings for every crawl child, passed as ``-s NAME=VALUE``."""
+    settings = {}
+    for name, value in table.items():
+        if not re.fullmatch(r"[A-Z][A-Z0-9_]*", name):
+            raise ConfigError(f"settings.{name}: Scrapy setting names are UPPER_CASE")
+        if not isinstance(value, str | int | float | bool):
+            raise ConfigError(f"settings.{name}: expected a string, number or boolean")
+        settings[name] = str(value)
+    return settings
+
+
+def _selectors(value: Any, key: str) -> dict[str, str] | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise ConfigError(f"{key}: expected a table of CSS selectors")
+    for name, selector in value.items():
+        if name not in SELECTOR_KEYS:
+            raise ConfigError(f"unknown key {key}.{name} (expected one of {sorted(SELECTOR_KEYS)})")
+        if not isinstance(selector, str) or not selector.strip():
+            raise ConfigError(f"{key}.{name}: expected a CSS selector string")
+    return dict(value)
+
+
+def _timezone(data: dict[str, Any]) -> str | None:
+    name = data.get("timezone")
+    if name is None:
+        return None
+    name = _string(data, "timezone", None, "timezone")
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"timezone: unknown time zone {name!r}") from None
+    return name
+
+
+def _check_db_dir(db: Path) -> None:
+    if not db.parent.is_dir():
+        raise ConfigError(f"db: directory does not exist: {db.parent}")
+    if not os.access(db.parent, os.W_OK):
+        raise ConfigError(f"db: directory is not writable: {db.parent}")
+    if db.exists() and not db.is_file():
+        raise ConfigError(f"db: not a file: {db}")
+
+
+# --------------------------------------------------------------------------- values
+
+
+def parse_duration(text: str) -> float:
+    """``"90s"``, ``"30m"``, ``"1h30m"``, ``"2d"`` → seconds; ValueError otherwise."""
+    compact = text.replace(" ", "").lower()
+    if not compact or _DURATION.sub("", compact):
+        raise ValueError(f"bad duration {text!r} (use s, m, h or d, e.g. '30m' or '1h30m')")
+    return sum(float(n) * _UNIT_SECONDS[unit] for n, unit in _DURATION.findall(compact))
+
+
+def format_duration(seconds: float) -> str:
+    """The inverse of :func:`parse_duration`, in the largest exact unit (``1800`` → ``30m``)."""
+    for unit in ("d", "h", "m"):
+        if seconds >= _UNIT_SECONDS[unit] and seconds % _UNIT_SECONDS[unit] == 0:
+            return f"{int(seconds // _UNIT_SECONDS[unit])}{unit}"
+    return f"{seconds:g}s"
+
+
+def _duration(
+    table: dict[str, Any], name: str, default: float | None, key: str, *, zero: bool = False
+) -> float:
+    value = table.get(name, default)
+    if value is None:
+        raise ConfigError(f"{key}: missing")
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise ConfigError(f"{key}: expected a duration such as '30m'")
+    try:
+        seconds = float(value) if not isinstance(value, str) else parse_duration(value)
+    except ValueError as error:
+        raise ConfigError(f"{key}: {error}") from None
+    if seconds < 0 or (seconds == 0 and not zero):
+        raise ConfigError(f"{key}: must be {'at least 0' if zero else 'positive'}, not {value!r}")
+    return seconds
+
+
+def _integer(table: dict[str, Any], name: str, default: int, key: str, low: int, high: int) -> int:
+    value = table.get(name, default)
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ConfigError(f"{key}: expected a whole number from {low} to {high}, not {value!r}")
+    return value
+
+
+def _string(table: dict[str, Any], name: str, default: str | None, key: str) -> str:
+    value = table.get(name, default)
+    if value is None:
+        raise ConfigError(f"{key}: missing")
+    if not isinstance(value, str):
+        raise ConfigError(f"{key}: expected a string, not {value!r}")
+    return value
+
+
+def _table(data: dict[str, Any], name: str) -> dict[str, Any]:
+    value = data.get(name, {})
+    if not isinstance(value, dict):
+        raise ConfigError(f"{name}: expected a [{name}] table")
+    return value
+
+
+def _no_unknown_keys(table: dict[str, Any], known: frozenset[str], prefix: str) -> None:
+    for key in table:
+        if key not in known:
+            raise ConfigError(f"unknown key {prefix}{key} (expected one of {sorted(known)})")
+
+
+def validate_cron(expression: str, prefix: str = "") -> str:
+    """Check a five-field crontab expression strictly; return it with single spaces."""
+    fields = expression.split()
+    if len(fields) != 5:
+        raise ConfigError(
+            f"{prefix}cron: expected 5 fields (minute hour day month weekday), got {expression!r}"
+        )
+    for text, name in zip(fields, CRON_FIELDS, strict=True):
+        try:
+            cron_values(text, name)
+        except ValueError as error:
+            raise ConfigError(f"{prefix}cron: {error} in {expression!r}") from None
+    return " ".join(fields)

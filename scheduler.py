@@ -1,0 +1,467 @@
+"""The topicwatch daemon: re-crawl every configured topic on schedule, for months.
+
+Started by ``topicwatch daemon`` (which exec's ``python -m scheduler``) or directly as
+``python -m scheduler [--config FILE] [--log-json]``; nothing imports it. It never imports
+Scrapy: each crawl runs as a child ``topicwatch crawl`` process (crawler.children), so the
+daemon stays small and a crashing or hanging crawl cannot take it down.
+
+The rules live in job options and small modules, not here: APScheduler 3.x with a memory
+job store, one job per topic (``max_instances=1``, ``coalesce=True``, a misfire grace of
+the topic's interval, so a late run is run rather than silently dropped); catch-up and
+backoff arithmetic in crawler.schedule; streaks, alert outbox and heartbeat in
+archive.daemon_state. The archive's ``crawl_runs`` row is the truth about every run.
+
+It is longer than our usual module because start-up, the jobs and the graceful stop all
+share one scheduler and one set of children; splitting them would only pass those around.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import socket
+import sqlite3
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta, tzinfo
+from types import FrameType
+from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
+
+import sqlite_utils
+from apscheduler.events import (
+    EVENT_JOB_ERROR,
+    EVENT_JOB_MAX_INSTANCES,
+    EVENT_JOB_MISSED,
+    JobEvent,
+    JobExecutionEvent,
+)
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers.background import BackgroundScheduler
+from tzlocal import get_localzone
+
+from archive import ArchiveError, open_archive
+from archive.daemon_state import (
+    DaemonRunning,
+    child_run,
+    claim_heartbeat,
+    daemon_lock,
+    last_ok_started,
+    live_crawl_pids,
+    mark_alert,
+    pending_alerts,
+    pid_alive,
+    prune,
+    record_event,
+    record_outcome,
+    register_topics,
+    relabel_timeout,
+    release_heartbeat,
+    set_next_runs,
+)
+from archive.daemon_state import beat as write_beat
+from archive.runs import recover_stale_runs
+from crawler.children import KILL_GRACE, ChildExit, Children
+from crawler.config import Config, ConfigError, TopicConfig, format_duration, load_config
+from crawler.daemon_log import run_record, setup_logging, when
+from crawler.hooks import HookError, HookNotConfigured, deliver, describe_hook
+from crawler.schedule import first_run_time, interval_seconds, make_trigger, next_after_outcome
+
+EXIT_OK = 0
+EXIT_USAGE = 2
+EXIT_BUSY = 75  # another daemon runs on this archive
+CRAWL_BUSY = 75  # `topicwatch crawl`: another process is crawling the topic
+HOUSEKEEPING = "housekeeping"
+KEEP_EVENTS = timedelta(days=90)
+
+log = logging.getLogger("topicwatch.daemon")
+T = TypeVar("T")
+
+
+def utcnow() -> datetime:
+    """The daemon's one clock: archive functions are always handed times."""
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """A scheduled run as judged from the archive: ok, failed, aborted or busy."""
+
+    status: str
+    run: dict[str, Any] | None
+    error: str | None
+    duration: float
+
+
+class Daemon:
+    """One scheduler over one archive; :meth:`run` returns the process exit code."""
+
+    def __init__(self, config: Config, stop: threading.Event, hurry: threading.Event) -> None:
+        self.config = config
+        self.stop_requested = stop  # first SIGTERM/SIGINT
+        self.hurry = hurry  # a second one: stop crawls without waiting out the grace
+        self.stopping = threading.Event()
+        self.scheduling = threading.Lock()  # see _while_scheduling
+        self.children = Children()
+        self.alert_lock = threading.Lock()
+        self.hostname = socket.gethostname()
+        self.timezone: tzinfo = ZoneInfo(config.timezone) if config.timezone else get_localzone()
+        self.topic_ids: dict[str, int] = {}
+        self.intervals = {
+            t.name: interval_seconds(t, self.timezone, utcnow()) for t in config.topics
+        }
+        self.scheduler = BackgroundScheduler(
+            executors={
+                "default": ThreadPoolExecutor(config.concurrency),
+                # Heartbeats and alert delivery never wait for a free crawl slot.
+                HOUSEKEEPING: ThreadPoolExecutor(1),
+            },
+            job_defaults={"coalesce": True, "max_instances": 1},
+            timezone=self.timezone,
+        )
+        self.scheduler.add_listener(
+            self._on_job_event, EVENT_JOB_MISSED | EVENT_JOB_ERROR | EVENT_JOB_MAX_INSTANCES
+        )
+
+    @contextmanager
+    def archive(self) -> Iterator[sqlite_utils.Database]:
+        """A connection for this thread: sqlite3 connections stay in their own thread."""
+        db = open_archive(self.config.db)
+        try:
+            yield db
+        finally:
+            db.close()
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def run(self) -> int:
+        try:
+            with daemon_lock(self.config.db):
+                self._start()
+                while not self.stop_requested.wait(1.0):
+                    pass
+                self._stop()
+        except DaemonRunning as error:
+            log.error("%s", error)
+            return EXIT_BUSY
+        except ArchiveError as error:
+            log.error("archive: %s", error)
+            return EXIT_USAGE
+        return EXIT_OK
+
+    def _start(self) -> None:
+        now = utcnow()
+        topics = self.config.topics
+        with self.archive() as db:
+            live = live_crawl_pids(db, self.config.db)
+            recovered = recover_stale_runs(db, now, is_alive=live.__contains__)
+            self.topic_ids = register_topics(db, [(t.name, t.url, t.schedule) for t in topics], now)
+            claim_heartbeat(
+                db,
+                pid=os.getpid(),
+                hostname=self.hostname,
+                config_path=str(self.config.path) if self.config.path else None,
+                beat_seconds=self.config.heartbeat,
+                now=now,
+            )
+            prune(db, now - KEEP_EVENTS)
+            record_event(db, now, "started", None, f"pid {os.getpid()}, {len(topics)} topics")
+            last_ok = {t.name: last_ok_started(db, self.topic_ids[t.url]) for t in topics}
+        if recovered:
+            log.warning("marked %d leftover running run(s) aborted: %s", len(recovered), recovered)
+        for topic in topics:
+            first = first_run_time(topic, self.timezone, last_ok[topic.name], now)
+            self.scheduler.add_job(
+                self._crawl_job,
+                trigger=make_trigger(topic, self.timezone),
+                args=[topic],
+                id=topic.name,
+                name=topic.name,
+                next_run_time=first,
+                misfire_grace_time=max(1, int(self.intervals[topic.name])),
+            )
+            log.info(
+                "%s: %s, first run %s", topic.name, topic.schedule, when(first, now, self.timezone)
+            )
+        self.scheduler.add_job(
+            self._housekeeping,
+            "interval",
+            seconds=self.config.heartbeat,
+            id=HOUSEKEEPING,
+            executor=HOUSEKEEPING,
+            misfire_grace_time=None,
+        )
+        self.scheduler.start()
+        self._publish_next_runs()
+        log.info("daemon started: pid %d, archive %s", os.getpid(), self.config.db)
+
+    def _stop(self) -> None:
+        """Stop scheduling, let running crawls finish within the grace, else stop them."""
+        with self.scheduling:
+            self.stopping.set()
+        self.children.close()
+        self.scheduler.pause()
+        grace = self.config.shutdown_grace
+        if len(self.children):
+            log.info("stopping: waiting up to %gs for %d crawl(s)", grace, len(self.children))
+        if not self.children.wait_idle(grace, self.hurry):
+            pids = self.children.signal_all(signal.SIGTERM)
+            log.warning("stopping crawl(s) %s: SIGTERM", pids)
+            if not self.children.wait_idle(KILL_GRACE):
+                log.error(
+                    "crawl(s) %s ignored SIGTERM: SIGKILL", self.children.signal_all(signal.SIGKILL)
+                )
+        self.scheduler.shutdown(wait=True)  # job threads record their runs' outcomes
+        self._deliver_alerts()
+        now = utcnow()
+        with self.archive() as db:
+            record_event(db, now, "stopped", None, f"pid {os.getpid()}")
+            release_heartbeat(db, os.getpid(), now)
+        log.info("daemon stopped")
+
+    # ------------------------------------------------------------------ jobs
+
+    def _crawl_job(self, topic: TopicConfig) -> None:
+        if self.stopping.is_set():
+            return
+        started = utcnow()
+        child = self.children.run(self._command(topic), topic.timeout)
+        if child is None:
+            return  # shutdown began before the crawl could start
+        outcome = self._judge(topic, child, started)
+        failures = None
+        transition = None
+        if outcome.status in ("ok", "failed"):
+            with self.archive() as db:
+                failures, transition = record_outcome(
+                    db,
+                    self.topic_ids[topic.url],
+                    ok=outcome.status == "ok",
+                    now=utcnow(),
+                    alert_after=self.config.alerts.after,
+                    hooks=self.config.alerts.hooks,
+                    error=outcome.error,
+                    run_id=outcome.run["id"] if outcome.run else None,
+                )
+        next_run = self._reschedule(topic, failures)
+        self._log_run(topic, outcome, failures, next_run)
+        if transition is not None:
+            level = logging.ERROR if transition == "failing" else logging.WARNING
+            log.log(
+                level,
+                "%s: alert %s",
+                topic.name,
+                transition,
+                extra=_fields(topic=topic.name, alert=transition),
+            )
+            self._deliver_alerts()
+
+    def _command(self, topic: TopicConfig) -> list[str]:
+        command = [sys.executable, "-m", "crawler", "crawl", "--url", topic.url]
+        command += ["--db", str(self.config.db), "--topic", topic.name, "--trigger", "schedule"]
+        command += ["--json", "--max-pages", str(topic.max_pages), "--wait", "0"]
+        if topic.selectors:
+            command += ["--selectors", _json(topic.selectors)]
+        for name, value in self.config.settings.items():
+            command += ["-s", f"{name}={value}"]
+        return command
+
+    def _judge(self, topic: TopicConfig, child: ChildExit, started: datetime) -> Outcome:
+        """Close whatever the child left ``running`` and read its run's row back."""
+        if child.pid is None:
+            return Outcome("failed", None, child.last_error_line, child.duration)
+        if child.returncode == CRAWL_BUSY:
+            return Outcome("busy", None, child.last_error_line, child.duration)
+        now = utcnow()
+        with self.archive() as db:
+            if child.timed_out:
+                error = f"killed after the {format_duration(topic.timeout)} timeout"
+                recover_stale_runs(
+                    db, now, is_alive=pid_alive, status="failed", reason="timeout",
+                    error=error, pids={child.pid},
+                )  # fmt: skip
+                relabel_timeout(db, child.pid, started, error, now)
+                record_event(db, now, "timeout", topic.name, error)
+            else:
+                status, reason = (
+                    ("aborted", "shutdown") if self.stopping.is_set() else ("failed", "crash")
+                )
+                recover_stale_runs(
+                    db, now, is_alive=pid_alive, status=status, reason=reason, pids={child.pid},
+                    error=f"the crawl process ended without recording its outcome ({_exit(child)})",
+                )  # fmt: skip
+            run = child_run(db, child.pid, started)
+        if run is None:
+            error = child.last_error_line or f"the crawl did not start ({_exit(child)})"
+            return Outcome("failed", None, error, child.duration)
+        return Outcome(run["status"], run, run["error"], child.duration)
+
+    def _while_scheduling(self, call: Callable[[], T]) -> T | None:
+        """Call into the scheduler from a job thread, unless shutdown has begun (then None).
+
+        APScheduler's shutdown holds its job-store lock while it waits for the job threads,
+        so a job thread asking for a job at that moment would deadlock the daemon.
+        """
+        with self.scheduling:
+            return None if self.stopping.is_set() else call()
+
+    def _reschedule(self, topic: TopicConfig, failures: int | None) -> datetime | None:
+        """Push the next run later while failures back off; publish it for status."""
+
+        def move() -> datetime | None:
+            job = self.scheduler.get_job(topic.name)
+            if job is None:
+                return None
+            wanted = next_after_outcome(
+                job.next_run_time,
+                utcnow(),
+                interval=self.intervals[topic.name],
+                failures=failures or 0,
+                cap=self.config.backoff_max,
+            )
+            if wanted is not None and wanted != job.next_run_time:
+                job.modify(next_run_time=wanted)
+            return wanted
+
+        wanted = self._while_scheduling(move)
+        if not self.stopping.is_set():
+            with self.archive() as db:
+                set_next_runs(db, {self.topic_ids[topic.url]: wanted}, utcnow())
+        return wanted
+
+    def _housekeeping(self) -> None:
+        with self.archive() as db:
+            write_beat(db, os.getpid(), utcnow())
+        self._publish_next_runs()
+        self._deliver_alerts()
+
+    def _publish_next_runs(self) -> None:
+        runs = self._while_scheduling(
+            lambda: {
+                self.topic_ids[t.url]: getattr(
+                    self.scheduler.get_job(t.name), "next_run_time", None
+                )
+                for t in self.config.topics
+            }
+        )
+        if runs is None:
+            return
+        with self.archive() as db:
+            set_next_runs(db, runs, utcnow())
+
+    def _deliver_alerts(self) -> None:
+        """Send the outbox's pending alerts; one thread at a time, so never twice."""
+        with self.alert_lock:
+            with self.archive() as db:
+                alerts = pending_alerts(db)
+            for alert in alerts:
+                target = describe_hook(alert.hook, self.config.alerts)
+                state, problem = "sent", None
+                try:
+                    deliver(alert.hook, self.config.alerts, alert.payload)
+                except HookNotConfigured as error:
+                    state, problem = "skipped", str(error)
+                except HookError as error:
+                    state, problem = "pending", str(error)
+                with self.archive() as db:
+                    mark_alert(db, alert.id, state=state, now=utcnow(), error=problem)
+                topic = alert.payload.get("topic")
+                if problem:
+                    log.warning(
+                        "%s: alert %s to %s not sent: %s", topic, alert.kind, target, problem
+                    )
+                else:
+                    log.info("%s: alert %s sent to %s", topic, alert.kind, target)
+
+    # ------------------------------------------------------------------ events and logs
+
+    def _on_job_event(self, event: JobEvent) -> None:
+        """Put missed and failed jobs on record: APScheduler would only log them."""
+        if event.job_id == HOUSEKEEPING and event.code != EVENT_JOB_ERROR:
+            return
+        if event.code == EVENT_JOB_MAX_INSTANCES:
+            log.info("%s: previous run still going; this run time skipped", event.job_id)
+            return
+        kind = "missed" if event.code == EVENT_JOB_MISSED else "error"
+        if isinstance(event, JobExecutionEvent) and event.exception is not None:
+            detail = f"{type(event.exception).__name__}: {event.exception}"
+            log.error("%s: job failed: %s\n%s", event.job_id, detail, event.traceback)
+        else:
+            detail = f"run due at {getattr(event, 'scheduled_run_time', '?')} missed"
+            log.warning("%s: %s", event.job_id, detail)
+        try:
+            with self.archive() as db:
+                record_event(db, utcnow(), kind, event.job_id, detail)
+        except (ArchiveError, sqlite3.OperationalError) as error:
+            log.error("could not record %s event: %s", kind, error)
+
+    def _log_run(
+        self,
+        topic: TopicConfig,
+        outcome: Outcome,
+        failures: int | None,
+        next_run: datetime | None,
+    ) -> None:
+        level, line, fields = run_record(
+            topic.name,
+            outcome.status,
+            outcome.run,
+            outcome.duration,
+            error=outcome.error,
+            failures=failures,
+            alert_after=self.config.alerts.after,
+            next_run=next_run,
+            now=utcnow(),
+            timezone=self.timezone,
+        )
+        log.log(level, "%s", line, extra={"fields": fields})
+
+
+def _exit(child: ChildExit) -> str:
+    code = child.returncode
+    if code is not None and code < 0:
+        return f"killed by {signal.Signals(-code).name}"
+    return f"exit status {code}"
+
+
+def _fields(**fields: Any) -> dict[str, Any]:
+    return {"fields": fields}
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
+# ---------------------------------------------------------------------- entry point
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse arguments, load the config (exit 2 on any problem), run until signalled."""
+    stop, hurry = threading.Event(), threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        (hurry if stop.is_set() else stop).set()
+
+    signal.signal(signal.SIGTERM, on_signal)  # BlockingScheduler/BackgroundScheduler: none
+    signal.signal(signal.SIGINT, on_signal)
+    parser = argparse.ArgumentParser(prog="topicwatch daemon", description=__doc__.split("\n")[0])
+    parser.add_argument("--config", default=os.environ.get("TOPICWATCH_CONFIG"))
+    parser.add_argument("--log-json", action="store_true")
+    args = parser.parse_args(argv)
+    setup_logging(args.log_json)
+    try:
+        config = load_config(args.config)
+    except ConfigError as error:
+        log.error("config error: %s", error)
+        return EXIT_USAGE
+    return Daemon(config, stop, hurry).run()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
