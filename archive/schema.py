@@ -12,6 +12,8 @@ from collections.abc import Callable
 
 import sqlite_utils
 
+from archive.fold import FOLDABLE_GLOB, SENTINEL, fold, fold_sql_stages, sql_literal
+
 Migration = Callable[[sqlite_utils.Database], None]
 
 _V1 = """
@@ -238,7 +240,130 @@ def _v2_daemon(db: sqlite_utils.Database) -> None:
     _run_script(db, _DAEMON)
 
 
-MIGRATIONS: list[Migration] = [_v1_initial, _v2_daemon]
+_ANALYSTS = """
+CREATE INDEX changes_kind_at ON changes (kind, at);
+CREATE INDEX items_first_seen ON items (first_seen_at);
+CREATE INDEX crawl_runs_topic_id_started ON crawl_runs (topic_id, started_at);
+
+CREATE VIEW latest_items AS
+SELECT
+    i.id AS item_id, coalesce(t.name, '') AS topic, i.url, i.headline, i.summary,
+    i.published_at, i.first_seen_at, i.last_seen_at, i.version,
+    ti.last_position AS position, ti.last_page AS page, ti.vanished_at,
+    CASE WHEN ti.vanished_at IS NULL THEN 'listed' ELSE 'vanished' END AS status
+FROM items AS i
+LEFT JOIN topic_items AS ti ON ti.item_id = i.id
+LEFT JOIN topics AS t ON t.id = ti.topic_id;
+
+CREATE VIEW edits AS
+SELECT
+    c.id AS change_id, c.at, coalesce(t.name, r.topic) AS topic, c.item_id, i.url, c.fields,
+    c.version, old_v.headline AS headline_before, new_v.headline AS headline_after,
+    old_v.summary AS summary_before, new_v.summary AS summary_after,
+    old_v.observed_at AS before_observed_at, c.run_id
+FROM changes AS c
+JOIN crawl_runs AS r ON r.id = c.run_id
+LEFT JOIN topics AS t ON t.id = r.topic_id
+JOIN items AS i ON i.id = c.item_id
+JOIN item_versions AS new_v ON new_v.item_id = c.item_id AND new_v.version = c.version
+LEFT JOIN item_versions AS old_v ON old_v.item_id = c.item_id AND old_v.version = c.version - 1
+WHERE c.kind = 'edited';
+
+CREATE VIEW retractions AS
+SELECT
+    c.id AS change_id, c.at AS vanished_at, coalesce(t.name, r.topic) AS topic, c.item_id,
+    i.url, v.headline, v.summary, i.published_at, i.first_seen_at,
+    (
+        SELECT min(back.at) FROM changes AS back
+        JOIN crawl_runs AS back_run ON back_run.id = back.run_id
+        WHERE back.item_id = c.item_id AND back.kind = 'reappeared' AND back.id > c.id
+            AND back_run.topic_id IS r.topic_id
+    ) AS reappeared_at,
+    c.run_id
+FROM changes AS c
+JOIN crawl_runs AS r ON r.id = c.run_id
+LEFT JOIN topics AS t ON t.id = r.topic_id
+JOIN items AS i ON i.id = c.item_id
+LEFT JOIN item_versions AS v ON v.item_id = c.item_id AND v.version = c.version
+WHERE c.kind = 'vanished';
+
+CREATE TABLE search_fold_scratch (
+    id INTEGER PRIMARY KEY,
+    headline TEXT NOT NULL,
+    summary TEXT NOT NULL
+);
+CREATE VIRTUAL TABLE search_fts USING fts5 (headline, summary, tokenize = 'trigram', content = '');
+CREATE VIRTUAL TABLE search_vocab USING fts5vocab (search_fts, row);
+"""
+
+
+def _v3_analysts(db: sqlite_utils.Database) -> None:
+    """Analysts' reads: views, indexes for newest-first lists, and full-text search.
+
+    ``search_fts`` is a contentless trigram index of every item version's folded text
+    (:mod:`archive.fold`), kept in sync by triggers because the store writes with raw SQL.
+    """
+    _run_script(db, _ANALYSTS)
+    for statement in _search_triggers():
+        db.execute(statement)
+    rows = db.execute("SELECT id, headline, summary FROM item_versions").fetchall()
+    db.conn.executemany(
+        "INSERT INTO search_fts (rowid, headline, summary) VALUES (?, ?, ?)",
+        [(row_id, fold(h) + SENTINEL, fold(s) + SENTINEL) for row_id, h, s in rows],
+    )
+
+
+def _search_triggers() -> list[str]:
+    """Triggers that (un)index a version's folded text in ``search_fts``.
+
+    Text with nothing to fold goes straight in (~30 µs a row); other text is folded in a
+    scratch row, stage by stage (~150 µs a row), see :func:`archive.fold.fold_sql_stages`.
+    """
+    end = sql_literal(SENTINEL)
+
+    def foldable(ref: str) -> str:
+        glob = sql_literal(FOLDABLE_GLOB)
+        return f"({ref}.headline GLOB {glob} OR {ref}.summary GLOB {glob})"
+
+    def direct(ref: str, command: str) -> str:
+        return (
+            f"INSERT INTO search_fts (search_fts, rowid, headline, summary)"
+            f" VALUES ({command}, {ref}.id, {ref}.headline || {end}, {ref}.summary || {end});"
+        )
+
+    def staged(ref: str, command: str) -> str:
+        stages = zip(fold_sql_stages("headline"), fold_sql_stages("summary"), strict=True)
+        return (
+            "INSERT INTO search_fold_scratch (id, headline, summary)"
+            f" VALUES ({ref}.id, {ref}.headline, {ref}.summary);"
+            + "".join(
+                f"UPDATE search_fold_scratch SET headline = {h}, summary = {s} WHERE id = {ref}.id"
+                f" AND (headline GLOB {glob} OR summary GLOB {glob});"
+                for (glob, h), (_, s) in stages
+            )
+            + f"INSERT INTO search_fts (search_fts, rowid, headline, summary) SELECT {command},"
+            f" id, headline || {end}, summary || {end} FROM search_fold_scratch"
+            f" WHERE id = {ref}.id; DELETE FROM search_fold_scratch WHERE id = {ref}.id;"
+        )
+
+    on = "ON item_versions FOR EACH ROW"
+    new, old, delete = foldable("new"), foldable("old"), "'delete'"
+    return [
+        f"CREATE TRIGGER item_versions_search_insert AFTER INSERT {on} WHEN NOT {new}"
+        f" BEGIN {direct('new', 'NULL')} END",
+        f"CREATE TRIGGER item_versions_search_insert_folded AFTER INSERT {on} WHEN {new}"
+        f" BEGIN {staged('new', 'NULL')} END",
+        f"CREATE TRIGGER item_versions_search_delete AFTER DELETE {on} WHEN NOT {old}"
+        f" BEGIN {direct('old', delete)} END",
+        f"CREATE TRIGGER item_versions_search_delete_folded AFTER DELETE {on} WHEN {old}"
+        f" BEGIN {staged('old', delete)} END",
+        # Versions are never rewritten; this keeps the index right if someone does.
+        f"CREATE TRIGGER item_versions_search_update AFTER UPDATE {on}"
+        f" BEGIN {staged('old', delete)}{staged('new', 'NULL')} END",
+    ]
+
+
+MIGRATIONS: list[Migration] = [_v1_initial, _v2_daemon, _v3_analysts]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

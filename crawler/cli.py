@@ -15,6 +15,7 @@ from scrapy.exceptions import UsageError
 
 from archive import ArchiveError
 from crawler import DEFAULT_TOPIC_URL, __version__
+from crawler.commands_daemon import daemon_command, status_command
 from crawler.commands_snapshots import prune_command, reparse_command, show_snapshot_command
 from crawler.run import CrawlRequest, crawl
 
@@ -154,6 +155,14 @@ def _parse_selectors(value: str | None) -> dict[str, str] | None:
     return {str(k): str(v) for k, v in data.items()}
 
 
+cli.add_command(daemon_command)
+cli.add_command(status_command)
 cli.add_command(reparse_command)
 cli.add_command(show_snapshot_command)
 cli.add_command(prune_command)
+
+
+from crawler.commands_query import COMMANDS  # noqa: E402 (after cli: they join its group)
+
+for _command in COMMANDS:
+    cli.add_command(_command)

@@ -1,0 +1,385 @@
+"""``topicwatch serve``: the archive in Datasette, read-only, described and searchable.
+
+Datasette opens a file it may not treat as immutable with ``mode=ro`` — right for an
+archive the daemon keeps writing (``immutable=1`` would let SQLite skip locking and read
+torn pages). The metadata below is the in-browser twin of docs/schema.md: table and
+column descriptions, the search box wired to ``search_fts``, and canned queries for the
+analysts' questions. A small plugin registers ``topicwatch_search_key()`` so the canned
+search folds ＮＡＴＯ to nato exactly as ``topicwatch search`` does.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from archive.fold import search_key
+
+TABLES: dict[str, tuple[str, dict[str, str]]] = {
+    "topics": (
+        "Topic listings the archive follows; the URL is the identity.",
+        {
+            "id": "Topic id.",
+            "name": "Operator's label (default: the URL's last path segment, e.g. nato).",
+            "url": "Canonical URL of page 1 of the listing.",
+            "created_at": "When the first run of the topic started (UTC).",
+        },
+    ),
+    "crawl_runs": (
+        "One row per crawl of a topic, from its first moment; a run's outcome is its row.",
+        {
+            "id": "Run id; increases with time.",
+            "topic": "Topic name at the time of the run.",
+            "topic_id": "The topic (topics.id).",
+            "url": "Listing URL crawled.",
+            "trigger": "manual (topicwatch crawl) or schedule (the daemon).",
+            "started_at": "Start (UTC).",
+            "finished_at": "End (UTC); every item change of the run carries this time.",
+            "status": "running, ok, failed or aborted. Only ok runs change items.",
+            "pages": "Listing pages fetched.",
+            "pages_not_modified": "Pages answered 304 Not Modified (their items re-used).",
+            "items_seen": "Distinct items on the pages read.",
+            "items_new": "Items never archived before.",
+            "items_edited": "Items whose headline or summary changed.",
+            "items_vanished": "Items missing from a stretch of the listing the run read.",
+            "items_reappeared": "Vanished items listed again.",
+            "first_page_items": "Cards parsed on page 1 (NULL when page 1 answered 304).",
+            "headline_coverage": "Share of cards that had a headline.",
+            "summary_coverage": "Share of cards that had a summary.",
+            "date_coverage": "Share of cards that had a publication date.",
+            "gap_suspected": "1 when the page limit came before any archived item.",
+            "reason": "Why a run failed or aborted (layout, http, crash, ...).",
+            "error": "One-line error message.",
+            "pid": "Process id of the crawl.",
+            "articles_fetched": "Article pages fetched to enrich cards.",
+            "articles_failed": "Article pages that could not be fetched.",
+            "extractor_version": "Version of the extraction rules used.",
+            "mode": "crawl, or reparse (versions re-extracted from stored snapshots).",
+        },
+    ),
+    "items": (
+        "One row per article URL: its latest text and when it was seen.",
+        {
+            "id": "Item id (topicwatch history ID).",
+            "url": "Canonical article URL.",
+            "headline": "Latest headline, as published.",
+            "summary": "Latest summary, as published.",
+            "published_at": "Publication time shown by the site (ISO 8601; '' if unknown).",
+            "first_seen_at": "When a run first archived it (UTC).",
+            "last_seen_at": "When a run last saw it on a listing (UTC).",
+            "version": "Number of its latest version in item_versions.",
+            "content_hash": "SHA-1 of the normalised headline and summary.",
+            "tags": "JSON array of the article's tags.",
+        },
+    ),
+    "item_versions": (
+        "Every distinct text of every item (full copies). Search box: full text, 3+ chars.",
+        {
+            "id": "Version row id (search_fts rowid).",
+            "item_id": "The item (items.id).",
+            "version": "1 for the first text, +1 per edit.",
+            "headline": "Headline of this version.",
+            "summary": "Summary of this version.",
+            "observed_at": "When this text was first archived (UTC).",
+            "run_id": "The run that archived it.",
+            "content_hash": "SHA-1 of the normalised headline and summary.",
+            "snapshot_id": "The stored page it was extracted from (snapshots.id).",
+            "extractor_version": "Version of the extraction rules that produced it.",
+        },
+    ),
+    "changes": (
+        "What each run changed: new, edited, vanished or reappeared items.",
+        {
+            "id": "Change id; increases with time.",
+            "run_id": "The run that saw the change.",
+            "item_id": "The item.",
+            "kind": "new, edited, vanished or reappeared (rules: docs/schema.md).",
+            "at": "When (the run's finish, UTC).",
+            "version": "The item's version after the change.",
+            "fields": "For edited: the changed fields, comma-separated (headline,summary).",
+        },
+    ),
+    "topic_items": (
+        "Which items each topic lists, and where they were last seen.",
+        {
+            "topic_id": "The topic.",
+            "item_id": "The item.",
+            "first_listed_at": "First sighting on this topic (UTC).",
+            "last_listed_at": "Latest sighting on this topic (UTC).",
+            "last_position": "Position at the latest sighting (1 = top of page 1).",
+            "last_page": "Page at the latest sighting.",
+            "vanished_at": "When it vanished from the listing; NULL while listed.",
+        },
+    ),
+    "listing_pages": (
+        "Per listing page URL: validators for conditional GET and the items it held.",
+        {
+            "url": "Listing page URL.",
+            "topic_id": "The topic.",
+            "page": "Page number.",
+            "etag": "Last ETag.",
+            "last_modified": "Last Last-Modified header.",
+            "item_urls": "JSON array of the item URLs on the page when last parsed.",
+            "fetched_at": "Last fetch (UTC).",
+        },
+    ),
+    "listings": (
+        "Each distinct ordered listing a topic showed (stored only when it changed).",
+        {
+            "id": "Listing id.",
+            "topic_id": "The topic.",
+            "run_id": "The run that read it.",
+            "observed_at": "When it was read (UTC); in force until the topic's next listing.",
+            "listing_hash": "SHA-1 of the ordered (position, page, item) entries.",
+        },
+    ),
+    "listing_entries": (
+        "The cards of each stored listing, in order.",
+        {
+            "listing_id": "The listing.",
+            "position": "Position over all pages read (1 = top).",
+            "page": "Page number.",
+            "item_id": "The item.",
+        },
+    ),
+    "url_aliases": (
+        "Other spellings of item URLs seen on pages, mapped to the canonical URL.",
+        {"alias": "The spelling seen.", "url": "Canonical URL.", "seen_at": "First seen."},
+    ),
+    "snapshots": (
+        "Raw fetched pages, stored once per content hash, compressed.",
+        {
+            "id": "Snapshot id.",
+            "sha256": "SHA-256 of the raw body.",
+            "compression": "How body is compressed.",
+            "size": "Raw size in bytes.",
+            "stored_size": "Stored (compressed) size in bytes.",
+            "body": "The compressed page.",
+            "first_seen_at": "First fetch with this content (UTC).",
+        },
+    ),
+    "fetches": (
+        "Every page fetch of every run, listing or article.",
+        {
+            "id": "Fetch id.",
+            "run_id": "The run.",
+            "kind": "listing or article.",
+            "url": "URL fetched.",
+            "page": "Listing page number (NULL for articles).",
+            "fetched_at": "When (UTC).",
+            "status": "HTTP status.",
+            "content_type": "Content-Type header.",
+            "etag": "ETag header.",
+            "last_modified": "Last-Modified header.",
+            "snapshot_id": "The stored body (snapshots.id), if any.",
+        },
+    ),
+    "daemon_heartbeat": (
+        "The scheduler daemon's liveness: one row, refreshed while it runs.",
+        {
+            "id": "Always 1.",
+            "pid": "Daemon process id.",
+            "hostname": "Host it runs on.",
+            "config_path": "Its configuration file.",
+            "started_at": "Daemon start (UTC).",
+            "last_beat_at": "Latest heartbeat (UTC).",
+            "beat_seconds": "Heartbeat interval.",
+            "stopped_at": "Clean stop (UTC); NULL while running or after a crash.",
+        },
+    ),
+    "daemon_topics": (
+        "The daemon's per-topic schedule and failure streak.",
+        {
+            "topic_id": "The topic.",
+            "schedule": "Its schedule.",
+            "next_run_at": "Next planned run (UTC).",
+            "consecutive_failures": "Failed runs in a row.",
+            "alerting": "1 while a failure alert is raised.",
+            "last_error": "Latest error.",
+            "updated_at": "Last update (UTC).",
+        },
+    ),
+    "daemon_alerts": (
+        "Alert outbox: failing/recovered notices and their delivery.",
+        {
+            "id": "Alert id.",
+            "topic_id": "The topic.",
+            "kind": "failing or recovered.",
+            "hook": "webhook or command.",
+            "created_at": "Raised (UTC).",
+            "payload": "What is sent.",
+            "state": "pending, sent, failed or skipped.",
+            "attempts": "Delivery attempts.",
+            "sent_at": "Delivered (UTC).",
+            "last_error": "Latest delivery error.",
+        },
+    ),
+    "daemon_events": (
+        "The scheduler's event log.",
+        {
+            "id": "Event id.",
+            "at": "When (UTC).",
+            "kind": "Event kind.",
+            "topic": "Topic, if any.",
+            "detail": "Details.",
+        },
+    ),
+    "latest_items": (
+        "View: every item's latest text, one row per topic that lists it.",
+        {
+            "item_id": "Item id.",
+            "topic": "Topic name.",
+            "url": "Article URL.",
+            "headline": "Latest headline.",
+            "summary": "Latest summary.",
+            "published_at": "Publication time shown by the site.",
+            "first_seen_at": "First archived (UTC).",
+            "last_seen_at": "Last seen on a listing (UTC).",
+            "version": "Latest version number.",
+            "position": "Position at the latest sighting.",
+            "page": "Page at the latest sighting.",
+            "vanished_at": "When it vanished; NULL while listed.",
+            "status": "listed or vanished.",
+        },
+    ),
+    "edits": (
+        "View: every edit with the text before and after, side by side.",
+        {
+            "change_id": "The changes row.",
+            "at": "When the edit was seen (UTC).",
+            "topic": "Topic of the run that saw it.",
+            "item_id": "Item id.",
+            "url": "Article URL.",
+            "fields": "Changed fields.",
+            "version": "Version after the edit.",
+            "headline_before": "Headline before.",
+            "headline_after": "Headline after.",
+            "summary_before": "Summary before.",
+            "summary_after": "Summary after.",
+            "before_observed_at": "When the previous text was first archived.",
+            "run_id": "The run that saw the edit.",
+        },
+    ),
+    "retractions": (
+        "View: items that vanished from a listing the run read (retracted or re-tagged).",
+        {
+            "change_id": "The changes row.",
+            "vanished_at": "When it was found missing (UTC).",
+            "topic": "Topic it vanished from.",
+            "item_id": "Item id.",
+            "url": "Article URL.",
+            "headline": "Its headline when it vanished.",
+            "summary": "Its summary when it vanished.",
+            "published_at": "Publication time shown by the site.",
+            "first_seen_at": "First archived (UTC).",
+            "reappeared_at": "When it was listed again on that topic; NULL if still gone.",
+            "run_id": "The run that found it missing.",
+        },
+    ),
+}
+
+HIDDEN = ("search_fts", "search_vocab", "search_fold_scratch")
+
+# Names differ from the views': Datasette would shadow a table with a query of its name.
+QUERIES: dict[str, dict[str, str]] = {
+    "newest_items": {
+        "title": "Latest items",
+        "description": "Newest first; leave topic empty for all topics.",
+        "sql": "select first_seen_at, topic, headline, summary, published_at, url, item_id,"
+        " version, status from latest_items where (:topic = '' or topic = :topic)"
+        " order by first_seen_at desc, item_id desc limit 200",
+    },
+    "recent_edits": {
+        "title": "Recent edits (before / after)",
+        "description": "Rewritten headlines and summaries, newest first.",
+        "sql": "select at, topic, fields, headline_before, headline_after, summary_before,"
+        " summary_after, url, item_id, version from edits"
+        " where (:topic = '' or topic = :topic) order by at desc, change_id desc limit 200",
+    },
+    "retracted_items": {
+        "title": "Retractions",
+        "description": "Items that vanished from a listing, newest first.",
+        "sql": "select vanished_at, topic, headline, summary, url, item_id, published_at,"
+        " reappeared_at from retractions where (:topic = '' or topic = :topic)"
+        " order by vanished_at desc, change_id desc limit 200",
+    },
+    "failed_runs": {
+        "title": "Failed runs",
+        "description": "Failed and aborted crawls, newest first.",
+        "sql": "select id, topic, trigger, started_at, finished_at, status, reason, error,"
+        " pages from crawl_runs where status in ('failed', 'aborted')"
+        " order by started_at desc limit 200",
+    },
+    "asof": {
+        "title": "Listing as of a time",
+        "description": "The listing in force at :when (ISO, e.g. 2026-02-01T09:00+09:00).",
+        "sql": "with moment as (select strftime('%Y-%m-%dT%H:%M:%S+00:00', :when) as at),"
+        " listing as (select l.id, l.topic_id, l.observed_at from listings as l, moment"
+        " where l.id = (select p.id from listings as p where p.topic_id = l.topic_id"
+        " and p.observed_at <= moment.at order by p.observed_at desc, p.id desc limit 1))"
+        " select t.name as topic, listing.observed_at as listed_at, e.position, e.page,"
+        " v.headline, v.summary, i.url, i.published_at, v.version"
+        " from listing join topics as t on t.id = listing.topic_id"
+        " join listing_entries as e on e.listing_id = listing.id"
+        " join items as i on i.id = e.item_id join moment"
+        " left join item_versions as v on v.id = (select w.id from item_versions as w"
+        " where w.item_id = e.item_id and w.observed_at <= moment.at"
+        " order by w.version desc limit 1)"
+        " where (:topic = '' or t.name = :topic) order by t.name, e.position",
+    },
+    "search": {
+        "title": "Search (3+ characters)",
+        "description": "Every version whose headline or summary contains :q (ＡＩ = AI);"
+        " for 1-2 character words use `topicwatch search`.",
+        "sql": "select i.url, v.headline, v.summary, i.published_at, i.first_seen_at,"
+        " v.version, i.version as latest_version, v.observed_at"
+        " from search_fts join item_versions as v on v.id = search_fts.rowid"
+        " join items as i on i.id = v.item_id"
+        " where search_fts match '\"' || replace(topicwatch_search_key(:q), '\"', '\"\"')"
+        " || '\"' order by search_fts.rowid desc limit 200",
+    },
+}
+
+
+def metadata(database: str) -> dict[str, Any]:
+    """Datasette metadata for an archive served under the name ``database``."""
+    tables: dict[str, Any] = {
+        name: {"description": description, "columns": columns}
+        for name, (description, columns) in TABLES.items()
+    }
+    tables["item_versions"].update(fts_table="search_fts", fts_pk="id")
+    tables.update({name: {"hidden": True} for name in HIDDEN})
+    return {
+        "title": "topicwatch archive",
+        "description": "Japanese news topic listings with every version, change and run."
+        " Read-only. Column meanings and change rules: docs/schema.md.",
+        "databases": {database: {"tables": tables, "queries": QUERIES}},
+    }
+
+
+def serve(path: Path, host: str, port: int) -> None:
+    """Run Datasette on ``path`` until interrupted (imports the optional extra lazily)."""
+    import uvicorn
+    from datasette.app import Datasette
+    from datasette.plugins import pm
+
+    if not pm.has_plugin("topicwatch"):
+        pm.register(_plugin(), name="topicwatch")
+    app = Datasette([str(path)], metadata=metadata(path.stem), settings={"sql_time_limit_ms": 3000})
+    uvicorn.run(app.app(), host=host, port=port, log_level="info")
+
+
+def _plugin() -> ModuleType:
+    """A plugin registering the query folding function on every Datasette connection.
+
+    A module object, as Datasette lists plugins by ``__name__``.
+    """
+    from datasette import hookimpl
+
+    def prepare_connection(conn: Any) -> None:
+        conn.create_function("topicwatch_search_key", 1, search_key, deterministic=True)
+
+    plugin = ModuleType("topicwatch_datasette")
+    plugin.prepare_connection = hookimpl(prepare_connection)  # type: ignore[attr-defined]
+    return plugin

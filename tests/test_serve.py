@@ -1,0 +1,97 @@
+"""``topicwatch serve``: Datasette on a local port, read-only, described and searchable.
+
+Started as a real child process on a free 127.0.0.1 port; skipped without the ``web``
+extra. Readiness is read from the server's own log line, not waited for with sleeps.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import quote
+from urllib.request import urlopen
+
+import pytest
+from conftest import child_env
+from query_archive import story_copy
+
+pytest.importorskip("datasette")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    db = story_copy(tmp_path_factory.mktemp("serve"))[1]
+    port = free_port()
+    command = [sys.executable, "-m", "crawler", "serve", "--db", str(db), "--port", str(port)]
+    process = subprocess.Popen(command, env=child_env(), stderr=subprocess.PIPE, text=True)
+    try:
+        assert process.stderr is not None
+        log = []
+        for line in process.stderr:  # uvicorn logs this once it accepts connections
+            log.append(line)
+            if "Uvicorn running on" in line:
+                break
+        else:
+            pytest.fail("datasette did not start:\n" + "".join(log))
+        yield f"http://127.0.0.1:{port}", db
+    finally:
+        process.terminate()
+        process.communicate(timeout=10)
+
+
+def fetch(url: str) -> str:
+    with urlopen(url, timeout=10) as response:
+        assert response.status == 200
+        return response.read().decode("utf-8")
+
+
+def rows(base: str, path: str) -> list[dict]:
+    return json.loads(fetch(f"{base}/archive/{path}"))
+
+
+def test_index_and_table_pages_carry_descriptions(server):
+    base, _ = server
+    assert "topicwatch archive" in fetch(f"{base}/")
+    page = fetch(f"{base}/archive/items")
+    assert "One row per article URL" in page and "Canonical article URL." in page
+    assert "search_fts" not in fetch(f"{base}/archive")  # hidden
+
+
+def test_tables_and_views_as_json(server):
+    base, _ = server
+    assert len(rows(base, "items.json?_shape=array&_size=5")) == 5
+    edits = rows(base, "edits.json?_shape=array")
+    assert len(edits) == 2 and {"headline_before", "headline_after"} <= set(edits[0])
+
+
+def test_search_box_and_canned_queries(server):
+    base, _ = server
+    found = rows(base, f"item_versions.json?_shape=array&_search={quote('北極圏')}")
+    assert found and all("北極圏" in r["headline"] + r["summary"] for r in found)
+    # half-width lower case finds the full-width headline: the plugin folds the query
+    (hit,) = rows(base, f"search.json?_shape=array&q={quote('nato国防相')}")
+    assert hit["headline"].startswith("ＮＡＴＯ国防相")
+    assert len(rows(base, "newest_items.json?_shape=array")) == 54
+    assert len(rows(base, "recent_edits.json?_shape=array")) == 2
+    assert len(rows(base, "retracted_items.json?_shape=array&topic=nato")) == 1
+    assert len(rows(base, "failed_runs.json?_shape=array")) == 2
+    asof = rows(base, f"asof.json?_shape=array&when={quote('2026-02-01T12:00+09:00')}")
+    assert len(asof) == 20 and asof[0]["position"] == 1
+
+
+def test_serving_never_writes_the_archive(server):
+    base, db = server
+    before = hashlib.sha256(db.read_bytes()).hexdigest()
+    fetch(f"{base}/archive/changes.json")
+    assert hashlib.sha256(db.read_bytes()).hexdigest() == before
