@@ -1,4 +1,4 @@
-"""Retries that back off and honour ``Retry-After``.
+"""Downloader middlewares: retries that back off and honour ``Retry-After``; site-only fetches.
 
 Scrapy's RetryMiddleware decides *whether* to retry (codes, exceptions, ``RETRY_TIMES``)
 but re-sends at once, which is impolite towards a site answering 429/503 and pointless
@@ -6,6 +6,8 @@ against a short outage. This subclass keeps every one of Scrapy's decisions and 
 *when*: the delay the server asked for, else exponential backoff. A server asking for a
 longer wait than ``RETRY_AFTER_MAX`` is not retried in this run (it fails, and the next
 scheduled run tries again).
+
+:class:`SiteOnlyMiddleware` keeps every request on the topic's site (see its docstring).
 """
 
 from __future__ import annotations
@@ -15,10 +17,14 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 from scrapy import Request
+from scrapy.crawler import Crawler
 from scrapy.downloadermiddlewares.retry import RetryMiddleware
+from scrapy.exceptions import IgnoreRequest
 from scrapy.http import Response
 from scrapy.utils.defer import maybe_deferred_to_future
 from twisted.internet import reactor, task
+
+from crawler.urls import site_of, site_of_host
 
 _DELAY_KEY = "retry_delay"
 
@@ -73,3 +79,29 @@ def retry_after_seconds(value: bytes | None) -> float | None:
     except (TypeError, ValueError):
         return None
     return max((moment - datetime.now(UTC)).total_seconds(), 0.0)
+
+
+class SiteOnlyMiddleware:
+    """Refuse every request off the topic's site, redirects included, whatever ``dont_filter``.
+
+    Listing page requests set ``dont_filter`` so that a redirect loop reaches the errback
+    instead of vanishing in the duplicate filter; but ``dont_filter`` also switches off
+    Scrapy's OffsiteMiddleware, so a 301 (or meta refresh, or a "next" link) to another
+    host was followed and its page archived as the topic's. Raising IgnoreRequest here
+    fails the page through its errback with a message naming the refused URL.
+    """
+
+    def __init__(self, crawler: Crawler) -> None:
+        self.crawler = crawler
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> SiteOnlyMiddleware:
+        return cls(crawler)
+
+    def process_request(self, request: Request) -> None:
+        domains = getattr(self.crawler.spider, "allowed_domains", None) or []
+        sites = {site_of_host(domain) for domain in domains if domain}
+        site = site_of(request.url)
+        if not sites or any(site == s or site.endswith("." + s) for s in sites):
+            return
+        raise IgnoreRequest(f"refused to leave the topic's site for {request.url}")

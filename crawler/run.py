@@ -13,11 +13,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from scrapy.crawler import CrawlerProcess
-from scrapy.settings import Settings
+from scrapy.exceptions import UsageError
+from scrapy.settings import BaseSettings, Settings
 
 from archive import open_archive
 from archive.queries import run_row
-from crawler.spiders.topic import TopicSpider, topic_url
+from crawler.spiders.topic import TopicSpider, parse_selectors, topic_url
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -53,9 +54,11 @@ class CrawlResult:
 def crawl(request: CrawlRequest) -> CrawlResult:
     """Crawl one topic into the archive and return the archived outcome."""
     url = topic_url(request.url)
-    open_archive(request.db).close()  # bad paths fail here, before Scrapy starts
+    parse_selectors(request.selectors)
     settings = Settings()
     settings.setmodule("crawler.settings", priority="project")
+    check_overrides(settings, request.settings)
+    open_archive(request.db).close()  # bad paths fail here, before Scrapy starts
     settings.setdict(
         {
             "TOPICWATCH_DB": request.db,
@@ -78,6 +81,31 @@ def crawl(request: CrawlRequest) -> CrawlResult:
     )
     process.start()
     return _result(crawler.stats, request.db, time.monotonic() - started)
+
+
+# How each kind of default value is read back (bool first: a bool is an int too).
+_SETTING_KINDS = (
+    (bool, "getbool", "true or false"),
+    (int | float, "getfloat", "a number"),
+    (dict | BaseSettings, "getdict", "a JSON object"),
+)
+
+
+def check_overrides(settings: Settings, overrides: dict[str, Any]) -> None:
+    """Refuse ``-s`` values of the wrong type now, as a usage error.
+
+    Scrapy reads a setting only when a component starts, deep inside the reactor: a bad
+    value there ends the crawl with a traceback and no run row instead of exit status 2.
+    """
+    for name, value in overrides.items():
+        default = settings.get(name)
+        kind = next((k for k in _SETTING_KINDS if isinstance(default, k[0])), None)
+        if not isinstance(value, str) or kind is None:
+            continue
+        try:
+            getattr(Settings({name: value}), kind[1])(name)
+        except ValueError:
+            raise UsageError(f"-s {name}={value!r}: expected {kind[2]}") from None
 
 
 def _result(stats: Any, db_path: str, duration: float) -> CrawlResult:

@@ -9,19 +9,22 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import fields, replace
 from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any
 from urllib.parse import urlsplit
 
 import scrapy
-from scrapy.exceptions import IgnoreRequest, UsageError
+from scrapy.exceptions import DownloadCancelledError, IgnoreRequest, UsageError
 from scrapy.http import Response, TextResponse
 from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.python.failure import Failure
 
 from crawler import DEFAULT_TOPIC_URL
 from crawler.article import extract_article
+from crawler.charset import decode_page
+from crawler.entry import Entry
 from crawler.extract import Selectors, extract_listing
 from crawler.items import (
     ArticleDetails,
@@ -31,7 +34,6 @@ from crawler.items import (
     PageFailure,
     PagingEnd,
 )
-from crawler.text import browser_decode
 from crawler.urls import canonical_url
 
 Output = ListingItem | ListingPage | PageFailure | PagingEnd | ArticleDetails | scrapy.Request
@@ -63,7 +65,7 @@ class TopicSpider(scrapy.Spider):
         self.allowed_domains = [urlsplit(self.url).hostname or ""]
         self.max_pages = _positive(max_pages, "max_pages")
         self.exact_pages = _positive(pages, "pages") if pages not in (None, "") else None
-        self.selectors = _selectors(selectors)
+        self.selectors = parse_selectors(selectors)
         self.memory: Any = SimpleNamespace(
             known_urls=frozenset(), pages={}, needs_article=lambda url, headline, summary: True
         )
@@ -102,15 +104,21 @@ class TopicSpider(scrapy.Spider):
         if response.status == 304:
             yield from self._not_modified(response, url, page)
             return
-        if not isinstance(response, TextResponse):
+        if not isinstance(response, TextResponse) or not _is_html(response):
             content_type = _header(response, "Content-Type")
             yield PageFailure(url, page, "content", f"not an HTML page ({content_type or '?'})")
             return
         fetched_at = datetime.now(UTC)
+        text, lossy = decode_page(response.body, response.encoding, response.text)
         listing = extract_listing(
-            page_text(response), response.url, selectors=self.selectors, fetched_at=fetched_at
+            text, response.url, selectors=self.selectors, fetched_at=fetched_at
         )
         entries = list({entry.url: entry for entry in reversed(listing.entries)}.values())[::-1]
+        if lossy:
+            if any(_GARBLED_URL in entry.url for entry in entries):
+                yield PageFailure(url, page, "content", f"undecodable bytes in item links ({url})")
+                return
+            entries = [_observed(entry) for entry in entries]
         for index, entry in enumerate(entries, start=1):
             yield ListingItem(
                 entry.url, entry.headline, entry.summary, entry.published_at, offset + index, page
@@ -200,7 +208,12 @@ class TopicSpider(scrapy.Spider):
         url, page = request.meta["listing_url"], request.meta["page"]
         if failure.check(HttpError):  # type: ignore[no-untyped-call]
             status = failure.value.response.status  # type: ignore[union-attr]
-            yield PageFailure(url, page, "http", f"HTTP {status} for {url}")
+            gone = ": the topic page is gone" if page == 1 and status in (404, 410) else ""
+            yield PageFailure(url, page, "http", f"HTTP {status} for {url}{gone}")
+        elif _too_large(failure):
+            limit = request.meta.get("download_maxsize", self.settings.getint("DOWNLOAD_MAXSIZE"))
+            error = f"{url}: response larger than DOWNLOAD_MAXSIZE ({limit} bytes)"
+            yield PageFailure(url, page, "content", error)
         elif failure.check(IgnoreRequest):  # type: ignore[no-untyped-call]
             yield PageFailure(url, page, "refused", f"{url}: {failure.getErrorMessage()}")
         else:
@@ -209,8 +222,34 @@ class TopicSpider(scrapy.Spider):
 
 
 def page_text(response: TextResponse) -> str:
-    """The page's text; Shift_JIS family pages decoded as Windows-31J, as browsers do."""
-    return browser_decode(response.body, response.encoding, response.text)
+    """The page's text, decoded by the bytes when the label lies (see crawler.charset)."""
+    return decode_page(response.body, response.encoding, response.text).text
+
+
+_HTML_TYPES = ("", "text/html", "application/xhtml+xml")
+_GARBLED_URL = "%EF%BF%BD"  # U+FFFD, percent-encoded by URL canonicalisation
+
+
+def _is_html(response: Response) -> bool:
+    """HTML by its Content-Type, or untyped: a JSON or PDF answer is no listing."""
+    content_type = _header(response, "Content-Type") or ""
+    return content_type.split(";")[0].strip().lower() in _HTML_TYPES
+
+
+def _observed(entry: Entry) -> Entry:
+    """Blank fields garbled by undecodable bytes: not observed, so never an edit."""
+    return replace(
+        entry,
+        headline="" if "\ufffd" in entry.headline else entry.headline,
+        summary="" if "\ufffd" in entry.summary else entry.summary,
+    )
+
+
+def _too_large(failure: Failure) -> bool:
+    """Whether the download stopped at DOWNLOAD_MAXSIZE, on the wire or decompressing."""
+    if failure.check(DownloadCancelledError):  # type: ignore[no-untyped-call]
+        return True
+    return bool(failure.check(IgnoreRequest)) and "DOWNLOAD_MAXSIZE" in str(failure.value)  # type: ignore[no-untyped-call]
 
 
 def topic_url(url: str) -> str:
@@ -231,10 +270,18 @@ def _positive(value: int | str | None, name: str) -> int:
     return number
 
 
-def _selectors(value: str | dict[str, str] | None) -> Selectors | None:
+def parse_selectors(value: str | dict[str, str] | None) -> Selectors | None:
+    """CSS selector overrides from a JSON object (or dict), else UsageError."""
     if not value:
         return None
-    data = json.loads(value) if isinstance(value, str) else value
+    try:
+        data = json.loads(value) if isinstance(value, str) else value
+    except ValueError as error:
+        raise UsageError(f"selectors are not JSON: {error}") from None
+    known = {field.name for field in fields(Selectors)}
+    if not isinstance(data, dict) or set(data) - known:
+        unknown = sorted(set(data) - known) if isinstance(data, dict) else data
+        raise UsageError(f"unknown selector(s) {unknown}; known: {', '.join(sorted(known))}")
     return Selectors(**data)
 
 
