@@ -169,9 +169,17 @@ def _known_items(db: sqlite_utils.Database, sightings: Sequence[Sighting]) -> di
 
 
 def _listed_items(db: sqlite_utils.Database, topic_id: int) -> list[ListedItem]:
+    """Items the topic's previous run listed (with their positions then), and vanished ones.
+
+    Positions are only comparable within one run: an item last seen three runs ago on a
+    page that later runs did not read has a stale position, so it is neither evidence for
+    nor a candidate of a retraction until a run sees it again.
+    """
     rows = db.execute(
         "SELECT t.item_id, i.url, t.last_position, t.vanished_at IS NOT NULL"
-        " FROM topic_items t JOIN items i ON i.id = t.item_id WHERE t.topic_id = ?",
+        " FROM topic_items t JOIN items i ON i.id = t.item_id WHERE t.topic_id = ?1"
+        " AND (t.vanished_at IS NOT NULL OR t.last_listed_at = (SELECT max(last_listed_at)"
+        " FROM topic_items WHERE topic_id = ?1 AND vanished_at IS NULL))",
         [topic_id],
     )
     return [ListedItem(item_id, url, pos, bool(gone)) for item_id, url, pos, gone in rows]

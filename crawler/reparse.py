@@ -1,7 +1,7 @@
 """``topicwatch reparse``: re-read stored listing snapshots with the current extractor.
 
 Decoding follows the crawl exactly (w3lib's rules, as Scrapy's ``TextResponse``, then
-the browser's Shift_JIS superset), so a reparse with an unchanged extractor reads
+the crawl's charset rules in crawler.charset), so a reparse with an unchanged extractor reads
 exactly what the crawl read and plans nothing.
 """
 
@@ -24,8 +24,8 @@ from archive.reextract import (
     snapshot_fetches,
 )
 from archive.snapshots import snapshot_body
+from crawler.charset import decode_page
 from crawler.extract import EXTRACTOR_VERSION, Listing, extract_listing
-from crawler.text import browser_decode
 
 Extractor = Callable[[str, str], Listing]
 
@@ -40,7 +40,7 @@ class ReparseResult:
 def decode(body: bytes, content_type: str | None) -> str:
     """Text of a stored body, decoded as the crawl decoded it."""
     encoding, text = html_to_unicode(content_type, body)
-    return browser_decode(body, encoding, text)
+    return decode_page(body, encoding, text).text
 
 
 def readings(
