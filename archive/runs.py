@@ -27,17 +27,32 @@ def topic_name_for(url: str) -> str:
 def ensure_topic(db: sqlite_utils.Database, name: str, url: str, now: datetime) -> int:
     """Return the id of the topic at ``url``, creating it on first use.
 
-    The URL is the identity; the name is the operator's label and follows the latest config.
+    The URL is the identity; the name is the operator's label and follows the latest
+    config. Names are unique, so a name another site's topic holds (both ``/tag/nato/``)
+    gets the host appended: ``nato (example.jp)``.
     """
     row = db.execute("SELECT id, name FROM topics WHERE url = ?", [url]).fetchone()
     if row is not None:
         if row[1] != name:
-            db.execute("UPDATE topics SET name = ? WHERE id = ?", [name, row[0]])
+            db.execute(
+                "UPDATE topics SET name = ? WHERE id = ?", [_free_name(db, name, url), row[0]]
+            )
         return int(row[0])
     cursor = db.execute(
-        "INSERT INTO topics (name, url, created_at) VALUES (?, ?, ?)", [name, url, iso(now)]
+        "INSERT INTO topics (name, url, created_at) VALUES (?, ?, ?)",
+        [_free_name(db, name, url), url, iso(now)],
     )
     return int(cursor.lastrowid or 0)
+
+
+def _free_name(db: sqlite_utils.Database, name: str, url: str) -> str:
+    candidates = [name, f"{name} ({urlsplit(url).netloc})"]
+    candidates += [f"{name} ({urlsplit(url).netloc} {n})" for n in range(2, 100)]
+    for candidate in candidates:
+        holder = db.execute("SELECT url FROM topics WHERE name = ?", [candidate]).fetchone()
+        if holder is None or holder[0] == url:
+            return candidate
+    raise ValueError(f"no free topic name for {url}")
 
 
 def begin_run(
@@ -54,6 +69,7 @@ def begin_run(
         raise ValueError(f"trigger must be one of {TRIGGERS}, not {trigger!r}")
     with write_transaction(db):
         topic_id = ensure_topic(db, topic, url, started_at)
+        topic = str(db.execute("SELECT name FROM topics WHERE id = ?", [topic_id]).fetchone()[0])
         cursor = db.execute(
             "INSERT INTO crawl_runs (topic, topic_id, url, trigger, started_at, status, pid)"
             " VALUES (?, ?, ?, ?, ?, 'running', ?)",
