@@ -22,6 +22,7 @@ from twisted.python.failure import Failure
 
 from archive import ArchiveError, TopicBusy, open_archive, topic_lock
 from archive.changes import Sighting
+from archive.daemon_state import pid_alive
 from archive.queries import TopicMemory, needs_article, topic_memory
 from archive.runs import begin_run, end_run_without_changes, recover_stale_runs, topic_name_for
 from archive.snapshots import Fetch, save_fetches
@@ -38,17 +39,6 @@ from crawler.items import (
 from crawler.urls import looks_like_article
 
 logger = logging.getLogger(__name__)
-
-
-def pid_alive(pid: int) -> bool:
-    """Whether a process with this pid exists (signal 0 checks without signalling)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class ArchiveMemory:
