@@ -11,6 +11,7 @@ from bench.report import log, table, write_section
 BENCHMARKS = {
     "extraction": ("bench.extraction", "Extraction per 20-item page"),
     "snapshots": ("bench.snapshots", "Snapshot storage, compression and reparse"),
+    "soak": ("bench.soak", "Daemon soak"),
     "sigkill": ("bench.sigkill", "SIGKILL during the archive write"),
 }
 
