@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 from lxml import html
@@ -42,8 +43,8 @@ def run(quick: bool) -> list[Row]:
     rows = []
     for name in PAGES:
         text = (LISTINGS / f"{name}.html").read_text(encoding="utf-8")
-        parse = best_of(lambda text=text: html.document_fromstring(text), repeat, number)
-        extract = best_of(lambda text=text: extract_listing(text, BASE), repeat, number)
+        parse = best_of(partial(html.document_fromstring, text), repeat, number)
+        extract = best_of(partial(extract_listing, text, BASE), repeat, number)
         ratio = extract / parse
         rows.append(
             Row(

@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import sqlite_utils
 
@@ -93,7 +94,9 @@ def simulate_month(db: sqlite_utils.Database, runs: int) -> dict[str, int]:
     return {"raw_bytes": raw_bytes, "bodies": bodies}
 
 
-def _fetched_page(articles: list, now: datetime, new_items: list) -> tuple[PageResult, list]:
+def _fetched_page(
+    articles: list[Any], now: datetime, new_items: list[Any]
+) -> tuple[PageResult, list[Fetch]]:
     view = _ListingView(BASE, "nato", articles[:20], 1, max(1, len(articles) // 20), True)
     body = render_listing(view).encode()
     listing = extract_listing(body.decode(), TOPIC_URL)
@@ -149,7 +152,7 @@ def run(quick: bool) -> list[Row]:
 
 
 def _storage_rows(
-    runs: int, counts: dict[str, int], stored: tuple, size: int, replay: float
+    runs: int, counts: dict[str, int], stored: tuple[Any, ...], size: int, replay: float
 ) -> list[Row]:
     per_month = 30 * 96 / runs
     stored_bytes, distinct_raw, snapshots = stored
