@@ -35,9 +35,15 @@ scheduler's planned fire times is not recorded by the daemon and is not measured
 
 
 def _status(pid: int) -> tuple[int, int]:
-    with open(f"/proc/{pid}/status") as status:
-        rss = next(int(line.split()[1]) for line in status if line.startswith("VmRSS"))
-    return rss, len(os.listdir(f"/proc/{pid}/fd"))
+    """RSS (kB) and open fds, the most over 2 s: the daemon opens the archive per task,
+    so a single sample can fall between two of them."""
+    samples = []
+    for _ in range(10):
+        with open(f"/proc/{pid}/status") as status:
+            rss = next(int(line.split()[1]) for line in status if line.startswith("VmRSS"))
+        samples.append((rss, len(os.listdir(f"/proc/{pid}/fd"))))
+        time.sleep(0.2)  # spacing samples, not synchronisation
+    return max(s[0] for s in samples), max(s[1] for s in samples)
 
 
 def _finished_runs(db: Path) -> int:
