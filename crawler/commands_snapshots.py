@@ -13,7 +13,7 @@ import sqlite_utils
 
 from archive import ArchiveError, open_archive
 from archive.snapshots import prune, snapshot_body
-from archive.when import BadWhen, parse_when
+from crawler.commands_query import when
 from crawler.reparse import reparse
 
 DB_HELP = "Archive file (SQLite). Default ./topicwatch.db, or $TOPICWATCH_DB."
@@ -31,15 +31,6 @@ def _open(path: str, *, readonly: bool) -> sqlite_utils.Database:
         return open_archive(path, readonly=readonly)
     except ArchiveError as error:
         raise click.UsageError(str(error)) from error
-
-
-def _when(text: str | None, now: datetime, hint: str) -> datetime | None:
-    if text is None:
-        return None
-    try:
-        return parse_when(text, now)
-    except BadWhen as error:
-        raise click.BadParameter(str(error), param_hint=hint) from error
 
 
 @click.command(name="reparse")
@@ -61,7 +52,7 @@ def reparse_command(db: str, topic: str | None, since: str | None, dry_run: bool
     """
     now = datetime.now(UTC)
     archive = _open(db, readonly=dry_run)
-    result = reparse(archive, now=now, topic=topic, since=_when(since, now, "--since"),
+    result = reparse(archive, now=now, topic=topic, since=when(since, now, "--since"),
                      dry_run=dry_run)  # fmt: skip
     for change_id, url, run_id in result.plan.relabel:
         click.echo(f"edited -> reextracted: change {change_id} (run {run_id}) {url}")
@@ -154,7 +145,7 @@ def prune_command(db: str, keep: str, keep_evidence: bool, dry_run: bool) -> Non
         topicwatch prune --keep 30d --no-keep-evidence --dry-run
     """
     now = datetime.now(UTC)
-    cutoff = _when(keep, now, "--keep")
+    cutoff = when(keep, now, "--keep")
     assert cutoff is not None
     archive = _open(db, readonly=dry_run)
     result = prune(archive, cutoff, keep_evidence=keep_evidence, dry_run=dry_run)
