@@ -27,10 +27,9 @@ INTERVAL = 1.0
 NOTES = """\
 The daemon never imports Scrapy: each crawl is a child `topicwatch crawl` process, so
 memory a crawl uses is returned to the system when it exits. RSS includes sqlite-utils
-and APScheduler (~37 MiB). At a 1 s interval a crawl child takes ~0.8-0.9 s, so a run
-often finds the previous one still going: the missed fire is coalesced (never
-overlapping, `max_instances=1`) and runs start about every 2 s. The spacing p99 shows
-the schedule's worst delay on this loaded 2-core machine; lateness against the
+and APScheduler (~37 MiB). At a 1 s interval a crawl child takes ~0.8-0.9 s: runs start
+on time (p50 spacing 1 s); when a crawl outlasts the interval the missed fire is
+coalesced (p99 2 s), never overlapping (`max_instances=1`). Lateness against the
 scheduler's planned fire times is not recorded by the daemon and is not measured here."""
 
 
