@@ -18,8 +18,24 @@ from crawler import DEFAULT_TOPIC_URL, __version__
 from crawler.commands_daemon import daemon_command, status_command
 from crawler.commands_snapshots import prune_command, reparse_command, show_snapshot_command
 from crawler.run import CrawlRequest, crawl
+from crawler.settings import TOPICWATCH_MAX_PAGES_HARD
 
 DB_HELP = "Archive file (SQLite). Default ./topicwatch.db, or $TOPICWATCH_DB."
+
+
+class PageCount(click.IntRange):
+    """A page count up to ``TOPICWATCH_MAX_PAGES_HARD``, whose ``-s`` override raises it.
+
+    Parsing checks the lower bound only (options are parsed in command-line order, so
+    ``-s`` may come later); :func:`_check_page_limits` checks the upper bound against the
+    effective setting, with click's own message. Help and errors read as ``1<=x<=50``.
+    """
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        number = click.INT.convert(value, param, ctx)
+        if self.max is not None and number > self.max:
+            return number
+        return super().convert(number, param, ctx)
 
 
 def db_option(function: Any) -> Any:
@@ -51,12 +67,12 @@ def cli() -> None:
 @click.option("--topic", help="Topic name (default: the URL's last path segment).")
 @click.option(
     "--pages",
-    type=click.IntRange(1, 50),
+    type=PageCount(1, TOPICWATCH_MAX_PAGES_HARD),
     help="Read exactly N pages (manual gap filling); no conditional GET.",
 )
 @click.option(
     "--max-pages",
-    type=click.IntRange(1, 50),
+    type=PageCount(1, TOPICWATCH_MAX_PAGES_HARD),
     default=5,
     show_default=True,
     help="Continuity paging limit: read on while pages hold no known item, up to N.",
@@ -111,6 +127,8 @@ def crawl_command(
         topicwatch crawl --url https://novaist.jp/articles/tag/nato/ --db nato.db
         topicwatch crawl --pages 3      # fill a gap: read exactly 3 pages
     """
+    settings = _parse_overrides(overrides)
+    _check_page_limits(settings, pages=pages, max_pages=max_pages)
     request = CrawlRequest(
         url=url,
         db=db,
@@ -120,7 +138,7 @@ def crawl_command(
         trigger=trigger,
         lock_wait=wait,
         selectors=_parse_selectors(selectors),
-        settings={**_parse_overrides(overrides), "LOG_LEVEL": log_level.upper()},
+        settings={**settings, "LOG_LEVEL": log_level.upper()},
     )
     try:
         result = crawl(request)
@@ -141,6 +159,23 @@ def _parse_overrides(pairs: tuple[str, ...]) -> dict[str, str]:
             raise click.BadParameter(f"expected NAME=VALUE, got {pair!r}", param_hint="--set")
         settings[name.strip()] = value
     return settings
+
+
+def _check_page_limits(settings: dict[str, str], **counts: int | None) -> None:
+    """Refuse page counts above the default cap unless ``-s TOPICWATCH_MAX_PAGES_HARD`` allows.
+
+    Counts within the default cap are left alone (the spider clamps them to a lower
+    override), so nothing changes for a crawl that does not raise the cap.
+    """
+    over = {name: n for name, n in counts.items() if n and n > TOPICWATCH_MAX_PAGES_HARD}
+    if not over:
+        return
+    raw = settings.get("TOPICWATCH_MAX_PAGES_HARD", "")
+    hard = int(raw) if raw.strip().isdigit() else TOPICWATCH_MAX_PAGES_HARD
+    ctx = click.get_current_context()
+    params = {param.name: param for param in ctx.command.params}
+    for name, count in over.items():
+        click.IntRange(1, hard).convert(count, params[name], ctx)
 
 
 def _parse_selectors(value: str | None) -> dict[str, str] | None:

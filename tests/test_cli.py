@@ -48,3 +48,16 @@ def test_bad_selectors_json_is_a_usage_error(tmp_path):
     result = invoke("crawl", "--selectors", "{nope", "--db", str(tmp_path / "a.db"))
     assert result.exit_code == 2
     assert "--selectors" in result.output
+
+
+def test_page_counts_above_the_hard_cap_need_the_cap_raised(site, tmp_path):
+    db = tmp_path / "a.db"
+    refused = invoke("crawl", "--url", site.topic_url(), "--db", str(db), "--pages", "60")
+    assert refused.exit_code == 2
+    assert "60 is not in the range 1<=x<=50" in refused.output
+    assert not db.exists()
+    still = ("-s", "TOPICWATCH_MAX_PAGES_HARD=55")
+    over = invoke("crawl", "--url", site.topic_url(), "--db", str(db), "--pages", "60", *still)
+    assert over.exit_code == 2
+    assert "60 is not in the range 1<=x<=55" in over.output
+    assert not db.exists()
