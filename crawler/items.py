@@ -1,8 +1,10 @@
 """What the topic spider yields. Items are dataclasses (Scrapy's item adapter supports them).
 
-``ListingItem`` is the article as listed; the other two carry the page-level facts the
-archive needs (validators, 304s, failures, where paging stopped) through the same
-pipeline, so the spider never touches the archive.
+``ListingItem`` is the article as listed; it travels inside its ``ListingPage`` (one
+Scrapy item per page, not per card: Scrapy's per-item machinery costs more than reading
+a card, see docs/benchmarks.md). The others carry the page-level facts the archive needs
+(validators, 304s, failures, where paging stopped) through the same pipeline, so the
+spider never touches the archive.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ class ListingItem:
 
 @dataclass
 class ListingPage:
-    """One listing page fetched: emitted after its items. ``status`` 304 means unchanged."""
+    """One listing page fetched, with its cards in listing order. 304 means unchanged."""
 
     url: str
     page: int
@@ -38,6 +40,7 @@ class ListingPage:
     body: bytes | None = None
     content_type: str | None = None
     fetched_at: datetime | None = None
+    items: tuple[ListingItem, ...] = ()
 
 
 @dataclass

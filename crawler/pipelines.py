@@ -110,10 +110,9 @@ class ArchivePipeline:
         spider.memory = ArchiveMemory(self.db, topic_memory(self.db, spider.url))
 
     def process_item(self, item: Any) -> Any:
-        if isinstance(item, ListingItem):
-            self.items.append(item)
-        elif isinstance(item, ListingPage):
+        if isinstance(item, ListingPage):
             self.pages.append(item)
+            self.items.extend(item.items)
         elif isinstance(item, PageFailure):
             self.failures.append(item)
         elif isinstance(item, PagingEnd):

@@ -36,7 +36,7 @@ from crawler.items import (
 )
 from crawler.urls import canonical_url
 
-Output = ListingItem | ListingPage | PageFailure | PagingEnd | ArticleDetails | scrapy.Request
+Output = ListingPage | PageFailure | PagingEnd | ArticleDetails | scrapy.Request
 
 
 class TopicSpider(scrapy.Spider):
@@ -119,10 +119,12 @@ class TopicSpider(scrapy.Spider):
                 yield PageFailure(url, page, "content", f"undecodable bytes in item links ({url})")
                 return
             entries = [_observed(entry) for entry in entries]
-        for index, entry in enumerate(entries, start=1):
-            yield ListingItem(
+        items = tuple(
+            ListingItem(
                 entry.url, entry.headline, entry.summary, entry.published_at, offset + index, page
             )
+            for index, entry in enumerate(entries, start=1)
+        )
         yield ListingPage(
             url,
             page,
@@ -135,6 +137,7 @@ class TopicSpider(scrapy.Spider):
             body=response.body,
             content_type=_header(response, "Content-Type"),
             fetched_at=fetched_at,
+            items=items,
         )
         yield from self._article_requests(entries)
         known_here = any(entry.url in self.memory.known_urls for entry in entries)
