@@ -27,6 +27,9 @@ DOWNLOAD_DELAY = 1.0
 COOKIES_ENABLED = False
 TELNETCONSOLE_ENABLED = False
 REMOTE_CONTROL_ENABLED = False  # no listening sockets in an unattended crawl process
+# A development-time lint that re-reads and parses each callback's source on every response
+# (Scrapy's cache misses for bound methods): ~2.5 ms a listing page, half the extraction.
+WARN_ON_GENERATOR_RETURN_VALUE = False
 
 # Limits: a listing page is tens of KB; a stuck server must not hold a run forever.
 DOWNLOAD_TIMEOUT = 30
