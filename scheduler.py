@@ -71,6 +71,7 @@ from crawler.children import KILL_GRACE, ChildExit, Children
 from crawler.config import Config, ConfigError, TopicConfig, format_duration, load_config
 from crawler.daemon_log import run_record, setup_logging, when
 from crawler.hooks import HookError, HookNotConfigured, deliver, describe_hook
+from crawler.probe import probe_policy, record_if_unchanged
 from crawler.schedule import first_run_time, interval_seconds, make_trigger, next_after_outcome
 
 EXIT_OK = 0
@@ -113,6 +114,7 @@ class Daemon:
         self.hostname = socket.gethostname()
         self.timezone: tzinfo = ZoneInfo(config.timezone) if config.timezone else get_localzone()
         self.topic_ids: dict[str, int] = {}
+        self.probe_policy = probe_policy(config.settings)
         self.intervals = {
             t.name: interval_seconds(t, self.timezone, utcnow()) for t in config.topics
         }
@@ -231,10 +233,12 @@ class Daemon:
         if self.stopping.is_set():
             return
         started = utcnow()
-        child = self.children.run(self._command(topic), topic.timeout)
-        if child is None:
-            return  # shutdown began before the crawl could start
-        outcome = self._judge(topic, child, started)
+        outcome = self._unchanged(topic, started)
+        if outcome is None:
+            child = self.children.run(self._command(topic), topic.timeout)
+            if child is None:
+                return  # shutdown began before the crawl could start
+            outcome = self._judge(topic, child, started)
         failures = None
         transition = None
         if outcome.status in ("ok", "failed"):
@@ -261,6 +265,23 @@ class Daemon:
                 extra=_fields(topic=topic.name, alert=transition),
             )
             self._deliver_alerts()
+
+    def _unchanged(self, topic: TopicConfig, started: datetime) -> Outcome | None:
+        """A clean 304 to the stored validators, recorded without a crawl process, or None.
+
+        See :mod:`crawler.probe`: an unchanged check costs one request instead of a process.
+        """
+        try:
+            run = record_if_unchanged(
+                str(self.config.db), topic.name, topic.url, self.probe_policy,
+                started_at=started, now=utcnow,
+            )  # fmt: skip
+        except (ArchiveError, sqlite3.Error) as error:
+            log.warning("%s: could not check for a 304 (%s); crawling", topic.name, error)
+            return None
+        if run is None:
+            return None
+        return Outcome("ok", run, None, (utcnow() - started).total_seconds())
 
     def _command(self, topic: TopicConfig) -> list[str]:
         command = [sys.executable, "-m", "crawler", "crawl", "--url", topic.url]

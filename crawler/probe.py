@@ -1,0 +1,156 @@
+"""The daemon's cheap check before a scheduled crawl: is the topic's first page unchanged?
+
+Starting a crawl costs a process, Scrapy's imports and an engine, about 0.6 s of CPU
+whatever the page says (docs/benchmarks.md, "recrawl"); most scheduled checks find the
+page unchanged. So before starting a crawl the daemon sends the very request the spider
+would send first, a conditional GET of page 1 with the validators the last crawl stored,
+and when the site answers a clean 304 it records the run itself, exactly as the crawl
+would have (one page, not modified, its items seen again; through
+:func:`archive.store.commit_run`), without starting a process.
+
+Anything else, a 200, an error, a redirect, robots.txt not allowing or not readable, no
+stored validators, another crawl of the topic running, starts the full crawl as before,
+which decides everything (so a changed page costs one extra request). This module never
+imports Scrapy: it runs inside the daemon.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import urllib.error
+import urllib.request
+import urllib.robotparser
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from archive import TopicBusy, open_archive, topic_lock
+from archive.queries import run_row, topic_memory
+from archive.runs import begin_run
+from archive.snapshots import Fetch
+from archive.store import PageResult, RunReport, commit_run
+from crawler import USER_AGENT
+from crawler import settings as project_settings
+from crawler.extract import EXTRACTOR_VERSION
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ProbePolicy:
+    """The crawl settings the probe must honour, so it asks the site as the spider would."""
+
+    user_agent: str
+    timeout: float
+    obey_robots: bool
+
+
+def probe_policy(overrides: dict[str, str]) -> ProbePolicy:
+    """The policy of a crawl run with ``-s`` ``overrides`` on the project's settings."""
+    user_agent = overrides.get("USER_AGENT", USER_AGENT)
+    timeout = float(overrides.get("DOWNLOAD_TIMEOUT", project_settings.DOWNLOAD_TIMEOUT))
+    obey = overrides.get("ROBOTSTXT_OBEY", str(project_settings.ROBOTSTXT_OBEY))
+    return ProbePolicy(user_agent, timeout, obey.strip().lower() not in _FALSE)
+
+
+# The strings Scrapy's Settings.getbool reads as false.
+_FALSE = {"0", "false", ""}
+
+
+@dataclass(frozen=True)
+class NotModified:
+    """The site's 304 answer, with the ETag it sent back (it may be refreshed)."""
+
+    etag: str | None
+
+
+def record_if_unchanged(
+    db_path: str, topic: str, url: str, policy: ProbePolicy, *, started_at: datetime,
+    now: Callable[[], datetime],
+) -> dict[str, Any] | None:  # fmt: skip
+    """Record a not-modified run of ``url`` and return its row, or None: crawl instead.
+
+    The topic's lock is held from reading the validators to committing the run, as a crawl
+    holds it, so a manual crawl meanwhile cannot be overtaken. ``now`` is the caller's clock.
+    """
+    try:
+        with topic_lock(db_path, url, wait=0):
+            db = open_archive(db_path)
+            try:
+                remembered = topic_memory(db, url).pages.get(url)
+                if remembered is None or not (remembered.etag or remembered.last_modified):
+                    return None
+                answer = conditional_get(url, remembered.etag, remembered.last_modified, policy)
+                if answer is None:
+                    return None
+                run_id = begin_run(
+                    db, topic=topic, url=url, trigger="schedule", started_at=started_at,
+                    pid=os.getpid(),
+                )  # fmt: skip
+                # What the spider yields for a 304 page, and the pipeline makes of it.
+                page = PageResult(url, 1, True, answer.etag, None)
+                fetch = Fetch("listing", url, 1, now(), 304, None, answer.etag, None, None)
+                report = RunReport((page,), fetches=(fetch,), extractor_version=EXTRACTOR_VERSION)
+                commit_run(db, run_id, report, now())
+                return run_row(db, run_id)
+            finally:
+                db.close()
+    except TopicBusy:
+        return None  # the crawl finds it busy too, and says so
+
+
+def conditional_get(
+    url: str, etag: str | None, last_modified: str | None, policy: ProbePolicy
+) -> NotModified | None:
+    """Ask for ``url`` with its validators; a clean 304 or None (anything else)."""
+    if policy.obey_robots and not _robots_allow(url, policy):
+        return None
+    headers = {"User-Agent": policy.user_agent}
+    if etag:
+        headers["If-None-Match"] = etag
+    if last_modified:
+        headers["If-Modified-Since"] = last_modified
+    try:
+        with _opener().open(urllib.request.Request(url, headers=headers), timeout=policy.timeout):
+            return None  # 200 (or another 2xx): changed, the crawl reads it
+    except urllib.error.HTTPError as answer:
+        answer.close()
+        if answer.code != 304:
+            return None
+        return NotModified(answer.headers.get("ETag"))
+    except (OSError, ValueError) as error:
+        log.debug("probe of %s failed (%s): crawling instead", url, error)
+        return None
+
+
+def _robots_allow(url: str, policy: ProbePolicy) -> bool:
+    """robots.txt allows ``url`` (a missing one allows all); unreadable means ask the crawl."""
+    parts = urlsplit(url)
+    robots_url = urlunsplit((parts.scheme, parts.netloc, "/robots.txt", "", ""))
+    request = urllib.request.Request(robots_url, headers={"User-Agent": policy.user_agent})
+    try:
+        with _opener().open(request, timeout=policy.timeout) as response:
+            text = response.read(512 * 1024).decode("utf-8", "replace")
+    except urllib.error.HTTPError as error:
+        error.close()
+        return 400 <= error.code < 500  # as Scrapy: no robots.txt, no rules
+    except (OSError, ValueError):
+        return False
+    rules = urllib.robotparser.RobotFileParser()
+    rules.parse(text.splitlines())
+    return rules.can_fetch(policy.user_agent, url)
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """A redirect is for the crawl to judge (off-site, moved topic): never follow one."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+def _opener() -> urllib.request.OpenerDirector:
+    """Proxies come from the environment at each call, as the crawl child takes them."""
+    return urllib.request.build_opener(_NoRedirect)

@@ -1,0 +1,142 @@
+"""The daemon's 304 check (crawler.probe): an unchanged topic page is recorded without a
+crawl process, exactly as the crawl would record it; anything else falls back to the crawl.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from conftest import rows, run_crawl, scalar
+from daemon_helpers import Daemon, query, wait_until, write_config
+from fixture_site import make_articles
+
+from archive import topic_lock
+from crawler.probe import NotModified, ProbePolicy, conditional_get, record_if_unchanged
+
+POLICY = ProbePolicy(user_agent="topicwatch-test", timeout=5.0, obey_robots=True)
+TOPIC_PATH = "/articles/tag/nato/"
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+@pytest.fixture(autouse=True)
+def no_proxies(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The probe takes proxies from the environment: here nothing may leave 127.0.0.1."""
+    for name in ("http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def crawled(site, db: Path) -> tuple[str | None, str | None]:
+    """Crawl the topic once; return the validators it stored for page 1."""
+    assert run_crawl(site.topic_url(), db).run["status"] == "ok"
+    etag, modified = rows(db, "SELECT etag, last_modified FROM listing_pages WHERE page = 1")[0]
+    return etag, modified
+
+
+def probe(site, db: Path) -> dict | None:
+    return record_if_unchanged(str(db), "nato", site.topic_url(), POLICY, started_at=now(), now=now)
+
+
+def test_an_unchanged_page_is_recorded_as_the_crawl_records_a_304(site, db):
+    crawled(site, db)
+    versions = rows(db, "SELECT * FROM item_versions ORDER BY id")
+    site.clear_log()
+    run = probe(site, db)
+    assert run is not None
+    assert (run["status"], run["trigger"], run["pages"], run["pages_not_modified"]) == (
+        "ok", "schedule", 1, 1,
+    )  # fmt: skip
+    assert (run["items_seen"], run["items_new"], run["items_edited"], run["items_vanished"]) == (
+        20, 0, 0, 0,
+    )  # fmt: skip
+    assert rows(db, "SELECT * FROM item_versions ORDER BY id") == versions
+    seen = "SELECT count(*) FROM topic_items WHERE last_listed_at = ?"
+    assert scalar(db, seen, (run["finished_at"],)) == 20
+    listing = [r for r in site.requests if r.path == TOPIC_PATH]
+    assert [r.status for r in listing] == [304]
+    assert "If-None-Match" in listing[0].headers or "If-Modified-Since" in listing[0].headers
+    # A crawl of the unchanged page records the same counts.
+    again = run_crawl(site.topic_url(), db).run
+    assert (again["pages_not_modified"], again["items_seen"], again["items_new"]) == (1, 20, 0)
+
+
+def test_a_changed_page_is_left_to_the_crawl(site, db):
+    crawled(site, db)
+    site.add_articles(make_articles(1, start=500))
+    runs_before = scalar(db, "SELECT count(*) FROM crawl_runs")
+    assert probe(site, db) is None
+    assert scalar(db, "SELECT count(*) FROM crawl_runs") == runs_before
+
+
+def test_no_stored_validators_means_no_request(site, db):
+    site.conditional = False
+    crawled(site, db)
+    site.clear_log()
+    assert probe(site, db) is None
+    assert site.requests == []
+
+
+def test_a_busy_topic_is_left_to_the_crawl(site, db):
+    crawled(site, db)
+    runs_before = scalar(db, "SELECT count(*) FROM crawl_runs")
+    with topic_lock(str(db), site.topic_url()):
+        assert probe(site, db) is None
+    assert scalar(db, "SELECT count(*) FROM crawl_runs") == runs_before
+
+
+def test_conditional_get_answers_only_a_clean_304(site, db):
+    etag, modified = crawled(site, db)
+    url = site.topic_url()
+    assert conditional_get(url, etag, modified, POLICY) == NotModified(etag)
+    assert conditional_get(url, '"stale"', None, POLICY) is None  # 200: changed
+    site.fail(TOPIC_PATH, 503, times=1)
+    assert conditional_get(url, etag, modified, POLICY) is None
+    site.fail(TOPIC_PATH, 301, times=1, headers={"Location": site.topic_url("uk")})
+    assert conditional_get(url, etag, modified, POLICY) is None  # never followed
+    dead = "http://127.0.0.1:9/articles/tag/nato/"
+    assert conditional_get(dead, etag, modified, POLICY) is None
+
+
+def test_conditional_get_obeys_robots_txt(site, db):
+    etag, modified = crawled(site, db)
+    url = site.topic_url()
+    site.serve_raw("/robots.txt", b"User-agent: *\nDisallow: /articles/\n")
+    site.clear_log()
+    assert conditional_get(url, etag, modified, POLICY) is None
+    assert site.hits(TOPIC_PATH) == 0
+    relaxed = ProbePolicy(POLICY.user_agent, POLICY.timeout, obey_robots=False)
+    assert conditional_get(url, etag, modified, relaxed) == NotModified(etag)
+    site.fail("/robots.txt", 404)  # no robots.txt: no rules
+    assert conditional_get(url, etag, modified, POLICY) == NotModified(etag)
+    site.fail("/robots.txt", 500)  # unreadable: the crawl decides
+    assert conditional_get(url, etag, modified, POLICY) is None
+
+
+def ok_runs(db: Path) -> list[dict]:
+    keys = ("pid", "items_new", "items_seen", "pages_not_modified")
+    sql = f"SELECT {', '.join(keys)} FROM crawl_runs WHERE status = 'ok' ORDER BY id"
+    return [dict(zip(keys, row, strict=True)) for row in query(db, sql)]
+
+
+def test_the_daemon_records_unchanged_checks_itself_and_crawls_changes(site, db, tmp_path):
+    config = write_config(
+        tmp_path / "tw.toml", db, [{"name": "nato", "url": site.topic_url()}],
+        defaults={"every": "1s"},
+    )  # fmt: skip
+    with Daemon(config) as daemon:
+        wait_until(lambda: len(ok_runs(db)) >= 3, what="3 ok runs")
+        site.add_articles(make_articles(1, start=700))
+        wait_until(lambda: any(r["items_new"] == 1 for r in ok_runs(db)), what="the arrival")
+        assert daemon.stop() == 0
+    ok = ok_runs(db)
+    first, checks = ok[0], [r for r in ok[1:] if r["items_new"] == 0]
+    arrival = next(r for r in ok if r["items_new"] == 1)
+    assert first["items_new"] == 20 and first["pid"] != daemon.pid  # a crawl process
+    assert checks and all(r["pid"] == daemon.pid for r in checks)  # no crawl process
+    assert all((r["pages_not_modified"], r["items_seen"]) == (1, 20) for r in checks)
+    assert arrival["pid"] != daemon.pid and arrival["pages_not_modified"] == 0
+    assert scalar(db, "SELECT count(*) FROM item_versions") == 21
