@@ -7,13 +7,14 @@ error message or ``topicwatch status``. Standard library only: the daemon import
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import subprocess
 import urllib.error
 import urllib.request
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from crawler import USER_AGENT
 from crawler.config import AlertConfig
@@ -64,10 +65,14 @@ def deliver(hook: str, alerts: AlertConfig, payload: dict[str, Any]) -> None:
 
 def post_webhook(url: str, payload: dict[str, Any], timeout: float = WEBHOOK_TIMEOUT) -> None:
     """POST the payload as JSON; any 2xx answer counts as delivered."""
+    target, authorization = _split_credentials(url)
+    headers = {"Content-Type": "application/json; charset=utf-8", "User-Agent": USER_AGENT}
+    if authorization:
+        headers["Authorization"] = authorization
     request = urllib.request.Request(
-        url,
+        target,
         data=json.dumps(payload, ensure_ascii=False).encode("utf-8"),
-        headers={"Content-Type": "application/json; charset=utf-8", "User-Agent": USER_AGENT},
+        headers=headers,
         method="POST",
     )
     try:
@@ -81,6 +86,24 @@ def post_webhook(url: str, payload: dict[str, Any], timeout: float = WEBHOOK_TIM
         raise HookError(f"{mask_url(url)} failed: {type(error).__name__}") from None
     if not 200 <= status < 300:
         raise HookError(f"{mask_url(url)} answered HTTP {status}")
+
+
+def _split_credentials(url: str) -> tuple[str, str | None]:
+    """``https://user:pw@host/…`` as the URL without userinfo and a Basic auth header.
+
+    urllib does not take credentials from the URL: it would ask the resolver for a host
+    named ``user:pw@host``, sending the password to DNS. HTTP Basic is what such a URL means.
+    """
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url, None
+    host = parts.hostname or ""
+    host = f"[{host}]" if ":" in host else host
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    user = unquote(parts.username or "")
+    password = unquote(parts.password or "")
+    token = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
+    return urlunsplit(parts._replace(netloc=netloc)), f"Basic {token}"
 
 
 def run_command(

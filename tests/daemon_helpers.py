@@ -186,11 +186,14 @@ class WebhookReceiver:
     def __init__(self) -> None:
         received: list[tuple[str, dict[str, Any]]] = []
         self.received = received
+        authorizations: list[str | None] = []
+        self.authorizations = authorizations
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 received.append((self.path, json.loads(body)))
+                authorizations.append(self.headers.get("Authorization"))
                 self.send_response(204)
                 self.end_headers()
 

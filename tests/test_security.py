@@ -7,6 +7,7 @@ never become SQL text; analysts' commands cannot write; hook secrets are never p
 from __future__ import annotations
 
 import ast
+import base64
 import hashlib
 import json
 import socket
@@ -23,7 +24,7 @@ from typing import Any, ClassVar
 import pytest
 from click.testing import CliRunner
 from conftest import child_env, rows, scalar
-from daemon_helpers import Daemon, wait_until, write_config
+from daemon_helpers import Daemon, WebhookReceiver, wait_until, write_config
 from fault_checks import (  # noqa: F401 (fixtures)
     TOPIC_PATH,
     Case,
@@ -306,7 +307,6 @@ def test_a_failing_webhook_never_prints_its_secret(case, tmp_path):
 
 
 @covers("webhook-userinfo")
-@pytest.mark.xfail(strict=True, reason=row("webhook-userinfo").gap)
 def test_webhook_credentials_are_never_resolved_as_a_host_name(monkeypatch):
     looked_up: list[str] = []
 
@@ -319,3 +319,13 @@ def test_webhook_credentials_are_never_resolved_as_a_host_name(monkeypatch):
         post_webhook("http://alerts:S3CRETPW@127.0.0.1:9/hook", {"event": "test"}, timeout=1)
     assert "S3CRETPW" not in str(raised.value)
     assert not [host for host in looked_up if "S3CRETPW" in host]
+
+
+@covers("webhook-userinfo")
+def test_webhook_credentials_go_to_the_webhook_as_basic_auth():
+    with WebhookReceiver() as receiver:
+        with_userinfo = receiver.url.replace("http://", "http://alerts:S3CRET%40PW@")
+        post_webhook(with_userinfo, {"event": "test"}, timeout=5)
+    assert receiver.received == [("/hook", {"event": "test"})]
+    token = base64.b64encode(b"alerts:S3CRET@PW").decode()
+    assert receiver.authorizations == [f"Basic {token}"]
