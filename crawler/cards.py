@@ -49,6 +49,40 @@ class CardGroup:
     where: str
 
 
+def unnest_cards(root: HtmlElement) -> None:
+    """Undo what a missing end tag inside a card does to the parse.
+
+    A card that never closes a ``<div>`` makes libxml2 ignore the card's own
+    ``</article>``: the next cards nest inside it, and the stray end tags that follow close
+    the wrong elements, so the list falls apart (cards read as missing, then as retracted).
+    Browsers close the open ``<div>`` at ``</article>``. Cards of one class nested in each
+    other mean exactly that, never a design, so each such card, with everything after it
+    inside the outer card, moves out to follow the outer card, in document order.
+    """
+    for element in list(root.iter("article")):
+        classes = element.get("class")
+        if not classes:
+            continue
+        outer = next(
+            (a for a in element.iterancestors("article") if a.get("class") == classes), None
+        )
+        if outer is not None:
+            _split_at(outer, element)
+
+
+def _split_at(outer: HtmlElement, start: HtmlElement) -> None:
+    """Move ``start`` and whatever follows it inside ``outer`` out, right after ``outer``."""
+    moved = [start, *start.itersiblings()]
+    node = start.getparent()
+    while node is not None and node is not outer:
+        moved.extend(node.itersiblings())
+        node = node.getparent()
+    after = outer
+    for node in moved:
+        after.addnext(node)  # lxml moves the node with its tail
+        after = node
+
+
 def find_cards(root: HtmlElement, article_url: Callable[[str], str | None]) -> list[CardGroup]:
     """All candidate card lists on the page, best first.
 

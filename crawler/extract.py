@@ -17,7 +17,7 @@ from lxml import etree
 from lxml import html as lxml_html
 from lxml.html import HtmlElement
 
-from crawler.cards import Card, find_cards
+from crawler.cards import Card, find_cards, unnest_cards
 from crawler.dates import parse_date
 from crawler.entry import Entry
 from crawler.structured import item_list_entries
@@ -115,14 +115,20 @@ def extract_listing(
     return Listing(_merge(dom, structured), next_url, "cards", diagnostics)
 
 
+# C0 controls other than tab and line breaks: never text in HTML, and lxml keeps them in
+# the tree but refuses them when the tree is edited (dropping a label from a card).
+_CONTROLS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f]")
+
+
 def _parse(page_html: str) -> HtmlElement | None:
     if not page_html.strip():
         return None
     try:
-        root = lxml_html.document_fromstring(page_html)
+        root = lxml_html.document_fromstring(_CONTROLS.sub(" ", page_html))
     except (etree.ParserError, ValueError):
         return None
     etree.strip_elements(root, etree.Comment, with_tail=False)
+    unnest_cards(root)
     return root
 
 

@@ -226,7 +226,9 @@ def _malformed_cards(case: Case) -> Crawl:
     closing = "</time></div></a></article>"
     assert page.count(closing) == 20
     case.site.serve_raw(P, page.replace(closing, "</time></a></article>", 6).encode())
-    return case.crawl()
+    crawl = case.crawl()
+    assert crawl.run["items_seen"] == 20
+    return crawl
 
 
 # --------------------------------------------------------------------------- the listing
