@@ -28,7 +28,8 @@ from archive.runs import begin_run
 from archive.snapshots import Fetch
 from archive.store import PageResult, RunReport, commit_run
 from bench.report import Row
-from crawler.extract import EXTRACTOR_VERSION, extract_listing
+from crawler import EXTRACTOR_VERSION
+from crawler.extract import extract_listing
 from crawler.reparse import reparse
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "tests"))

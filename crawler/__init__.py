@@ -10,3 +10,8 @@ except PackageNotFoundError:  # running from a checkout that is not installed
 PROJECT_URL = "https://github.com/topicwatch/topicwatch"
 USER_AGENT = f"topicwatch/{__version__} (+{PROJECT_URL})"
 DEFAULT_TOPIC_URL = "https://novaist.jp/articles/tag/nato/"
+
+# Bump when a change to extraction (crawler.extract) can change what is read from the same
+# page: each item version records it, and `topicwatch reparse` re-reads snapshots with the
+# new one. Kept here, not in crawler.extract, so the daemon can name it without lxml.
+EXTRACTOR_VERSION = "1"

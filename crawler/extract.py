@@ -24,10 +24,6 @@ from crawler.structured import item_list_entries
 from crawler.text import clean_text
 from crawler.urls import PageUrls
 
-# Bump when a change to extraction can change what is read from the same page: each
-# item version records it, and `topicwatch reparse` re-reads snapshots with the new one.
-EXTRACTOR_VERSION = "1"
-
 _DROP_TAGS = ("script", "style", "noscript", "template", "svg", "iframe", "button", "select")
 _MORE_LINK = re.compile(
     r"^(続きを読む|続きをみる|続きを見る|もっと見る|詳しくはこちら|記事を読む|Read more|"

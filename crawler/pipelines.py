@@ -27,7 +27,7 @@ from archive.queries import TopicMemory, needs_article, topic_memory
 from archive.runs import begin_run, end_run_without_changes, recover_stale_runs, topic_name_for
 from archive.snapshots import Fetch, save_fetches
 from archive.store import PageResult, RunReport, RunSummary, commit_run
-from crawler.extract import EXTRACTOR_VERSION
+from crawler import EXTRACTOR_VERSION
 from crawler.items import (
     ArticleDetails,
     ArticleFailure,

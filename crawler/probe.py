@@ -32,9 +32,8 @@ from archive.queries import run_row, topic_memory
 from archive.runs import begin_run
 from archive.snapshots import Fetch
 from archive.store import PageResult, RunReport, commit_run
-from crawler import USER_AGENT
+from crawler import EXTRACTOR_VERSION, USER_AGENT
 from crawler import settings as project_settings
-from crawler.extract import EXTRACTOR_VERSION
 
 log = logging.getLogger(__name__)
 

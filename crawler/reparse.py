@@ -24,8 +24,9 @@ from archive.reextract import (
     snapshot_fetches,
 )
 from archive.snapshots import snapshot_body
+from crawler import EXTRACTOR_VERSION
 from crawler.charset import decode_page
-from crawler.extract import EXTRACTOR_VERSION, Listing, extract_listing
+from crawler.extract import Listing, extract_listing
 
 Extractor = Callable[[str, str], Listing]
 

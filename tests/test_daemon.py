@@ -303,9 +303,10 @@ def test_bad_config_exits_2_naming_the_key_before_starting(tmp_path):
 
 
 def test_the_daemon_never_imports_scrapy():
+    # Nor the extraction stack: the daemon lives for months, crawl children come and go.
     probe = (
-        "import sys, scheduler; "
-        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('scrapy', 'twisted')))"
+        "import sys, scheduler; print(sorted(m for m in sys.modules"
+        " if m.split('.')[0] in ('scrapy', 'twisted', 'lxml', 'bs4', 'parsel')))"
     )
     done = subprocess.run(
         [sys.executable, "-c", probe], capture_output=True, text=True, env=child_env(), timeout=60
