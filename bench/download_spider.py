@@ -40,7 +40,7 @@ class DownloadOnlySpider(scrapy.Spider):
     def parse(self, response: Response, **kwargs: Any) -> Iterator[scrapy.Request]:
         self.read += 1
         page = response.meta["page"]
-        next_url = response.xpath("//link[@rel='next']/@href").get()  # type: ignore[attr-defined]
+        next_url = response.xpath("//link[@rel='next']/@href").get()
         if next_url and page < self.pages:
             yield scrapy.Request(next_url, dont_filter=True, meta={"page": page + 1})
 
