@@ -2,7 +2,9 @@
 
 Edited rows carry the text before the edit, so "which summaries were rewritten, and
 how?" is one query; ``changes_kind_at`` (kind, at) and ``changes_at`` keep a
-newest-first page of a large archive an index range scan.
+newest-first page of a large archive an index range scan, with a topic too: the changes
+stay the outer loop (``CROSS JOIN``), read newest first until the page is full, rather
+than every change of every run of the topic being read and sorted (80 ms at 1M items).
 """
 
 from __future__ import annotations
@@ -70,7 +72,7 @@ def list_changes(
         "SELECT c.id, c.at, c.kind, c.fields, coalesce(t.name, r.topic), c.item_id, i.url,"
         " coalesce(v.headline, i.headline), coalesce(v.summary, i.summary), i.published_at,"
         " i.first_seen_at, c.version, c.run_id, p.headline, p.summary"
-        " FROM changes AS c JOIN crawl_runs AS r ON r.id = c.run_id"
+        " FROM changes AS c CROSS JOIN crawl_runs AS r ON r.id = c.run_id"
         " LEFT JOIN topics AS t ON t.id = r.topic_id JOIN items AS i ON i.id = c.item_id"
         " LEFT JOIN item_versions AS v ON v.item_id = c.item_id AND v.version = c.version"
         " LEFT JOIN item_versions AS p ON c.kind = 'edited' AND p.item_id = c.item_id"

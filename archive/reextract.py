@@ -23,6 +23,7 @@ import sqlite_utils
 
 from archive.clock import iso
 from archive.db import write_transaction
+from archive.search_index import index_run
 from archive.text import comparison_key, content_hash
 
 
@@ -149,6 +150,7 @@ def apply_reparse(
         )
         for version in plan.versions:
             _add_version(db, run_id, version, at, extractor_version)
+        index_run(db, run_id)
     return run_id
 
 

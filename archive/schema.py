@@ -363,7 +363,55 @@ def _search_triggers() -> list[str]:
     ]
 
 
-MIGRATIONS: list[Migration] = [_v1_initial, _v2_daemon, _v3_analysts]
+_SEARCH_TRIGGERS = (
+    "item_versions_search_insert",
+    "item_versions_search_insert_folded",
+    "item_versions_search_delete",
+    "item_versions_search_delete_folded",
+    "item_versions_search_update",
+)
+
+
+def _v4_search_index_by_store(db: sqlite_utils.Database) -> None:
+    """``search_fts`` is kept by the code that writes versions (:mod:`archive.search_index`).
+
+    The triggers folded text in SQL (30–150 µs a row) and re-indexed a version whenever
+    its provenance was set, which made most of the cost of archiving a new item. The
+    index's content does not change: the store folds with the same table, in Python.
+    """
+    for name in _SEARCH_TRIGGERS:
+        db.execute(f"DROP TRIGGER IF EXISTS {name}")
+    db.execute("DROP TABLE IF EXISTS search_fold_scratch")
+
+
+_SINCE_INDEXES = """
+CREATE INDEX item_versions_observed ON item_versions (observed_at);
+CREATE INDEX items_last_seen ON items (last_seen_at, first_seen_at);
+"""
+
+
+def _v5_since_indexes(db: sqlite_utils.Database) -> None:
+    """Indexes for "since WHEN" reads of a large archive (``search --since``): versions
+    by when they were archived, items by their last and first sighting."""
+    _run_script(db, _SINCE_INDEXES)
+
+
+def _v6_listed_items_index(db: sqlite_utils.Database) -> None:
+    """What a topic's last run listed, and its vanished items, read once per run by the
+    store without reading every item the topic ever listed."""
+    db.execute(
+        "CREATE INDEX topic_items_listed ON topic_items (topic_id, vanished_at, last_listed_at)"
+    )
+
+
+MIGRATIONS: list[Migration] = [
+    _v1_initial,
+    _v2_daemon,
+    _v3_analysts,
+    _v4_search_index_by_store,
+    _v5_since_indexes,
+    _v6_listed_items_index,
+]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

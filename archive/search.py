@@ -1,24 +1,32 @@
 """Full-text search over headlines and summaries, Japanese included.
 
-How a query is answered (numbers measured on 300k synthetic rows, see docs/schema.md):
+How a query is answered (p95 7–16 ms at 1M items / 2M versions: docs/benchmarks.md):
 
 * The query is folded like the index (:mod:`archive.fold`) and split on whitespace;
   every word must occur, in the headline or the summary, as a substring.
-* Words of 3+ characters are trigram phrases in ``search_fts`` (about 1 ms).
+* Words of 3+ characters are trigram phrases in ``search_fts``.
 * Words of 1–2 characters cannot be trigram phrases. Every indexed column ends in a
   sentinel, so each occurrence of such a word starts some indexed trigram: the word
   becomes an OR of the index's terms that start with it, read from ``search_vocab``.
-  A rare word has few such terms and is answered from the index (0.05 ms a term); a word
-  with more than :data:`MAX_EXPANSION` terms is common, so a newest-first scan of the
-  versions (a LIKE-style substring test) fills the result window almost at once.
-* Candidates are the newest :data:`WINDOW` matches; they are ranked in Python by where
-  and how often the words occur (a headline hit weighs :data:`HEADLINE_WEIGHT` summary
-  hits), newest first among equals. Ranking every match of a word found in half the
-  archive would cost a second; analysts want the recent ones anyway.
+  A rare word has few such terms and is answered from the index. A common word (in
+  :data:`COMMON_SHARE` of the newest versions, or with more than :data:`MAX_EXPANSION`
+  terms) is tested on each candidate's text instead: the index's other words drive, or
+  a newest-first scan of the versions fills the window almost at once. Listing a common
+  word's terms would cost ~20 ms at 2M versions (``fts5vocab`` reads their lists).
+* Candidates are the newest :data:`WINDOW` matches; they are ranked by where and how
+  often the words occur (a headline hit weighs :data:`HEADLINE_WEIGHT` summary hits),
+  newest first among equals, counting on each text's search key; only the hits returned
+  get their spans located. Ranking every match of a common word would cost seconds;
+  analysts want the recent ones anyway.
+* With ``since``, the index is read only from the first version archived since then
+  (``item_versions_observed``); older versions still listed then are found from their
+  items (``items_last_seen``), so a rare word in a short window does not read its whole
+  list.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -26,9 +34,11 @@ from typing import Any
 import sqlite_utils
 
 from archive.clock import iso
-from archive.fold import key_with_offsets, search_key
+from archive.fold import key_with_offsets, match_key, search_key
 
 MAX_EXPANSION = 200
+PROBE = 200
+COMMON_SHARE = 0.1
 WINDOW = 1000
 HEADLINE_WEIGHT = 3
 _TOP_CHAR = "\U0010ffff"
@@ -83,14 +93,14 @@ class EmptyQuery(ValueError):
 def search(db: sqlite_utils.Database, request: SearchRequest) -> SearchResult:
     """Run ``request`` against the archive (see the module docstring for how)."""
     words = query_words(request.query)
-    expression = _fts_expression(db, words)
-    if expression == "":
+    plan = _plan(db, words)
+    if plan is None:
         return SearchResult([], "index")
-    method = "scan" if expression is None else "index"
-    rows = _candidates(db, request, words, expression)
-    hits = sorted((_hit(row, words) for row in rows), key=lambda r: (-r.hit.score, -r.version_id))
-    best = [hit.hit for hit in hits[: request.limit]]
-    return SearchResult(_with_topics(db, best), method)
+    rows = _candidates(db, request, words, plan)
+    # Rank on the match counts alone; only the hits shown need their spans located.
+    rows.sort(key=lambda row: (-_score(row, words), -row[0]))
+    best = [_hit(row, words) for row in rows[: request.limit]]
+    return SearchResult(_with_topics(db, best), "scan" if plan.scanned else "index")
 
 
 def query_words(query: str) -> list[str]:
@@ -101,13 +111,24 @@ def query_words(query: str) -> list[str]:
     return words
 
 
-def _fts_expression(db: sqlite_utils.Database, words: list[str]) -> str | None:
-    """The MATCH expression; None when a short word is too common (scan instead), and
-    "" when a short word occurs nowhere (no results)."""
-    parts = []
+@dataclass(frozen=True)
+class _Plan:
+    """How to find the words: a MATCH expression (None: no index at all) for some, and a
+    substring test of each candidate's text for the ``scanned`` (common short) ones."""
+
+    expression: str | None
+    scanned: tuple[str, ...]
+
+
+def _plan(db: sqlite_utils.Database, words: list[str]) -> _Plan | None:
+    """None when a short word occurs nowhere (no results)."""
+    parts, scanned = [], []
     for word in words:
         if len(word) >= 3:
             parts.append(_phrase(word))
+            continue
+        if _PLAIN.fullmatch(word) and _common(db, word):
+            scanned.append(word)
             continue
         terms = [
             term
@@ -117,16 +138,44 @@ def _fts_expression(db: sqlite_utils.Database, words: list[str]) -> str | None:
             )
         ]
         if not terms:
-            return ""
-        if len(terms) > MAX_EXPANSION:
             return None
-        parts.append("(" + " OR ".join(map(_phrase, terms)) + ")")
-    return " AND ".join(parts)
+        if len(terms) > MAX_EXPANSION:
+            scanned.append(word)
+        else:
+            parts.append("(" + " OR ".join(map(_phrase, terms)) + ")")
+    return _Plan(" AND ".join(parts) or None, tuple(scanned))
+
+
+def _common(db: sqlite_utils.Database, word: str) -> bool:
+    """Whether ``word`` is in many of the newest versions. A scan then fills the window at
+    once, while listing its index terms would read their long lists (20 ms at 2M rows)."""
+    sample = (
+        "SELECT count(*) FROM (SELECT headline, summary FROM item_versions AS v"
+        f" ORDER BY id DESC LIMIT ?) AS v WHERE {_contains(db, word)}"
+    )
+    found = db.execute(sample, [PROBE, word, word]).fetchone()[0]
+    return bool(found >= PROBE * COMMON_SHARE)
+
+
+def _contains(db: sqlite_utils.Database, word: str) -> str:
+    """SQL testing whether version ``v``'s headline or summary holds ``word`` (bind it twice)."""
+    if _PLAIN.fullmatch(word):
+        return "(instr(v.headline, ?) OR instr(v.summary, ?))"
+    db.conn.create_function("topicwatch_search_key", 1, search_key, deterministic=True)
+    return (
+        "(instr(topicwatch_search_key(v.headline), ?)"
+        " OR instr(topicwatch_search_key(v.summary), ?))"
+    )
 
 
 def _phrase(text: str) -> str:
     return '"' + text.replace('"', '""') + '"'
 
+
+# Words of kanji and hiragana only: folding and lower-casing never make nor change these
+# characters, so such a word is in a text's search key exactly when it is in the text,
+# and SQLite tests it on the stored text without calling back into Python.
+_PLAIN = re.compile("[\u3041-\u3096\u3400-\u4dbf\u4e00-\u9fff]+")
 
 _COLUMNS = (
     "v.id, v.item_id, v.version, i.version, i.url, v.headline, v.summary, i.published_at,"
@@ -140,27 +189,69 @@ _LISTED_UNTIL = (
 )
 
 
+# Items whose older versions may still have been listed at a time (bound three times):
+# first seen before it and seen after it (a crawl that archives a version also sees its
+# item), or re-extracted after it.
+_STILL_LISTED = (
+    "SELECT id FROM items WHERE last_seen_at >= ? AND first_seen_at < ?"
+    " UNION SELECT item_id FROM changes WHERE kind = 'reextracted' AND at >= ?"
+)
+
+
 def _candidates(
-    db: sqlite_utils.Database, request: SearchRequest, words: list[str], expression: str | None
+    db: sqlite_utils.Database, request: SearchRequest, words: list[str], plan: _Plan
 ) -> list[tuple[Any, ...]]:
+    """The newest :data:`WINDOW` matching versions that pass the filters, newest first."""
+    window = max(WINDOW, request.limit)
+    if request.since is None:
+        return _select(db, request, plan, window)
+    # Versions archived since --since all have ids >= first, and the index reads only
+    # those. An older version qualifies only while still listed at --since: its item was
+    # first seen before and seen (or re-extracted) after, which few items are.
+    since = iso(request.since)
+    first = db.execute(
+        "SELECT coalesce(min(id), (SELECT max(id) + 1 FROM item_versions), 0)"
+        " FROM item_versions INDEXED BY item_versions_observed WHERE observed_at >= ?",
+        [since],
+    ).fetchone()[0]
+    rows = _select(db, request, plan, window, (">=", first))
+    if len(rows) < window:
+        scan = _Plan(None, tuple(words))
+        rows += _select(db, request, scan, window, ("<", first), [since, since, since])
+        rows.sort(key=lambda row: -row[0])
+    return rows[:window]
+
+
+def _select(
+    db: sqlite_utils.Database,
+    request: SearchRequest,
+    plan: _Plan,
+    window: int,
+    bound: tuple[str, int] | None = None,
+    still_listed: list[str] | None = None,
+) -> list[tuple[Any, ...]]:
+    """Matching versions newest first, from the index or by a scan of the versions,
+    optionally only ids beyond ``bound`` or of ``still_listed`` items."""
     where: list[str] = []
     params: list[object] = []
-    if expression is None:
-        db.conn.create_function("topicwatch_search_key", 1, search_key, deterministic=True)
+    if plan.expression is None:
         source, order = "item_versions AS v", "v.id"
-        for word in words:
-            where.append(
-                "(instr(topicwatch_search_key(v.headline), ?)"
-                " OR instr(topicwatch_search_key(v.summary), ?))"
-            )
-            params += [word, word]
     else:
         # CROSS JOIN keeps the index outermost, so it yields rows newest first and the
         # LIMIT stops it early.
         source = "search_fts CROSS JOIN item_versions AS v ON v.id = search_fts.rowid"
         order = "search_fts.rowid"
         where.append("search_fts MATCH ?")
-        params.append(expression)
+        params.append(plan.expression)
+    for word in plan.scanned:
+        where.append(_contains(db, word))
+        params += [word, word]
+    if still_listed is not None:
+        source = f"({_STILL_LISTED}) AS s CROSS JOIN {source} ON v.item_id = s.id"
+        params[:0] = still_listed
+    if bound is not None:
+        where.append(f"{order} {bound[0]} ?")
+        params.append(bound[1])
     if not request.all_versions:
         where.append("v.version = i.version")
     if request.until is not None:
@@ -179,21 +270,22 @@ def _candidates(
         f"SELECT {_COLUMNS} FROM {source} JOIN items AS i ON i.id = v.item_id"
         f" WHERE {' AND '.join(where)} ORDER BY {order} DESC LIMIT ?"
     )
-    return db.execute(sql, [*params, max(WINDOW, request.limit)]).fetchall()
+    return db.execute(sql, [*params, window]).fetchall()
 
 
-@dataclass(frozen=True)
-class _Ranked:
-    hit: Hit
-    version_id: int
+def _score(row: tuple[Any, ...], words: list[str]) -> int:
+    headline, summary = row[5], row[6]
+    return HEADLINE_WEIGHT * match_count(match_key(headline), words) + match_count(
+        match_key(summary), words
+    )
 
 
-def _hit(row: tuple[Any, ...], words: list[str]) -> _Ranked:
-    version_id, item_id, version, latest, url, headline, summary, *times = row
+def _hit(row: tuple[Any, ...], words: list[str]) -> Hit:
+    _, item_id, version, latest, url, headline, summary, *times = row
     published_at, first_seen_at, last_seen_at, observed_at = times
     headline_spans, headline_hits = match_spans(headline, words)
     summary_spans, summary_hits = match_spans(summary, words)
-    hit = Hit(
+    return Hit(
         item_id,
         version,
         latest,
@@ -208,7 +300,18 @@ def _hit(row: tuple[Any, ...], words: list[str]) -> _Ranked:
         headline_spans=headline_spans,
         summary_spans=summary_spans,
     )
-    return _Ranked(hit, version_id)
+
+
+def match_count(key: str, words: list[str]) -> int:
+    """How often the words occur in ``key`` (each word's occurrences not overlapping),
+    as :func:`match_spans` counts them."""
+    count = 0
+    for word in words:
+        start = key.find(word)
+        while start != -1:
+            count += 1
+            start = key.find(word, start + len(word))
+    return count
 
 
 def match_spans(text: str, words: list[str]) -> tuple[tuple[Span, ...], int]:

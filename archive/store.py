@@ -20,6 +20,7 @@ from archive.clock import iso
 from archive.db import write_transaction
 from archive.queries import recent_first_page_counts
 from archive.runs import end_run_without_changes
+from archive.search_index import index_run
 from archive.snapshots import Fetch, record_fetches, save_fetches
 from archive.text import content_hash
 from archive.verdict import layout_failure
@@ -100,7 +101,7 @@ def commit_run(
         now = iso(finished_at)
         ids = _write_items(db, run_id, result, now)
         page_snapshots = {page.page: snapshots.get(page.url) for page in report.pages}
-        _write_provenance(db, run_id, result, ids, page_snapshots, report.extractor_version)
+        _write_versions(db, run_id, result, ids, page_snapshots, report.extractor_version, now)
         _write_listing(db, topic_id, run_id, dedupe(sightings), ids, result, now)
         _write_validators(db, topic_id, report.pages, now)
         summary = _finish(db, run_id, report, first_page_items, len(ids), result, now)
@@ -122,7 +123,10 @@ def _expand_not_modified(db: sqlite_utils.Database, pages: Sequence[PageResult])
             ordered.extend(_stored_page(db, page))
         else:
             ordered.extend(page.sightings)
-    return [replace(s, position=position) for position, s in enumerate(ordered, start=1)]
+    return [
+        s if s.position == position else replace(s, position=position)
+        for position, s in enumerate(ordered, start=1)
+    ]
 
 
 def _stored_page(db: sqlite_utils.Database, page: PageResult) -> list[Sighting]:
@@ -147,7 +151,7 @@ def _resolve_aliases(db: sqlite_utils.Database, sightings: list[Sighting]) -> li
         canonical.update(
             db.execute(f"SELECT alias, url FROM url_aliases WHERE alias IN ({marks})", chunk)
         )
-    return [replace(s, url=canonical.get(s.url, s.url)) for s in sightings]
+    return [replace(s, url=canonical[s.url]) if s.url in canonical else s for s in sightings]
 
 
 def _chunks(values: Sequence[str]) -> Iterable[Sequence[str]]:
@@ -175,20 +179,25 @@ def _listed_items(db: sqlite_utils.Database, topic_id: int) -> list[ListedItem]:
     page that later runs did not read has a stale position, so it is neither evidence for
     nor a candidate of a retraction until a run sees it again.
     """
-    rows = db.execute(
+    # Two halves, each found in the index topic_items_listed (an OR would read every item
+    # the topic ever listed); sorted in Python, so that SQLite keeps to that index.
+    select = (
         "SELECT t.item_id, i.url, t.last_position, t.vanished_at IS NOT NULL"
         " FROM topic_items t JOIN items i ON i.id = t.item_id WHERE t.topic_id = ?1"
-        " AND (t.vanished_at IS NOT NULL OR t.last_listed_at = (SELECT max(last_listed_at)"
-        " FROM topic_items WHERE topic_id = ?1 AND vanished_at IS NULL))",
+    )
+    rows = db.execute(
+        f"{select} AND t.vanished_at IS NULL AND t.last_listed_at = (SELECT max(last_listed_at)"
+        " FROM topic_items WHERE topic_id = ?1 AND vanished_at IS NULL)"
+        f" UNION ALL {select} AND t.vanished_at IS NOT NULL",
         [topic_id],
     )
-    return [ListedItem(item_id, url, pos, bool(gone)) for item_id, url, pos, gone in rows]
+    return [ListedItem(item_id, url, pos, bool(gone)) for item_id, url, pos, gone in sorted(rows)]
 
 
 def _write_items(
     db: sqlite_utils.Database, run_id: int, result: Classification, now: str
 ) -> dict[str, int]:
-    """Insert new items, version edits, re-sight the rest; return url -> item id."""
+    """Insert new items, update edited ones, re-sight the rest; return url -> item id."""
     db.conn.executemany(
         "INSERT INTO items (url, headline, summary, published_at, tags, first_seen_at,"
         " last_seen_at, version, content_hash) VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?)",
@@ -229,8 +238,6 @@ def _write_items(
             for s, item_id in resighted
         ],
     )
-    changed = [ids[s.url] for s in result.new] + [e.known.item_id for e in result.edited]
-    _write_versions(db, run_id, changed, now)
     _write_changes(db, run_id, result, ids, now)
     return ids
 
@@ -244,38 +251,29 @@ def _ids_for(db: sqlite_utils.Database, urls: Sequence[str]) -> dict[str, int]:
 
 
 def _write_versions(
-    db: sqlite_utils.Database, run_id: int, item_ids: Sequence[int], now: str
-) -> None:
-    """Copy the items' new latest state into ``item_versions`` (full copies, not diffs)."""
-    for chunk in _chunks([str(i) for i in item_ids]):
-        marks = ",".join("?" * len(chunk))
-        db.execute(
-            "INSERT INTO item_versions (item_id, version, headline, summary, observed_at,"
-            f" run_id, content_hash) SELECT id, version, headline, summary, ?, ?, content_hash"
-            f" FROM items WHERE id IN ({marks})",
-            [now, run_id, *chunk],
-        )
-
-
-def _write_provenance(
     db: sqlite_utils.Database,
     run_id: int,
     result: Classification,
     ids: dict[str, int],
     page_snapshots: dict[int, int | None],
     extractor_version: str,
+    now: str,
 ) -> None:
-    """Name each new version's evidence: the listing page snapshot it was read from."""
+    """Copy new and edited items' latest state into ``item_versions`` (full copies, not
+    diffs), each naming its evidence (the listing page snapshot it was read from), and
+    index them for search."""
     changed = [(ids[s.url], s.page) for s in result.new]
     changed += [(e.known.item_id, e.sighting.page) for e in result.edited]
     db.conn.executemany(
-        "UPDATE item_versions SET snapshot_id = ?, extractor_version = ?"
-        " WHERE run_id = ? AND item_id = ?",
+        "INSERT INTO item_versions (item_id, version, headline, summary, observed_at, run_id,"
+        " content_hash, snapshot_id, extractor_version) SELECT id, version, headline, summary,"
+        " ?, ?, content_hash, ?, ? FROM items WHERE id = ?",
         [
-            (page_snapshots.get(page), extractor_version, run_id, item_id)
-            for item_id, page in changed
+            (now, run_id, page_snapshots.get(page), extractor_version, item_id)
+            for item_id, page in sorted(changed)
         ],
     )
+    index_run(db, run_id)
 
 
 def _write_changes(

@@ -4,11 +4,24 @@ from __future__ import annotations
 
 import os
 import sqlite3
+from datetime import UTC, datetime
 
 import pytest
+import sqlite_utils
 
 from archive import ArchiveError, open_archive
-from archive.schema import SCHEMA_VERSION
+from archive.changes import Sighting
+from archive.runs import begin_run
+from archive.schema import (
+    MIGRATIONS,
+    SCHEMA_VERSION,
+    _v4_search_index_by_store,
+    _v5_since_indexes,
+)
+from archive.search import SearchRequest, search
+from archive.store import PageResult, RunReport, commit_run
+
+NOW = datetime(2026, 11, 28, tzinfo=UTC)
 
 CONTRACT = {
     "items": {"id", "url", "headline", "summary", "published_at", "first_seen_at",
@@ -90,3 +103,57 @@ def test_readonly_connection_cannot_write(tmp_path):
     db = open_archive(tmp_path / "a.db", readonly=True)
     with pytest.raises(sqlite3.OperationalError, match="readonly"):
         db.execute("INSERT INTO topics (name, url, created_at) VALUES ('x', 'y', 'z')")
+
+
+def _archive_at(path, version: int) -> sqlite_utils.Database:
+    """An archive as topicwatch left it at schema ``version`` (before later migrations)."""
+    raw = sqlite_utils.Database(sqlite3.connect(path, isolation_level=None))
+    for migration in MIGRATIONS[:version]:
+        migration(raw)
+    raw.execute(f"PRAGMA user_version = {version}")
+    return raw
+
+
+def test_an_archive_indexed_by_triggers_is_upgraded_to_the_store_index(tmp_path):
+    """Version 3 indexed search by triggers; later the store does: old rows stay found."""
+    path = tmp_path / "v3.db"
+    raw = _archive_at(path, MIGRATIONS.index(_v4_search_index_by_store))
+    raw.execute("INSERT INTO topics (name, url, created_at) VALUES ('t', 'http://x/t/', 'x')")
+    raw.execute(
+        "INSERT INTO crawl_runs (topic, topic_id, url, trigger, started_at)"
+        " VALUES ('t', 1, 'http://x/t/', 'manual', 'x')"
+    )
+    raw.execute(
+        "INSERT INTO items (url, first_seen_at, last_seen_at, content_hash)"
+        " VALUES ('http://x/a/', 'x', 'x', 'h')"
+    )
+    raw.execute(  # indexed by the version 3 triggers, folded in SQL
+        "INSERT INTO item_versions (item_id, version, headline, summary, observed_at, run_id,"
+        " content_hash) VALUES (1, 1, 'ＡＩ防衛で北極圏', '要約', 'x', 1, 'h')"
+    )
+    raw.close()
+    db = open_archive(path)
+    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    assert db.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'").fetchall() == []
+    assert "search_fold_scratch" not in db.table_names()
+    assert "topic_items_listed" in [index.name for index in db["topic_items"].indexes]
+
+    def found(query: str) -> list[str]:
+        return [hit.headline for hit in search(db, SearchRequest(query, all_versions=True)).hits]
+
+    assert found("ai防衛") == found("北極") == ["ＡＩ防衛で北極圏"]
+    run_id = begin_run(db, topic="t", url="http://x/t/", trigger="manual", started_at=NOW, pid=1)
+    sighting = Sighting("http://x/b/", "ＡＩ防衛の新方針", "北極圏の要約", "", 1, 1)
+    commit_run(db, run_id, RunReport((PageResult("http://x/t/", 1, sightings=(sighting,)),)), NOW)
+    assert found("ai防衛") == ["ＡＩ防衛の新方針", "ＡＩ防衛で北極圏"]
+    assert found("北極") == ["ＡＩ防衛で北極圏", "ＡＩ防衛の新方針"]  # headline hits rank first
+
+
+def test_an_older_archive_gets_the_since_indexes(tmp_path):
+    """Search --since reads versions by time archived and items by their sightings."""
+    path = tmp_path / "old.db"
+    _archive_at(path, MIGRATIONS.index(_v5_since_indexes)).close()
+    db = open_archive(path)
+    assert "item_versions_observed" in [index.name for index in db["item_versions"].indexes]
+    columns = {index.name: index.columns for index in db["items"].indexes}
+    assert columns["items_last_seen"] == ["last_seen_at", "first_seen_at"]

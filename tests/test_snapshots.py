@@ -11,6 +11,7 @@ from conftest import rows, run_crawl, scalar
 from fixture_site import load_seed_articles
 
 from archive import open_archive
+from archive.search import SearchRequest, search
 from crawler.cli import cli
 from crawler.extract import extract_listing
 from crawler.reparse import reparse
@@ -71,6 +72,9 @@ def test_reparse_with_an_extractor_change_records_reextracted_not_edited(site, d
         (3, SEED[0].headline, "2"),
     ]
     assert scalar(db, "select mode from crawl_runs order by id desc limit 1") == "reparse"
+    hits = search(archive, SearchRequest(SEED[0].headline, all_versions=True)).hits
+    url = site.article_url(SEED[0].slug)
+    assert sorted(hit.version for hit in hits if hit.url == url) == [1, 2, 3]  # all indexed
 
 
 def test_reparse_without_an_extractor_change_changes_nothing(site, db):
