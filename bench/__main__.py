@@ -11,6 +11,10 @@ from bench.report import log, table, write_section
 BENCHMARKS = {
     "extraction": ("bench.extraction", "Extraction per 20-item page"),
     "snapshots": ("bench.snapshots", "Snapshot storage, compression and reparse"),
+    "crawl": ("bench.crawl", "Crawl throughput against a download-only spider"),
+    "recrawl": ("bench.recrawl", "Unchanged re-crawl (304 path) against a changed one"),
+    "ingest": ("bench.ingest", "Archive writes: new items and unchanged re-sightings"),
+    "search": ("bench.search", "Search and changes on a year-sized archive"),
     "soak": ("bench.soak", "Daemon soak"),
     "sigkill": ("bench.sigkill", "SIGKILL during the archive write"),
 }

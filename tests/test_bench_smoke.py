@@ -11,10 +11,15 @@ from conftest import child_env
 
 def test_quick_benchmarks_print_their_tables():
     done = subprocess.run(
-        [sys.executable, "-m", "bench", "--quick", "--no-write", "--only", "extraction,snapshots"],
+        [sys.executable, "-m", "bench", "--quick", "--no-write", "--only",
+         "extraction,snapshots,crawl,recrawl,ingest,search"],
         cwd=Path(__file__).parents[1], env=child_env(), capture_output=True, text=True,
         timeout=300,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert "## Extraction per 20-item page" in done.stdout
     assert "compression: gzip -6 (chosen)" in done.stdout
+    assert "## Crawl throughput against a download-only spider" in done.stdout
+    assert "## Unchanged re-crawl (304 path) against a changed one" in done.stdout
+    assert "## Archive writes: new items and unchanged re-sightings" in done.stdout
+    assert "## Search and changes on a year-sized archive" in done.stdout
