@@ -276,8 +276,11 @@ class Daemon:
                 str(self.config.db), topic.name, topic.url, self.probe_policy,
                 started_at=started, now=utcnow,
             )  # fmt: skip
-        except (ArchiveError, sqlite3.Error) as error:
-            log.warning("%s: could not check for a 304 (%s); crawling", topic.name, error)
+        except Exception as error:  # any failure here means: crawl instead, as before
+            log.warning(
+                "%s: could not check for a 304 (%s: %s); crawling",
+                topic.name, type(error).__name__, error,
+            )  # fmt: skip
             return None
         if run is None:
             return None

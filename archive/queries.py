@@ -55,6 +55,21 @@ def topic_memory(db: sqlite_utils.Database, topic_url: str) -> TopicMemory:
     return TopicMemory(known, pages)
 
 
+def page_memory(db: sqlite_utils.Database, page_url: str) -> PageMemory | None:
+    """What the last successful run learned about one listing page (None if never read).
+
+    One row, unlike :func:`topic_memory`: the daemon asks this before every check and
+    must not load every URL a topic ever listed to do so.
+    """
+    row = db.execute(
+        "SELECT etag, last_modified, item_urls FROM listing_pages WHERE url = ?", [page_url]
+    ).fetchone()
+    if row is None:
+        return None
+    etag, last_modified, item_urls = row
+    return PageMemory(etag, last_modified, len(json.loads(item_urls)))
+
+
 def needs_article(db: sqlite_utils.Database, url: str, headline: str, summary: str) -> bool:
     """Whether a listed article is new or edited, so its article page is worth a fetch.
 

@@ -16,20 +16,23 @@ imports Scrapy: it runs inside the daemon.
 
 from __future__ import annotations
 
+import http.client
 import logging
 import os
 import urllib.error
 import urllib.request
-import urllib.robotparser
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from protego import Protego
+
 from archive import TopicBusy, open_archive, topic_lock
-from archive.queries import run_row, topic_memory
-from archive.runs import begin_run
+from archive.daemon_state import pid_alive
+from archive.queries import page_memory, run_row
+from archive.runs import begin_run, end_run_without_changes, recover_stale_runs
 from archive.snapshots import Fetch
 from archive.store import PageResult, RunReport, commit_run
 from crawler import EXTRACTOR_VERSION, USER_AGENT
@@ -45,18 +48,23 @@ class ProbePolicy:
     user_agent: str
     timeout: float
     obey_robots: bool
+    robots_agent: str = ""  # ROBOTSTXT_USER_AGENT, else the user agent
 
 
 def probe_policy(overrides: dict[str, str]) -> ProbePolicy:
-    """The policy of a crawl run with ``-s`` ``overrides`` on the project's settings."""
+    """The policy of a crawl run with ``-s`` ``overrides`` on the project's settings.
+
+    A value the crawl would refuse (it fails the run, naming it) leaves the project's
+    default here: the probe must not stop the daemon over a setting.
+    """
     user_agent = overrides.get("USER_AGENT", USER_AGENT)
-    timeout = float(overrides.get("DOWNLOAD_TIMEOUT", project_settings.DOWNLOAD_TIMEOUT))
-    obey = overrides.get("ROBOTSTXT_OBEY", str(project_settings.ROBOTSTXT_OBEY))
-    return ProbePolicy(user_agent, timeout, obey.strip().lower() not in _FALSE)
-
-
-# The strings Scrapy's Settings.getbool reads as false.
-_FALSE = {"0", "false", ""}
+    try:
+        timeout = float(overrides.get("DOWNLOAD_TIMEOUT", project_settings.DOWNLOAD_TIMEOUT))
+    except ValueError:
+        timeout = float(project_settings.DOWNLOAD_TIMEOUT)
+    obey = overrides.get("ROBOTSTXT_OBEY", "").strip().lower()
+    robots_agent = overrides.get("ROBOTSTXT_USER_AGENT") or user_agent
+    return ProbePolicy(user_agent, timeout, obey not in ("0", "false"), robots_agent)
 
 
 @dataclass(frozen=True)
@@ -79,26 +87,42 @@ def record_if_unchanged(
         with topic_lock(db_path, url, wait=0):
             db = open_archive(db_path)
             try:
-                remembered = topic_memory(db, url).pages.get(url)
+                remembered = page_memory(db, url)
                 if remembered is None or not (remembered.etag or remembered.last_modified):
                     return None
                 answer = conditional_get(url, remembered.etag, remembered.last_modified, policy)
                 if answer is None:
                     return None
-                run_id = begin_run(
-                    db, topic=topic, url=url, trigger="schedule", started_at=started_at,
-                    pid=os.getpid(),
-                )  # fmt: skip
-                # What the spider yields for a 304 page, and the pipeline makes of it.
-                page = PageResult(url, 1, True, answer.etag, None)
-                fetch = Fetch("listing", url, 1, now(), 304, None, answer.etag, None, None)
-                report = RunReport((page,), fetches=(fetch,), extractor_version=EXTRACTOR_VERSION)
-                commit_run(db, run_id, report, now())
-                return run_row(db, run_id)
+                # As a crawl does on opening: close runs of processes that died.
+                recover_stale_runs(db, now(), is_alive=pid_alive)
+                return _record_not_modified(db, topic, url, answer, started_at, now)
             finally:
                 db.close()
     except TopicBusy:
         return None  # the crawl finds it busy too, and says so
+
+
+def _record_not_modified(
+    db: Any, topic: str, url: str, answer: NotModified, started_at: datetime,
+    now: Callable[[], datetime],
+) -> dict[str, Any]:  # fmt: skip
+    """What the spider yields for a 304 page 1, committed as the pipeline commits it."""
+    run_id = begin_run(
+        db, topic=topic, url=url, trigger="schedule", started_at=started_at, pid=os.getpid()
+    )
+    page = PageResult(url, 1, True, answer.etag, None)
+    fetch = Fetch("listing", url, 1, now(), 304, None, answer.etag, None, None)
+    report = RunReport((page,), fetches=(fetch,), extractor_version=EXTRACTOR_VERSION)
+    try:
+        commit_run(db, run_id, report, now())
+    except BaseException as error:
+        # Never leave a `running` row under the daemon's (live) pid: nothing would close it.
+        end_run_without_changes(
+            db, run_id, status="failed", reason="crash", finished_at=now(), pages=1,
+            error=f"recording the unchanged page failed: {type(error).__name__}: {error}",
+        )  # fmt: skip
+        raise
+    return run_row(db, run_id)
 
 
 def conditional_get(
@@ -107,7 +131,7 @@ def conditional_get(
     """Ask for ``url`` with its validators; a clean 304 or None (anything else)."""
     if policy.obey_robots and not _robots_allow(url, policy):
         return None
-    headers = {"User-Agent": policy.user_agent}
+    headers = {"User-Agent": policy.user_agent, **_SCRAPY_HEADERS}
     if etag:
         headers["If-None-Match"] = etag
     if last_modified:
@@ -120,7 +144,7 @@ def conditional_get(
         if answer.code != 304:
             return None
         return NotModified(answer.headers.get("ETag"))
-    except (OSError, ValueError) as error:
+    except _FAILURES as error:
         log.debug("probe of %s failed (%s): crawling instead", url, error)
         return None
 
@@ -136,11 +160,22 @@ def _robots_allow(url: str, policy: ProbePolicy) -> bool:
     except urllib.error.HTTPError as error:
         error.close()
         return 400 <= error.code < 500  # as Scrapy: no robots.txt, no rules
-    except (OSError, ValueError):
+    except _FAILURES:
         return False
-    rules = urllib.robotparser.RobotFileParser()
-    rules.parse(text.splitlines())
-    return rules.can_fetch(policy.user_agent, url)
+    # Protego, as Scrapy's RobotsTxtMiddleware: wildcards, `$`, longest match wins.
+    return bool(Protego.parse(text).can_fetch(url, policy.robots_agent or policy.user_agent))
+
+
+# What a request can raise short of an HTTP status: network errors (OSError, timeouts
+# included), a malformed URL, and a malformed or truncated answer (http.client).
+_FAILURES = (OSError, ValueError, http.client.HTTPException)
+
+# Scrapy's default request headers, so caches and servers answer the probe as the crawl.
+_SCRAPY_HEADERS = {
+    "Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
+    "Accept-Language": "en",
+    "Accept-Encoding": "gzip, deflate",
+}
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):

@@ -4,6 +4,10 @@ crawl process, exactly as the crawl would record it; anything else falls back to
 
 from __future__ import annotations
 
+import socketserver
+import sqlite3
+import threading
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -13,6 +17,7 @@ from daemon_helpers import Daemon, query, wait_until, write_config
 from fixture_site import make_articles
 
 from archive import topic_lock
+from crawler import probe as probe_module
 from crawler.probe import NotModified, ProbePolicy, conditional_get, record_if_unchanged
 
 POLICY = ProbePolicy(user_agent="topicwatch-test", timeout=5.0, obey_robots=True)
@@ -101,6 +106,41 @@ def test_conditional_get_answers_only_a_clean_304(site, db):
     assert conditional_get(dead, etag, modified, POLICY) is None
 
 
+@pytest.fixture
+def garbled_server() -> Iterator[str]:
+    """A local server whose answer is no HTTP at all (a malformed status line)."""
+
+    class Garbled(socketserver.BaseRequestHandler):
+        def handle(self) -> None:
+            self.request.recv(65536)
+            self.request.sendall(b"HTTP/1.1 2OO Okay-ish\r\n\r\n")
+
+    with socketserver.ThreadingTCPServer(("127.0.0.1", 0), Garbled) as server:
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        yield f"http://127.0.0.1:{server.server_address[1]}/articles/tag/nato/"
+        server.shutdown()
+
+
+def test_a_malformed_answer_is_left_to_the_crawl(garbled_server):
+    relaxed = ProbePolicy(POLICY.user_agent, POLICY.timeout, obey_robots=False)
+    assert conditional_get(garbled_server, '"v1"', None, relaxed) is None
+    assert conditional_get(garbled_server, '"v1"', None, POLICY) is None  # robots.txt too
+
+
+def test_a_failed_commit_leaves_no_running_run(site, db, monkeypatch):
+    crawled(site, db)
+
+    def locked(*args: object, **kwargs: object) -> None:
+        raise sqlite3.OperationalError("database is locked")
+
+    monkeypatch.setattr(probe_module, "commit_run", locked)
+    with pytest.raises(sqlite3.OperationalError):
+        probe(site, db)
+    last = rows(db, "SELECT status, reason FROM crawl_runs ORDER BY id DESC LIMIT 1")
+    assert last == [("failed", "crash")]
+
+
 def test_conditional_get_obeys_robots_txt(site, db):
     etag, modified = crawled(site, db)
     url = site.topic_url()
@@ -110,6 +150,13 @@ def test_conditional_get_obeys_robots_txt(site, db):
     assert site.hits(TOPIC_PATH) == 0
     relaxed = ProbePolicy(POLICY.user_agent, POLICY.timeout, obey_robots=False)
     assert conditional_get(url, etag, modified, relaxed) == NotModified(etag)
+    for rules in (
+        "Disallow: /*/tag/",
+        "Allow: /articles/\nDisallow: /articles/tag/",
+        "Disallow: /articles/tag/nato/$",
+    ):  # as Scrapy reads them (Protego)
+        site.serve_raw("/robots.txt", f"User-agent: *\n{rules}\n".encode())
+        assert conditional_get(url, etag, modified, POLICY) is None, rules
     site.fail("/robots.txt", 404)  # no robots.txt: no rules
     assert conditional_get(url, etag, modified, POLICY) == NotModified(etag)
     site.fail("/robots.txt", 500)  # unreadable: the crawl decides
