@@ -12,6 +12,7 @@ from fixture_site import load_seed_articles
 
 from archive import open_archive
 from archive.search import SearchRequest, search
+from crawler import EXTRACTOR_VERSION
 from crawler.cli import cli
 from crawler.extract import extract_listing
 from crawler.reparse import reparse
@@ -46,7 +47,8 @@ def test_same_body_is_stored_once_and_304_adds_no_bytes(site, db):
 def test_versions_name_their_evidence_and_extractor(site, db):
     run_crawl(site.topic_url(), db)
     assert scalar(db, "select count(*) from item_versions where snapshot_id is null") == 0
-    assert rows(db, "select distinct extractor_version from item_versions") == [("1",)]
+    versions = rows(db, "select distinct extractor_version from item_versions")
+    assert versions == [(EXTRACTOR_VERSION,)]
 
 
 def test_reparse_with_an_extractor_change_records_reextracted_not_edited(site, db):
@@ -55,7 +57,8 @@ def test_reparse_with_an_extractor_change_records_reextracted_not_edited(site, d
     run = run_crawl(site.topic_url(), db).run
     assert run["items_edited"] == 1  # the old extractor takes the label for an edit
     archive = open_archive(db)
-    result = reparse(archive, now=NOW, extract=without_flash_prefix, extractor_version="2")
+    newer = f"{EXTRACTOR_VERSION}-next"
+    result = reparse(archive, now=NOW, extract=without_flash_prefix, extractor_version=newer)
     assert len(result.plan.relabel) == 1 and len(result.plan.versions) == 1
     assert scalar(db, "select count(*) from changes where kind = 'edited'") == 0
     kinds = rows(db, "select kind, count(*) from changes group by kind order by kind")
@@ -67,9 +70,9 @@ def test_reparse_with_an_extractor_change_records_reextracted_not_edited(site, d
         (site.article_url(SEED[0].slug),),
     )
     assert versions == [
-        (1, SEED[0].headline, "1"),
-        (2, "【速報】" + SEED[0].headline, "1"),
-        (3, SEED[0].headline, "2"),
+        (1, SEED[0].headline, EXTRACTOR_VERSION),
+        (2, "【速報】" + SEED[0].headline, EXTRACTOR_VERSION),
+        (3, SEED[0].headline, newer),
     ]
     assert scalar(db, "select mode from crawl_runs order by id desc limit 1") == "reparse"
     hits = search(archive, SearchRequest(SEED[0].headline, all_versions=True)).hits
