@@ -27,6 +27,7 @@ How a query is answered (p95 7–16 ms at 1M items / 2M versions: docs/benchmark
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -275,9 +276,11 @@ def _select(
 
 def _score(row: tuple[Any, ...], words: list[str]) -> int:
     headline, summary = row[5], row[6]
-    return HEADLINE_WEIGHT * match_count(match_key(headline), words) + match_count(
-        match_key(summary), words
-    )
+    return _weigh(match_count(match_key(headline), words), match_count(match_key(summary), words))
+
+
+def _weigh(headline_hits: int, summary_hits: int) -> int:
+    return HEADLINE_WEIGHT * headline_hits + summary_hits
 
 
 def _hit(row: tuple[Any, ...], words: list[str]) -> Hit:
@@ -296,34 +299,31 @@ def _hit(row: tuple[Any, ...], words: list[str]) -> Hit:
         first_seen_at,
         last_seen_at,
         observed_at,
-        score=HEADLINE_WEIGHT * headline_hits + summary_hits,
+        score=_weigh(headline_hits, summary_hits),
         headline_spans=headline_spans,
         summary_spans=summary_spans,
     )
 
 
-def match_count(key: str, words: list[str]) -> int:
-    """How often the words occur in ``key`` (each word's occurrences not overlapping),
-    as :func:`match_spans` counts them."""
-    count = 0
+def _occurrences(key: str, words: list[str]) -> Iterator[Span]:
+    """Where each word occurs in ``key`` (a word's occurrences not overlapping)."""
     for word in words:
         start = key.find(word)
         while start != -1:
-            count += 1
-            start = key.find(word, start + len(word))
-    return count
+            end = start + len(word)
+            yield start, end
+            start = key.find(word, end)
+
+
+def match_count(key: str, words: list[str]) -> int:
+    """How often the words occur in ``key``, as :func:`match_spans` counts them."""
+    return sum(1 for _ in _occurrences(key, words))
 
 
 def match_spans(text: str, words: list[str]) -> tuple[tuple[Span, ...], int]:
     """Where the words occur in ``text`` as published (merged spans), and how often."""
     key, offsets = key_with_offsets(text)
-    spans: list[Span] = []
-    for word in words:
-        start = key.find(word)
-        while start != -1:
-            end = start + len(word)
-            spans.append((offsets[start][0], offsets[end - 1][1]))
-            start = key.find(word, end)
+    spans = [(offsets[start][0], offsets[end - 1][1]) for start, end in _occurrences(key, words)]
     count = len(spans)
     merged: list[Span] = []
     for start, end in sorted(spans):

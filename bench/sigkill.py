@@ -15,7 +15,6 @@ succeed, close the leftover row as aborted, and report exactly the changes still
 
 from __future__ import annotations
 
-import os
 import random
 import signal
 import sqlite3
@@ -29,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bench.children import child_env, setting_args
 from bench.report import Row, log
 
 ROOT = Path(__file__).parents[1]
@@ -118,18 +118,9 @@ def marks(path: Path) -> dict[str, float]:
     return {name: float(at) for name, _, at in (line.partition(" ") for line in lines) if at}
 
 
-def child_env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
-    env.pop("TOPICWATCH_DB", None)
-    env["PYTHONPATH"] = str(ROOT)
-    return env
-
-
 def crawl_command(url: str, db: Path, marks_file: Path) -> list[str]:
     command = [sys.executable, "-m", "crawler", "crawl", "--url", url, "--db", str(db), "--json"]
-    for name, value in {**SETTINGS, MARKS_SETTING: str(marks_file)}.items():
-        command += ["-s", f"{name}={value}"]
-    return command
+    return command + setting_args({**SETTINGS, MARKS_SETTING: str(marks_file)})
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float, what: str) -> Any:

@@ -20,6 +20,7 @@ from itertools import pairwise
 from pathlib import Path
 from statistics import quantiles
 
+from bench.children import child_env
 from bench.report import Row, log
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "tests"))
@@ -79,11 +80,9 @@ def run(quick: bool) -> list[Row]:
     with tempfile.TemporaryDirectory() as name, FixtureSite() as site:
         folder = Path(name)
         config = _config(folder, site.topic_url())
-        env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
-        env["PYTHONPATH"] = str(Path(__file__).parents[1])
         daemon = subprocess.Popen(
             [sys.executable, "-m", "scheduler", "--config", str(config)],
-            cwd=folder, env=env, stderr=subprocess.DEVNULL,
+            cwd=folder, env=child_env(), stderr=subprocess.DEVNULL,
         )  # fmt: skip
         marks: dict[int, tuple[int, int]] = {}
         changes = 0

@@ -29,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).parents[1] / "tests"))
 from fixture_site import (
     ROBOTS_TXT,
     Article,
+    _listing_path,
     _ListingView,
     make_articles,
     render_article,
@@ -50,7 +51,7 @@ class StaticSite:
     server: str
 
     def topic_url(self, page: int = 1) -> str:
-        return self.base_url + listing_path(page)
+        return f"{self.base_url}{_listing_path(TAG, page)}"
 
     def write_listing(self, articles: list[Article], pages: int) -> None:
         """(Re)write ``pages`` listing pages of ``PER_PAGE`` articles, page N linking N+1."""
@@ -60,16 +61,11 @@ class StaticSite:
         write_articles(self.root, self.base_url, articles)
 
 
-def listing_path(page: int) -> str:
-    base = f"/articles/tag/{TAG}/"
-    return base if page == 1 else f"{base}page/{page}/"
-
-
 def write_listing(root: Path, base_url: str, articles: list[Article], pages: int) -> None:
     for page in range(1, pages + 1):
         chunk = articles[(page - 1) * PER_PAGE : page * PER_PAGE]
         view = _ListingView(base_url, TAG, chunk, page, pages, True)
-        folder = root / listing_path(page).strip("/")
+        folder = root / _listing_path(TAG, page).strip("/")
         folder.mkdir(parents=True, exist_ok=True)
         # Write then rename: a crawl reading meanwhile sees the old page or the new one.
         scratch = folder / "index.html.tmp"

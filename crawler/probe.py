@@ -63,7 +63,7 @@ def probe_policy(overrides: dict[str, str]) -> ProbePolicy:
     except ValueError:
         timeout = float(project_settings.DOWNLOAD_TIMEOUT)
     obey = overrides.get("ROBOTSTXT_OBEY", "").strip().lower()
-    robots_agent = overrides.get("ROBOTSTXT_USER_AGENT") or user_agent
+    robots_agent = overrides.get("ROBOTSTXT_USER_AGENT", "")
     return ProbePolicy(user_agent, timeout, obey not in ("0", "false"), robots_agent)
 
 

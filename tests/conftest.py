@@ -17,10 +17,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlite_utils
 
 sys.path.insert(0, str(Path(__file__).parent))
 
 from fixture_site import FixtureSite
+
+from archive.schema import MIGRATIONS
 
 # Fast and local: no politeness delay against our own fixture server, short backoff.
 TEST_SETTINGS = {
@@ -69,6 +72,33 @@ def rows(db: Path, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ..
         return conn.execute(sql, params).fetchall()
     finally:
         conn.close()
+
+
+def archive_at(path: Path, version: int) -> sqlite_utils.Database:
+    """An archive as topicwatch left it at schema ``version`` (before later migrations)."""
+    raw = sqlite_utils.Database(sqlite3.connect(path, isolation_level=None))
+    for migration in MIGRATIONS[:version]:
+        migration(raw)
+    raw.execute(f"PRAGMA user_version = {version}")
+    return raw
+
+
+def add_one_version(raw: sqlite_utils.Database, headline: str) -> None:
+    """One topic, run, item and version with ``headline``, in plain SQL as older code wrote."""
+    raw.execute("INSERT INTO topics (name, url, created_at) VALUES ('t', 'http://x/t/', 'x')")
+    raw.execute(
+        "INSERT INTO crawl_runs (topic, topic_id, url, trigger, started_at)"
+        " VALUES ('t', 1, 'http://x/t/', 'manual', 'x')"
+    )
+    raw.execute(
+        "INSERT INTO items (url, first_seen_at, last_seen_at, content_hash)"
+        " VALUES ('http://x/a/', 'x', 'x', 'h')"
+    )
+    raw.execute(
+        "INSERT INTO item_versions (item_id, version, headline, summary, observed_at, run_id,"
+        " content_hash) VALUES (1, 1, ?, '要約', 'x', 1, 'h')",
+        [headline],
+    )
 
 
 def scalar(db: Path, sql: str, params: tuple[Any, ...] = ()) -> Any:

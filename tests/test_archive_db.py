@@ -7,7 +7,7 @@ import sqlite3
 from datetime import UTC, datetime
 
 import pytest
-import sqlite_utils
+from conftest import add_one_version, archive_at
 
 from archive import ArchiveError, open_archive
 from archive.changes import Sighting
@@ -105,32 +105,11 @@ def test_readonly_connection_cannot_write(tmp_path):
         db.execute("INSERT INTO topics (name, url, created_at) VALUES ('x', 'y', 'z')")
 
 
-def _archive_at(path, version: int) -> sqlite_utils.Database:
-    """An archive as topicwatch left it at schema ``version`` (before later migrations)."""
-    raw = sqlite_utils.Database(sqlite3.connect(path, isolation_level=None))
-    for migration in MIGRATIONS[:version]:
-        migration(raw)
-    raw.execute(f"PRAGMA user_version = {version}")
-    return raw
-
-
 def test_an_archive_indexed_by_triggers_is_upgraded_to_the_store_index(tmp_path):
     """Version 3 indexed search by triggers; later the store does: old rows stay found."""
     path = tmp_path / "v3.db"
-    raw = _archive_at(path, MIGRATIONS.index(_v4_search_index_by_store))
-    raw.execute("INSERT INTO topics (name, url, created_at) VALUES ('t', 'http://x/t/', 'x')")
-    raw.execute(
-        "INSERT INTO crawl_runs (topic, topic_id, url, trigger, started_at)"
-        " VALUES ('t', 1, 'http://x/t/', 'manual', 'x')"
-    )
-    raw.execute(
-        "INSERT INTO items (url, first_seen_at, last_seen_at, content_hash)"
-        " VALUES ('http://x/a/', 'x', 'x', 'h')"
-    )
-    raw.execute(  # indexed by the version 3 triggers, folded in SQL
-        "INSERT INTO item_versions (item_id, version, headline, summary, observed_at, run_id,"
-        " content_hash) VALUES (1, 1, 'ＡＩ防衛で北極圏', '要約', 'x', 1, 'h')"
-    )
+    raw = archive_at(path, MIGRATIONS.index(_v4_search_index_by_store))
+    add_one_version(raw, "ＡＩ防衛で北極圏")  # indexed by the version 3 triggers, folded in SQL
     raw.close()
     db = open_archive(path)
     assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
@@ -152,7 +131,7 @@ def test_an_archive_indexed_by_triggers_is_upgraded_to_the_store_index(tmp_path)
 def test_an_older_archive_gets_the_since_indexes(tmp_path):
     """Search --since reads versions by time archived and items by their sightings."""
     path = tmp_path / "old.db"
-    _archive_at(path, MIGRATIONS.index(_v5_since_indexes)).close()
+    archive_at(path, MIGRATIONS.index(_v5_since_indexes)).close()
     db = open_archive(path)
     assert "item_versions_observed" in [index.name for index in db["item_versions"].indexes]
     columns = {index.name: index.columns for index in db["items"].indexes}

@@ -18,6 +18,7 @@ import pytest
 import sqlite_utils
 import time_machine
 from click.testing import CliRunner
+from conftest import add_one_version, archive_at
 from query_archive import EDITED_HEADLINE, FULL_WIDTH, NOW, story_copy
 
 import archive.search as search_module
@@ -250,24 +251,8 @@ def test_search_index_keeps_the_index_in_step_with_versions(tmp_path):
 
 def test_upgrade_indexes_existing_versions(tmp_path):
     path = tmp_path / "old.db"
-    raw = sqlite_utils.Database(sqlite3.connect(path, isolation_level=None))
-    before = MIGRATIONS[: MIGRATIONS.index(_v3_analysts)]
-    for migration in before:
-        migration(raw)
-    raw.execute(f"PRAGMA user_version = {len(before)}")
-    raw.execute("INSERT INTO topics (name, url, created_at) VALUES ('t', 'http://x/t/', 'x')")
-    raw.execute(
-        "INSERT INTO crawl_runs (topic, topic_id, url, trigger, started_at)"
-        " VALUES ('t', 1, 'http://x/t/', 'manual', 'x')"
-    )
-    raw.execute(
-        "INSERT INTO items (url, first_seen_at, last_seen_at, content_hash)"
-        " VALUES ('http://x/a/', 'x', 'x', 'h')"
-    )
-    raw.execute(
-        "INSERT INTO item_versions (item_id, version, headline, summary, observed_at, run_id,"
-        " content_hash) VALUES (1, 1, 'ＡＩ防衛', '要約', 'x', 1, 'h')"
-    )
+    raw = archive_at(path, MIGRATIONS.index(_v3_analysts))
+    add_one_version(raw, "ＡＩ防衛")
     raw.close()
     db = open_archive(path)
     assert _found(db, "ai防衛") == [1] and _found(db, "AI") == [1]

@@ -18,8 +18,9 @@ import sqlite_utils
 from archive import open_archive
 from archive.changelog import list_changes
 from archive.clock import iso
-from archive.fold import PAIRS, SENTINEL, SINGLES, fold, key_with_offsets, match_key, search_key
+from archive.fold import PAIRS, SINGLES, key_with_offsets, match_key, search_key
 from archive.search import _PLAIN, WINDOW, SearchRequest, search
+from archive.search_index import index_versions
 from bench.search_archive import Built, build
 
 QUERIES = ["英国", "北", "NATO", "ウクライナ", "砕氷船", "ルッテ 米国", "英国 北極"]
@@ -99,10 +100,7 @@ def test_a_version_replaced_by_a_reextraction_is_found_since(tmp_path):
             " run_id, content_hash) VALUES (1, ?, ?, '', ?, 1, 'h')",
             [version, text, at],
         )
-        db.execute(
-            "INSERT INTO search_fts (rowid, headline, summary) VALUES (?, ?, ?)",
-            [cursor.lastrowid, fold(text) + SENTINEL, SENTINEL],
-        )
+        index_versions(db, [(cursor.lastrowid, text, "")])
     db.execute(
         "INSERT INTO changes (run_id, item_id, kind, at, version)"
         " VALUES (1, 1, 'reextracted', '2026-01-09', 2)"
