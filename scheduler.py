@@ -66,7 +66,8 @@ from archive.daemon_state import (
     set_next_runs,
 )
 from archive.daemon_state import beat as write_beat
-from archive.runs import recover_stale_runs
+from archive.queries import run_row
+from archive.runs import record_unregistered_run, recover_stale_runs
 from crawler.children import KILL_GRACE, ChildExit, Children
 from crawler.config import Config, ConfigError, TopicConfig, format_duration, load_config
 from crawler.daemon_log import run_record, setup_logging, when
@@ -303,27 +304,33 @@ class Daemon:
         if child.returncode == CRAWL_BUSY:
             return Outcome("busy", None, child.last_error_line, child.duration)
         now = utcnow()
+        if child.timed_out:
+            status, reason = "failed", "timeout"
+            error = f"killed after the {format_duration(topic.timeout)} timeout"
+        else:
+            status, reason = (
+                ("aborted", "shutdown") if self.stopping.is_set() else ("failed", "crash")
+            )
+            error = f"the crawl process ended without recording its outcome ({_exit(child)})"
         with self.archive() as db:
+            recover_stale_runs(
+                db, now, is_alive=pid_alive, status=status, reason=reason, error=error,
+                pids={child.pid},
+            )  # fmt: skip
             if child.timed_out:
-                error = f"killed after the {format_duration(topic.timeout)} timeout"
-                recover_stale_runs(
-                    db, now, is_alive=pid_alive, status="failed", reason="timeout",
-                    error=error, pids={child.pid},
-                )  # fmt: skip
                 relabel_timeout(db, child.pid, started, error, now)
                 record_event(db, now, "timeout", topic.name, error)
-            else:
-                status, reason = (
-                    ("aborted", "shutdown") if self.stopping.is_set() else ("failed", "crash")
-                )
-                recover_stale_runs(
-                    db, now, is_alive=pid_alive, status=status, reason=reason, pids={child.pid},
-                    error=f"the crawl process ended without recording its outcome ({_exit(child)})",
-                )  # fmt: skip
             run = child_run(db, child.pid, started)
-        if run is None:
-            error = child.last_error_line or f"the crawl did not start ({_exit(child)})"
-            return Outcome("failed", None, error, child.duration)
+            if run is None:
+                # Killed or dead before it registered its run (Scrapy's start-up takes a
+                # second or more on a loaded machine): the daemon puts the attempt on record.
+                if not child.timed_out:
+                    error = child.last_error_line or f"the crawl did not start ({_exit(child)})"
+                run_id = record_unregistered_run(
+                    db, topic=topic.name, url=topic.url, trigger="schedule", started_at=started,
+                    pid=child.pid, status=status, reason=reason, error=error, finished_at=now,
+                )  # fmt: skip
+                run = run_row(db, run_id)
         return Outcome(run["status"], run, run["error"], child.duration)
 
     def _while_scheduling(self, call: Callable[[], T]) -> T | None:

@@ -65,16 +65,47 @@ def begin_run(
     pid: int,
 ) -> int:
     """Record a run as ``running`` and return its id."""
+    with write_transaction(db):
+        return _insert_running(db, topic, url, trigger, started_at, pid)
+
+
+def record_unregistered_run(
+    db: sqlite_utils.Database,
+    *,
+    topic: str,
+    url: str,
+    trigger: str,
+    started_at: datetime,
+    pid: int,
+    status: str,
+    reason: str,
+    error: str,
+    finished_at: datetime,
+) -> int:
+    """Record a run whose crawl process ended before it could register itself.
+
+    A crawl registers its run once Scrapy has started, which takes a second or more on a
+    loaded machine; a process killed by its timeout (or dead of a crash) before then
+    would otherwise leave no trace, and every scheduled attempt must be on record.
+    """
+    with write_transaction(db):
+        run_id = _insert_running(db, topic, url, trigger, started_at, pid)
+        _close_without_changes(db, run_id, status, reason, error, finished_at, 0)
+    return run_id
+
+
+def _insert_running(
+    db: sqlite_utils.Database, topic: str, url: str, trigger: str, started_at: datetime, pid: int
+) -> int:
     if trigger not in TRIGGERS:
         raise ValueError(f"trigger must be one of {TRIGGERS}, not {trigger!r}")
-    with write_transaction(db):
-        topic_id = ensure_topic(db, topic, url, started_at)
-        topic = str(db.execute("SELECT name FROM topics WHERE id = ?", [topic_id]).fetchone()[0])
-        cursor = db.execute(
-            "INSERT INTO crawl_runs (topic, topic_id, url, trigger, started_at, status, pid)"
-            " VALUES (?, ?, ?, ?, ?, 'running', ?)",
-            [topic, topic_id, url, trigger, iso(started_at), pid],
-        )
+    topic_id = ensure_topic(db, topic, url, started_at)
+    topic = str(db.execute("SELECT name FROM topics WHERE id = ?", [topic_id]).fetchone()[0])
+    cursor = db.execute(
+        "INSERT INTO crawl_runs (topic, topic_id, url, trigger, started_at, status, pid)"
+        " VALUES (?, ?, ?, ?, ?, 'running', ?)",
+        [topic, topic_id, url, trigger, iso(started_at), pid],
+    )
     return int(cursor.lastrowid or 0)
 
 
@@ -89,14 +120,26 @@ def end_run_without_changes(
     pages: int = 0,
 ) -> None:
     """Close a run as ``failed`` or ``aborted``: its row only, never an item or a change."""
+    with write_transaction(db):
+        _close_without_changes(db, run_id, status, reason, error, finished_at, pages)
+
+
+def _close_without_changes(
+    db: sqlite_utils.Database,
+    run_id: int,
+    status: str,
+    reason: str,
+    error: str,
+    finished_at: datetime,
+    pages: int,
+) -> None:
     if status not in ("failed", "aborted"):
         raise ValueError(f"status must be failed or aborted, not {status!r}")
-    with write_transaction(db):
-        db.execute(
-            "UPDATE crawl_runs SET status = ?, reason = ?, error = ?, finished_at = ?,"
-            " pages = ? WHERE id = ? AND status = 'running'",
-            [status, reason, _one_line(error), iso(finished_at), pages, run_id],
-        )
+    db.execute(
+        "UPDATE crawl_runs SET status = ?, reason = ?, error = ?, finished_at = ?,"
+        " pages = ? WHERE id = ? AND status = 'running'",
+        [status, reason, _one_line(error), iso(finished_at), pages, run_id],
+    )
 
 
 def recover_stale_runs(

@@ -8,6 +8,7 @@ Tests synchronise by polling the archive or the daemon's output against a deadli
 from __future__ import annotations
 
 import json
+import os
 import signal
 import sqlite3
 import subprocess
@@ -101,14 +102,14 @@ def write_config(
 class Daemon:
     """``topicwatch daemon`` as a real child process, its stderr collected line by line."""
 
-    def __init__(self, config: Path, *args: str) -> None:
+    def __init__(self, config: Path, *args: str, env: dict[str, str] | None = None) -> None:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "crawler", "daemon", "--config", str(config), *args],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             text=True,
-            env=child_env(),
+            env={**child_env(), **(env or {})},
         )
         self.lines: list[str] = []
         self._reader = threading.Thread(target=self._read, daemon=True)
@@ -178,6 +179,35 @@ class GatedSite(FixtureSite):
     def stop(self) -> None:
         self.gate.set()
         super().stop()
+
+
+class StartGate:
+    """Holds every crawl child at interpreter start-up, before it can register its run.
+
+    A ``sitecustomize`` module on the children's ``PYTHONPATH`` opens a FIFO, which blocks
+    until :meth:`open` opens its other end: the test decides, not the machine's speed,
+    whether a crawl is still starting when something happens to it.
+    """
+
+    SITE = (
+        "import os, sys\n"
+        "if 'crawl' in sys.orig_argv and os.environ.get('TW_START_GATE'):\n"
+        "    open(os.environ['TW_START_GATE']).close()\n"
+    )
+
+    def __init__(self, directory: Path) -> None:
+        directory.mkdir()
+        (directory / "sitecustomize.py").write_text(self.SITE, encoding="utf-8")
+        self.fifo = directory / "gate"
+        os.mkfifo(self.fifo)
+        self.env = {
+            "TW_START_GATE": str(self.fifo),
+            "PYTHONPATH": os.pathsep.join([str(directory), child_env()["PYTHONPATH"]]),
+        }
+
+    def open(self) -> None:
+        """Release every child waiting now (a non-blocking open fails if none waits)."""
+        os.close(os.open(self.fifo, os.O_WRONLY | os.O_NONBLOCK))
 
 
 class WebhookReceiver:

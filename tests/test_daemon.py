@@ -22,6 +22,7 @@ from conftest import TEST_SETTINGS, child_env, run_crawl, scalar
 from daemon_helpers import (
     Daemon,
     GatedSite,
+    StartGate,
     WebhookReceiver,
     query,
     runs,
@@ -197,6 +198,52 @@ def test_a_crawl_over_its_timeout_is_killed_and_failed(gated, db, tmp_path):
     assert "timeout" in run["error"]
     assert scalar(db, "SELECT count(*) FROM daemon_events WHERE kind = 'timeout'") == 1
     assert scalar(db, "SELECT consecutive_failures FROM daemon_topics") == 1
+
+
+def test_a_crawl_killed_by_its_timeout_before_it_registers_is_on_record(gated, db, tmp_path):
+    gate = StartGate(tmp_path / "start-gate")
+    config = write_config(
+        tmp_path / "tw.toml",
+        db,
+        [{"url": gated.topic_url(), "timeout": "1s"}],
+        defaults={"every": "1h"},
+    )
+    with Daemon(config, env=gate.env) as daemon:
+        daemon.wait_for_output("ran over its 1s timeout: SIGTERM")
+        (run,) = wait_until(lambda: runs(db, status="failed"), what="the timed-out run")
+        assert daemon.stop() == 0
+    assert (run["status"], run["reason"], run["trigger"]) == ("failed", "timeout", "schedule")
+    assert run["error"] == "killed after the 1s timeout"
+    assert run["finished"] is not None
+    assert scalar(db, "SELECT count(*) FROM crawl_runs") == 1
+    assert scalar(db, "SELECT consecutive_failures FROM daemon_topics") == 1
+
+
+def test_a_crawl_that_dies_before_it_registers_is_on_record(gated, db, tmp_path):
+    gate = StartGate(tmp_path / "start-gate")
+    config = write_config(
+        tmp_path / "tw.toml", db, [{"url": gated.topic_url()}], defaults={"every": "1h"}
+    )
+    with Daemon(config, env=gate.env) as daemon:
+        wait_until(lambda: _waiting_crawl_pid(gate), what="a crawl child at the start gate")
+        os.kill(_waiting_crawl_pid(gate), signal.SIGKILL)
+        (run,) = wait_until(lambda: runs(db, status="failed"), what="the dead crawl's run")
+        assert daemon.stop() == 0
+    assert (run["status"], run["reason"]) == ("failed", "crash")
+    assert "killed by SIGKILL" in run["error"]
+
+
+def _waiting_crawl_pid(gate: StartGate) -> int | None:
+    """The pid of a crawl child blocked at the gate (its environment names the FIFO)."""
+    for proc in Path("/proc").iterdir():
+        try:
+            environ = (proc / "environ").read_bytes()
+            cmdline = (proc / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if f"TW_START_GATE={gate.fifo}".encode() in environ and b"crawl" in cmdline.split(b"\0"):
+            return int(proc.name)
+    return None
 
 
 def test_sigkill_then_restart_marks_the_leftover_run_aborted(gated, db, tmp_path):
