@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from typing import Any
 
 import sqlite_utils
 
@@ -99,7 +100,7 @@ def recent_first_page_counts(db: sqlite_utils.Database, topic_id: int) -> list[i
     ]
 
 
-def run_row(db: sqlite_utils.Database, run_id: int) -> dict[str, object]:
+def run_row(db: sqlite_utils.Database, run_id: int) -> dict[str, Any]:
     """One ``crawl_runs`` row as a dict (raises KeyError when absent)."""
     cursor = db.execute("SELECT * FROM crawl_runs WHERE id = ?", [run_id])
     row = cursor.fetchone()
