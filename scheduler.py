@@ -80,6 +80,7 @@ EXIT_USAGE = 2
 EXIT_BUSY = 75  # another daemon runs on this archive
 CRAWL_BUSY = 75  # `topicwatch crawl`: another process is crawling the topic
 HOUSEKEEPING = "housekeeping"
+ENRICH_BUDGET = 60.0  # seconds; crawler.settings' default, which the daemon cannot import
 KEEP_EVENTS = timedelta(days=90)
 
 log = logging.getLogger("topicwatch.daemon")
@@ -293,7 +294,11 @@ class Daemon:
         command += ["--json", "--max-pages", str(topic.max_pages), "--wait", "0"]
         if topic.selectors:
             command += ["--selectors", _json(topic.selectors)]
-        for name, value in self.config.settings.items():
+        settings = dict(self.config.settings)
+        # Article pages must never keep a run past its timeout: enrichment gets a third.
+        budget = _number(settings.pop("TOPICWATCH_ENRICH_BUDGET", ENRICH_BUDGET), ENRICH_BUDGET)
+        settings["TOPICWATCH_ENRICH_BUDGET"] = f"{min(budget, topic.timeout / 3):g}"
+        for name, value in settings.items():
             command += ["-s", f"{name}={value}"]
         return command
 
@@ -459,6 +464,13 @@ def _exit(child: ChildExit) -> str:
     if code is not None and code < 0:
         return f"killed by {signal.Signals(-code).name}"
     return f"exit status {code}"
+
+
+def _number(value: Any, default: float) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return default
 
 
 def _fields(**fields: Any) -> dict[str, Any]:

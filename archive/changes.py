@@ -6,13 +6,22 @@ Rules (the public contract, see docs/schema.md):
 
 * **new** – a URL the archive never had.
 * **edited** – headline or summary differs from the latest version after normalising
-  (NFKC, whitespace ignored: see :func:`archive.text.comparison_key`). A field the listing
-  did not show this time (empty) is "not observed", never an edit: a partial layout break
-  must not rewrite history.
-* **vanished** – a listed item is absent although the run read the stretch of the listing
-  where it stood: some page of this run holds items that were listed both above and below
-  it last time (or, on the first page read, any item listed below it). Items that only
-  scrolled past the last page read are not vanished.
+  (NFKC, whitespace and volatile edge fragments ignored: see
+  :func:`archive.text.comparison_key`). A field the listing did not show this time
+  (empty), or showed as mojibake of the known text, is "not observed", never an edit: a
+  partial layout break or a mislabelled charset must not rewrite history.
+* **filled** – a field the archive had never observed (empty) is seen for the first time
+  (the listing shows it, or the article page supplied it): a new version, not an edit.
+* **alternating** – the text returns to one of the item's recent versions (an A/B test,
+  a flip-flopping headline): not an edit; the item shows that version again, and the
+  first return since its last edit is marked once.
+* **vanished** – an item the previous run listed is absent although this run read the
+  place where it would stand now: its nearest neighbours in the previous listing that
+  this run lists — the one above it (the top of the listing for the first item) and the
+  one below it — stand on one page of this run, in their old order. An item that moved
+  (a sticky post, an "updated" bump) breaks that order, so what it passed is never taken
+  for retracted: a move is a move. Items that scrolled past the last page read, or whose
+  place straddles two pages of the run, are not vanished.
 * **reappeared** – an item marked vanished is listed again.
 """
 
@@ -21,7 +30,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from archive.text import comparison_key, content_hash
+from archive.text import comparison_key, content_hash, is_mojibake_of
+from archive.verdict import Continuity
+
+DRIFT_MIN = 3
 
 
 @dataclass(frozen=True)
@@ -35,6 +47,7 @@ class Sighting:
     position: int
     page: int
     tags: tuple[str, ...] = ()
+    truncated: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -60,13 +73,27 @@ class ListedItem:
 
 @dataclass(frozen=True)
 class Edit:
-    """An edited item: the merged new text and which fields changed."""
+    """A changed item: the merged new text, which fields changed, and how.
+
+    ``kind`` is ``edited``, or ``filled`` when every changed field was never observed.
+    """
 
     known: KnownItem
     sighting: Sighting
     headline: str
     summary: str
     fields: tuple[str, ...]
+    kind: str = "edited"
+
+
+@dataclass(frozen=True)
+class Return:
+    """An item whose text is again one of its recent versions (``version``)."""
+
+    known: KnownItem
+    sighting: Sighting
+    version: int
+    mark: bool  # the first return since the item's last edit: record it once
 
 
 @dataclass
@@ -76,6 +103,7 @@ class Classification:
     new: list[Sighting] = field(default_factory=list)
     edited: list[Edit] = field(default_factory=list)
     unchanged: list[Sighting] = field(default_factory=list)
+    returned: list[Return] = field(default_factory=list)
     vanished: list[ListedItem] = field(default_factory=list)
     reappeared: list[ListedItem] = field(default_factory=list)
 
@@ -97,47 +125,98 @@ def compare_text(known: KnownItem, sighting: Sighting) -> Edit | None:
     summary = sighting.summary or known.summary
     if content_hash(headline, summary) == known.content_hash:
         return None
-    fields = tuple(
-        name
+    headline = _observed(headline, known.headline)
+    summary = _observed(summary, known.summary)
+    changed = [
+        (name, old)
         for name, old, new in (
             ("headline", known.headline, headline),
             ("summary", known.summary, summary),
         )
         if comparison_key(old) != comparison_key(new)
-    )
-    return Edit(known, sighting, headline, summary, fields)
+    ]
+    if not changed:  # equal keys, different hash: a hash of an older rule; not an edit
+        return None
+    kind = "filled" if all(not comparison_key(old) for _, old in changed) else "edited"
+    return Edit(known, sighting, headline, summary, tuple(name for name, _ in changed), kind)
+
+
+def _observed(seen: str, known: str) -> str:
+    """The known text when ``seen`` is only its mojibake (a charset label that lied)."""
+    return known if is_mojibake_of(seen, known) else seen
+
+
+def settle_returns(
+    result: Classification,
+    recent: Mapping[int, Sequence[tuple[int, str]]],
+    marked: Iterable[int],
+) -> Classification:
+    """Turn edits that return to a recent version into :class:`Return` s.
+
+    ``recent`` maps an item id to its recent versions (number, content hash) other than
+    the current one; ``marked`` holds the items already marked alternating since their
+    last edit.
+    """
+    already = set(marked)
+    kept: list[Edit] = []
+    for edit in result.edited:
+        digest = content_hash(edit.headline, edit.summary)
+        version = next((n for n, h in recent.get(edit.known.item_id, ()) if h == digest), None)
+        if version is None:
+            kept.append(edit)
+        else:
+            mark = edit.known.item_id not in already
+            result.returned.append(Return(edit.known, edit.sighting, version, mark))
+    result.edited = kept
+    return result
 
 
 def vanished_items(sightings: Sequence[Sighting], listed: Sequence[ListedItem]) -> list[ListedItem]:
-    """Listed items absent from a stretch of the listing this run actually read."""
-    previous = {item.url: item.last_position for item in listed if not item.vanished}
-    spans = _page_spans(sightings, previous)
-    seen = {sighting.url for sighting in sightings}
-    return [
-        item
-        for item in sorted(listed, key=lambda item: item.last_position)
-        if not item.vanished
-        and item.url not in seen
-        and any(low < item.last_position < high for low, high in spans)
-    ]
+    """Previously listed items absent from a place of the listing this run read.
 
-
-def _page_spans(
-    sightings: Sequence[Sighting], previous: Mapping[str, int]
-) -> list[tuple[int, int]]:
-    """Per page read, the open interval of last-run positions that page provably covers.
-
-    The first page read starts at the top of the listing, so its span opens at 0.
+    ``sightings`` is the run's listing, deduplicated, in order; ``listed`` the previous
+    run's listing (positions) and the vanished items. See the module docstring.
     """
-    by_page: dict[int, list[int]] = {}
-    for sighting in sightings:
-        if sighting.url in previous:
-            by_page.setdefault(sighting.page, []).append(previous[sighting.url])
-    first_page = min((s.page for s in sightings), default=0)
-    return [
-        (0 if page == first_page else min(positions), max(positions))
-        for page, positions in by_page.items()
-    ]
+    where = {sighting.url: (index, sighting.page) for index, sighting in enumerate(sightings)}
+    if not where:
+        return []
+    top = (-1, min(page for _, page in where.values()))  # the top of the first page read
+    previous = sorted((i for i in listed if not i.vanished), key=lambda i: i.last_position)
+    above = top
+    absent: list[ListedItem] = []
+    vanished: list[ListedItem] = []
+    for item in previous:
+        if item.url not in where:
+            absent.append(item)
+            continue
+        below = where[item.url]
+        if absent and above[1] == below[1] and above[0] < below[0]:
+            vanished += absent
+        above, absent = below, []
+    return vanished
+
+
+def continuity(
+    sightings: Sequence[Sighting],
+    listed: Sequence[ListedItem],
+    topic_urls: Iterable[str],
+    stopped_looking: bool,
+) -> Continuity:
+    """How the run's listing continues the previous one, for the layout guard.
+
+    ``topic_urls``: the run's URLs the topic has ever listed (the rest are new to it).
+    """
+    where = {sighting.url: index for index, sighting in enumerate(sightings)}
+    previous = [i.url for i in sorted(listed, key=lambda i: i.last_position) if not i.vanished]
+    common = [url for url in previous if url in where]
+    below: tuple[bool, ...] | None = None
+    previous_below = 0
+    if common:
+        last = max(common, key=where.__getitem__)  # the lowest of them in this run
+        ours = set(topic_urls)
+        below = tuple(s.url not in ours for s in sightings[where[last] + 1 :])
+        previous_below = len(previous) - previous.index(last) - 1
+    return Continuity(len(previous), len(common), below, previous_below, stopped_looking)
 
 
 def classify(
@@ -162,3 +241,72 @@ def classify(
     result.reappeared = [item for item in listed if item.vanished and item.url in seen]
     result.vanished = vanished_items(unique, listed)
     return result
+
+
+def identity_drift(
+    new: Sequence[Sighting], seen: int, absent: Mapping[str, KnownItem]
+) -> dict[str, str]:
+    """New URLs that are known items under another URL (session ids, a URL scheme change).
+
+    When most of a run's items would be new while their texts are exactly those of items
+    the topic listed last time and this run did not see (at least ``DRIFT_MIN`` of them:
+    two articles may share a text by chance), the site changed how it links them, not
+    what it lists: each such new URL maps to the one absent item with its text.
+    Returns new URL -> known URL ({} when the run does not look like drift).
+    """
+    if not new or len(new) * 2 <= seen:
+        return {}
+    by_text: dict[str, list[KnownItem]] = {}
+    for item in absent.values():
+        if comparison_key(item.headline) or comparison_key(item.summary):
+            by_text.setdefault(item.content_hash, []).append(item)
+    matches = {}
+    for sighting in new:
+        candidates = by_text.get(content_hash(sighting.headline, sighting.summary), [])
+        if len(candidates) == 1:
+            matches[sighting.url] = candidates[0].url
+    if (
+        len(matches) < DRIFT_MIN
+        or len(matches) * 2 <= len(new)
+        or len(set(matches.values())) != len(matches)
+    ):
+        return {}
+    return matches
+
+
+def accepted_aliases(
+    claims: Mapping[str, str],
+    cards: Mapping[str, Sighting],
+    known: Mapping[str, KnownItem],
+) -> tuple[dict[str, str], dict[str, str]]:
+    """Split ``rel=canonical`` claims (listed URL -> canonical URL) into accepted, ignored.
+
+    A claim merges the listed URL into the canonical one, so it is ignored when it
+    contradicts what the run saw: the listing shows the canonical URL as a card of a
+    different text, the canonical item is known with a different text, or the listed URL
+    is already an item of its own (two histories are never merged). ``cards`` are the
+    run's cards by their listed URL.
+    """
+    accepted: dict[str, str] = {}
+    ignored: dict[str, str] = {}
+    for alias, url in claims.items():
+        if alias == url:
+            continue
+        card = cards.get(alias)
+        other = cards.get(url)
+        target = known.get(url)
+        contradicted = (
+            alias in known
+            or (card is not None and other is not None and not same_text(card, other))
+            or (card is not None and target is not None and compare_text(target, card) is not None)
+        )
+        (ignored if contradicted else accepted)[alias] = url
+    return accepted, ignored
+
+
+def same_text(one: Sighting, other: Sighting) -> bool:
+    """Whether two cards show the same text, wherever both show a field."""
+    return all(
+        not a or not b or comparison_key(a) == comparison_key(b)
+        for a, b in ((one.headline, other.headline), (one.summary, other.summary))
+    )

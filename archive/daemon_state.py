@@ -196,9 +196,15 @@ def register_topics(
 
 
 def last_ok_started(db: sqlite_utils.Database, topic_id: int) -> datetime | None:
-    """When the topic's latest ok run started (any trigger), for catch-up at start."""
+    """When the topic's latest ok run started (any trigger), for catch-up at start.
+
+    Latest by run sequence: after a clock was set back, the latest run may carry the
+    earlier time, and the largest time would name a run that is not the last.
+    """
     row = db.execute(
-        "SELECT max(started_at) FROM crawl_runs WHERE topic_id = ? AND status = 'ok'", [topic_id]
+        "SELECT started_at FROM crawl_runs WHERE topic_id = ? AND status = 'ok'"
+        " ORDER BY id DESC LIMIT 1",
+        [topic_id],
     ).fetchone()
     return parse_iso(row[0]) if row and row[0] else None
 

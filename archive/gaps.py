@@ -4,6 +4,8 @@ Three kinds of gap, per topic:
 
 * ``page-limit`` – an ok run read its page limit without reaching archived items
   (``crawl_runs.gap_suspected``): items between its last page and the old ones are missing.
+* ``partial`` – an ok run could not read a later page (robots.txt refused it, a lasting
+  404 or 5xx): it archived what it read, and items beyond may be missing.
 * ``downtime`` – no run for more than twice the usual interval (the median gap between
   runs' starts; scheduled runs when there are enough of them), including one still going.
 * ``failed`` – a streak of failed or aborted runs.
@@ -60,6 +62,8 @@ class _Run:
     items_seen: int
     items_new: int
     first_page_items: int | None
+    reason: str | None
+    error: str | None
 
 
 def find_gaps(db: sqlite_utils.Database, now: datetime, topic_id: int | None = None) -> list[Gap]:
@@ -85,9 +89,9 @@ class _TopicGaps:
             _Run(r[0], r[1], parse_iso(r[2]), *r[3:])
             for r in db.execute(
                 "SELECT id, trigger, started_at, status, gap_suspected, pages, items_seen,"
-                " items_new, first_page_items FROM crawl_runs"
+                " items_new, first_page_items, reason, error FROM crawl_runs"
                 " WHERE topic_id = ? AND status != 'running' AND mode = 'crawl'"
-                " ORDER BY started_at, id",
+                " ORDER BY id",
                 [topic_id],
             )
         ]
@@ -111,12 +115,14 @@ class _TopicGaps:
     def _page_limits(self) -> list[Gap]:
         return [
             self._gap(
-                "page-limit",
+                "partial" if run.reason == "partial" else "page-limit",
                 self._last_ok_before(run.started_at) or run.started_at,
                 run.started_at,
                 (run.id,),
-                f"run {run.id} read {run.pages} page(s) of new items and stopped at its page"
-                " limit before reaching archived ones",
+                f"run {run.id} read {run.pages} page(s) and stopped: {run.error}"
+                if run.reason == "partial"
+                else f"run {run.id} read {run.pages} page(s) of new items and stopped at its"
+                " page limit before reaching archived ones",
                 covered=self._covered(run.id, run.started_at),
                 depth=run.items_seen + self._arrivals_after(run.id),
             )
@@ -175,7 +181,7 @@ class _TopicGaps:
         return gaps
 
     def _follows(self, previous: _Run, run: _Run) -> bool:
-        between = [r for r in self.runs if previous.started_at < r.started_at < run.started_at]
+        between = [r for r in self.runs if previous.id < r.id < run.id]  # by sequence, not clock
         return not any(r.status == "ok" for r in between)
 
     def _usual_interval(self) -> timedelta | None:

@@ -8,7 +8,7 @@ from typing import Any
 
 import sqlite_utils
 
-from archive.changes import KnownItem, Sighting, compare_text
+from archive.changes import ListedItem
 from archive.verdict import RECENT_RUNS
 
 
@@ -71,21 +71,57 @@ def page_memory(db: sqlite_utils.Database, page_url: str) -> PageMemory | None:
     return PageMemory(etag, last_modified, len(json.loads(item_urls)))
 
 
-def needs_article(db: sqlite_utils.Database, url: str, headline: str, summary: str) -> bool:
-    """Whether a listed article is new or edited, so its article page is worth a fetch.
+def listed_items(db: sqlite_utils.Database, topic_id: int) -> list[ListedItem]:
+    """Items the topic's previous ok run listed (with their positions then), and vanished ones.
 
-    Known, unchanged articles are never fetched again: enrichment costs one request per
-    new or edited item, not one per item per run.
+    "Previous" is by run sequence, never by wall-clock time: a clock set back must not hide
+    the last listing. Positions are only comparable within one run: an item last seen
+    three runs ago on a page later runs did not read has a stale position, so it is
+    neither evidence for nor a candidate of a retraction until a run sees it again.
+    """
+    # Two halves, each found in the index topic_items_last_run (an OR would read every item
+    # the topic ever listed); sorted in Python, so that SQLite keeps to that index.
+    select = (
+        "SELECT t.item_id, i.url, t.last_position, t.vanished_at IS NOT NULL"
+        " FROM topic_items t JOIN items i ON i.id = t.item_id WHERE t.topic_id = ?1"
+    )
+    rows = db.execute(
+        f"{select} AND t.vanished_at IS NULL AND t.last_run_id = (SELECT max(last_run_id)"
+        " FROM topic_items WHERE topic_id = ?1 AND vanished_at IS NULL)"
+        f" UNION ALL {select} AND t.vanished_at IS NOT NULL",
+        [topic_id],
+    )
+    return [ListedItem(item_id, url, pos, bool(gone)) for item_id, url, pos, gone in sorted(rows)]
+
+
+def previous_listing(db: sqlite_utils.Database, topic_url: str) -> list[ListedItem]:
+    """:func:`listed_items` of the topic at ``topic_url`` ([] for a topic never crawled)."""
+    topic_id = topic_id_of(db, topic_url)
+    return listed_items(db, topic_id) if topic_id is not None else []
+
+
+def topic_id_of(db: sqlite_utils.Database, topic_url: str) -> int | None:
+    row = db.execute("SELECT id FROM topics WHERE url = ?", [topic_url]).fetchone()
+    return None if row is None else int(row[0])
+
+
+def resolve_url(db: sqlite_utils.Database, url: str) -> str:
+    """The item URL a listing URL stands for (itself, unless an alias names another)."""
+    row = db.execute("SELECT url FROM url_aliases WHERE alias = ?", [url]).fetchone()
+    return str(row[0]) if row else url
+
+
+def previous_ok_run(db: sqlite_utils.Database, topic_id: int) -> tuple[int, str] | None:
+    """The topic's latest ok crawl run (id, started_at), latest by run sequence.
+
+    By id, never by time: a clock set back makes a later run look older.
     """
     row = db.execute(
-        "SELECT id, url, headline, summary, content_hash FROM items WHERE url = ?"
-        " OR url = (SELECT url FROM url_aliases WHERE alias = ?)",
-        [url, url],
+        "SELECT id, started_at FROM crawl_runs WHERE topic_id = ? AND status = 'ok'"
+        " AND mode = 'crawl' ORDER BY id DESC LIMIT 1",
+        [topic_id],
     ).fetchone()
-    if row is None:
-        return True
-    known = KnownItem(row[0], row[1], row[2], row[3], row[4])
-    return compare_text(known, Sighting(url, headline, summary, "", 0, 0)) is not None
+    return None if row is None else (int(row[0]), str(row[1]))
 
 
 def recent_first_page_counts(db: sqlite_utils.Database, topic_id: int) -> list[int]:

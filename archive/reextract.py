@@ -86,11 +86,6 @@ def snapshot_fetches(
     return [SnapshotFetch(*row) for row in db.execute(sql, params)]
 
 
-def resolve_url(db: sqlite_utils.Database, url: str) -> str:
-    row = db.execute("SELECT url FROM url_aliases WHERE alias = ?", [url]).fetchone()
-    return str(row[0]) if row else url
-
-
 def plan_reparse(db: sqlite_utils.Database, readings: Sequence[Reading]) -> ReparsePlan:
     """Compare the new readings with the archive (see the module docstring)."""
     by_item: dict[int, list[Reading]] = {}

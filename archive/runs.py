@@ -90,7 +90,7 @@ def record_unregistered_run(
     """
     with write_transaction(db):
         run_id = _insert_running(db, topic, url, trigger, started_at, pid)
-        _close_without_changes(db, run_id, status, reason, error, finished_at, 0)
+        close_without_changes(db, run_id, status, reason, error, finished_at, 0)
     return run_id
 
 
@@ -121,10 +121,10 @@ def end_run_without_changes(
 ) -> None:
     """Close a run as ``failed`` or ``aborted``: its row only, never an item or a change."""
     with write_transaction(db):
-        _close_without_changes(db, run_id, status, reason, error, finished_at, pages)
+        close_without_changes(db, run_id, status, reason, error, finished_at, pages)
 
 
-def _close_without_changes(
+def close_without_changes(
     db: sqlite_utils.Database,
     run_id: int,
     status: str,
@@ -133,6 +133,7 @@ def _close_without_changes(
     finished_at: datetime,
     pages: int,
 ) -> None:
+    """:func:`end_run_without_changes` inside the caller's transaction."""
     if status not in ("failed", "aborted"):
         raise ValueError(f"status must be failed or aborted, not {status!r}")
     db.execute(

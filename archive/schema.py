@@ -240,21 +240,7 @@ def _v2_daemon(db: sqlite_utils.Database) -> None:
     _run_script(db, _DAEMON)
 
 
-_ANALYSTS = """
-CREATE INDEX changes_kind_at ON changes (kind, at);
-CREATE INDEX items_first_seen ON items (first_seen_at);
-CREATE INDEX crawl_runs_topic_id_started ON crawl_runs (topic_id, started_at);
-
-CREATE VIEW latest_items AS
-SELECT
-    i.id AS item_id, coalesce(t.name, '') AS topic, i.url, i.headline, i.summary,
-    i.published_at, i.first_seen_at, i.last_seen_at, i.version,
-    ti.last_position AS position, ti.last_page AS page, ti.vanished_at,
-    CASE WHEN ti.vanished_at IS NULL THEN 'listed' ELSE 'vanished' END AS status
-FROM items AS i
-LEFT JOIN topic_items AS ti ON ti.item_id = i.id
-LEFT JOIN topics AS t ON t.id = ti.topic_id;
-
+_ANALYST_VIEWS = """
 CREATE VIEW edits AS
 SELECT
     c.id AS change_id, c.at, coalesce(t.name, r.topic) AS topic, c.item_id, i.url, c.fields,
@@ -286,6 +272,22 @@ LEFT JOIN topics AS t ON t.id = r.topic_id
 JOIN items AS i ON i.id = c.item_id
 LEFT JOIN item_versions AS v ON v.item_id = c.item_id AND v.version = c.version
 WHERE c.kind = 'vanished';
+"""
+
+_ANALYSTS = """
+CREATE INDEX changes_kind_at ON changes (kind, at);
+CREATE INDEX items_first_seen ON items (first_seen_at);
+CREATE INDEX crawl_runs_topic_id_started ON crawl_runs (topic_id, started_at);
+
+CREATE VIEW latest_items AS
+SELECT
+    i.id AS item_id, coalesce(t.name, '') AS topic, i.url, i.headline, i.summary,
+    i.published_at, i.first_seen_at, i.last_seen_at, i.version,
+    ti.last_position AS position, ti.last_page AS page, ti.vanished_at,
+    CASE WHEN ti.vanished_at IS NULL THEN 'listed' ELSE 'vanished' END AS status
+FROM items AS i
+LEFT JOIN topic_items AS ti ON ti.item_id = i.id
+LEFT JOIN topics AS t ON t.id = ti.topic_id;
 
 CREATE TABLE search_fold_scratch (
     id INTEGER PRIMARY KEY,
@@ -304,6 +306,7 @@ def _v3_analysts(db: sqlite_utils.Database) -> None:
     (:mod:`archive.fold`), kept in sync by triggers because the store writes with raw SQL.
     """
     _run_script(db, _ANALYSTS)
+    _run_script(db, _ANALYST_VIEWS)
     for statement in _search_triggers():
         db.execute(statement)
     rows = db.execute("SELECT id, headline, summary FROM item_versions").fetchall()
@@ -404,6 +407,81 @@ def _v6_listed_items_index(db: sqlite_utils.Database) -> None:
     )
 
 
+_CHANGE_KINDS_V7 = (
+    "'new', 'edited', 'vanished', 'reappeared', 'reextracted', 'filled', 'alternating'"
+)
+
+_TRUST = f"""
+CREATE TABLE changes_v7 (
+    id INTEGER PRIMARY KEY,
+    run_id INTEGER NOT NULL REFERENCES crawl_runs(id),
+    item_id INTEGER NOT NULL REFERENCES items(id),
+    kind TEXT NOT NULL CHECK (kind IN ({_CHANGE_KINDS_V7})),
+    at TEXT NOT NULL,
+    version INTEGER,
+    fields TEXT NOT NULL DEFAULT ''
+);
+INSERT INTO changes_v7 (id, run_id, item_id, kind, at, version, fields)
+    SELECT id, run_id, item_id, kind, at, version, fields FROM changes;
+DROP VIEW edits;
+DROP VIEW retractions;
+DROP TABLE changes;
+ALTER TABLE changes_v7 RENAME TO changes;
+CREATE INDEX changes_at ON changes (at);
+CREATE INDEX changes_item ON changes (item_id);
+CREATE INDEX changes_run ON changes (run_id);
+CREATE INDEX changes_kind_at ON changes (kind, at);
+
+ALTER TABLE topic_items ADD COLUMN last_run_id INTEGER REFERENCES crawl_runs(id);
+UPDATE topic_items SET last_run_id = (
+    SELECT max(r.id) FROM crawl_runs AS r WHERE r.topic_id = topic_items.topic_id
+        AND r.status = 'ok' AND r.mode = 'crawl' AND r.finished_at = topic_items.last_listed_at
+);
+DROP INDEX topic_items_listed;
+CREATE INDEX topic_items_last_run ON topic_items (topic_id, vanished_at, last_run_id);
+
+ALTER TABLE items ADD COLUMN truncated TEXT NOT NULL DEFAULT '';
+ALTER TABLE item_versions ADD COLUMN truncated TEXT NOT NULL DEFAULT '';
+ALTER TABLE crawl_runs ADD COLUMN fields_cleaned INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE crawl_runs ADD COLUMN articles_pending INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE crawl_runs ADD COLUMN items_filled INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE url_aliases ADD COLUMN source TEXT NOT NULL DEFAULT 'canonical'
+    CHECK (source IN ('canonical', 'drift'));
+
+CREATE TABLE enrichment (
+    item_id INTEGER PRIMARY KEY REFERENCES items(id),
+    attempts INTEGER NOT NULL DEFAULT 0,
+    last_attempt_at TEXT,
+    enriched_at TEXT,
+    last_error TEXT
+);
+INSERT INTO enrichment (item_id, attempts, last_attempt_at, enriched_at)
+    SELECT id, 1, first_seen_at, first_seen_at FROM items;
+"""
+
+
+def _v7_trust(db: sqlite_utils.Database) -> None:
+    """What trustworthy history on real sites needs (issue: no false changes, no lost items).
+
+    * ``changes.kind`` gains ``filled`` (a field seen for the first time: not an edit) and
+      ``alternating`` (an item flipping between recent versions, marked once). SQLite
+      cannot alter a CHECK, so the table is rebuilt (ids kept) and its views recreated.
+    * ``topic_items.last_run_id``: the previous listing is found by run sequence, never by
+      wall-clock time (a clock set back must not hide the last listing); backfilled from
+      the ok run that finished when each item was last listed.
+    * ``truncated`` (fields cut to their length cap), ``crawl_runs.fields_cleaned`` (card
+      fields dropped or cleaned), ``items_filled`` and ``articles_pending`` (items whose
+      article page is still to be read).
+    * ``url_aliases.source``: ``canonical`` (an article's rel=canonical) or ``drift`` (the
+      same listed texts under new URLs), so aliases can be revised by kind.
+    * ``enrichment``: per item, whether its article page was read; items archived before
+      this version are taken as enriched (their article was fetched when they were new,
+      as older versions always did), so an upgrade does not refetch the whole archive.
+    """
+    _run_script(db, _TRUST)
+    _run_script(db, _ANALYST_VIEWS)
+
+
 MIGRATIONS: list[Migration] = [
     _v1_initial,
     _v2_daemon,
@@ -411,6 +489,7 @@ MIGRATIONS: list[Migration] = [
     _v4_search_index_by_store,
     _v5_since_indexes,
     _v6_listed_items_index,
+    _v7_trust,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

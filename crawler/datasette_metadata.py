@@ -42,18 +42,24 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "items_seen": "Distinct items on the pages read.",
             "items_new": "Items never archived before.",
             "items_edited": "Items whose headline or summary changed.",
+            "items_filled": "Items given a field never observed before (not an edit).",
             "items_vanished": "Items missing from a stretch of the listing the run read.",
             "items_reappeared": "Vanished items listed again.",
             "first_page_items": "Cards parsed on page 1 (NULL when page 1 answered 304).",
             "headline_coverage": "Share of cards that had a headline.",
             "summary_coverage": "Share of cards that had a summary.",
             "date_coverage": "Share of cards that had a publication date.",
-            "gap_suspected": "1 when the page limit came before any archived item.",
-            "reason": "Why a run failed or aborted (layout, http, crash, ...).",
-            "error": "One-line error message.",
+            "gap_suspected": "1 when the page limit came before any archived item, or the"
+            " run read only part of the listing (reason partial).",
+            "reason": "Why a run failed or aborted (layout, http, crash, ...); partial for an"
+            " ok run that could not read a later page.",
+            "error": "One-line error message (for a partial run: which page, and why).",
             "pid": "Process id of the crawl.",
             "articles_fetched": "Article pages fetched to enrich cards.",
             "articles_failed": "Article pages that could not be fetched.",
+            "articles_pending": "The topic's listed items whose article page is still to be"
+            " read (enrichment has a budget per run; later runs read the rest).",
+            "fields_cleaned": "Card fields dropped, cleaned or truncated by extraction.",
             "extractor_version": "Version of the extraction rules used.",
             "mode": "crawl, or reparse (versions re-extracted from stored snapshots).",
         },
@@ -71,6 +77,7 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "version": "Number of its latest version in item_versions.",
             "content_hash": "SHA-1 of the normalised headline and summary.",
             "tags": "JSON array of the article's tags.",
+            "truncated": "Fields cut to their length cap, comma-separated ('' if none).",
         },
     ),
     "item_versions": (
@@ -86,15 +93,17 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "content_hash": "SHA-1 of the normalised headline and summary.",
             "snapshot_id": "The stored page it was extracted from (snapshots.id).",
             "extractor_version": "Version of the extraction rules that produced it.",
+            "truncated": "Fields cut to their length cap, comma-separated ('' if none).",
         },
     ),
     "changes": (
-        "What each run changed: new, edited, vanished or reappeared items.",
+        "What each run changed: new, edited, filled, alternating, vanished or reappeared items.",
         {
             "id": "Change id; increases with time.",
             "run_id": "The run that saw the change.",
             "item_id": "The item.",
-            "kind": "new, edited, vanished or reappeared (rules: docs/schema.md).",
+            "kind": "new, edited, filled, alternating, vanished, reappeared or reextracted"
+            " (rules: docs/schema.md).",
             "at": "When (the run's finish, UTC).",
             "version": "The item's version after the change.",
             "fields": "For edited: the changed fields, comma-separated (headline,summary).",
@@ -110,6 +119,7 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "last_position": "Position at the latest sighting (1 = top of page 1).",
             "last_page": "Page at the latest sighting.",
             "vanished_at": "When it vanished from the listing; NULL while listed.",
+            "last_run_id": "The run that last listed it (runs are ordered by id, not clock).",
         },
     ),
     "listing_pages": (
@@ -145,7 +155,23 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
     ),
     "url_aliases": (
         "Other spellings of item URLs seen on pages, mapped to the canonical URL.",
-        {"alias": "The spelling seen.", "url": "Canonical URL.", "seen_at": "First seen."},
+        {
+            "alias": "The spelling seen.",
+            "url": "Canonical URL.",
+            "seen_at": "When last confirmed.",
+            "source": "canonical (the article's rel=canonical) or drift (the same listed"
+            " texts under new links).",
+        },
+    ),
+    "enrichment": (
+        "Per item: whether its article page was read (headline, date, tags, canonical).",
+        {
+            "item_id": "The item.",
+            "attempts": "Times its article page was tried.",
+            "last_attempt_at": "Last try (UTC).",
+            "enriched_at": "When its article page was read; NULL while pending.",
+            "last_error": "Why the last try failed.",
+        },
     ),
     "snapshots": (
         "Raw fetched pages, stored once per content hash, compressed.",

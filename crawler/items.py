@@ -79,7 +79,11 @@ class ArticleDetails:
 
 @dataclass
 class ArticleFailure:
-    """An article page that could not be fetched: recorded, never fatal to the run."""
+    """An article page that could not be fetched: recorded, never fatal to the run.
+
+    ``skipped``: not even tried, the run's enrichment budget being spent (still pending).
+    """
 
     listing_url: str
     error: str
+    skipped: bool = False

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sqlite3
 from contextlib import ExitStack
 from datetime import UTC, datetime
 from typing import Any
@@ -21,9 +22,10 @@ from scrapy.exceptions import CloseSpider
 from twisted.python.failure import Failure
 
 from archive import ArchiveError, TopicBusy, open_archive, topic_lock
-from archive.changes import Sighting
+from archive.changes import Sighting, dedupe, vanished_items
 from archive.daemon_state import pid_alive
-from archive.queries import TopicMemory, needs_article, topic_memory
+from archive.enrichment import Article, needs_article, pending_urls
+from archive.queries import previous_listing, resolve_url, topic_id_of, topic_memory
 from archive.runs import begin_run, end_run_without_changes, recover_stale_runs, topic_name_for
 from archive.snapshots import Fetch, save_fetches
 from archive.store import PageResult, RunReport, RunSummary, commit_run
@@ -44,13 +46,27 @@ logger = logging.getLogger(__name__)
 class ArchiveMemory:
     """What the spider may ask the archive, without importing it (see the topic spider)."""
 
-    def __init__(self, db: Any, memory: TopicMemory) -> None:
+    def __init__(self, db: Any, topic_url: str, enrich_max: int) -> None:
+        memory = topic_memory(db, topic_url)
         self.db = db
         self.known_urls = memory.known_urls
         self.pages = memory.pages
+        self.listed = previous_listing(db, topic_url)
+        topic_id = topic_id_of(db, topic_url)
+        self.pending_urls = pending_urls(db, topic_id, enrich_max) if topic_id else []
 
     def needs_article(self, url: str, headline: str, summary: str) -> bool:
         return needs_article(self.db, url, headline, summary)
+
+    def missing_from(self, read: list[tuple[str, int]]) -> int:
+        """How many items the topic listed last time are missing from the stretch read."""
+        if not self.listed:
+            return 0
+        sightings = [
+            Sighting(resolve_url(self.db, url), "", "", "", index, page)
+            for index, (url, page) in enumerate(read, start=1)
+        ]
+        return len(vanished_items(dedupe(sightings), self.listed))
 
 
 class ArchivePipeline:
@@ -107,7 +123,8 @@ class ArchivePipeline:
             pid=os.getpid(),
         )
         self.stats.set_value("archive/run_id", self.run_id)
-        spider.memory = ArchiveMemory(self.db, topic_memory(self.db, spider.url))
+        enrich_max = self.crawler.settings.getint("TOPICWATCH_ENRICH_MAX", 20)
+        spider.memory = ArchiveMemory(self.db, spider.url, enrich_max)
 
     def process_item(self, item: Any) -> Any:
         if isinstance(item, ListingPage):
@@ -119,7 +136,7 @@ class ArchivePipeline:
             self.paging_end = item
         elif isinstance(item, ArticleDetails):
             self.articles[item.listing_url] = item
-        elif isinstance(item, ArticleFailure):
+        elif isinstance(item, ArticleFailure) and not item.skipped:
             logger.warning("article enrichment failed for %s: %s", item.listing_url, item.error)
             self.article_failures.append(item)
         return item
@@ -142,34 +159,48 @@ class ArchivePipeline:
         now = datetime.now(UTC)
         outcome = self._unfinished(reason)
         if outcome is not None:
-            status, why, error = outcome
-            end_run_without_changes(
-                self.db,
-                self.run_id,
-                status=status,
-                reason=why,
-                error=error,
-                finished_at=now,
-                pages=len(self.pages),
-            )
-            save_fetches(self.db, self.run_id, self._fetches())
-            summary = RunSummary(self.run_id, status, len(self.pages), 0, 0, 0, 0, 0, error)
-        else:
+            self._fail(*outcome, now)
+            return
+        try:
             summary = commit_run(self.db, self.run_id, self._report(), now)
-            if summary.status != "ok":
-                for page in self.pages:
-                    logger.error(
-                        "page %s: %s; candidates: %s", page.page, page.method, page.diagnostics
-                    )
+        except (sqlite3.Error, ArchiveError, ValueError) as error:
+            # The archive refused the write (another writer past the busy timeout, a full
+            # disk): the run is failed on record, never left `running` or half written.
+            self._fail("failed", "archive", f"the archive refused the run: {error}", now)
+            return
+        for note in summary.notes:
+            logger.warning("%s", note)
+        if summary.status != "ok":
+            for page in self.pages:
+                logger.error(
+                    "page %s: %s; candidates: %s", page.page, page.method, page.diagnostics
+                )
+        self._record_stats(summary)
+
+    def _fail(self, status: str, why: str, error: str, now: datetime) -> None:
+        assert self.run_id is not None
+        try:
+            end_run_without_changes(
+                self.db, self.run_id, status=status, reason=why, error=error,
+                finished_at=now, pages=len(self.pages),
+            )  # fmt: skip
+            save_fetches(self.db, self.run_id, self._fetches())
+        except (sqlite3.Error, ArchiveError) as problem:
+            logger.error("could not record run %s as %s: %s", self.run_id, status, problem)
+        summary = RunSummary(self.run_id, status, len(self.pages), 0, 0, 0, 0, 0, error)
         self._record_stats(summary)
 
     def _unfinished(self, reason: str) -> tuple[str, str, str] | None:
-        """Why the run cannot be committed (status, reason, error), or None when it can."""
+        """Why the run cannot be committed (status, reason, error), or None when it can.
+
+        A later page that cannot be read does not stop the run: what was read is
+        committed as a partial run (see :meth:`_report`).
+        """
         if reason != "finished":
             return "aborted", reason, f"crawl stopped before finishing ({reason})"
-        if self.failures:
-            first = self.failures[0]
-            return "failed", first.reason, first.error
+        first_page = [failure for failure in self.failures if failure.page == 1]
+        if first_page:
+            return "failed", first_page[0].reason, first_page[0].error
         if self.errors:
             return "failed", "crash", self.errors[0]
         if not self.pages:
@@ -178,34 +209,46 @@ class ArchivePipeline:
 
     def _report(self) -> RunReport:
         by_page: dict[int, list[Sighting]] = {}
-        aliases = {}
         for item in self.items:
-            details = self.articles.get(item.url)
-            by_page.setdefault(item.page, []).append(_sighting(item, details))
-            canonical = details.canonical_url if details else ""
-            if canonical and canonical != item.url and looks_like_article(canonical, item.url):
-                aliases[item.url] = canonical
+            by_page.setdefault(item.page, []).append(
+                Sighting(item.url, item.headline, item.summary, item.published_at,
+                         item.position, item.page)
+            )  # fmt: skip
+        read = [page for page in sorted(self.pages, key=lambda page: page.page)]
+        later = [failure for failure in self.failures if failure.page > 1]
+        if later:  # pages after the first failing one are not the same listing any more
+            read = [page for page in read if page.page < min(f.page for f in later)]
         pages = tuple(
-            PageResult(
-                page.url,
-                page.page,
-                page.status == 304,
-                page.etag,
-                page.last_modified,
-                tuple(by_page.get(page.page, ())),
-            )
-            for page in sorted(self.pages, key=lambda page: page.page)
-        )
+            PageResult(page.url, page.page, page.status == 304, page.etag,
+                       page.last_modified, tuple(by_page.get(page.page, ())))
+            for page in read
+        )  # fmt: skip
         return RunReport(
             pages,
             gap_suspected=self.paging_end.gap_suspected if self.paging_end else False,
             coverage=coverage(self.items),
-            aliases=aliases,
-            articles_fetched=len(self.articles),
-            articles_failed=len(self.article_failures),
+            articles=tuple(self._articles()),
+            article_failures={f.listing_url: f.error for f in self.article_failures},
             fetches=self._fetches(),
             extractor_version=EXTRACTOR_VERSION,
+            partial=_partial(min(later, key=lambda failure: failure.page)) if later else "",
         )
+
+    def _articles(self) -> list[Article]:
+        """The article pages read, as the archive takes them (same-site canonicals only)."""
+        return [
+            Article(
+                details.listing_url,
+                details.canonical_url
+                if details.canonical_url
+                and looks_like_article(details.canonical_url, details.listing_url)
+                else "",
+                details.headline,
+                details.published_at,
+                details.tags,
+            )
+            for details in self.articles.values()
+        ]
 
     def _fetches(self) -> tuple[Fetch, ...]:
         """Every page body this run received, for the archive's snapshots."""
@@ -235,24 +278,11 @@ class ArchivePipeline:
             self.stats.set_value(f"archive/{name}", getattr(summary, name))
 
 
-def _sighting(item: ListingItem, details: ArticleDetails | None) -> Sighting:
-    """The listing's own text, with gaps filled from the article page.
-
-    The listing stays authoritative for what it shows: the topic page is what we archive,
-    and preferring the article's title would make every run look like an edit.
-    """
-    if details is None:
-        return Sighting(item.url, item.headline, item.summary, item.published_at,
-                        item.position, item.page)  # fmt: skip
-    return Sighting(
-        item.url,
-        item.headline or details.headline,
-        item.summary,
-        item.published_at or details.published_at,
-        item.position,
-        item.page,
-        details.tags,
-    )
+def _partial(failure: PageFailure) -> str:
+    """Why a run read only part of the listing, in the words an operator looks for."""
+    if failure.reason == "refused" and "robots.txt" in failure.error:
+        return f"page {failure.page} refused by robots.txt"
+    return f"page {failure.page} could not be read ({failure.reason}: {failure.error})"
 
 
 def coverage(items: list[ListingItem]) -> dict[str, float]:

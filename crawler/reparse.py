@@ -1,34 +1,32 @@
 """``topicwatch reparse``: re-read stored listing snapshots with the current extractor.
 
-Decoding follows the crawl exactly (w3lib's rules, as Scrapy's ``TextResponse``, then
-the crawl's charset rules in crawler.charset), so a reparse with an unchanged extractor reads
+Each stored page goes through the crawl's own path from bytes to observations
+(:func:`crawler.observe.observe_listing`), and each run's readings keep the first
+sighting of an item as the crawl does, so a reparse with an unchanged extractor reads
 exactly what the crawl read and plans nothing.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
 import sqlite_utils
-from w3lib.encoding import html_to_unicode
 
+from archive.queries import resolve_url
 from archive.reextract import (
     Reading,
     ReparsePlan,
     SnapshotFetch,
     apply_reparse,
     plan_reparse,
-    resolve_url,
     snapshot_fetches,
 )
 from archive.snapshots import snapshot_body
 from crawler import EXTRACTOR_VERSION
-from crawler.charset import decode_page
-from crawler.extract import Listing, extract_listing
-
-Extractor = Callable[[str, str], Listing]
+from crawler.extract import extract_listing
+from crawler.observe import Extractor, observe_listing
 
 
 @dataclass(frozen=True)
@@ -38,21 +36,20 @@ class ReparseResult:
     run_id: int | None
 
 
-def decode(body: bytes, content_type: str | None) -> str:
-    """Text of a stored body, decoded as the crawl decoded it."""
-    encoding, text = html_to_unicode(content_type, body)
-    return decode_page(body, encoding, text).text
-
-
 def readings(
     db: sqlite_utils.Database, fetches: list[SnapshotFetch], extract: Extractor
 ) -> Iterator[Reading]:
-    """What ``extract`` reads from each stored listing page, item by item."""
+    """What the crawl's path (with ``extract``) reads from each stored listing page, item
+    by item; within one run an item's first sighting counts, as in the crawl."""
+    seen: set[tuple[int, str]] = set()
     for fetch in fetches:
-        text = decode(snapshot_body(db, fetch.snapshot_id), fetch.content_type)
-        for entry in extract(text, fetch.url).entries:
+        body = snapshot_body(db, fetch.snapshot_id)
+        observed = observe_listing(body, fetch.content_type, fetch.url, extract=extract)
+        for entry in observed.entries:
             url = resolve_url(db, entry.url)
-            yield Reading(fetch.run_id, url, entry.headline, entry.summary)
+            if (fetch.run_id, url) not in seen:
+                seen.add((fetch.run_id, url))
+                yield Reading(fetch.run_id, url, entry.headline, entry.summary)
 
 
 def reparse(

@@ -129,12 +129,23 @@ def _result(stats: Any, db_path: str, duration: float) -> CrawlResult:
 
 def describe(run: dict[str, Any], duration: float) -> str:
     """The one line ``topicwatch crawl`` prints for a run."""
-    line = (
-        f"{run['topic']}: {run['status']} run {run['id']}: {run['pages']} pages,"
-        f" {run['items_seen']} items seen, {run['items_new']} new,"
-        f" {run['items_edited']} edited, {run['items_vanished']} vanished in {duration:.1f}s"
-    )
-    if run["gap_suspected"]:
+    counts = [
+        f"{run['pages']} pages",
+        f"{run['items_seen']} items seen",
+        f"{run['items_new']} new",
+        f"{run['items_edited']} edited",
+        f"{run['items_vanished']} vanished",
+    ]
+    counts += [
+        f"{run[key]} {label}"
+        for key, label in (("items_filled", "filled"), ("items_reappeared", "reappeared"))
+        if run.get(key)
+    ]
+    line = f"{run['topic']}: {run['status']} run {run['id']}: {', '.join(counts)}"
+    if run.get("articles_fetched") or run.get("articles_pending"):
+        line += f"; {run['articles_fetched']} article pages read, {run['articles_pending']} pending"
+    line += f" in {duration:.1f}s"
+    if run["gap_suspected"] and run["reason"] != "partial":
         line += " (gap suspected: page limit reached before known items)"
     if run["error"]:
         line += f" ({run['reason']}: {run['error']})"

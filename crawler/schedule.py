@@ -70,6 +70,7 @@ def first_run_time(
     """
     if last_ok is None:
         return now
+    last_ok = min(last_ok, now)  # a clock set back: that run looks future; it was just now
     if topic.every is not None:
         due = last_ok + timedelta(seconds=topic.every)
     else:

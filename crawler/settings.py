@@ -47,9 +47,18 @@ RETRY_BACKOFF_MAX = 30.0
 RETRY_AFTER_MAX = 120.0
 DOWNLOADER_MIDDLEWARES = {
     "crawler.middlewares.SiteOnlyMiddleware": 40,  # before robots.txt: no off-site fetch at all
+    # After DownloadTimeoutMiddleware (350): an article request's timeout is the budget left.
+    "crawler.enrichment.EnrichmentBudgetMiddleware": 360,
     "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
     "crawler.middlewares.BackoffRetryMiddleware": 550,
 }
+
+# Enrichment (article pages of new, edited and pending items) is best-effort: a per-run
+# count and time budget, a short timeout and no retry per page (crawler.enrichment).
+TOPICWATCH_ENRICH = True
+TOPICWATCH_ENRICH_MAX = 20
+TOPICWATCH_ENRICH_BUDGET = 60.0
+TOPICWATCH_ARTICLE_TIMEOUT = 15.0
 
 ITEM_PIPELINES = {"crawler.pipelines.ArchivePipeline": 300}
 

@@ -11,11 +11,17 @@ import posixpath
 import re
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urljoin, urlsplit, urlunsplit
 
+# Parameters that say who clicked or which session asked, never which article: they must
+# not make identity, or a new session id in every link would be a wave of "new" items.
 TRACKING_PARAMS = re.compile(
     r"^(utm_\w+|fbclid|gclid|dclid|gbraid|wbraid|yclid|msclkid|mc_cid|mc_eid|_ga|_gl|igshid"
-    r"|ref|ref_src|spm|cmpid|from)$",
+    r"|ref|ref_src|spm|cmpid|from"
+    r"|phpsessid|jsessionid|sid|sessid|sessionid|session_id|aspsessionid\w*|cfid|cftoken"
+    r"|zenid|oscsid|xtor|_hsenc|_hsmi|mkt_tok)$",
     re.IGNORECASE,
 )
+# A session id in a path parameter (Java servlets: ``/slug;jsessionid=ABC``, PHP ``;sid=``).
+_PATH_SESSION = re.compile(r";(jsessionid|phpsessid|sid|sessionid)=[^/?#]*", re.IGNORECASE)
 DEFAULT_PORTS = {"http": 80, "https": 443}
 _NOT_ARTICLE_SEGMENTS = {
     "tag", "tags", "category", "categories", "author", "page", "feed", "search", "wp-admin",
@@ -73,7 +79,10 @@ def site_of_host(host: str) -> str:
 
 
 def _canonical_path(path: str) -> str:
-    """Normalise escapes (upper-case, unreserved decoded), dot segments, trailing slash."""
+    """Normalise escapes (upper-case, unreserved decoded), dot segments, trailing slash;
+    drop session ids carried as path parameters."""
+    if ";" in path:
+        path = _PATH_SESSION.sub("", path)
     if not _PLAIN_PATH.fullmatch(path):  # most paths need no re-escaping
         path = quote(unquote(_PERCENT.sub(lambda m: m.group(0).upper(), path)), safe=_SAFE_PATH)
     if not path:

@@ -17,6 +17,7 @@ from archive.schema import (
     SCHEMA_VERSION,
     _v4_search_index_by_store,
     _v5_since_indexes,
+    _v7_trust,
 )
 from archive.search import SearchRequest, search
 from archive.store import PageResult, RunReport, commit_run
@@ -115,7 +116,7 @@ def test_an_archive_indexed_by_triggers_is_upgraded_to_the_store_index(tmp_path)
     assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     assert db.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'").fetchall() == []
     assert "search_fold_scratch" not in db.table_names()
-    assert "topic_items_listed" in [index.name for index in db["topic_items"].indexes]
+    assert "topic_items_last_run" in [index.name for index in db["topic_items"].indexes]
 
     def found(query: str) -> list[str]:
         return [hit.headline for hit in search(db, SearchRequest(query, all_versions=True)).hits]
@@ -136,3 +137,26 @@ def test_an_older_archive_gets_the_since_indexes(tmp_path):
     assert "item_versions_observed" in [index.name for index in db["item_versions"].indexes]
     columns = {index.name: index.columns for index in db["items"].indexes}
     assert columns["items_last_seen"] == ["last_seen_at", "first_seen_at"]
+
+
+def test_a_version_6_archive_keeps_its_history_through_the_trust_migration(tmp_path):
+    """Version 7 rebuilds ``changes`` (new kinds), and orders listings by run, not clock."""
+    path = tmp_path / "v6.db"
+    raw = archive_at(path, MIGRATIONS.index(_v7_trust))
+    add_one_version(raw, "北極圏の演習")
+    raw.execute("UPDATE crawl_runs SET status = 'ok', finished_at = '2026-02-13T00:00:00+00:00'")
+    raw.execute(
+        "INSERT INTO topic_items (topic_id, item_id, first_listed_at, last_listed_at,"
+        " last_position, last_page) VALUES (1, 1, 'x', '2026-02-13T00:00:00+00:00', 1, 1)"
+    )
+    raw.execute("INSERT INTO changes (id, run_id, item_id, kind, at) VALUES (7, 1, 1, 'new', 'x')")
+    raw.close()
+    db = open_archive(path)
+    assert db.execute("SELECT id, kind FROM changes").fetchall() == [(7, "new")]
+    assert db.execute("SELECT last_run_id FROM topic_items").fetchall() == [(1,)]
+    assert db.execute("SELECT item_id, enriched_at FROM enrichment").fetchall() == [(1, "x")]
+    assert {"edits", "retractions", "latest_items"} <= set(db.view_names())
+    db.execute("INSERT INTO changes (run_id, item_id, kind, at) VALUES (1, 1, 'filled', 'y')")
+    db.execute("INSERT INTO changes (run_id, item_id, kind, at) VALUES (1, 1, 'alternating', 'y')")
+    with pytest.raises(sqlite3.IntegrityError):
+        db.execute("INSERT INTO changes (run_id, item_id, kind, at) VALUES (1, 1, 'bogus', 'y')")

@@ -1,9 +1,23 @@
-"""Change classification as pure functions: new, edited, vanished, reappeared."""
+"""Change classification as pure functions: new, edited, filled, alternating, vanished,
+reappeared, identity (drift, canonical claims) and the layout guard's continuity rules."""
 
 from __future__ import annotations
 
-from archive.changes import KnownItem, ListedItem, Sighting, classify, compare_text, dedupe
-from archive.text import comparison_key, content_hash, normalise
+from archive.changes import (
+    KnownItem,
+    ListedItem,
+    Sighting,
+    accepted_aliases,
+    classify,
+    compare_text,
+    continuity,
+    dedupe,
+    identity_drift,
+    settle_returns,
+    vanished_items,
+)
+from archive.text import comparison_key, content_hash, is_mojibake_of, normalise
+from archive.verdict import Pace, overlap_failure
 
 
 def sight(url: str, position: int, page: int = 1, headline: str = "h", summary: str = "s"):
@@ -101,3 +115,109 @@ def test_already_vanished_items_are_not_vanished_twice():
         [sight("a", 1), sight("c", 2)], archive_of(urls), listed(urls, vanished={"b"})
     )
     assert result.vanished == []
+
+
+# ---------------------------------------------------------------- moves
+
+
+def test_an_old_item_moved_to_the_top_vanishes_nothing_it_passed():
+    urls = [f"i{n}" for n in range(1, 41)]  # 40 items, two pages of 20
+    page_one = ["i40", *urls[:19]]  # i40 bumped to the top; i20..i39 pushed to page 2
+    result = classify([sight(u, n) for n, u in enumerate(page_one, 1)], archive_of(urls),
+                      listed(urls))  # fmt: skip
+    assert result.vanished == []
+
+
+def test_a_retraction_next_to_a_moved_item_is_still_seen():
+    urls = ["a", "b", "c", "d", "e"]
+    result = classify([sight(u, n) for n, u in enumerate(["e", "a", "b", "d"], 1)],
+                      archive_of(urls), listed(urls))  # fmt: skip
+    assert [i.url for i in result.vanished] == ["c"]
+
+
+def test_an_absent_item_whose_neighbours_swapped_is_not_judged():
+    urls = ["a", "b", "c"]
+    result = classify([sight("c", 1), sight("a", 2)], archive_of(urls), listed(urls))
+    assert result.vanished == []
+
+
+def test_the_pages_read_bound_what_is_judged():
+    urls = ["a", "b", "c", "d"]
+    sightings = [sight("a", 1, page=1), sight("c", 2, page=1)]  # page 2 unread (partial)
+    assert [i.url for i in vanished_items(sightings, listed(urls))] == ["b"]
+
+
+# ---------------------------------------------------------------- filled, alternating
+
+
+def test_a_field_seen_for_the_first_time_is_filled_not_edited():
+    edit = compare_text(known("a", 1, "", "s"), sight("a", 1, headline="見出し"))
+    assert edit is not None and (edit.kind, edit.fields) == ("filled", ("headline",))
+    edit = compare_text(known("a", 1, "", "s"), sight("a", 1, headline="見出し", summary="t"))
+    assert edit is not None and edit.kind == "edited"
+
+
+def test_a_return_to_a_recent_version_is_no_edit_and_marked_once():
+    item = known("a", 1, "B", "s")
+    recent = {1: [(1, content_hash("A", "s"))]}
+    first = settle_returns(classify([sight("a", 1, headline="A")], {"a": item}, []), recent, [])
+    assert first.edited == [] and [(r.version, r.mark) for r in first.returned] == [(1, True)]
+    again = settle_returns(classify([sight("a", 1, headline="A")], {"a": item}, []), recent, [1])
+    assert [(r.version, r.mark) for r in again.returned] == [(1, False)]
+    other = settle_returns(classify([sight("a", 1, headline="C")], {"a": item}, []), recent, [])
+    assert [e.headline for e in other.edited] == ["C"] and other.returned == []
+
+
+def test_mojibake_of_the_known_text_is_not_observed():
+    text = "スターリンクで米国"
+    garbled = text.encode("utf-8").decode("cp932")
+    assert compare_text(known("a", 1, text, "s"), sight("a", 1, headline=garbled)) is None
+    assert is_mojibake_of(garbled, text) and not is_mojibake_of("スターリンクで英国", text)
+
+
+# ---------------------------------------------------------------- identity
+
+
+def test_new_urls_with_the_listed_texts_are_identity_drift():
+    absent = {f"u{n}": known(f"u{n}", n, f"h{n}", f"s{n}") for n in range(5)}
+    new = [Sighting(f"u{n}?sid=x", f"h{n}", f"s{n}", "", n, 1) for n in range(5)]
+    assert identity_drift(new, 5, absent) == {f"u{n}?sid=x": f"u{n}" for n in range(5)}
+    assert identity_drift(new[:2], 2, absent) == {}  # two may share a text by chance
+    assert identity_drift(new, 20, absent) == {}  # most of the run is not new
+
+
+def test_a_canonical_claim_the_listing_contradicts_is_ignored():
+    cards = {"new": sight("new", 1, headline="新しい記事"), "old": sight("old", 2)}
+    items = {"old": known("old", 1), "other": known("other", 2)}
+    accepted, ignored = accepted_aliases({"new": "old"}, cards, items)
+    assert (accepted, ignored) == ({}, {"new": "old"})  # both listed, different texts
+    twin = {"amp": sight("amp", 1), "old": sight("old", 2)}
+    assert accepted_aliases({"amp": "old"}, twin, items) == ({"amp": "old"}, {})
+    alone = {"new": sight("new", 1, headline="新しい記事")}
+    assert accepted_aliases({"new": "old"}, alone, items)[1] == {"new": "old"}  # known, differs
+    assert accepted_aliases({"old": "other"}, {}, items)[1] == {"old": "other"}  # no merges
+
+
+# ---------------------------------------------------------------- the layout guard
+
+
+def test_a_list_continuing_below_known_items_with_foreign_ones_is_refused():
+    urls = [f"k{n}" for n in range(10)]
+    run = [sight("w1", 1), sight("k0", 2), sight("w2", 3), sight("k1", 4)]
+    run += [sight(f"w{n}", n + 2) for n in range(3, 9)]
+    shape = continuity(run, listed(urls), {"k0", "k1"}, stopped_looking=False)
+    assert overlap_failure(shape, Pace((), 60.0)) is not None
+    fresh = [sight(f"n{n}", n) for n in range(1, 9)] + [sight("k0", 9), sight("k1", 10)]
+    shape = continuity(fresh, listed(urls), {"k0", "k1"}, stopped_looking=False)
+    assert overlap_failure(shape, Pace((), 60.0)) is None  # new on top, then the old list
+
+
+def test_a_listing_sharing_nothing_is_refused_unless_the_pace_explains_it():
+    urls = ["k1", "k2", "k3"]
+    run = [sight(f"w{n}", n) for n in range(1, 6)]
+    shape = continuity(run, listed(urls), set(), stopped_looking=False)
+    dates = ("2026-02-01T00:00:00+09:00", "2026-02-02T00:00:00+09:00", "2026-02-03T00:00:00+09:00")
+    assert overlap_failure(shape, Pace(dates, 3600.0)) is not None  # 3 items took 2 days
+    assert overlap_failure(shape, Pace(dates, 4 * 86_400.0)) is None
+    stopped = continuity(run, listed(urls), set(), stopped_looking=True)
+    assert overlap_failure(stopped, Pace(dates, 3600.0)) is None  # it had not read it all

@@ -203,6 +203,12 @@ def test_first_run_of_a_cron_topic():
     assert first_run_time(hourly, UTC, T0, half_past) == T0 + timedelta(hours=1)
 
 
+def test_first_run_after_the_clock_was_set_back():
+    """The last run looks a day ahead: count from now, never wait the day out."""
+    every = topic(every=1800)
+    assert first_run_time(every, UTC, T0 + timedelta(days=1), T0) == T0 + timedelta(minutes=30)
+
+
 def test_backoff_doubles_from_the_second_failure_and_is_capped():
     delays = [backoff_delay(60, failures, cap=600) for failures in range(1, 7)]
     assert delays == [60, 120, 240, 480, 600, 600]

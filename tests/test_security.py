@@ -41,7 +41,8 @@ from fixture_site import load_seed_articles
 
 from archive import open_archive
 from archive.changes import Sighting
-from archive.queries import needs_article, topic_memory
+from archive.enrichment import Article, needs_article
+from archive.queries import topic_memory
 from archive.runs import begin_run
 from archive.store import PageResult, RunReport, commit_run
 from crawler.cli import cli
@@ -205,7 +206,8 @@ def test_values_never_become_sql_text(tmp_path, statements):
     )  # fmt: skip
     sighting = Sighting(url, INJECTION, INJECTION, "2026-02-20", 1, 1, (INJECTION,))
     page = PageResult("https://example.jp/tag/x/", 1, sightings=(sighting,))
-    assert commit_run(db, run_id, RunReport((page,)), now).status == "ok"
+    report = RunReport((page,), articles=(Article(url, "", INJECTION, "", (INJECTION,)),))
+    assert commit_run(db, run_id, report, now).status == "ok"
     assert topic_memory(db, "https://example.jp/tag/x/").known_urls == {url}
     assert not needs_article(db, url, INJECTION, INJECTION)
     db.close()

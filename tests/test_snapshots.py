@@ -21,9 +21,9 @@ SEED = load_seed_articles()
 NOW = datetime(2026, 11, 28, tzinfo=UTC)
 
 
-def without_flash_prefix(text: str, url: str):
+def without_flash_prefix(text: str, url: str, **options):
     """A 'newer extractor' that knows 【速報】 is a label, not part of the headline."""
-    listing = extract_listing(text, url)
+    listing = extract_listing(text, url, **options)
     entries = [replace(e, headline=e.headline.removeprefix("【速報】")) for e in listing.entries]
     return replace(listing, entries=entries)
 

@@ -8,8 +8,8 @@ GET) arrives as ``self.memory``, set by the archive pipeline when the spider ope
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterator
-from dataclasses import fields, replace
+from collections.abc import AsyncIterator, Iterable, Iterator
+from dataclasses import fields
 from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any
@@ -24,8 +24,8 @@ from twisted.python.failure import Failure
 from crawler import DEFAULT_TOPIC_URL
 from crawler.article import extract_article
 from crawler.charset import decode_page
-from crawler.entry import Entry
-from crawler.extract import Selectors, extract_listing
+from crawler.enrichment import ARTICLE, BUDGET_SPENT
+from crawler.extract import Selectors
 from crawler.items import (
     ArticleDetails,
     ArticleFailure,
@@ -34,6 +34,7 @@ from crawler.items import (
     PageFailure,
     PagingEnd,
 )
+from crawler.observe import observe_listing
 from crawler.urls import canonical_url
 
 Output = ListingPage | PageFailure | PagingEnd | ArticleDetails | scrapy.Request
@@ -45,6 +46,10 @@ class TopicSpider(scrapy.Spider):
     Arguments (``-a name=value``): ``url`` (default: novaist.jp's NATO tag), ``max_pages``
     (continuity paging limit, default 5), ``pages`` (read exactly N pages), ``topic``
     (name; default from the URL), ``selectors`` (JSON object of CSS selector overrides).
+
+    Paging goes on while a page holds no item the archive knows (continuity), and also
+    while an item the topic listed last time is missing from the stretch read so far (it
+    may have moved down, which is a move, not a retraction), up to the page limit.
     """
 
     name = "topic"
@@ -67,8 +72,14 @@ class TopicSpider(scrapy.Spider):
         self.exact_pages = _positive(pages, "pages") if pages not in (None, "") else None
         self.selectors = parse_selectors(selectors)
         self.memory: Any = SimpleNamespace(
-            known_urls=frozenset(), pages={}, needs_article=lambda url, headline, summary: True
+            known_urls=frozenset(),
+            pages={},
+            needs_article=lambda url, headline, summary: True,
+            pending_urls=(),
+            missing_from=lambda read: 0,
         )
+        self.read: list[tuple[str, int]] = []  # (url, page) of every item read, in order
+        self.articles_requested: set[str] = set()
 
     async def start(self) -> AsyncIterator[scrapy.Request]:
         yield self.page_request(self.url, page=1, offset=0)
@@ -109,16 +120,17 @@ class TopicSpider(scrapy.Spider):
             yield PageFailure(url, page, "content", f"not an HTML page ({content_type or '?'})")
             return
         fetched_at = datetime.now(UTC)
-        text, lossy = decode_page(response.body, response.encoding, response.text)
-        listing = extract_listing(
-            text, response.url, selectors=self.selectors, fetched_at=fetched_at
+        seen = observe_listing(
+            response.body,
+            _header(response, "Content-Type"),
+            response.url,
+            selectors=self.selectors,
+            fetched_at=fetched_at,
         )
-        entries = list({entry.url: entry for entry in reversed(listing.entries)}.values())[::-1]
-        if lossy:
-            if any(_GARBLED_URL in entry.url for entry in entries):
-                yield PageFailure(url, page, "content", f"undecodable bytes in item links ({url})")
-                return
-            entries = [_observed(entry) for entry in entries]
+        if seen.failure:
+            yield PageFailure(url, page, "content", seen.failure)
+            return
+        entries = seen.entries
         items = tuple(
             ListingItem(
                 entry.url, entry.headline, entry.summary, entry.published_at, offset + index, page
@@ -132,30 +144,40 @@ class TopicSpider(scrapy.Spider):
             _header(response, "ETag"),
             _header(response, "Last-Modified"),
             len(entries),
-            listing.method,
-            listing.diagnostics,
+            seen.method,
+            seen.diagnostics,
             body=response.body,
             content_type=_header(response, "Content-Type"),
             fetched_at=fetched_at,
             items=items,
         )
-        yield from self._article_requests(entries)
+        yield from self._article_requests(
+            entry.url for entry in entries
+            if self.memory.needs_article(entry.url, entry.headline, entry.summary)
+        )  # fmt: skip
+        self.read += [(entry.url, page) for entry in entries]
         known_here = any(entry.url in self.memory.known_urls for entry in entries)
-        yield from self._next(listing.next_url, page, offset + len(entries), known_here, entries)
+        yield from self._next(seen.next_url, page, offset + len(entries), known_here, entries)
 
-    def _article_requests(self, entries: list[Any]) -> Iterator[scrapy.Request]:
-        """Fetch the article page of each new or edited item, once (enrichment)."""
+    def _article_requests(self, urls: Iterable[str]) -> Iterator[scrapy.Request]:
+        """Read the article page of new, edited and pending items, each once, within the
+        run's count (``TOPICWATCH_ENRICH_MAX``); the time budget is crawler.enrichment's."""
         if not self.settings.getbool("TOPICWATCH_ENRICH", True):
             return
-        for entry in entries:
-            if self.memory.needs_article(entry.url, entry.headline, entry.summary):
-                yield scrapy.Request(
-                    entry.url,
-                    callback=self.parse_article,
-                    errback=self.article_failed,
-                    meta={"listing_url": entry.url},
-                    priority=-1,  # listing pages first: paging decisions wait on them
-                )
+        limit = self.settings.getint("TOPICWATCH_ENRICH_MAX", 20)
+        for url in urls:
+            if len(self.articles_requested) >= limit:
+                return
+            if url in self.articles_requested:
+                continue
+            self.articles_requested.add(url)
+            yield scrapy.Request(
+                url,
+                callback=self.parse_article,
+                errback=self.article_failed,
+                meta={"listing_url": url, ARTICLE: True, "max_retry_times": 0},
+                priority=-1,  # listing pages first: paging decisions wait on them
+            )
 
     def parse_article(self, response: Response) -> Iterator[ArticleDetails | ArticleFailure]:
         url = response.meta["listing_url"]
@@ -178,7 +200,8 @@ class TopicSpider(scrapy.Spider):
 
     def article_failed(self, failure: Failure) -> Iterator[ArticleFailure]:
         request = failure.request  # type: ignore[attr-defined]
-        yield ArticleFailure(request.meta["listing_url"], failure.getErrorMessage())
+        message = failure.getErrorMessage()
+        yield ArticleFailure(request.meta["listing_url"], message, skipped=message == BUDGET_SPENT)
 
     def _not_modified(self, response: Response, url: str, page: int) -> Iterator[Output]:
         remembered = self.memory.pages.get(url)
@@ -186,29 +209,42 @@ class TopicSpider(scrapy.Spider):
         yield ListingPage(
             url, page, 304, _header(response, "ETag"), None, count, fetched_at=datetime.now(UTC)
         )
-        yield PagingEnd("page not modified: its items are all known", gap_suspected=False)
+        yield from self._end("page not modified: its items are all known", gap_suspected=False)
 
     def _next(
         self, next_url: str | None, page: int, offset: int, known_here: bool, entries: list[Any]
     ) -> Iterator[Output]:
         hard_limit = self.settings.getint("TOPICWATCH_MAX_PAGES_HARD", 50)
         limit = min(self.exact_pages or self.max_pages, hard_limit)
+        continuing = self.exact_pages is None and known_here
         if not entries:
-            yield PagingEnd("no items on this page", gap_suspected=False)
-        elif self.exact_pages is None and known_here:
-            yield PagingEnd("reached items already archived", gap_suspected=False)
+            yield from self._end("no items on this page", gap_suspected=False)
+        elif continuing and not self.memory.missing_from(self.read):
+            yield from self._end("reached items already archived", gap_suspected=False)
         elif next_url is None:
-            yield PagingEnd("no next page", gap_suspected=False)
+            yield from self._end("no next page", gap_suspected=False)
         elif page >= limit:
-            gap = self.exact_pages is None and bool(self.memory.known_urls)
-            yield PagingEnd(f"page limit {limit} reached", gap_suspected=gap)
+            gap = self.exact_pages is None and not known_here and bool(self.memory.known_urls)
+            yield from self._end(f"page limit {limit} reached", gap_suspected=gap)
         else:
             yield self.page_request(next_url, page=page + 1, offset=offset)
 
-    def page_failed(self, failure: Failure) -> Iterator[PageFailure]:
+    def _end(self, reason: str, *, gap_suspected: bool) -> Iterator[Output]:
+        """Paging is over: say why, then read the pending items' article pages too."""
+        yield PagingEnd(reason, gap_suspected=gap_suspected)
+        yield from self._article_requests(self.memory.pending_urls)
+
+    def page_failed(self, failure: Failure) -> Iterator[Output]:
         """Errback: a page that could not be fetched after Scrapy's retries."""
         request = failure.request  # type: ignore[attr-defined]
         url, page = request.meta["listing_url"], request.meta["page"]
+        yield from self._page_failure(failure, request, url, page)
+        if page > 1:  # the run commits what it read (partial): pending articles still count
+            yield from self._article_requests(self.memory.pending_urls)
+
+    def _page_failure(
+        self, failure: Failure, request: scrapy.Request, url: str, page: int
+    ) -> Iterator[PageFailure]:
         if failure.check(HttpError):  # type: ignore[no-untyped-call]
             status = failure.value.response.status  # type: ignore[union-attr]
             gone = ": the topic page is gone" if page == 1 and status in (404, 410) else ""
@@ -230,22 +266,12 @@ def page_text(response: TextResponse) -> str:
 
 
 _HTML_TYPES = ("", "text/html", "application/xhtml+xml")
-_GARBLED_URL = "%EF%BF%BD"  # U+FFFD, percent-encoded by URL canonicalisation
 
 
 def _is_html(response: Response) -> bool:
     """HTML by its Content-Type, or untyped: a JSON or PDF answer is no listing."""
     content_type = _header(response, "Content-Type") or ""
     return content_type.split(";")[0].strip().lower() in _HTML_TYPES
-
-
-def _observed(entry: Entry) -> Entry:
-    """Blank fields garbled by undecodable bytes: not observed, so never an edit."""
-    return replace(
-        entry,
-        headline="" if "\ufffd" in entry.headline else entry.headline,
-        summary="" if "\ufffd" in entry.summary else entry.summary,
-    )
 
 
 def _too_large(failure: Failure) -> bool:

@@ -1,0 +1,122 @@
+"""Article enrichment: what an item's own page adds to its card, and which items still need it.
+
+Listing cards on some sites show only a summary; the article page carries the headline,
+the publication time, tags and the ``rel=canonical`` URL. Reading article pages is
+best-effort with a budget per run (a site whose article pages hang must not keep the
+listing from being archived), so an item whose page was not read this run stays
+*pending* in the ``enrichment`` table and is read on a later run.
+
+The listing stays authoritative for what it shows: the topic page is what we archive, and
+preferring the article's title would make every run look like an edit. The article only
+fills fields the card left empty.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
+
+import sqlite_utils
+
+from archive.changes import KnownItem, Sighting, compare_text
+
+MAX_ATTEMPTS = 3  # an article page that failed this often is left alone
+
+
+@dataclass(frozen=True)
+class Article:
+    """What an item's article page says about itself (fields empty when it does not say)."""
+
+    listing_url: str
+    canonical_url: str = ""
+    headline: str = ""
+    published_at: str = ""
+    tags: tuple[str, ...] = ()
+
+
+def with_article(sighting: Sighting, article: Article | None) -> Sighting:
+    """The card's own text, with the fields it left empty filled from the article page."""
+    if article is None:
+        return sighting
+    return replace(
+        sighting,
+        headline=sighting.headline or article.headline,
+        published_at=sighting.published_at or article.published_at,
+        tags=article.tags or sighting.tags,
+    )
+
+
+def needs_article(db: sqlite_utils.Database, url: str, headline: str, summary: str) -> bool:
+    """Whether a listed article's page is worth a fetch: new, edited, or still pending.
+
+    Known, unchanged, enriched articles are never fetched again: enrichment costs one
+    request per new or edited item, not one per item per run.
+    """
+    row = db.execute(
+        "SELECT i.id, i.url, i.headline, i.summary, i.content_hash, e.enriched_at,"
+        " coalesce(e.attempts, 0) FROM items AS i LEFT JOIN enrichment AS e ON e.item_id = i.id"
+        " WHERE i.url = ? OR i.url = (SELECT url FROM url_aliases WHERE alias = ?)",
+        [url, url],
+    ).fetchone()
+    if row is None:
+        return True
+    if row[5] is None and row[6] < MAX_ATTEMPTS:
+        return True
+    known = KnownItem(row[0], row[1], row[2], row[3], row[4])
+    return compare_text(known, Sighting(url, headline, summary, "", 0, 0)) is not None
+
+
+def pending_urls(db: sqlite_utils.Database, topic_id: int, limit: int) -> list[str]:
+    """URLs of the topic's listed items whose article page is still to be read, newest first."""
+    return [
+        str(url)
+        for (url,) in db.execute(
+            "SELECT i.url FROM topic_items AS t JOIN items AS i ON i.id = t.item_id"
+            " LEFT JOIN enrichment AS e ON e.item_id = i.id WHERE t.topic_id = ?"
+            " AND t.vanished_at IS NULL AND e.enriched_at IS NULL"
+            " AND coalesce(e.attempts, 0) < ? ORDER BY i.first_seen_at DESC, i.id DESC LIMIT ?",
+            [topic_id, MAX_ATTEMPTS, limit],
+        )
+    ]
+
+
+def pending_count(db: sqlite_utils.Database, topic_id: int) -> int:
+    """How many of the topic's listed items still wait for their article page."""
+    row = db.execute(
+        "SELECT count(*) FROM topic_items AS t LEFT JOIN enrichment AS e ON e.item_id = t.item_id"
+        " WHERE t.topic_id = ? AND t.vanished_at IS NULL AND e.enriched_at IS NULL"
+        " AND coalesce(e.attempts, 0) < ?",
+        [topic_id, MAX_ATTEMPTS],
+    ).fetchone()
+    return int(row[0])
+
+
+def record_attempts(
+    db: sqlite_utils.Database,
+    ids: Mapping[str, int],
+    read: Iterable[str],
+    failed: Mapping[str, str],
+    new: Iterable[str],
+    now: str,
+) -> None:
+    """Write what this run did about article pages (inside the caller's transaction).
+
+    ``read``: URLs whose article page was read; ``failed``: URL -> error of pages that
+    could not be; ``new``: items archived this run, pending until their page is read.
+    """
+    db.conn.executemany(
+        "INSERT INTO enrichment (item_id) VALUES (?) ON CONFLICT (item_id) DO NOTHING",
+        [(ids[url],) for url in new if url in ids],
+    )
+    db.conn.executemany(
+        "INSERT INTO enrichment (item_id, attempts, last_attempt_at, enriched_at)"
+        " VALUES (?1, 1, ?2, ?2) ON CONFLICT (item_id) DO UPDATE SET"
+        " attempts = attempts + 1, last_attempt_at = ?2, enriched_at = ?2, last_error = NULL",
+        [(ids[url], now) for url in read if url in ids],
+    )
+    db.conn.executemany(
+        "INSERT INTO enrichment (item_id, attempts, last_attempt_at, last_error)"
+        " VALUES (?1, 1, ?2, ?3) ON CONFLICT (item_id) DO UPDATE SET"
+        " attempts = attempts + 1, last_attempt_at = ?2, last_error = ?3",
+        [(ids[url], now, error[:300]) for url, error in failed.items() if url in ids],
+    )
