@@ -41,6 +41,7 @@ GROUPS = {
     "network": "Network and HTTP",
     "content": "Response bodies",
     "listing": "The listing itself",
+    "history": "Site behaviours that must not falsify history",
     "process": "Processes and concurrency",
     "storage": "The archive file",
     "input": "Operator input",
@@ -60,6 +61,140 @@ def _status_rows(status: int, name: str, retry_after: str) -> list[Fault]:
               _FAIL_HTTP, "1", "failed/http", f"HTTP {status} for"),
     ]  # fmt: skip
 
+
+_PARTIAL = (
+    "commits what it read: the run is ok, `partial`, the gap flagged (and shown by"
+    " `gaps`); nothing beyond the pages read is judged vanished"
+)
+HISTORY: list[Fault] = [
+    Fault(
+        "moved-up",
+        "history",
+        'an older item moves to the top (sticky post, "updated" bump) of a 40-item topic',
+        "records the move (its new position); the items it pushed to page 2 are not vanished",
+        "0",
+        "ok",
+    ),
+    Fault(
+        "moved-down",
+        "history",
+        "the top item moves down to page 2 (un-stickied)",
+        "reads on to page 2 before judging the missing item: a move, not a retraction",
+        "0",
+        "ok",
+    ),
+    Fault(
+        "later-page-robots",
+        "history",
+        "robots.txt `Disallow: /*/page/` while page 1 holds only new items",
+        _PARTIAL,
+        "0",
+        "ok/partial",
+        "page 2 refused by robots.txt",
+    ),
+    Fault(
+        "later-page-404",
+        "history",
+        "a lasting 404 on page 2 while page 1 holds only new items",
+        _PARTIAL,
+        "0",
+        "ok/partial",
+        "page 2 could not be read (http: HTTP 404",
+    ),
+    Fault(
+        "later-page-503",
+        "history",
+        "a lasting 503 on page 2 while page 1 holds only new items",
+        _PARTIAL,
+        "0",
+        "ok/partial",
+        "page 2 could not be read (http: HTTP 503",
+    ),
+    Fault(
+        "articles-hang",
+        "history",
+        "article pages that never answer (3 new items)",
+        "archives the listing within the enrichment budget; the items stay pending and "
+        "are enriched on the next run",
+        "0",
+        "ok",
+    ),
+    Fault(
+        "articles-fill",
+        "history",
+        "a summary-only listing whose article pages first hang, then answer",
+        "archives the items without headlines, then fills them from the article pages "
+        "on a later run: `filled`, never `edited`",
+        "0",
+        "ok",
+    ),
+    Fault(
+        "wrong-canonical",
+        "history",
+        "a new article whose page names an existing, different article as `rel=canonical`",
+        "ignores (and logs) the claim: a new item; the existing one untouched",
+        "0",
+        "ok",
+    ),
+    Fault(
+        "alias-revised",
+        "history",
+        "an alias recorded earlier, then a listing showing it and its target as two "
+        "different articles",
+        "drops the alias: the article becomes an item of its own",
+        "0",
+        "ok",
+    ),
+    Fault(
+        "widget-only",
+        "history",
+        "the list gone, a site-wide 「新着記事」 widget of 20 items (2 of the topic's) left",
+        "the layout guard fails the run: nothing new, nothing edited",
+        "1",
+        "failed/layout",
+        "never listed",
+    ),
+    Fault(
+        "alternating",
+        "history",
+        "an A/B-tested headline: A, B, A, B over four runs",
+        "one edit, then `alternating` once; no more edits or versions",
+        "0",
+        "ok",
+    ),
+    Fault(
+        "session-ids",
+        "history",
+        "a new session id in every link each run (`?PHPSESSID=…`, `;jsessionid=…`)",
+        "session and tracking parameters never make identity: nothing new",
+        "0",
+        "ok",
+    ),
+    Fault(
+        "identity-drift",
+        "history",
+        "every link changes form (`?v=2` appended), the texts unchanged",
+        "takes it for identity drift (aliases, logged): nothing new, nothing vanished",
+        "0",
+        "ok",
+    ),
+    Fault(
+        "clock-back",
+        "history",
+        "the clock set back 30 days between runs, then an item retracted from page 1",
+        "orders runs by sequence, not time: the retraction is recorded",
+        "0",
+        "ok",
+    ),
+    Fault(
+        "reparse-agrees",
+        "history",
+        "`topicwatch reparse` of a page listing one article twice with different texts",
+        "reads it as the crawl did (the first card counts): nothing to re-extract",
+        "0",
+        "ok",
+    ),
+]
 
 MATRIX: list[Fault] = [
     *_status_rows(429, "Too Many Requests", "1"),
@@ -145,6 +280,7 @@ MATRIX: list[Fault] = [
     Fault("summaries-gone", "listing", "partial break: every summary gone from the cards",
           "archives the run; missing summaries are not observed, never edits "
           "(`summary_coverage` 0 on the run row)", "0", "ok"),
+    *HISTORY,
     Fault("sigkill-during-write", "process",
           "SIGKILL of the crawl at a random moment of its archive write (50 runs)",
           "one transaction: the run is wholly in the archive or wholly absent; the next "
