@@ -127,6 +127,7 @@ def _commit(
         raise _Refused(reason)
     listed = listed_items(db, topic_id)
     raw = dedupe(_expand_not_modified(db, report.pages))
+    report = replace(report, articles=tuple(_valid_article(a) for a in report.articles))
     articles = {article.listing_url: article for article in report.articles}
     raw = [_valid(with_article(s, articles.get(s.url))) for s in raw]
     notes = _revise_aliases(db, {s.url: s for s in raw})
@@ -181,6 +182,15 @@ def _valid(sighting: Sighting) -> Sighting:
         summary=valid_unicode(sighting.summary),
         published_at=valid_unicode(sighting.published_at),
         tags=tuple(valid_unicode(tag) for tag in sighting.tags),
+    )
+
+
+def _valid_article(article: Article) -> Article:
+    return replace(
+        article,
+        headline=valid_unicode(article.headline),
+        published_at=valid_unicode(article.published_at),
+        tags=tuple(valid_unicode(tag) for tag in article.tags),
     )
 
 

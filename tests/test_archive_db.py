@@ -11,6 +11,7 @@ from conftest import add_one_version, archive_at
 
 from archive import ArchiveError, open_archive
 from archive.changes import Sighting
+from archive.enrichment import Article
 from archive.runs import begin_run
 from archive.schema import (
     MIGRATIONS,
@@ -160,3 +161,18 @@ def test_a_version_6_archive_keeps_its_history_through_the_trust_migration(tmp_p
     db.execute("INSERT INTO changes (run_id, item_id, kind, at) VALUES (1, 1, 'alternating', 'y')")
     with pytest.raises(sqlite3.IntegrityError):
         db.execute("INSERT INTO changes (run_id, item_id, kind, at) VALUES (1, 1, 'bogus', 'y')")
+
+
+def test_lone_surrogates_are_stored_as_replacement_characters(tmp_path):
+    """JSON-LD can carry "\\ud800": one such character used to fail the whole commit."""
+    db = open_archive(tmp_path / "a.db")
+    run_id = begin_run(db, topic="t", url="http://x/t/", trigger="manual", started_at=NOW, pid=1)
+    sighting = Sighting("http://x/a/", "見出し\ud800", "要約\udfff", "", 1, 1)
+    article = Article("http://x/a/", "", "記事\ud800", "", ("タグ\ud800",))
+    report = RunReport((PageResult("http://x/t/", 1, sightings=(sighting,)),), articles=(article,))
+    assert commit_run(db, run_id, report, NOW).status == "ok"
+    assert db.execute("SELECT headline, summary, tags FROM items").fetchone() == (
+        "見出し\ufffd",
+        "要約\ufffd",
+        '["タグ\ufffd"]',
+    )
