@@ -21,6 +21,7 @@ import click
 from archive import ArchiveError, open_archive
 from archive.daemon_state import pid_alive
 from archive.daemon_status import Status, TopicStatus, read_status
+from archive.db import check_archive, confirm_read
 from crawler.config import Config, ConfigError, load_config
 
 
@@ -65,6 +66,10 @@ def daemon_command(config_path: str | None, log_json: bool) -> None:
         topicwatch daemon --config /etc/topicwatch.toml --log-json
     """
     config = _load(config_path)
+    try:
+        check_archive(config.db)  # another application's file: refuse before the daemon starts
+    except ArchiveError as error:
+        raise Problem(str(error)) from None
     if find_spec("scheduler") is None:
         raise click.ClickException("the scheduler module is not installed; reinstall topicwatch")
     argv = [sys.executable, "-m", "scheduler"]
@@ -105,6 +110,9 @@ def status_command(db: str | None, config_path: str | None, as_json: bool) -> No
         raise Problem(str(error)) from None
     try:
         status = read_status(archive, now, hostname=socket.gethostname(), is_alive=pid_alive)
+        confirm_read(archive)
+    except ArchiveError as error:
+        raise Problem(str(error)) from None
     finally:
         archive.close()
     if as_json:

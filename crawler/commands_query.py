@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import shlex
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -26,6 +27,7 @@ from archive import ArchiveError, open_archive
 from archive.asof import listing_as_of
 from archive.atom import atom_feed, entry_id, feed_info
 from archive.changelog import KINDS, Change, list_changes
+from archive.db import confirm_read, is_pinned_read
 from archive.diff import Op, char_diff, excerpt, render
 from archive.gaps import find_gaps
 from archive.history import History, item_history
@@ -83,10 +85,21 @@ def reading(path: str) -> Iterator[sqlite_utils.Database]:
     try:
         require_runs(db)
         yield db
+        confirm_read(db)  # before anything read is shown
+    except sqlite3.DatabaseError:
+        _confirm(db)  # a read a writer tore is said to be one, not a damaged archive
+        raise
     except ArchiveError as error:
         raise QueryError(str(error)) from error
     finally:
         db.close()
+
+
+def _confirm(db: sqlite_utils.Database) -> None:
+    try:
+        confirm_read(db)
+    except ArchiveError as error:
+        raise QueryError(str(error)) from error
 
 
 def when(text: str | None, now: datetime, option: str) -> datetime | None:
@@ -537,8 +550,13 @@ def serve_command(db: str, host: str, port: int) -> None:
         raise QueryError("Datasette is not installed: pip install 'topicwatch[web]'") from None
     from crawler.datasette_metadata import serve
 
-    with reading(db):
-        pass  # fail here, in one line, on a missing, old or empty archive
+    with reading(db) as archive:  # fail here, in one line, on a missing, old or empty archive
+        if is_pinned_read(archive):
+            raise QueryError(
+                f"cannot serve {db}: reading it needs its -shm file, which this user cannot"
+                " create; a server reading for hours without it could not notice a writer"
+                " (run serve as the archive's owner, or while the daemon keeps it open)"
+            )
     serve(Path(db), host, port)
 
 

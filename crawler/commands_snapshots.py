@@ -5,6 +5,8 @@ from __future__ import annotations
 import sys
 import tempfile
 import webbrowser
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -12,6 +14,7 @@ import click
 import sqlite_utils
 
 from archive import ArchiveError, open_archive
+from archive.db import confirm_read
 from archive.snapshots import prune, snapshot_body
 from crawler.commands_query import when
 from crawler.reparse import reparse
@@ -26,11 +29,21 @@ def _db_option(function: click.decorators.FC) -> click.decorators.FC:
     )(function)  # fmt: skip
 
 
-def _open(path: str, *, readonly: bool) -> sqlite_utils.Database:
+@contextmanager
+def _archive(path: str, *, readonly: bool) -> Iterator[sqlite_utils.Database]:
+    """The archive for the block; archive errors (and a read a writer overtook) are usage
+    errors, one line with exit status 2."""
     try:
-        return open_archive(path, readonly=readonly)
+        db = open_archive(path, readonly=readonly)
     except ArchiveError as error:
         raise click.UsageError(str(error)) from error
+    try:
+        yield db
+        confirm_read(db)
+    except ArchiveError as error:
+        raise click.UsageError(str(error)) from error
+    finally:
+        db.close()
 
 
 @click.command(name="reparse")
@@ -51,9 +64,9 @@ def reparse_command(db: str, topic: str | None, since: str | None, dry_run: bool
         topicwatch reparse --topic nato --since 30d
     """
     now = datetime.now(UTC)
-    archive = _open(db, readonly=dry_run)
-    result = reparse(archive, now=now, topic=topic, since=when(since, now, "--since"),
-                     dry_run=dry_run)  # fmt: skip
+    moment = when(since, now, "--since")
+    with _archive(db, readonly=dry_run) as archive:
+        result = reparse(archive, now=now, topic=topic, since=moment, dry_run=dry_run)
     for change_id, url, run_id in result.plan.relabel:
         click.echo(f"edited -> reextracted: change {change_id} (run {run_id}) {url}")
     for version in result.plan.versions:
@@ -88,9 +101,8 @@ def show_snapshot_command(
         topicwatch show-snapshot 42 -o run42.html
         topicwatch show-snapshot v1337 --open
     """
-    archive = _open(db, readonly=True)
-    snapshot_id = _snapshot_for(archive, target, page)
-    body = snapshot_body(archive, snapshot_id)
+    with _archive(db, readonly=True) as archive:
+        body = snapshot_body(archive, _snapshot_for(archive, target, page))
     if open_it:
         with tempfile.NamedTemporaryFile("wb", suffix=".html", delete=False) as handle:
             handle.write(body)
@@ -147,8 +159,8 @@ def prune_command(db: str, keep: str, keep_evidence: bool, dry_run: bool) -> Non
     now = datetime.now(UTC)
     cutoff = when(keep, now, "--keep")
     assert cutoff is not None
-    archive = _open(db, readonly=dry_run)
-    result = prune(archive, cutoff, keep_evidence=keep_evidence, dry_run=dry_run)
+    with _archive(db, readonly=dry_run) as archive:
+        result = prune(archive, cutoff, keep_evidence=keep_evidence, dry_run=dry_run)
     verb = "would free" if dry_run else "freed"
     click.echo(
         f"{result.snapshots} snapshots older than {keep}: {verb} {result.bytes_freed} bytes;"

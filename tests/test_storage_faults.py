@@ -45,7 +45,8 @@ def not_a_database(tmp: Path) -> Path:
 def newer_schema(tmp: Path) -> Path:
     path = tmp / "future.db"
     with sqlite3.connect(path) as conn:
-        conn.execute("CREATE TABLE from_the_future (x)")
+        for table in ("topics", "crawl_runs", "items", "from_the_future"):
+            conn.execute(f"CREATE TABLE {table} (x)")
         conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
     conn.close()
     return path
