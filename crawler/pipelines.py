@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import logging
 import os
+import sqlite3
 from contextlib import ExitStack
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from scrapy import Spider, signals
@@ -23,6 +25,7 @@ from twisted.python.failure import Failure
 from archive import ArchiveError, TopicBusy, open_archive, topic_lock
 from archive.changes import Sighting
 from archive.daemon_state import pid_alive
+from archive.diagnose import explain
 from archive.queries import TopicMemory, needs_article, topic_memory
 from archive.runs import begin_run, end_run_without_changes, recover_stale_runs, topic_name_for
 from archive.snapshots import Fetch, save_fetches
@@ -134,6 +137,10 @@ class ArchivePipeline:
         try:
             if self.run_id is not None:
                 self._finish(reason)
+        except sqlite3.Error as error:  # the outcome could not be written: crawl() records it
+            problem = explain(Path(self.db_path), error)
+            self.stats.set_value("archive/storage_error", str(problem))
+            logger.error("%s", problem)
         finally:
             self.resources.close()
 

@@ -8,16 +8,19 @@ status: ``scrapy crawl`` "succeeds" even when the spider failed.
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from scrapy.crawler import CrawlerProcess
 from scrapy.exceptions import UsageError
 from scrapy.settings import BaseSettings, Settings
 
-from archive import open_archive
+from archive import ArchiveError, open_archive
 from archive.queries import run_row
+from archive.runs import end_run_without_changes
 from crawler.spiders.topic import TopicSpider, parse_selectors, topic_url
 
 EXIT_OK = 0
@@ -123,8 +126,33 @@ def _result(stats: Any, db_path: str, duration: float) -> CrawlResult:
         run = run_row(db, run_id)
     finally:
         db.close()
+    problem = stats.get_value("archive/storage_error")
+    if run["status"] == "running" and problem:
+        run = _close_unrecorded(db_path, run, str(problem))
     code = EXIT_OK if run["status"] == "ok" else EXIT_FAILED
     return CrawlResult(code, run, describe(run, duration), duration)
+
+
+def _close_unrecorded(db_path: str, run: dict[str, Any], problem: str) -> dict[str, Any]:
+    """The run whose outcome the pipeline could not write (a full disk): ``failed`` with
+    reason ``storage`` and the pipeline's one line, rather than ``running`` until the next
+    crawl calls it a crash. A rolled-back commit leaves its log space behind, so this
+    one-row update fits where the run did not."""
+    closed = {**run, "status": "failed", "reason": "storage", "error": problem}
+    try:
+        db = open_archive(db_path, check_room=False)
+    except ArchiveError:
+        return closed
+    try:
+        end_run_without_changes(
+            db, run["id"], status="failed", reason="storage", error=problem,
+            finished_at=datetime.now(UTC), pages=run["pages"],
+        )  # fmt: skip
+        return run_row(db, run["id"])
+    except sqlite3.Error:
+        return closed
+    finally:
+        db.close()
 
 
 def describe(run: dict[str, Any], duration: float) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import resource
+import secrets
 import shutil
 import signal
 import subprocess
@@ -19,8 +20,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import Crawl
+from conftest import Crawl, scalar
 from fault_checks import (  # noqa: F401 (fixtures)
+    TOPIC_PATH,
+    assert_nothing_lost,
     baseline_fixture,
     case_fixture,
     crawl_argv,
@@ -74,6 +77,22 @@ def test_analysts_still_read_an_archive_on_a_full_disk(case):
     done = run([*argv, "--db", str(case.db), "--json"], 16 * 1024)
     assert done.returncode == 0, done.stderr
     assert done.stdout.count('"kind": "new"') == 20
+
+
+def test_a_disk_that_fills_during_the_crawl_fails_the_run_as_disk_full(case):
+    """The crawl's one write transaction does not fit: the run is recorded as failed
+    with reason ``storage`` and says "disk full"; nothing archived is lost or changed."""
+    page = case.site.page_bytes(TOPIC_PATH)
+    padding = secrets.token_urlsafe(3 * 1024 * 1024).encode()  # incompressible snapshot
+    case.site.serve_raw(TOPIC_PATH, page.replace(b"</body>", b"<!--" + padding + b"--></body>"))
+    before = case.state()
+    limit = case.db.stat().st_size + (5 << 20) // 4  # room to open, none for the snapshot
+    crawl = run(crawl_argv(case.site.topic_url(), case.db, "-s", "DOWNLOAD_WARNSIZE=0"), limit)
+    assert crawl.returncode == 1, crawl.stderr
+    assert crawl.run["status"] == "failed" and crawl.run["reason"] == "storage", crawl.run
+    assert crawl.run["error"].startswith("disk full"), crawl.run
+    assert scalar(case.db, "SELECT reason FROM crawl_runs ORDER BY id DESC LIMIT 1") == "storage"
+    assert_nothing_lost(before, case.state())
 
 
 def _can_mount_tmpfs(directory: Path) -> bool:
