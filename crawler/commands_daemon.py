@@ -22,6 +22,7 @@ from archive import ArchiveError, open_archive
 from archive.daemon_state import pid_alive
 from archive.daemon_status import Status, TopicStatus, read_status
 from archive.db import check_archive, confirm_read
+from archive.lock import check_lock_dir
 from crawler.config import Config, ConfigError, load_config
 
 
@@ -68,6 +69,7 @@ def daemon_command(config_path: str | None, log_json: bool) -> None:
     config = _load(config_path)
     try:
         check_archive(config.db)  # another application's file: refuse before the daemon starts
+        check_lock_dir(config.db)
     except ArchiveError as error:
         raise Problem(str(error)) from None
     if find_spec("scheduler") is None:

@@ -8,6 +8,7 @@ status: ``scrapy crawl`` "succeeds" even when the spider failed.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import time
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ from scrapy.exceptions import UsageError
 from scrapy.settings import BaseSettings, Settings
 
 from archive import ArchiveError, open_archive
+from archive.lock import lock_path, open_lock_file
 from archive.queries import run_row
 from archive.runs import end_run_without_changes
 from crawler.spiders.topic import TopicSpider, parse_selectors, topic_url
@@ -62,6 +64,7 @@ def crawl(request: CrawlRequest) -> CrawlResult:
     settings.setmodule("crawler.settings", priority="project")
     check_overrides(settings, request.settings)
     open_archive(request.db).close()  # bad paths fail here, before Scrapy starts
+    os.close(open_lock_file(lock_path(request.db, url)))  # and a planted lock file too
     settings.setdict(
         {
             "TOPICWATCH_DB": request.db,
