@@ -17,6 +17,7 @@ from archive import ArchiveError
 from crawler import DEFAULT_TOPIC_URL, __version__
 from crawler.commands_daemon import daemon_command, status_command
 from crawler.commands_snapshots import prune_command, reparse_command, show_snapshot_command
+from crawler.output import printable, say
 from crawler.run import CrawlRequest, crawl
 from crawler.settings import TOPICWATCH_MAX_PAGES_HARD
 
@@ -143,11 +144,11 @@ def crawl_command(
     try:
         result = crawl(request)
     except (UsageError, ArchiveError) as error:
-        raise click.UsageError(str(error)) from error
+        raise click.UsageError(printable(str(error))) from error
     if as_json and result.run is not None:
         click.echo(json.dumps({**result.run, "duration": round(result.duration, 3)}))
     else:
-        click.echo(result.message, err=result.exit_code != 0)
+        say(result.message, err=result.exit_code != 0)
     sys.exit(result.exit_code)
 
 

@@ -7,7 +7,6 @@ without the Scrapy this CLI has imported, and keeps this process's pid for syste
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 import sys
@@ -24,12 +23,11 @@ from archive.daemon_status import Status, TopicStatus, read_status
 from archive.db import check_archive, confirm_read
 from archive.lock import check_lock_dir
 from crawler.config import Config, ConfigError, load_config
+from crawler.output import OneLineError, say, to_json
 
 
-class Problem(click.ClickException):
+class Problem(OneLineError):
     """A one-line error with exit status 2 (bad config, unusable archive)."""
-
-    exit_code = 2
 
 
 def config_option(function: Any) -> Any:
@@ -118,9 +116,10 @@ def status_command(db: str | None, config_path: str | None, as_json: bool) -> No
     finally:
         archive.close()
     if as_json:
-        click.echo(json.dumps(status.to_json(), ensure_ascii=False, indent=2))
+        click.echo(to_json(status.to_json()))
     else:
-        click.echo("\n".join(format_status(status, now)))
+        for line in format_status(status, now):
+            say(line)
 
 
 def format_status(status: Status, now: datetime) -> list[str]:

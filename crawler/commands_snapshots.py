@@ -17,6 +17,7 @@ from archive import ArchiveError, open_archive
 from archive.db import confirm_read
 from archive.snapshots import prune, snapshot_body
 from crawler.commands_query import when
+from crawler.output import printable, say
 from crawler.reparse import reparse
 
 DB_HELP = "Archive file (SQLite). Default ./topicwatch.db, or $TOPICWATCH_DB."
@@ -36,12 +37,12 @@ def _archive(path: str, *, readonly: bool) -> Iterator[sqlite_utils.Database]:
     try:
         db = open_archive(path, readonly=readonly)
     except ArchiveError as error:
-        raise click.UsageError(str(error)) from error
+        raise click.UsageError(printable(str(error))) from error
     try:
         yield db
         confirm_read(db)
     except ArchiveError as error:
-        raise click.UsageError(str(error)) from error
+        raise click.UsageError(printable(str(error))) from error
     finally:
         db.close()
 
@@ -68,12 +69,12 @@ def reparse_command(db: str, topic: str | None, since: str | None, dry_run: bool
     with _archive(db, readonly=dry_run) as archive:
         result = reparse(archive, now=now, topic=topic, since=moment, dry_run=dry_run)
     for change_id, url, run_id in result.plan.relabel:
-        click.echo(f"edited -> reextracted: change {change_id} (run {run_id}) {url}")
+        say(f"edited -> reextracted: change {change_id} (run {run_id}) {url}")
     for version in result.plan.versions:
-        click.echo(f"new version (reextracted): {version.url}")
-        click.echo(f"    headline: {version.before[0]!r} -> {version.after[0]!r}")
+        say(f"new version (reextracted): {version.url}")
+        say(f"    headline: {version.before[0]!r} -> {version.after[0]!r}")
         if version.before[1] != version.after[1]:
-            click.echo(f"    summary:  {version.before[1]!r} -> {version.after[1]!r}")
+            say(f"    summary:  {version.before[1]!r} -> {version.after[1]!r}")
     verb = "would change" if dry_run else "changed"
     click.echo(
         f"{result.pages} snapshots re-read; {verb}: {len(result.plan.relabel)} edits relabelled,"
@@ -162,7 +163,7 @@ def prune_command(db: str, keep: str, keep_evidence: bool, dry_run: bool) -> Non
     with _archive(db, readonly=dry_run) as archive:
         result = prune(archive, cutoff, keep_evidence=keep_evidence, dry_run=dry_run)
     verb = "would free" if dry_run else "freed"
-    click.echo(
+    say(
         f"{result.snapshots} snapshots older than {keep}: {verb} {result.bytes_freed} bytes;"
         f" {result.kept_as_evidence} kept as the only evidence of a version"
     )
