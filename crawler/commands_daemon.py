@@ -70,6 +70,7 @@ def daemon_command(config_path: str | None, log_json: bool) -> None:
         check_lock_dir(config.db)
     except ArchiveError as error:
         raise Problem(str(error)) from None
+    _check_crawl_settings(config)
     if find_spec("scheduler") is None:
         raise click.ClickException("the scheduler module is not installed; reinstall topicwatch")
     argv = [sys.executable, "-m", "scheduler"]
@@ -80,6 +81,23 @@ def daemon_command(config_path: str | None, log_json: bool) -> None:
     sys.stdout.flush()
     sys.stderr.flush()
     os.execv(sys.executable, argv)
+
+
+def _check_crawl_settings(config: Config) -> None:
+    """[settings] become every crawl's ``-s``: a bad value would fail each run, so it is
+    checked now, as ``topicwatch crawl`` checks it (config.py cannot: it avoids Scrapy)."""
+    from scrapy.exceptions import UsageError
+    from scrapy.settings import Settings
+
+    from crawler.run import check_overrides
+
+    settings = Settings()
+    settings.setmodule("crawler.settings", priority="project")
+    try:
+        check_overrides(settings, config.settings)
+    except UsageError as error:
+        where = f"{config.path}: " if config.path else ""
+        raise Problem(f"{where}settings: {error}") from None
 
 
 @click.command(name="status")

@@ -8,6 +8,7 @@ status: ``scrapy crawl`` "succeeds" even when the spider failed.
 
 from __future__ import annotations
 
+import math
 import os
 import sqlite3
 import time
@@ -23,6 +24,7 @@ from archive import ArchiveError, open_archive
 from archive.lock import lock_path, open_lock_file
 from archive.queries import run_row
 from archive.runs import end_run_without_changes
+from crawler.config import duration_seconds
 from crawler.spiders.topic import TopicSpider, parse_selectors, topic_url
 
 EXIT_OK = 0
@@ -89,6 +91,11 @@ def crawl(request: CrawlRequest) -> CrawlResult:
     return _result(crawler.stats, request.db, time.monotonic() - started)
 
 
+# Settings that are seconds: DOWNLOAD_TIMEOUT, DOWNLOAD_DELAY, AUTOTHROTTLE_MAX_DELAY, ...
+_TIME_SUFFIXES = ("_TIMEOUT", "_DELAY")
+_TIME_SETTINGS = frozenset(
+    {"RETRY_BACKOFF_BASE", "RETRY_BACKOFF_MAX", "RETRY_AFTER_MAX", "TOPICWATCH_LOCK_WAIT"}
+)
 # How each kind of default value is read back (bool first: a bool is an int too).
 _SETTING_KINDS = (
     (bool, "getbool", "true or false"),
@@ -109,9 +116,23 @@ def check_overrides(settings: Settings, overrides: dict[str, Any]) -> None:
         if not isinstance(value, str) or kind is None:
             continue
         try:
-            getattr(Settings({name: value}), kind[1])(name)
+            read = getattr(Settings({name: value}), kind[1])(name)
         except ValueError:
             raise UsageError(f"-s {name}={value!r}: expected {kind[2]}") from None
+        if kind[1] == "getfloat":
+            _check_number(name, value, read)
+
+
+def _check_number(name: str, text: str, number: float) -> None:
+    """A number must be finite (``nan`` and ``inf`` parse as floats); a time must also be
+    a duration the crawl can wait (:func:`crawler.config.duration_seconds`)."""
+    if not math.isfinite(number):
+        raise UsageError(f"-s {name}={text!r}: expected a finite number")
+    if name.endswith(_TIME_SUFFIXES) or name in _TIME_SETTINGS:
+        try:
+            duration_seconds(number)
+        except ValueError as error:
+            raise UsageError(f"-s {name}={text!r}: {error}") from None
 
 
 def _result(stats: Any, db_path: str, duration: float) -> CrawlResult:
