@@ -30,7 +30,7 @@ from archive.db import confirm_read, is_pinned_read
 from archive.diff import Op, char_diff, excerpt, render
 from archive.gaps import find_gaps
 from archive.history import History, item_history
-from archive.lookup import find_item_id, require_runs, topic_id_or_none
+from archive.lookup import MAX_ROW_ID, find_item_id, require_runs, topic_id_or_none
 from archive.search import EmptyQuery, Hit, SearchRequest, search
 from archive.when import BadWhen, parse_when
 from crawler.output import (
@@ -138,7 +138,7 @@ SEARCH_COLUMNS = (
 @topic_option
 @click.option("--since", metavar="WHEN", help="Only text on the listing at or after WHEN.")
 @click.option("--until", metavar="WHEN", help="Only text on the listing at or before WHEN.")
-@click.option("--limit", type=click.IntRange(1), default=20, show_default=True)
+@click.option("--limit", type=click.IntRange(1, MAX_ROW_ID), default=20, show_default=True)
 @click.option("--all-versions", is_flag=True, help="Search earlier versions too.")
 @output_options
 def search_command(
@@ -239,7 +239,9 @@ CHANGE_COLUMNS = (
 @click.option("--until", metavar="WHEN")
 @click.option("--kind", "kinds", type=click.Choice(KINDS), multiple=True, help="Repeatable.")
 @topic_option
-@click.option("--limit", type=click.IntRange(0), default=200, show_default=True, help="0: all.")
+@click.option(
+    "--limit", type=click.IntRange(0, MAX_ROW_ID), default=200, show_default=True, help="0: all."
+)
 @output_options
 def changes_command(
     db: str,
@@ -449,7 +451,7 @@ def asof_command(moment: str, db: str, topic: str | None, fmt: str | None) -> No
 )
 @topic_option
 @click.option("--since", metavar="WHEN", help="Only changes at or after WHEN.")
-@click.option("--limit", type=click.IntRange(1), help="At most N entries (newest).")
+@click.option("--limit", type=click.IntRange(1, MAX_ROW_ID), help="At most N entries (newest).")
 def export_command(
     db: str, fmt: str, topic: str | None, since: str | None, limit: int | None
 ) -> None:

@@ -15,9 +15,10 @@ import sqlite_utils
 
 from archive import ArchiveError, open_archive
 from archive.db import confirm_read
+from archive.lookup import MAX_ROW_ID, parse_row_id
 from archive.snapshots import prune, snapshot_body
 from crawler.commands_query import when
-from crawler.output import printable, say
+from crawler.output import OneLineError, say
 from crawler.reparse import reparse
 
 DB_HELP = "Archive file (SQLite). Default ./topicwatch.db, or $TOPICWATCH_DB."
@@ -32,17 +33,17 @@ def _db_option(function: click.decorators.FC) -> click.decorators.FC:
 
 @contextmanager
 def _archive(path: str, *, readonly: bool) -> Iterator[sqlite_utils.Database]:
-    """The archive for the block; archive errors (and a read a writer overtook) are usage
-    errors, one line with exit status 2."""
+    """The archive for the block; archive errors (and a read a writer overtook) are one
+    line with exit status 2."""
     try:
         db = open_archive(path, readonly=readonly)
     except ArchiveError as error:
-        raise click.UsageError(printable(str(error))) from error
+        raise OneLineError(str(error)) from error
     try:
         yield db
         confirm_read(db)
     except ArchiveError as error:
-        raise click.UsageError(printable(str(error))) from error
+        raise OneLineError(str(error)) from error
     finally:
         db.close()
 
@@ -85,7 +86,13 @@ def reparse_command(db: str, topic: str | None, since: str | None, dry_run: bool
 @click.command(name="show-snapshot")
 @click.argument("target")
 @_db_option
-@click.option("--page", type=int, default=1, show_default=True, help="Listing page of a run.")
+@click.option(
+    "--page",
+    type=click.IntRange(1, MAX_ROW_ID),
+    default=1,
+    show_default=True,
+    help="Listing page of a run.",
+)
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write to FILE.")
 @click.option("--open", "open_it", is_flag=True, help="Open it in a web browser.")
 def show_snapshot_command(
@@ -117,22 +124,23 @@ def show_snapshot_command(
 
 
 def _snapshot_for(archive: sqlite_utils.Database, target: str, page: int) -> int:
-    if target.lower().startswith("v") and target[1:].isdigit():
-        row = archive.execute(
-            "SELECT snapshot_id FROM item_versions WHERE id = ?", [int(target[1:])]
-        ).fetchone()
-        what = f"item version {target[1:]}"
-    elif target.isdigit():
-        row = archive.execute(
-            "SELECT snapshot_id FROM fetches WHERE run_id = ? AND kind = 'listing'"
-            " AND coalesce(page, 1) = ?",
-            [int(target), page],
-        ).fetchone()
-        what = f"run {target} page {page}"
-    else:
+    version = target[:1].lower() == "v" and target[1:].isascii() and target[1:].isdigit()
+    if not version and not (target.isascii() and target.isdigit()):
         raise click.BadParameter("expected a run id or v<version id>", param_hint="TARGET")
+    number = parse_row_id(target[1:] if version else target)  # None: beyond any row id
+    if version:
+        sql = "SELECT snapshot_id FROM item_versions WHERE id = ?"
+        params: list[int | None] = [number]
+        what = f"item version {target[1:]}"
+    else:
+        sql = (
+            "SELECT snapshot_id FROM fetches WHERE run_id = ? AND kind = 'listing'"
+            " AND coalesce(page, 1) = ?"
+        )
+        params, what = [number, page], f"run {target} page {page}"
+    row = None if number is None else archive.execute(sql, params).fetchone()
     if row is None or row[0] is None:
-        raise click.UsageError(f"no stored snapshot for {what}")
+        raise OneLineError(f"no stored snapshot for {what}")
     return int(row[0])
 
 
