@@ -24,12 +24,14 @@ from conftest import Crawl, scalar
 from fault_checks import (  # noqa: F401 (fixtures)
     TOPIC_PATH,
     assert_nothing_lost,
+    assert_outcome,
     baseline_fixture,
     case_fixture,
     crawl_argv,
     fault_env,
     fault_site_fixture,
 )
+from fault_matrix import row
 
 from archive import open_archive
 
@@ -59,9 +61,10 @@ def one_error(output: str) -> str:
 def test_opening_an_archive_with_no_room_to_grow_says_disk_full(case):
     """16 KiB: not even SQLite's 32 KiB WAL index fits (the old "disk I/O error")."""
     before = case.db.read_bytes()
+    fault = row("disk-full-open")
     crawl = run(crawl_argv(case.site.topic_url(), case.db), 16 * 1024)
-    assert crawl.returncode == 2, crawl.stderr
-    assert one_error(crawl.stderr).startswith("Error: disk full")
+    assert crawl.returncode == int(fault.exit), crawl.stderr
+    assert one_error(crawl.stderr).startswith(f"Error: {fault.error}")
     assert "not a topicwatch archive" not in crawl.stderr
     assert case.db.read_bytes() == before
 
@@ -88,8 +91,7 @@ def test_a_disk_that_fills_during_the_crawl_fails_the_run_as_disk_full(case):
     before = case.state()
     limit = case.db.stat().st_size + (5 << 20) // 4  # room to open, none for the snapshot
     crawl = run(crawl_argv(case.site.topic_url(), case.db, "-s", "DOWNLOAD_WARNSIZE=0"), limit)
-    assert crawl.returncode == 1, crawl.stderr
-    assert crawl.run["status"] == "failed" and crawl.run["reason"] == "storage", crawl.run
+    assert_outcome(row("disk-full-commit"), crawl)
     assert crawl.run["error"].startswith("disk full"), crawl.run
     assert scalar(case.db, "SELECT reason FROM crawl_runs ORDER BY id DESC LIMIT 1") == "storage"
     assert_nothing_lost(before, case.state())

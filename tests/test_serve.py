@@ -20,6 +20,7 @@ from urllib.request import urlopen
 
 import pytest
 from conftest import child_env
+from fault_matrix import row
 from query_archive import story_copy
 
 from archive.sql_functions import MAX_INPUT_CHARS
@@ -113,6 +114,7 @@ def query(base: str, sql: str) -> tuple[int, str]:
 def test_the_registered_function_reads_a_bounded_amount_of_its_argument(server):
     """It ran 5.9 s on a 300-million-character argument, inside one call where Datasette's
     time limit cannot stop it; now it reads at most MAX_INPUT_CHARS characters."""
+    assert f"{MAX_INPUT_CHARS:,}" in row("serve-function-bound").does
     base, _ = server
     huge = "topicwatch_search_key(printf('%.*c', 3000000, 'Ａ'))"
     status, body = query(base, f"select length({huge}) as n, substr({huge}, 1, 2) as head")

@@ -26,10 +26,12 @@ from fault_checks import (  # noqa: F401 (fixtures)
     TOPIC_PATH,
     Case,
     assert_nothing_lost,
+    assert_outcome,
     baseline_fixture,
     case_fixture,
     fault_site_fixture,
 )
+from fault_matrix import row
 from fixture_site import load_seed_articles
 
 from crawler.cli import cli
@@ -74,7 +76,7 @@ def hostile(case: Case) -> Case:
     hostile_card = card("hostile-text", HEADLINE, SUMMARY + "。" + SEED[1].summary)
     case.site.serve_raw(TOPIC_PATH, (page[:end] + hostile_card + page[end:]).encode())
     crawl = case.crawl()
-    assert crawl.returncode == 0, crawl.stderr
+    assert_outcome(row("terminal-escapes"), crawl)
     assert_nothing_lost(before, case.state(), Counter(new=1, edited=1))
     return case
 
