@@ -18,7 +18,7 @@ import sqlite_utils
 from archive.diagnose import disk_full, explain
 from archive.errors import ArchiveError
 from archive.identity import APPLICATION_ID, check_magic, identify, read_header
-from archive.readonly import confirm, connect_reader, is_pinned
+from archive.readonly import confirm, connect_reader, is_pinned, unchanged
 from archive.schema import SCHEMA_VERSION, pending_migrations
 
 BUSY_TIMEOUT_MS = 30_000
@@ -109,10 +109,20 @@ def _version(path: Path) -> int:
     conn = connect_reader(path, prefer_pinned=True)
     try:
         version = _checked_version(conn, path)
-        confirm(conn)
+    except (ArchiveError, sqlite3.DatabaseError):
+        if unchanged(conn):
+            raise
+    else:
+        if unchanged(conn):
+            return version
     finally:
         conn.close()
-    return version
+    # A writer overtook that pinned look (another crawl committing): look as readers do.
+    conn = connect_reader(path)
+    try:
+        return _checked_version(conn, path)
+    finally:
+        conn.close()
 
 
 def _checked_version(conn: sqlite3.Connection, path: Path) -> int:

@@ -78,9 +78,15 @@ def connect_reader(path: Path, *, prefer_pinned: bool = False) -> sqlite3.Connec
             raise error from None
 
 
+def unchanged(conn: sqlite3.Connection) -> bool:
+    """Whether what ``conn`` read still stands: it is not pinned, or nobody wrote since."""
+    return not isinstance(conn, PinnedConnection) or file_state(conn.path) == conn.pinned
+
+
 def confirm(conn: sqlite3.Connection) -> None:
     """Raise ArchiveError if ``conn`` is pinned and a writer touched the file since."""
-    if isinstance(conn, PinnedConnection) and file_state(conn.path) != conn.pinned:
+    if not unchanged(conn):
+        assert isinstance(conn, PinnedConnection)
         raise ArchiveError(
             f"{conn.path} was written while being read without its -shm file (the daemon"
             " started meanwhile?); run the command again"

@@ -168,3 +168,30 @@ def test_the_check_is_refused_in_one_line_by_the_library(tmp_path):
     path = FOREIGN["table-clash"](tmp_path)
     with pytest.raises(ArchiveError, match="tables topicwatch did not create: items"):
         check_archive(path)
+
+
+def test_a_writer_overtaking_the_identifying_look_makes_it_look_again(tmp_path, monkeypatch):
+    """Identification reads an idle file pinned (no -shm left behind); when another process
+    commits meanwhile — two crawls of different topics — it must look again, not refuse."""
+    import archive.db as archive_db
+    from archive.readonly import is_pinned
+
+    path = tmp_path / "a.db"
+    open_archive(path).close()  # the last writer closed: idle, no -shm
+    real = archive_db._checked_version
+    looks: list[bool] = []
+
+    def overtaken(conn: sqlite3.Connection, at: Path) -> int:
+        first = not looks
+        looks.append(is_pinned(conn))
+        if first and looks[0]:
+            monkeypatch.setattr(archive_db, "_checked_version", real)
+            writer = open_archive(at)  # another process's crawl, committing meanwhile
+            writer.execute("INSERT INTO topics (name, url, created_at) VALUES ('x', 'u', 't')")
+            writer.close()
+            monkeypatch.setattr(archive_db, "_checked_version", overtaken)
+        return real(conn, at)
+
+    monkeypatch.setattr(archive_db, "_checked_version", overtaken)
+    open_archive(path).close()
+    assert looks[:2] == [True, False]  # pinned, overtaken, then read as readers do
