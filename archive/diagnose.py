@@ -51,7 +51,8 @@ def disk_full(path: Path) -> str | None:
         stat = os.statvfs(path.parent)
     except OSError:
         return None
-    free = stat.f_bavail * stat.f_frsize
+    # Root may also write the blocks a file system reserves for it.
+    free = (stat.f_bfree if os.geteuid() == 0 else stat.f_bavail) * stat.f_frsize
     if free < FULL_MARGIN:
         return f"disk full: {free} bytes free on the file system holding {path.parent}"
     return None
