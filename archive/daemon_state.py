@@ -17,14 +17,13 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import sqlite_utils
 
 from archive.clock import iso, parse_iso
 from archive.db import write_transaction
-from archive.lock import is_locked, lock_path
+from archive.lock import is_locked, lock_dir, lock_holder, open_lock_file, write_holder
 from archive.runs import ensure_topic
 
 ALERT_ATTEMPTS = 5
@@ -77,9 +76,7 @@ def daemon_lock(archive_path: str | os.PathLike[str]) -> Iterator[None]:
 
     An ``flock`` beside the archive, freed by the kernel when the holder dies.
     """
-    path = Path(f"{os.fspath(archive_path)}.locks") / "daemon.lock"
-    path.parent.mkdir(exist_ok=True)
-    handle = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    handle = open_lock_file(lock_dir(archive_path) / "daemon.lock")  # never via a symlink
     try:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -88,8 +85,7 @@ def daemon_lock(archive_path: str | os.PathLike[str]) -> Iterator[None]:
             raise DaemonRunning(
                 f"another topicwatch daemon (pid {holder}) is running on {archive_path}"
             ) from None
-        os.ftruncate(handle, 0)
-        os.pwrite(handle, str(os.getpid()).encode(), 0)
+        write_holder(handle)
         yield
     finally:
         os.close(handle)
@@ -355,8 +351,7 @@ def live_crawl_pids(db: sqlite_utils.Database, archive_path: str | os.PathLike[s
     for pid, url in db.execute("SELECT pid, url FROM crawl_runs WHERE status = 'running'"):
         if pid is None or not pid_alive(pid) or not is_locked(archive_path, url):
             continue
-        holder = lock_path(archive_path, url).read_text(errors="replace").strip()
-        if holder == str(pid):
+        if lock_holder(archive_path, url) == str(pid):
             live.add(pid)
     return live
 

@@ -1,8 +1,8 @@
 """Opening the archive file: pragmas, migrations, read-only mode, write transactions.
 
 Every process opens the archive through here so that WAL, the busy timeout and foreign
-keys are always on, and so that a bad path fails with one clear :class:`ArchiveError`
-before anything is written.
+keys are always on, and so that a bad path, a file that is not ours or a full disk fails
+with one clear :class:`ArchiveError` before anything is written.
 """
 
 from __future__ import annotations
@@ -15,41 +15,124 @@ from pathlib import Path
 
 import sqlite_utils
 
+from archive.diagnose import disk_full, explain
+from archive.errors import ArchiveError
+from archive.identity import APPLICATION_ID, check_magic, identify, read_header
+from archive.readonly import confirm, connect_reader, is_pinned, unchanged
 from archive.schema import SCHEMA_VERSION, pending_migrations
 
 BUSY_TIMEOUT_MS = 30_000
 
+__all__ = [
+    "ArchiveError", "check_archive", "confirm_read", "is_pinned_read", "open_archive",
+    "write_transaction",
+]  # fmt: skip
 
-class ArchiveError(Exception):
-    """The archive cannot be used as asked; the message is one line for the operator."""
 
+def open_archive(
+    path: str | os.PathLike[str], *, readonly: bool = False, check_room: bool = True
+) -> sqlite_utils.Database:
+    """Open (and for writers create and upgrade) the archive at ``path``.
 
-def open_archive(path: str | os.PathLike[str], *, readonly: bool = False) -> sqlite_utils.Database:
-    """Open (and for writers create and upgrade) the archive at ``path``."""
+    Writers are refused on a full disk (``check_room``), unless they only record why
+    a run failed: that small update reuses log space the failed write left behind.
+    """
     path = Path(path)
     _check_path(path, readonly=readonly)
+    full = None if readonly or not check_room else disk_full(path)
+    if full:
+        raise ArchiveError(full)  # before a write fails half-way, or SQLite calls it I/O
     try:
-        conn = _connect(path, readonly=readonly)
-        version = conn.execute("PRAGMA user_version").fetchone()[0]
-    except sqlite3.DatabaseError as error:
-        raise ArchiveError(f"{path} is not a topicwatch archive ({error})") from error
-    if version > SCHEMA_VERSION:
+        return _open(path, readonly=readonly)
+    except sqlite3.Error as error:
+        raise explain(path, error) from error
+
+
+def check_archive(path: str | os.PathLike[str]) -> None:
+    """Refuse now, writing nothing, a file a writer would refuse (not ours, newer, unreadable).
+
+    For commands that hand the archive to another process (the daemon), so that the
+    refusal is one line before anything starts rather than a log line after.
+    """
+    path = Path(path)
+    _check_path(path, readonly=False)
+    if path.exists():
+        try:
+            _version(path)
+        except sqlite3.Error as error:
+            raise explain(path, error) from error
+
+
+def confirm_read(db: sqlite_utils.Database) -> None:
+    """Raise ArchiveError if what ``db`` read cannot be trusted: a pinned read (see
+    :mod:`archive.readonly`) that a writer overtook. Call it before showing the answer."""
+    confirm(db.conn)
+
+
+def is_pinned_read(db: sqlite_utils.Database) -> bool:
+    """Whether ``db`` reads the file pinned, without the WAL index a live reader needs."""
+    return is_pinned(db.conn)
+
+
+def _open(path: Path, *, readonly: bool) -> sqlite_utils.Database:
+    if path.exists():
+        check_magic(path, read_header(path))  # not SQLite at all: say so without opening it
+    # Identified first without leaving a trace: even a reader's connection may create a
+    # -shm beside a WAL file, and a writer's may roll back or checkpoint someone's log.
+    _version(path)
+    conn = connect_reader(path) if readonly else _connect(path)
+    try:
+        # Again on this connection: the probe may have seen another state of the file.
+        version = _checked_version(conn, path)
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        conn.execute("PRAGMA foreign_keys = ON")
+        if not readonly:
+            # Only now, once the file is known to be ours: WAL rewrites the header.
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = NORMAL")
+        db = sqlite_utils.Database(conn)
+        if version < SCHEMA_VERSION:
+            if readonly:
+                raise ArchiveError(f"{path} needs an upgrade; run any crawl once to migrate it")
+            _migrate(db)
+    except BaseException:
         conn.close()
+        raise
+    return db
+
+
+def _version(path: Path) -> int:
+    """The schema version of the file at ``path`` (0 if new), read without writing to it
+    or beside it; ArchiveError if it is not ours or newer than this code."""
+    if not path.exists() or path.stat().st_size == 0:
+        return 0
+    conn = connect_reader(path, prefer_pinned=True)
+    try:
+        version = _checked_version(conn, path)
+    except (ArchiveError, sqlite3.DatabaseError):
+        if unchanged(conn):
+            raise
+    else:
+        if unchanged(conn):
+            return version
+    finally:
+        conn.close()
+    # A writer overtook that pinned look (another crawl committing): look as readers do.
+    conn = connect_reader(path)
+    try:
+        return _checked_version(conn, path)
+    finally:
+        conn.close()
+
+
+def _checked_version(conn: sqlite3.Connection, path: Path) -> int:
+    version = identify(conn, path, SCHEMA_VERSION)
+    if version > SCHEMA_VERSION:
         raise ArchiveError(
             f"{path} has schema version {version}, newer than this topicwatch "
             f"understands ({SCHEMA_VERSION}); upgrade topicwatch"
         )
-    if not readonly:
-        # Only now, once the file is known to be ours: WAL rewrites the header.
-        conn.execute("PRAGMA journal_mode = WAL")
-        conn.execute("PRAGMA synchronous = NORMAL")
-    db = sqlite_utils.Database(conn)
-    if version < SCHEMA_VERSION:
-        if readonly:
-            conn.close()
-            raise ArchiveError(f"{path} needs an upgrade; run any crawl once to migrate it")
-        _migrate(db, version)
-    return db
+    return version
 
 
 def _check_path(path: Path, *, readonly: bool) -> None:
@@ -63,23 +146,24 @@ def _check_path(path: Path, *, readonly: bool) -> None:
         raise ArchiveError(f"archive path is not a file: {path}")
 
 
-def _connect(path: Path, *, readonly: bool) -> sqlite3.Connection:
+def _connect(path: Path) -> sqlite3.Connection:
     """Autocommit connection: transactions are explicit (see :func:`write_transaction`)."""
-    if readonly:
-        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, isolation_level=None)
-    else:
-        conn = sqlite3.connect(path, isolation_level=None)
-    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-    conn.execute("PRAGMA foreign_keys = ON")
-    # Reading the schema forces SQLite to read the header: a non-database fails here.
-    conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        # Reading the schema forces SQLite to read the header: a non-database fails here.
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except BaseException:
+        conn.close()
+        raise
     return conn
 
 
-def _migrate(db: sqlite_utils.Database, version: int) -> None:
+def _migrate(db: sqlite_utils.Database) -> None:
     with write_transaction(db):
         # Re-read inside the lock: another process may have migrated meanwhile.
         current = db.execute("PRAGMA user_version").fetchone()[0]
+        if current == 0:
+            db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
         for migration in pending_migrations(current):
             migration(db)
         db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")

@@ -27,6 +27,21 @@ class Topic:
     url: str
 
 
+MAX_ROW_ID = 2**63 - 1  # SQLite's largest integer: a larger number names no row
+
+
+def parse_row_id(text: str) -> int | None:
+    """The row id ``text`` spells in ASCII digits, or None (not digits, or beyond SQLite's
+    integers: binding such a number raises OverflowError rather than finding nothing)."""
+    if not (text.isascii() and text.isdigit()):
+        return None
+    digits = text.lstrip("0") or "0"
+    if len(digits) > len(str(MAX_ROW_ID)):  # before int(): it refuses 4,300+ digits
+        return None
+    number = int(digits)
+    return number if number <= MAX_ROW_ID else None
+
+
 def require_runs(db: sqlite_utils.Database) -> None:
     """Fail when no crawl has run: every answer would be empty and look like "no news"."""
     if db.execute("SELECT 1 FROM crawl_runs LIMIT 1").fetchone() is None:
@@ -60,8 +75,13 @@ def find_item_id(db: sqlite_utils.Database, key: str, url_forms: Iterable[str] =
     canonical form, which the archive cannot compute without importing the crawler).
     """
     key = key.strip()
-    if key.isdigit():
-        row = db.execute("SELECT id FROM items WHERE id = ?", [int(key)]).fetchone()
+    if key.isascii() and key.isdigit():
+        row_id = parse_row_id(key)
+        row = (
+            None
+            if row_id is None
+            else db.execute("SELECT id FROM items WHERE id = ?", [row_id]).fetchone()
+        )
         if row is not None:
             return int(row[0])
         raise NotFound(f"no item with id {key}")

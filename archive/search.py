@@ -36,6 +36,7 @@ import sqlite_utils
 
 from archive.clock import iso
 from archive.fold import key_with_offsets, match_key, search_key
+from archive.sql_functions import register_functions
 
 MAX_EXPANSION = 200
 PROBE = 200
@@ -162,7 +163,7 @@ def _contains(db: sqlite_utils.Database, word: str) -> str:
     """SQL testing whether version ``v``'s headline or summary holds ``word`` (bind it twice)."""
     if _PLAIN.fullmatch(word):
         return "(instr(v.headline, ?) OR instr(v.summary, ?))"
-    db.conn.create_function("topicwatch_search_key", 1, search_key, deterministic=True)
+    register_functions(db.conn)
     return (
         "(instr(topicwatch_search_key(v.headline), ?)"
         " OR instr(topicwatch_search_key(v.summary), ?))"

@@ -17,6 +17,9 @@ from archive import ArchiveError
 from crawler import DEFAULT_TOPIC_URL, __version__
 from crawler.commands_daemon import daemon_command, status_command
 from crawler.commands_snapshots import prune_command, reparse_command, show_snapshot_command
+from crawler.config import duration_seconds
+from crawler.css import check_selector
+from crawler.output import printable, say
 from crawler.run import CrawlRequest, crawl
 from crawler.settings import TOPICWATCH_MAX_PAGES_HARD
 
@@ -89,6 +92,7 @@ def cli() -> None:
     type=click.FloatRange(0),
     default=0.0,
     show_default=True,
+    callback=lambda ctx, param, value: _seconds(value, param),
     help="Seconds to wait while another process crawls the same topic.",
 )
 @click.option("--selectors", help="JSON object of CSS selector overrides (item, headline, ...).")
@@ -143,11 +147,11 @@ def crawl_command(
     try:
         result = crawl(request)
     except (UsageError, ArchiveError) as error:
-        raise click.UsageError(str(error)) from error
+        raise click.UsageError(printable(str(error))) from error
     if as_json and result.run is not None:
         click.echo(json.dumps({**result.run, "duration": round(result.duration, 3)}))
     else:
-        click.echo(result.message, err=result.exit_code != 0)
+        say(result.message, err=result.exit_code != 0)
     sys.exit(result.exit_code)
 
 
@@ -178,6 +182,14 @@ def _check_page_limits(settings: dict[str, str], **counts: int | None) -> None:
         click.IntRange(1, hard).convert(count, params[name], ctx)
 
 
+def _seconds(value: float, param: click.Parameter) -> float:
+    """A duration option, through the one duration check (nan, inf, 1e300 refused)."""
+    try:
+        return duration_seconds(value)
+    except ValueError as error:
+        raise click.BadParameter(str(error), param=param) from None
+
+
 def _parse_selectors(value: str | None) -> dict[str, str] | None:
     if not value:
         return None
@@ -187,7 +199,13 @@ def _parse_selectors(value: str | None) -> dict[str, str] | None:
         raise click.BadParameter(f"not JSON: {error}", param_hint="--selectors") from error
     if not isinstance(data, dict):
         raise click.BadParameter("must be a JSON object", param_hint="--selectors")
-    return {str(k): str(v) for k, v in data.items()}
+    selectors = {str(k): str(v) for k, v in data.items()}
+    for name, selector in selectors.items():
+        try:
+            check_selector(selector)
+        except ValueError as error:
+            raise click.BadParameter(f"{name}: {error}", param_hint="--selectors") from None
+    return selectors
 
 
 cli.add_command(daemon_command)

@@ -7,7 +7,6 @@ without the Scrapy this CLI has imported, and keeps this process's pid for syste
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 import sys
@@ -21,13 +20,14 @@ import click
 from archive import ArchiveError, open_archive
 from archive.daemon_state import pid_alive
 from archive.daemon_status import Status, TopicStatus, read_status
+from archive.db import check_archive, confirm_read
+from archive.lock import check_lock_dir
 from crawler.config import Config, ConfigError, load_config
+from crawler.output import OneLineError, say, to_json
 
 
-class Problem(click.ClickException):
+class Problem(OneLineError):
     """A one-line error with exit status 2 (bad config, unusable archive)."""
-
-    exit_code = 2
 
 
 def config_option(function: Any) -> Any:
@@ -65,6 +65,12 @@ def daemon_command(config_path: str | None, log_json: bool) -> None:
         topicwatch daemon --config /etc/topicwatch.toml --log-json
     """
     config = _load(config_path)
+    try:
+        check_archive(config.db)  # another application's file: refuse before the daemon starts
+        check_lock_dir(config.db)
+    except ArchiveError as error:
+        raise Problem(str(error)) from None
+    _check_crawl_settings(config)
     if find_spec("scheduler") is None:
         raise click.ClickException("the scheduler module is not installed; reinstall topicwatch")
     argv = [sys.executable, "-m", "scheduler"]
@@ -75,6 +81,23 @@ def daemon_command(config_path: str | None, log_json: bool) -> None:
     sys.stdout.flush()
     sys.stderr.flush()
     os.execv(sys.executable, argv)
+
+
+def _check_crawl_settings(config: Config) -> None:
+    """[settings] become every crawl's ``-s``: a bad value would fail each run, so it is
+    checked now, as ``topicwatch crawl`` checks it (config.py cannot: it avoids Scrapy)."""
+    from scrapy.exceptions import UsageError
+    from scrapy.settings import Settings
+
+    from crawler.run import check_overrides
+
+    settings = Settings()
+    settings.setmodule("crawler.settings", priority="project")
+    try:
+        check_overrides(settings, config.settings)
+    except UsageError as error:
+        where = f"{config.path}: " if config.path else ""
+        raise Problem(f"{where}settings: {error}") from None
 
 
 @click.command(name="status")
@@ -105,12 +128,16 @@ def status_command(db: str | None, config_path: str | None, as_json: bool) -> No
         raise Problem(str(error)) from None
     try:
         status = read_status(archive, now, hostname=socket.gethostname(), is_alive=pid_alive)
+        confirm_read(archive)
+    except ArchiveError as error:
+        raise Problem(str(error)) from None
     finally:
         archive.close()
     if as_json:
-        click.echo(json.dumps(status.to_json(), ensure_ascii=False, indent=2))
+        click.echo(to_json(status.to_json()))
     else:
-        click.echo("\n".join(format_status(status, now)))
+        for line in format_status(status, now):
+            say(line)
 
 
 def format_status(status: Status, now: datetime) -> list[str]:

@@ -11,8 +11,8 @@ each section is short, and splitting them would scatter one command-line surface
 from __future__ import annotations
 
 import dataclasses
-import json
 import shlex
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -26,10 +26,11 @@ from archive import ArchiveError, open_archive
 from archive.asof import listing_as_of
 from archive.atom import atom_feed, entry_id, feed_info
 from archive.changelog import KINDS, Change, list_changes
+from archive.db import confirm_read, is_pinned_read
 from archive.diff import Op, char_diff, excerpt, render
 from archive.gaps import find_gaps
 from archive.history import History, item_history
-from archive.lookup import find_item_id, require_runs, topic_id_or_none
+from archive.lookup import MAX_ROW_ID, find_item_id, require_runs, topic_id_or_none
 from archive.search import EmptyQuery, Hit, SearchRequest, search
 from archive.when import BadWhen, parse_when
 from crawler.output import (
@@ -37,22 +38,25 @@ from crawler.output import (
     END,
     INSERTED,
     Column,
+    Marked,
+    OneLineError,
     emit,
     json_option,
     mark,
     output_options,
-    styled,
+    printable,
+    printable_lines,
+    say,
     to_json,
+    to_terminal,
 )
 from crawler.urls import canonical_url
 
 DEFAULT_DB = "topicwatch.db"
 
 
-class QueryError(click.ClickException):
+class QueryError(OneLineError):
     """A one-line error with exit status 2, like a usage error but without the usage."""
-
-    exit_code = 2
 
 
 def db_option(function: Any) -> Any:
@@ -83,10 +87,21 @@ def reading(path: str) -> Iterator[sqlite_utils.Database]:
     try:
         require_runs(db)
         yield db
+        confirm_read(db)  # before anything read is shown
+    except sqlite3.DatabaseError:
+        _confirm(db)  # a read a writer tore is said to be one, not a damaged archive
+        raise
     except ArchiveError as error:
         raise QueryError(str(error)) from error
     finally:
         db.close()
+
+
+def _confirm(db: sqlite_utils.Database) -> None:
+    try:
+        confirm_read(db)
+    except ArchiveError as error:
+        raise QueryError(str(error)) from error
 
 
 def when(text: str | None, now: datetime, option: str) -> datetime | None:
@@ -123,7 +138,7 @@ SEARCH_COLUMNS = (
 @topic_option
 @click.option("--since", metavar="WHEN", help="Only text on the listing at or after WHEN.")
 @click.option("--until", metavar="WHEN", help="Only text on the listing at or before WHEN.")
-@click.option("--limit", type=click.IntRange(1), default=20, show_default=True)
+@click.option("--limit", type=click.IntRange(1, MAX_ROW_ID), default=20, show_default=True)
 @click.option("--all-versions", is_flag=True, help="Search earlier versions too.")
 @output_options
 def search_command(
@@ -200,11 +215,11 @@ def hit_cells(hit: Hit) -> dict[str, Any]:
     }
 
 
-def snippet(text: str, spans: tuple[tuple[int, int], ...], before: int = 12) -> str:
+def snippet(text: str, spans: tuple[tuple[int, int], ...], before: int = 12) -> Marked:
     """The text from a little before its first match on, matches marked."""
     start = max(0, spans[0][0] - before) if spans else 0
     shifted = [(a - start, b - start) for a, b in spans if a >= start]
-    return ("…" if start else "") + mark(text[start:], shifted)
+    return Marked(("…" if start else "") + mark(text[start:], shifted))
 
 
 # --------------------------------------------------------------------------- changes
@@ -224,7 +239,9 @@ CHANGE_COLUMNS = (
 @click.option("--until", metavar="WHEN")
 @click.option("--kind", "kinds", type=click.Choice(KINDS), multiple=True, help="Repeatable.")
 @topic_option
-@click.option("--limit", type=click.IntRange(0), default=200, show_default=True, help="0: all.")
+@click.option(
+    "--limit", type=click.IntRange(0, MAX_ROW_ID), default=200, show_default=True, help="0: all."
+)
 @output_options
 def changes_command(
     db: str,
@@ -268,9 +285,9 @@ def change_object(change: Change) -> dict[str, Any]:
 
 
 def change_cells(change: Change) -> dict[str, Any]:
-    what = change.headline
+    what: str = change.headline
     if change.kind == "edited":
-        what = " | ".join(
+        edits = (
             f"{name}: {marked_diff(excerpt(char_diff(before, after)))}"
             for name, before, after in (
                 ("headline", change.headline_before, change.headline),
@@ -278,6 +295,7 @@ def change_cells(change: Change) -> dict[str, Any]:
             )
             if before is not None and before != after
         )
+        what = Marked(" | ".join(edits))
     return {
         "at": short_time(change.at),
         "kind": change.kind,
@@ -287,11 +305,13 @@ def change_cells(change: Change) -> dict[str, Any]:
     }
 
 
-def marked_diff(ops: list[Op]) -> str:
-    """A diff with the ``[-…-]{+…+}`` markers, coloured on a terminal."""
+def marked_diff(ops: list[Op]) -> Marked:
+    """A diff with the ``[-…-]{+…+}`` markers, coloured on a terminal, text printable."""
     marks = {"equal": ("", ""), "delete": (DELETED, END), "insert": (INSERTED, END)}
-    rendered = (marks[tag][0] + render([(tag, text)]) + marks[tag][1] for tag, text in ops)
-    return "".join(rendered)
+    rendered = (
+        marks[tag][0] + render([(tag, printable(text))]) + marks[tag][1] for tag, text in ops
+    )
+    return Marked("".join(rendered))
 
 
 # --------------------------------------------------------------------------- history
@@ -318,7 +338,7 @@ def history_command(item: str, db: str, fmt: str | None) -> None:
         click.echo(to_json(history_object(history)))
     else:
         for line in history_lines(history):
-            click.echo(styled(line))
+            say(line)
 
 
 def history_object(history: History) -> dict[str, Any]:
@@ -333,9 +353,10 @@ def history_object(history: History) -> dict[str, Any]:
 
 def history_lines(history: History) -> Iterator[str]:
     item = history.item
-    yield f"item {item['id']}  {item['url']}"
+    yield f"item {item['id']}  {printable(item['url'])}"
+    published = printable(item["published_at"] or "?")
     yield (
-        f"published {item['published_at'] or '?'} · first seen {short_time(item['first_seen_at'])}"
+        f"published {published} · first seen {short_time(item['first_seen_at'])}"
         f" · last seen {short_time(item['last_seen_at'])} · {len(history.versions)} version(s)"
     )
     for version in history.versions:
@@ -347,20 +368,21 @@ def history_lines(history: History) -> Iterator[str]:
             ("headline", version.headline_diff, version.headline),
             ("summary", version.summary_diff, version.summary),
         ):
-            shown = marked_diff(ops) if version.version > 1 and ops else text
+            shown = marked_diff(ops) if version.version > 1 and ops else printable(text)
             unchanged = version.version > 1 and name not in version.changed
             yield f"    {name + ':':9} {'(unchanged)' if unchanged else shown}"
     yield ""
     yield "changes"
     for event in history.events:
         at, fields = short_time(event.at), ",".join(event.fields)
-        yield f"    {at}  {event.kind:10} {event.topic}  run {event.run_id}  {fields}".rstrip()
+        topic = printable(event.topic)
+        yield f"    {at}  {event.kind:10} {topic}  run {event.run_id}  {fields}".rstrip()
     yield ""
     yield "sightings"
     for sighting in history.sightings:
         gone = f", vanished {short_time(sighting.vanished_at)}" if sighting.vanished_at else ""
         yield (
-            f"    {sighting.topic}: listed {short_time(sighting.first_listed_at)}"
+            f"    {printable(sighting.topic)}: listed {short_time(sighting.first_listed_at)}"
             f" – {short_time(sighting.last_listed_at)}, last at position"
             f" {sighting.last_position} (page {sighting.last_page}){gone}"
         )
@@ -410,9 +432,8 @@ def asof_command(moment: str, db: str, topic: str | None, fmt: str | None) -> No
         return
     for name in dict.fromkeys(row["topic"] for row in rows):
         own = [row for row in rows if row["topic"] == name]
-        click.echo(
-            f"{name}: listing read {short_time(own[0]['listed_at'])} (run {own[0]['run_id']})"
-        )
+        read_at = short_time(own[0]["listed_at"])
+        say(f"{printable(name)}: listing read {read_at} (run {own[0]['run_id']})")
         emit(own, None, ASOF_COLUMNS)
 
 
@@ -430,7 +451,7 @@ def asof_command(moment: str, db: str, topic: str | None, fmt: str | None) -> No
 )
 @topic_option
 @click.option("--since", metavar="WHEN", help="Only changes at or after WHEN.")
-@click.option("--limit", type=click.IntRange(1), help="At most N entries (newest).")
+@click.option("--limit", type=click.IntRange(1, MAX_ROW_ID), help="At most N entries (newest).")
 def export_command(
     db: str, fmt: str, topic: str | None, since: str | None, limit: int | None
 ) -> None:
@@ -457,14 +478,15 @@ def export_command(
         )
         info = feed_info(archive, topic_id)
     if fmt == "atom":
-        click.echo(atom_feed(info, changes), nl=False)
+        feed = atom_feed(info, changes)
+        click.echo(printable_lines(feed) if to_terminal() else feed, nl=False)
         return
     rows = [{**change_object(change), "entry_id": entry_id(change)} for change in changes]
     if fmt == "csv":
         emit(rows, "csv", ())
     else:
         for row in rows:
-            click.echo(json.dumps(row, ensure_ascii=False))
+            click.echo(to_json(row, indent=None))
 
 
 # --------------------------------------------------------------------------- gaps
@@ -537,8 +559,13 @@ def serve_command(db: str, host: str, port: int) -> None:
         raise QueryError("Datasette is not installed: pip install 'topicwatch[web]'") from None
     from crawler.datasette_metadata import serve
 
-    with reading(db):
-        pass  # fail here, in one line, on a missing, old or empty archive
+    with reading(db) as archive:  # fail here, in one line, on a missing, old or empty archive
+        if is_pinned_read(archive):
+            raise QueryError(
+                f"cannot serve {db}: reading it needs its -shm file, which this user cannot"
+                " create; a server reading for hours without it could not notice a writer"
+                " (run serve as the archive's owner, or while the daemon keeps it open)"
+            )
     serve(Path(db), host, port)
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import sys
 import tempfile
 import webbrowser
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -12,8 +14,11 @@ import click
 import sqlite_utils
 
 from archive import ArchiveError, open_archive
+from archive.db import confirm_read
+from archive.lookup import MAX_ROW_ID, parse_row_id
 from archive.snapshots import prune, snapshot_body
 from crawler.commands_query import when
+from crawler.output import OneLineError, say
 from crawler.reparse import reparse
 
 DB_HELP = "Archive file (SQLite). Default ./topicwatch.db, or $TOPICWATCH_DB."
@@ -26,11 +31,21 @@ def _db_option(function: click.decorators.FC) -> click.decorators.FC:
     )(function)  # fmt: skip
 
 
-def _open(path: str, *, readonly: bool) -> sqlite_utils.Database:
+@contextmanager
+def _archive(path: str, *, readonly: bool) -> Iterator[sqlite_utils.Database]:
+    """The archive for the block; archive errors (and a read a writer overtook) are one
+    line with exit status 2."""
     try:
-        return open_archive(path, readonly=readonly)
+        db = open_archive(path, readonly=readonly)
     except ArchiveError as error:
-        raise click.UsageError(str(error)) from error
+        raise OneLineError(str(error)) from error
+    try:
+        yield db
+        confirm_read(db)
+    except ArchiveError as error:
+        raise OneLineError(str(error)) from error
+    finally:
+        db.close()
 
 
 @click.command(name="reparse")
@@ -51,16 +66,16 @@ def reparse_command(db: str, topic: str | None, since: str | None, dry_run: bool
         topicwatch reparse --topic nato --since 30d
     """
     now = datetime.now(UTC)
-    archive = _open(db, readonly=dry_run)
-    result = reparse(archive, now=now, topic=topic, since=when(since, now, "--since"),
-                     dry_run=dry_run)  # fmt: skip
+    moment = when(since, now, "--since")
+    with _archive(db, readonly=dry_run) as archive:
+        result = reparse(archive, now=now, topic=topic, since=moment, dry_run=dry_run)
     for change_id, url, run_id in result.plan.relabel:
-        click.echo(f"edited -> reextracted: change {change_id} (run {run_id}) {url}")
+        say(f"edited -> reextracted: change {change_id} (run {run_id}) {url}")
     for version in result.plan.versions:
-        click.echo(f"new version (reextracted): {version.url}")
-        click.echo(f"    headline: {version.before[0]!r} -> {version.after[0]!r}")
+        say(f"new version (reextracted): {version.url}")
+        say(f"    headline: {version.before[0]!r} -> {version.after[0]!r}")
         if version.before[1] != version.after[1]:
-            click.echo(f"    summary:  {version.before[1]!r} -> {version.after[1]!r}")
+            say(f"    summary:  {version.before[1]!r} -> {version.after[1]!r}")
     verb = "would change" if dry_run else "changed"
     click.echo(
         f"{result.pages} snapshots re-read; {verb}: {len(result.plan.relabel)} edits relabelled,"
@@ -71,7 +86,13 @@ def reparse_command(db: str, topic: str | None, since: str | None, dry_run: bool
 @click.command(name="show-snapshot")
 @click.argument("target")
 @_db_option
-@click.option("--page", type=int, default=1, show_default=True, help="Listing page of a run.")
+@click.option(
+    "--page",
+    type=click.IntRange(1, MAX_ROW_ID),
+    default=1,
+    show_default=True,
+    help="Listing page of a run.",
+)
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write to FILE.")
 @click.option("--open", "open_it", is_flag=True, help="Open it in a web browser.")
 def show_snapshot_command(
@@ -88,9 +109,8 @@ def show_snapshot_command(
         topicwatch show-snapshot 42 -o run42.html
         topicwatch show-snapshot v1337 --open
     """
-    archive = _open(db, readonly=True)
-    snapshot_id = _snapshot_for(archive, target, page)
-    body = snapshot_body(archive, snapshot_id)
+    with _archive(db, readonly=True) as archive:
+        body = snapshot_body(archive, _snapshot_for(archive, target, page))
     if open_it:
         with tempfile.NamedTemporaryFile("wb", suffix=".html", delete=False) as handle:
             handle.write(body)
@@ -104,22 +124,23 @@ def show_snapshot_command(
 
 
 def _snapshot_for(archive: sqlite_utils.Database, target: str, page: int) -> int:
-    if target.lower().startswith("v") and target[1:].isdigit():
-        row = archive.execute(
-            "SELECT snapshot_id FROM item_versions WHERE id = ?", [int(target[1:])]
-        ).fetchone()
-        what = f"item version {target[1:]}"
-    elif target.isdigit():
-        row = archive.execute(
-            "SELECT snapshot_id FROM fetches WHERE run_id = ? AND kind = 'listing'"
-            " AND coalesce(page, 1) = ?",
-            [int(target), page],
-        ).fetchone()
-        what = f"run {target} page {page}"
-    else:
+    version = target[:1].lower() == "v" and target[1:].isascii() and target[1:].isdigit()
+    if not version and not (target.isascii() and target.isdigit()):
         raise click.BadParameter("expected a run id or v<version id>", param_hint="TARGET")
+    number = parse_row_id(target[1:] if version else target)  # None: beyond any row id
+    if version:
+        sql = "SELECT snapshot_id FROM item_versions WHERE id = ?"
+        params: list[int | None] = [number]
+        what = f"item version {target[1:]}"
+    else:
+        sql = (
+            "SELECT snapshot_id FROM fetches WHERE run_id = ? AND kind = 'listing'"
+            " AND coalesce(page, 1) = ?"
+        )
+        params, what = [number, page], f"run {target} page {page}"
+    row = None if number is None else archive.execute(sql, params).fetchone()
     if row is None or row[0] is None:
-        raise click.UsageError(f"no stored snapshot for {what}")
+        raise OneLineError(f"no stored snapshot for {what}")
     return int(row[0])
 
 
@@ -147,10 +168,10 @@ def prune_command(db: str, keep: str, keep_evidence: bool, dry_run: bool) -> Non
     now = datetime.now(UTC)
     cutoff = when(keep, now, "--keep")
     assert cutoff is not None
-    archive = _open(db, readonly=dry_run)
-    result = prune(archive, cutoff, keep_evidence=keep_evidence, dry_run=dry_run)
+    with _archive(db, readonly=dry_run) as archive:
+        result = prune(archive, cutoff, keep_evidence=keep_evidence, dry_run=dry_run)
     verb = "would free" if dry_run else "freed"
-    click.echo(
+    say(
         f"{result.snapshots} snapshots older than {keep}: {verb} {result.bytes_freed} bytes;"
         f" {result.kept_as_evidence} kept as the only evidence of a version"
     )

@@ -2,12 +2,16 @@
 
 A long-running daemon that discovers a typo at 3 a.m. on its first scheduled run is worse
 than one that refuses to start, so every key is checked here and a problem becomes one
-:class:`ConfigError` naming the key. Standard library only (plus the stdlib-only URL
-helpers and the archive's naming rule), so the daemon can import it without Scrapy.
+:class:`ConfigError` naming the key — values that merely look valid included: a duration
+of ``nan`` or ``99999999999d``, a URL that cannot be parsed, a topic named like one of the
+daemon's own jobs, a selector lxml would reject, a cron day that never comes. Standard
+library only (plus the stdlib-only URL helpers, the archive's naming rule and the pure
+Python CSS parser), so the daemon can import it without Scrapy or lxml.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import tomllib
@@ -19,7 +23,8 @@ from urllib.parse import urlsplit
 
 from archive.runs import topic_name_for
 from crawler import DEFAULT_TOPIC_URL
-from crawler.cron import CRON_FIELDS, cron_values
+from crawler.cron import CRON_FIELDS, cron_fields, cron_values, never_fires
+from crawler.css import check_selector
 from crawler.urls import canonical_url
 
 DEFAULT_CONFIG = "topicwatch.toml"
@@ -36,6 +41,11 @@ _TOPIC_KEYS = _SCHEDULE_KEYS | {"name", "url", "selectors"}
 _ALERT_KEYS = frozenset({"after", "webhook", "command"})
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)([smhd])")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+# Longer than any schedule, timeout or wait means something else was meant; and beyond
+# what datetime, timers and APScheduler can add to "now" lies an overflow mid-run.
+MAX_DURATION = 366 * 86400.0
+# The daemon's own scheduler jobs, which share the job-id space with topic names.
+RESERVED_NAMES = frozenset({"housekeeping"})
 
 
 class ConfigError(Exception):
@@ -174,12 +184,17 @@ def _topics(value: Any, base: TopicConfig) -> tuple[TopicConfig, ...]:
 def _topic(entry: dict[str, Any], base: TopicConfig, prefix: str) -> TopicConfig:
     _no_unknown_keys(entry, _TOPIC_KEYS, prefix)
     raw_url = _string(entry, "url", None, f"{prefix}url")
-    url = canonical_url(raw_url, raw_url) if urlsplit(raw_url.strip()).netloc else None
-    if url is None:
+    url = canonical_url(raw_url, raw_url)  # None for one urlsplit cannot even parse
+    if url is None or not urlsplit(raw_url.strip()).netloc:
         raise ConfigError(f"{prefix}url: not an http(s) URL: {raw_url!r}")
     name = _string(entry, "name", topic_name_for(url), f"{prefix}name").strip()
     if not name:
         raise ConfigError(f"{prefix}name: must not be empty")
+    if name in RESERVED_NAMES:
+        raise ConfigError(
+            f"{prefix}name: {name!r} is the name of one of the daemon's own jobs; name the"
+            " topic otherwise (name = ...)"
+        )
     scheduled = _schedule(entry, base, prefix)
     selectors = _selectors(entry.get("selectors"), f"{prefix}selectors")
     return TopicConfig(
@@ -219,8 +234,7 @@ def _alerts(table: dict[str, Any]) -> AlertConfig:
     webhook = table.get("webhook")
     if webhook is not None:
         webhook = _string(table, "webhook", None, "alerts.webhook")
-        parts = urlsplit(webhook)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
+        if not _http_url(webhook):
             raise ConfigError("alerts.webhook: not an http(s) URL")  # never echo a secret
     command = table.get("command")
     if command is not None:
@@ -255,7 +269,20 @@ def _selectors(value: Any, key: str) -> dict[str, str] | None:
             raise ConfigError(f"unknown key {key}.{name} (expected one of {sorted(SELECTOR_KEYS)})")
         if not isinstance(selector, str) or not selector.strip():
             raise ConfigError(f"{key}.{name}: expected a CSS selector string")
+        try:
+            check_selector(selector)
+        except ValueError as error:
+            raise ConfigError(f"{key}.{name}: {error}") from None
     return dict(value)
+
+
+def _http_url(url: str) -> bool:
+    """Whether ``url`` is an http(s) URL with a host and a valid port."""
+    try:
+        parts = urlsplit(url)
+        return parts.scheme in ("http", "https") and bool(parts.hostname) and parts.port != 0
+    except ValueError:  # "http://[::1", a port of 99999
+        return False
 
 
 def _timezone(data: dict[str, Any]) -> str | None:
@@ -298,20 +325,39 @@ def format_duration(seconds: float) -> str:
     return f"{seconds:g}s"
 
 
+def duration_seconds(value: object) -> float:
+    """The seconds a duration names (``"90s"``, ``"1h30m"``, or a number of seconds).
+
+    ValueError unless it is a finite number from 0 to :data:`MAX_DURATION`: ``nan``,
+    ``inf``, ``1e300`` and ``99999999999d`` parse, and then overflow a timer or a date
+    later, in a daemon already running. The one check every duration goes through (the
+    config's and ``crawl``'s options), so the grammar can be swapped here.
+    """
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise ValueError("expected a duration such as '30m'")
+    try:
+        seconds = parse_duration(value) if isinstance(value, str) else float(value)
+    except OverflowError:
+        seconds = math.inf
+    if not math.isfinite(seconds) or seconds > MAX_DURATION:
+        raise ValueError(f"{value!r} is out of range (at most {format_duration(MAX_DURATION)})")
+    if seconds < 0:
+        raise ValueError(f"must be at least 0, not {value!r}")
+    return seconds
+
+
 def _duration(
     table: dict[str, Any], name: str, default: float | None, key: str, *, zero: bool = False
 ) -> float:
     value = table.get(name, default)
     if value is None:
         raise ConfigError(f"{key}: missing")
-    if isinstance(value, bool) or not isinstance(value, str | int | float):
-        raise ConfigError(f"{key}: expected a duration such as '30m'")
     try:
-        seconds = float(value) if not isinstance(value, str) else parse_duration(value)
+        seconds = duration_seconds(value)
     except ValueError as error:
         raise ConfigError(f"{key}: {error}") from None
-    if seconds < 0 or (seconds == 0 and not zero):
-        raise ConfigError(f"{key}: must be {'at least 0' if zero else 'positive'}, not {value!r}")
+    if seconds == 0 and not zero:
+        raise ConfigError(f"{key}: must be positive, not {value!r}")
     return seconds
 
 
@@ -345,15 +391,20 @@ def _no_unknown_keys(table: dict[str, Any], known: frozenset[str], prefix: str) 
 
 
 def validate_cron(expression: str, prefix: str = "") -> str:
-    """Check a five-field crontab expression strictly; return it with single spaces."""
-    fields = expression.split()
-    if len(fields) != 5:
-        raise ConfigError(
-            f"{prefix}cron: expected 5 fields (minute hour day month weekday), got {expression!r}"
-        )
+    """Check a crontab expression strictly (five fields or a nickname such as ``@daily``)
+    and that some day matches it; return it with single spaces."""
+    try:
+        fields = cron_fields(expression)
+    except ValueError as error:
+        raise ConfigError(f"{prefix}cron: {error}") from None
     for text, name in zip(fields, CRON_FIELDS, strict=True):
         try:
             cron_values(text, name)
         except ValueError as error:
             raise ConfigError(f"{prefix}cron: {error} in {expression!r}") from None
-    return " ".join(fields)
+    if never_fires(fields):
+        raise ConfigError(
+            f"{prefix}cron: {expression!r} never runs: no month has that day (and no day of"
+            " the week is given instead)"
+        )
+    return expression.strip().lower() if expression.strip().startswith("@") else " ".join(fields)

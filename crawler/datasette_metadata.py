@@ -5,7 +5,8 @@ archive the daemon keeps writing (``immutable=1`` would let SQLite skip locking 
 torn pages). The metadata below is the in-browser twin of docs/schema.md: table and
 column descriptions, the search box wired to ``search_fts``, and canned queries for the
 analysts' questions. A small plugin registers ``topicwatch_search_key()`` so the canned
-search folds ＮＡＴＯ to nato exactly as ``topicwatch search`` does.
+search folds ＮＡＴＯ to nato exactly as ``topicwatch search`` does (bounded in its work,
+see :mod:`archive.sql_functions`).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from archive.fold import search_key
+from archive.sql_functions import register_functions
 
 TABLES: dict[str, tuple[str, dict[str, str]]] = {
     "topics": (
@@ -404,7 +405,7 @@ def _plugin() -> ModuleType:
     from datasette import hookimpl
 
     def prepare_connection(conn: Any) -> None:
-        conn.create_function("topicwatch_search_key", 1, search_key, deterministic=True)
+        register_functions(conn)  # each bounded: Datasette's time limit stops between calls
 
     plugin = ModuleType("topicwatch_datasette")
     plugin.prepare_connection = hookimpl(prepare_connection)  # type: ignore[attr-defined]

@@ -4,9 +4,23 @@ Like sqlite-utils' ``output_options``: every tabular command takes the same flag
 hands its rows here. JSON carries whole objects for scripts; the table is for people,
 so it truncates long cells and counts full-width characters as two columns.
 
+Archived text comes from strangers' pages, and a terminal obeys what it is sent: an
+``ESC ] 52`` writes the clipboard, ``ESC ] 0`` the window title, ``ESC [ 8m`` hides what
+follows. :func:`printable` is the one place that makes text safe to show: C0 and C1
+controls and DEL, the line and paragraph separators (U+2028/9, line breaks to some
+terminals and pagers) and the bidirectional embeddings, overrides and isolates (which
+reorder what follows: "Trojan Source") are shown as Python escapes (``\\x1b``,
+``\\u202e``). Everything shown to a person passes through it — table cells,
+:func:`styled` lines, :func:`say`, error messages — and CSV or Atom written to a
+terminal too; JSON escapes the same characters as ``\\u`` escapes (the same data once
+parsed); the archive keeps what was published. Zero-width joiners and other format
+characters are left alone: emoji sequences need them and they move no cursor.
+
 Cells may mark styled runs with :data:`HIGHLIGHT`, :data:`DELETED` or :data:`INSERTED`
 up to :data:`END`; widths ignore the marks, and ANSI styles replace them when printed
-(click strips the styles when the output is not a terminal).
+(click strips the styles when the output is not a terminal). The marks are Unicode
+noncharacters, kept for a program's internal use, and :func:`printable` escapes them in
+text, so a page cannot forge one; :class:`Marked` strings carry marks and escaped text.
 """
 
 from __future__ import annotations
@@ -14,6 +28,8 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
+import sys
 import unicodedata
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -21,13 +37,58 @@ from typing import Any
 
 import click
 
-HIGHLIGHT, DELETED, INSERTED, END = "\x01", "\x03", "\x04", "\x02"
+HIGHLIGHT, DELETED, INSERTED, END = "\ufdd0", "\ufdd1", "\ufdd2", "\ufdd3"
 _STYLES: dict[str, dict[str, Any]] = {
     HIGHLIGHT: {"fg": "yellow", "bold": True},
     DELETED: {"fg": "red"},
     INSERTED: {"fg": "green"},
 }
 _MARKS = (HIGHLIGHT, DELETED, INSERTED, END)
+# DEL, C1, and the separators and bidi controls; C0 comes on top (json escapes it itself).
+_BEYOND_C0 = "\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069"
+_UNSAFE = re.compile(f"[\x00-\x1f{_BEYOND_C0}\ufdd0-\ufdef]")
+_UNSAFE_IN_JSON = re.compile(f"[{_BEYOND_C0}]")
+_BLANKS = re.compile("[\t\n\r\f\v \u00a0\u1680\u2000-\u200a\u202f\u205f\u3000]+")
+
+
+class Marked(str):
+    """Text made printable and carrying style marks (from :func:`mark`, diffs)."""
+
+    __slots__ = ()
+
+
+def printable(text: str) -> str:
+    """``text`` with every character that acts on a terminal shown as an escape."""
+    return _UNSAFE.sub(_escape, text)
+
+
+def printable_lines(text: str) -> str:
+    """:func:`printable` line by line: line breaks kept (CSV, Atom on a terminal)."""
+    return "\n".join(printable(line) for line in text.split("\n"))
+
+
+def _escape(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def say(line: str, *, err: bool = False) -> None:
+    """Print one line for a person: marks styled, everything else :func:`printable`."""
+    click.echo(styled(line), err=err)
+
+
+def to_terminal() -> bool:
+    """Whether standard output is a terminal (a person will see raw bytes act on it)."""
+    return sys.stdout.isatty()
+
+
+class OneLineError(click.ClickException):
+    """A one-line error with exit status 2 whose message is shown :func:`printable`."""
+
+    exit_code = 2
+
+    def format_message(self) -> str:
+        return printable(self.message)
 
 
 def output_options(function: Callable[..., Any]) -> Callable[..., Any]:
@@ -59,15 +120,17 @@ def emit(rows: Sequence[Mapping[str, Any]], fmt: str | None, columns: Sequence[C
     if fmt == "json":
         click.echo(to_json(list(rows)))
     elif fmt == "csv":
-        click.echo(to_csv(rows), nl=False)
+        text = to_csv(rows)
+        click.echo(printable_lines(text) if to_terminal() else text, nl=False)
     else:
         for line in table(rows, columns):
-            click.echo(styled(line))
+            say(line)
 
 
-def to_json(data: Any) -> str:
-    """Indented JSON with Japanese left readable."""
-    return json.dumps(data, ensure_ascii=False, indent=2)
+def to_json(data: Any, *, indent: int | None = 2) -> str:
+    """JSON with Japanese left readable and terminal controls escaped (``\\u2028``)."""
+    text = json.dumps(data, ensure_ascii=False, indent=indent)
+    return _UNSAFE_IN_JSON.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
 def to_csv(rows: Sequence[Mapping[str, Any]]) -> str:
@@ -103,11 +166,13 @@ def table(rows: Iterable[Mapping[str, Any]], columns: Sequence[Column]) -> list[
 
 
 def _cell(value: Any) -> str:
+    """One table cell: blanks folded to one space (rows stay one line), made printable."""
     if value is None:
         return ""
     if isinstance(value, list | tuple):
-        return ",".join(map(str, value))
-    return " ".join(str(value).split())
+        value = ",".join(map(str, value))
+    folded = _BLANKS.sub(" ", str(value)).strip(" ")
+    return folded if isinstance(value, Marked) else printable(folded)
 
 
 def width(text: str) -> int:
@@ -139,7 +204,7 @@ def truncate(text: str, limit: int | None) -> str:
 
 
 def styled(line: str) -> str:
-    """Replace marks by ANSI styles."""
+    """Replace marks by ANSI styles; the text between them is made :func:`printable`."""
     out: list[str] = []
     style: str | None = None
     run: list[str] = []
@@ -147,16 +212,16 @@ def styled(line: str) -> str:
         if char not in _MARKS:
             run.append(char)
             continue
-        text = "".join(run)
+        text = printable("".join(run))
         out.append(click.style(text, **_STYLES[style]) if style and text else text)
         style, run = (None if char == END else char), []
     return "".join(out)
 
 
-def mark(text: str, spans: Iterable[tuple[int, int]], kind: str = HIGHLIGHT) -> str:
-    """``text`` with the given character spans marked."""
+def mark(text: str, spans: Iterable[tuple[int, int]], kind: str = HIGHLIGHT) -> Marked:
+    """``text``, made printable, with the given character spans (of ``text``) marked."""
     out, last = [], 0
     for start, end in spans:
-        out += [text[last:start], kind, text[start:end], END]
+        out += [printable(text[last:start]), kind, printable(text[start:end]), END]
         last = end
-    return "".join([*out, text[last:]])
+    return Marked("".join([*out, printable(text[last:])]))

@@ -14,6 +14,7 @@ import os
 import sqlite3
 from contextlib import ExitStack
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from scrapy import Spider, signals
@@ -24,6 +25,7 @@ from twisted.python.failure import Failure
 from archive import ArchiveError, TopicBusy, open_archive, topic_lock
 from archive.changes import Sighting, dedupe, vanished_items
 from archive.daemon_state import pid_alive
+from archive.diagnose import explain
 from archive.enrichment import Article, needs_article, pending_urls
 from archive.queries import previous_listing, resolve_url, topic_id_of, topic_memory
 from archive.runs import begin_run, end_run_without_changes, recover_stale_runs, topic_name_for
@@ -151,6 +153,10 @@ class ArchivePipeline:
         try:
             if self.run_id is not None:
                 self._finish(reason)
+        except sqlite3.Error as error:  # the outcome could not be written: crawl() records it
+            problem = explain(Path(self.db_path), error)
+            self.stats.set_value("archive/storage_error", str(problem))
+            logger.error("%s", problem)
         finally:
             self.resources.close()
 
@@ -163,10 +169,10 @@ class ArchivePipeline:
             return
         try:
             summary = commit_run(self.db, self.run_id, self._report(), now)
-        except (sqlite3.Error, ArchiveError, ValueError) as error:
+        except sqlite3.Error as error:
             # The archive refused the write (another writer past the busy timeout, a full
             # disk): the run is failed on record, never left `running` or half written.
-            self._fail("failed", "archive", f"the archive refused the run: {error}", now)
+            self._fail("failed", "storage", str(explain(Path(self.db_path), error)), now)
             return
         for note in summary.notes:
             logger.warning("%s", note)
@@ -178,15 +184,14 @@ class ArchivePipeline:
         self._record_stats(summary)
 
     def _fail(self, status: str, why: str, error: str, now: datetime) -> None:
+        """Close the run without changes; a storage error here reaches spider_closed,
+        and crawl() records the run once this process has let go of the archive."""
         assert self.run_id is not None
-        try:
-            end_run_without_changes(
-                self.db, self.run_id, status=status, reason=why, error=error,
-                finished_at=now, pages=len(self.pages),
-            )  # fmt: skip
-            save_fetches(self.db, self.run_id, self._fetches())
-        except (sqlite3.Error, ArchiveError) as problem:
-            logger.error("could not record run %s as %s: %s", self.run_id, status, problem)
+        end_run_without_changes(
+            self.db, self.run_id, status=status, reason=why, error=error,
+            finished_at=now, pages=len(self.pages),
+        )  # fmt: skip
+        save_fetches(self.db, self.run_id, self._fetches())
         summary = RunSummary(self.run_id, status, len(self.pages), 0, 0, 0, 0, 0, error)
         self._record_stats(summary)
 

@@ -8,16 +8,23 @@ status: ``scrapy crawl`` "succeeds" even when the spider failed.
 
 from __future__ import annotations
 
+import math
+import os
+import sqlite3
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from scrapy.crawler import CrawlerProcess
 from scrapy.exceptions import UsageError
 from scrapy.settings import BaseSettings, Settings
 
-from archive import open_archive
+from archive import ArchiveError, open_archive
+from archive.lock import lock_path, open_lock_file
 from archive.queries import run_row
+from archive.runs import end_run_without_changes
+from crawler.config import duration_seconds
 from crawler.spiders.topic import TopicSpider, parse_selectors, topic_url
 
 EXIT_OK = 0
@@ -59,6 +66,7 @@ def crawl(request: CrawlRequest) -> CrawlResult:
     settings.setmodule("crawler.settings", priority="project")
     check_overrides(settings, request.settings)
     open_archive(request.db).close()  # bad paths fail here, before Scrapy starts
+    os.close(open_lock_file(lock_path(request.db, url)))  # and a planted lock file too
     settings.setdict(
         {
             "TOPICWATCH_DB": request.db,
@@ -83,6 +91,11 @@ def crawl(request: CrawlRequest) -> CrawlResult:
     return _result(crawler.stats, request.db, time.monotonic() - started)
 
 
+# Settings that are seconds: DOWNLOAD_TIMEOUT, DOWNLOAD_DELAY, AUTOTHROTTLE_MAX_DELAY, ...
+_TIME_SUFFIXES = ("_TIMEOUT", "_DELAY")
+_TIME_SETTINGS = frozenset(
+    {"RETRY_BACKOFF_BASE", "RETRY_BACKOFF_MAX", "RETRY_AFTER_MAX", "TOPICWATCH_LOCK_WAIT"}
+)
 # How each kind of default value is read back (bool first: a bool is an int too).
 _SETTING_KINDS = (
     (bool, "getbool", "true or false"),
@@ -103,9 +116,23 @@ def check_overrides(settings: Settings, overrides: dict[str, Any]) -> None:
         if not isinstance(value, str) or kind is None:
             continue
         try:
-            getattr(Settings({name: value}), kind[1])(name)
+            read = getattr(Settings({name: value}), kind[1])(name)
         except ValueError:
             raise UsageError(f"-s {name}={value!r}: expected {kind[2]}") from None
+        if kind[1] == "getfloat":
+            _check_number(name, value, read)
+
+
+def _check_number(name: str, text: str, number: float) -> None:
+    """A number must be finite (``nan`` and ``inf`` parse as floats); a time must also be
+    a duration the crawl can wait (:func:`crawler.config.duration_seconds`)."""
+    if not math.isfinite(number):
+        raise UsageError(f"-s {name}={text!r}: expected a finite number")
+    if name.endswith(_TIME_SUFFIXES) or name in _TIME_SETTINGS:
+        try:
+            duration_seconds(number)
+        except ValueError as error:
+            raise UsageError(f"-s {name}={text!r}: {error}") from None
 
 
 def _result(stats: Any, db_path: str, duration: float) -> CrawlResult:
@@ -123,8 +150,33 @@ def _result(stats: Any, db_path: str, duration: float) -> CrawlResult:
         run = run_row(db, run_id)
     finally:
         db.close()
+    problem = stats.get_value("archive/storage_error")
+    if run["status"] == "running" and problem:
+        run = _close_unrecorded(db_path, run, str(problem))
     code = EXIT_OK if run["status"] == "ok" else EXIT_FAILED
     return CrawlResult(code, run, describe(run, duration), duration)
+
+
+def _close_unrecorded(db_path: str, run: dict[str, Any], problem: str) -> dict[str, Any]:
+    """The run whose outcome the pipeline could not write (a full disk): ``failed`` with
+    reason ``storage`` and the pipeline's one line, rather than ``running`` until the next
+    crawl calls it a crash. A rolled-back commit leaves its log space behind, so this
+    one-row update fits where the run did not."""
+    closed = {**run, "status": "failed", "reason": "storage", "error": problem}
+    try:
+        db = open_archive(db_path, check_room=False)
+    except ArchiveError:
+        return closed
+    try:
+        end_run_without_changes(
+            db, run["id"], status="failed", reason="storage", error=problem,
+            finished_at=datetime.now(UTC), pages=run["pages"],
+        )  # fmt: skip
+        return run_row(db, run["id"])
+    except sqlite3.Error:
+        return closed
+    finally:
+        db.close()
 
 
 def describe(run: dict[str, Any], duration: float) -> str:

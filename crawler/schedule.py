@@ -10,11 +10,12 @@ from __future__ import annotations
 from datetime import datetime, timedelta, tzinfo
 
 from apscheduler.triggers.base import BaseTrigger
+from apscheduler.triggers.combining import OrTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from crawler.config import TopicConfig
-from crawler.cron import CRON_FIELDS, cron_values
+from crawler.cron import CRON_FIELDS, cron_fields, cron_values, restricted
 
 # APScheduler 3.x numbers weekdays from Monday = 0, crontab from Sunday = 0
 # (agronholm/apscheduler#286), so weekdays are handed over by name.
@@ -32,9 +33,20 @@ def make_trigger(topic: TopicConfig, timezone: tzinfo, *, jitter: bool = True) -
     return IntervalTrigger(seconds=topic.every, timezone=timezone, jitter=spread)
 
 
-def cron_trigger(expression: str, timezone: tzinfo, jitter: float | None = None) -> CronTrigger:
-    """A CronTrigger with crontab meaning: weekday 0 (and 7) is Sunday, as in crontab(5)."""
-    fields = expression.split()
+def cron_trigger(expression: str, timezone: tzinfo, jitter: float | None = None) -> BaseTrigger:
+    """A trigger with crontab(5) meaning: weekday 0 (and 7) is Sunday, nicknames expand,
+    and restricted day-of-month and day-of-week fields match either-or (APScheduler's
+    CronTrigger requires both, so that case is two triggers, whichever fires first)."""
+    fields = cron_fields(expression)
+    minute, hour, day, month, weekday = fields
+    if restricted(day) and restricted(weekday):
+        by_date = _cron([minute, hour, day, month, "*"], timezone)
+        by_weekday = _cron([minute, hour, "*", month, weekday], timezone)
+        return OrTrigger([by_date, by_weekday], jitter=jitter)
+    return _cron(fields, timezone, jitter)
+
+
+def _cron(fields: list[str], timezone: tzinfo, jitter: float | None = None) -> CronTrigger:
     args: dict[str, str] = {}
     for arg, name, text in zip(_CRON_ARGS, CRON_FIELDS, fields, strict=True):
         if text == "*":

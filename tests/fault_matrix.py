@@ -351,6 +351,75 @@ MATRIX: list[Fault] = [
     Fault("webhook-userinfo", "security", "a webhook URL with `user:password@`",
           "sends the credentials only to the webhook, as HTTP Basic auth (never to the "
           "resolver), never prints them", "–"),
+    # Hostile files, texts and values (issue 13).
+    Fault("foreign-sqlite", "storage",
+          "another application's SQLite file as `--db` (its own tables, one named `items`)",
+          "refuses — crawl, daemon and every analysts' command — before anything is written; "
+          "the file is left byte for byte, with no `-wal` or `-shm` beside it", "2", "–",
+          "is not a topicwatch archive"),
+    Fault("disk-full-open", "storage",
+          "disk full (or the file-size limit reached) when a crawl opens the archive",
+          "refuses before writing and says so (it read \"not a topicwatch archive (disk I/O "
+          "error)\"); analysts can still read", "2", "–", "disk full"),
+    Fault("disk-full-commit", "storage", "the disk fills during the crawl's archive write",
+          "the write rolls back: nothing archived changes; the run is recorded as failed "
+          "(reason `storage`) with the reason in its words", "1", "failed/storage",
+          "disk full"),
+    Fault("reader-without-shm", "storage",
+          "an analyst who may read but not write the archive's directory, daemon stopped "
+          "(no `-shm` file)",
+          "reads the file alone (`immutable=1`), then checks no writer touched it; if one "
+          "did, the command fails in one line instead of trusting the read; `serve` refuses",
+          "0"),
+    Fault("lock-symlink", "storage",
+          "a symlink planted at a lock file (`<db>.locks/<hash>.lock`, `daemon.lock`) or as "
+          "the lock directory",
+          "never follows it (`O_NOFOLLOW`): refuses in one line; the target is left byte for "
+          "byte", "2", "–", "symbolic link"),
+    Fault("lock-dir-unsafe", "storage",
+          "a lock directory another user owns, or group or others may write",
+          "refuses in one line: nobody else may plant a lock file", "2", "–",
+          "refusing lock directory"),
+    Fault("config-duration-range", "input",
+          "daemon config durations `nan`, `inf`, `1e300`, `\"99999999999d\"` (any key)",
+          "`topicwatch daemon` refuses to start, naming the key (it crashed at start, or on "
+          "its first timer)", "2", "–", "defaults.every: nan is out of range"),
+    Fault("config-bad-url", "input", "daemon config `url = \"http://[::1\"`",
+          "`topicwatch daemon` refuses to start, naming the key (it was a traceback)", "2",
+          "–", "topic[1].url: not an http(s) URL"),
+    Fault("config-reserved-name", "input",
+          "a topic named like the daemon's own job (`housekeeping`)",
+          "`topicwatch daemon` refuses to start, naming the key (the job ids clashed)", "2",
+          "–", "daemon's own jobs"),
+    Fault("config-bad-selector", "input", "daemon config selector `item = \"div[\"`",
+          "`topicwatch daemon` refuses to start, naming the key (every changed run crashed, "
+          "hidden behind 304s)", "2", "–", "not a usable CSS selector"),
+    Fault("config-cron-never", "input", "daemon config `cron = \"0 0 30 2 *\"`",
+          "`topicwatch daemon` refuses to start: no month has a 30th of February (it ran "
+          "once, then never)", "2", "–", "never runs"),
+    Fault("config-cron-step", "input", "daemon config `cron = \"*/61 * * * *\"`",
+          "`topicwatch daemon` refuses to start: a step beyond its field's range", "2", "–",
+          "bad minute field"),
+    Fault("crawl-wait-range", "input", "`--wait nan` (or `inf`, `1e300`)",
+          "usage error (it waited forever)", "2", "–", "out of range"),
+    Fault("crawl-setting-infinite", "input", "`-s DOWNLOAD_TIMEOUT=inf`",
+          "usage error before Scrapy starts", "2", "–", "expected a finite number"),
+    Fault("crawl-bad-selector", "input", "`--selectors '{\"item\": \"div[\"}'`",
+          "usage error before Scrapy starts", "2", "–", "not a usable CSS selector"),
+    Fault("analyst-out-of-range", "input",
+          "analysts' commands given out-of-range input: `changes --since 999999999d`, `asof "
+          "0001-01-01T00:00+09:00`, `show-snapshot 99999999999999999999999`, …",
+          "one line, exit 2 (they were tracebacks); a property test drives every command "
+          "with generated dates, durations, ids and strings", "2", "–", "out of range"),
+    Fault("terminal-escapes", "security",
+          "`ESC ] 52` (clipboard), `ESC ] 0` (title), `ESC [ 8m` (conceal) or a bidi "
+          "override in a headline or summary",
+          "archives them as published; every human output shows them escaped (`\\x1b]52;…`), "
+          "and CSV or Atom sent to a terminal; JSON escapes them as JSON does", "0", "ok"),
+    Fault("serve-function-bound", "security",
+          "`serve`: SQL calling topicwatch's function on a 300-million-character string",
+          "each registered function reads at most 100,000 characters, so Datasette's time "
+          "limit stops a query between calls (one call ran 5.9 s)", "–"),
 ]  # fmt: skip
 
 

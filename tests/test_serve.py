@@ -11,14 +11,19 @@ import json
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.error import HTTPError
 from urllib.parse import quote
 from urllib.request import urlopen
 
 import pytest
 from conftest import child_env
+from fault_matrix import row
 from query_archive import story_copy
+
+from archive.sql_functions import MAX_INPUT_CHARS
 
 pytest.importorskip("datasette")
 
@@ -95,3 +100,35 @@ def test_serving_never_writes_the_archive(server):
     before = hashlib.sha256(db.read_bytes()).hexdigest()
     fetch(f"{base}/archive/changes.json")
     assert hashlib.sha256(db.read_bytes()).hexdigest() == before
+
+
+def query(base: str, sql: str) -> tuple[int, str]:
+    """An SQL query through Datasette's JSON API: the HTTP status and the body."""
+    try:
+        with urlopen(f"{base}/archive.json?_shape=array&sql={quote(sql)}", timeout=60) as reply:
+            return reply.status, reply.read().decode("utf-8")
+    except HTTPError as error:
+        return error.code, error.read().decode("utf-8")
+
+
+def test_the_registered_function_reads_a_bounded_amount_of_its_argument(server):
+    """It ran 5.9 s on a 300-million-character argument, inside one call where Datasette's
+    time limit cannot stop it; now it reads at most MAX_INPUT_CHARS characters."""
+    assert f"{MAX_INPUT_CHARS:,}" in row("serve-function-bound").does
+    base, _ = server
+    huge = "topicwatch_search_key(printf('%.*c', 3000000, 'Ａ'))"
+    status, body = query(base, f"select length({huge}) as n, substr({huge}, 1, 2) as head")
+    assert status == 200, body
+    assert json.loads(body) == [{"n": MAX_INPUT_CHARS, "head": "aa"}]
+
+
+def test_many_calls_are_stopped_by_the_time_limit(server):
+    base, _ = server
+    endless = (
+        "with recursive r(n) as (select 1 union all select n + 1 from r)"
+        " select count(topicwatch_search_key(printf('%.*c', 50000, 'Ｘ'))) from r"
+    )
+    started = time.monotonic()
+    status, body = query(base, endless)
+    assert status == 400 and "too long" in body, body
+    assert time.monotonic() - started < 30  # the 3 s limit, on a loaded machine
