@@ -12,6 +12,7 @@ scheduled run tries again).
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -46,7 +47,7 @@ class BackoffRetryMiddleware(RetryMiddleware):
     def process_response(  # type: ignore[override]
         self, request: Request, response: Response
     ) -> Request | Response:
-        asked = retry_after_seconds(response.headers.get("Retry-After"))
+        asked = retry_after_seconds(response.headers.get("Retry-After"), datetime.now(UTC))
         if asked is not None and asked > self.retry_after_max:
             return response
         retry = super().process_response(request, response)
@@ -67,18 +68,29 @@ class BackoffRetryMiddleware(RetryMiddleware):
         return float(min(self.backoff_base * 2 ** (attempt - 1), self.backoff_max))
 
 
-def retry_after_seconds(value: bytes | None) -> float | None:
-    """Seconds a ``Retry-After`` header asks for (delta-seconds or an HTTP date)."""
+def retry_after_seconds(value: bytes | None, now: datetime) -> float | None:
+    """Seconds a ``Retry-After`` header asks for (delta-seconds or an HTTP date), else None.
+
+    An HTTP date is always GMT (RFC 9110), whatever zone it names: ``-0000`` (RFC 2822's
+    "unknown zone") parses as a naive time, which is read as UTC rather than compared with
+    an aware one (a TypeError that used to abort the retry). A date in the past means
+    "now"; anything unreadable is None, and the caller backs off as for no header.
+    """
     if not value:
         return None
     text = value.decode("latin-1").strip()
-    if text.isdigit():
+    if _DELTA_SECONDS.fullmatch(text):
         return float(text)
     try:
         moment = parsedate_to_datetime(text)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
-    return max((moment - datetime.now(UTC)).total_seconds(), 0.0)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return max((moment - now).total_seconds(), 0.0)
+
+
+_DELTA_SECONDS = re.compile(r"[0-9]+")  # ASCII only: str.isdigit() also accepts "²"
 
 
 class SiteOnlyMiddleware:

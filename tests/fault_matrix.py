@@ -215,6 +215,16 @@ MATRIX: list[Fault] = [
     Fault("webhook-userinfo", "security", "a webhook URL with `user:password@`",
           "sends the credentials only to the webhook, as HTTP Basic auth (never to the "
           "resolver), never prints them", "–"),
+    # ---- issue 13: hangs, hosts, webhooks, timing
+    Fault("retry-after-date-minus-zero", "network",
+          "HTTP 503 with `Retry-After: Wed, 21 Oct 2015 07:28:00 -0000` (an HTTP date in "
+          "the past, `-0000` zone), once",
+          "reads the date as GMT; a date in the past means retry now; archives normally",
+          "0", "ok"),
+    Fault("retry-after-unreadable", "network",
+          "HTTP 503 with an unreadable `Retry-After` (`soon`, `²`, `-5`, `Wed, 32 Oct 2015 …`), "
+          "once", "ignores the header and retries with the ordinary backoff; archives normally",
+          "0", "ok"),
 ]  # fmt: skip
 
 
