@@ -295,6 +295,8 @@ class Daemon:
             command += ["--selectors", _json(topic.selectors)]
         for name, value in self.config.settings.items():
             command += ["-s", f"{name}={value}"]
+        if topic.allow_hosts:
+            command += ["-s", f"TOPICWATCH_ALLOW_HOSTS={','.join(topic.allow_hosts)}"]
         return command
 
     def _judge(self, topic: TopicConfig, child: ChildExit, started: datetime) -> Outcome:

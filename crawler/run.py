@@ -18,6 +18,7 @@ from scrapy.settings import BaseSettings, Settings
 
 from archive import open_archive
 from archive.queries import run_row
+from crawler.origins import host_entries
 from crawler.spiders.topic import TopicSpider, parse_selectors, topic_url
 
 EXIT_OK = 0
@@ -97,6 +98,12 @@ def check_overrides(settings: Settings, overrides: dict[str, Any]) -> None:
     Scrapy reads a setting only when a component starts, deep inside the reactor: a bad
     value there ends the crawl with a traceback and no run row instead of exit status 2.
     """
+    hosts = overrides.get("TOPICWATCH_ALLOW_HOSTS")
+    if hosts is not None:
+        try:
+            host_entries(Settings({"H": hosts}).getlist("H"))
+        except ValueError as error:
+            raise UsageError(f"-s TOPICWATCH_ALLOW_HOSTS: {error}") from None
     for name, value in overrides.items():
         default = settings.get(name)
         kind = next((k for k in _SETTING_KINDS if isinstance(default, k[0])), None)

@@ -45,6 +45,7 @@ GROUPS = {
     "storage": "The archive file",
     "input": "Operator input",
     "security": "Security",
+    "hosts": "Redirects and other hosts",
 }
 
 _RETRY = "retries with backoff (honouring `Retry-After`), then archives normally"
@@ -225,6 +226,25 @@ MATRIX: list[Fault] = [
           "HTTP 503 with an unreadable `Retry-After` (`soon`, `²`, `-5`, `Wed, 32 Oct 2015 …`), "
           "once", "ignores the header and retries with the ordinary backoff; archives normally",
           "0", "ok"),
+    Fault("redirect-other-port", "hosts",
+          "a redirect to the same host on another port (a metadata or Redis port, say)",
+          "does not follow it (no connection is made), fails the run: only the topic's "
+          "origin (scheme, host, port) and its `www.` twin are followed", "1",
+          "failed/refused", "refused to leave the topic's site"),
+    Fault("redirect-subdomain", "hosts", "a redirect to a subdomain of the topic's host",
+          "does not follow it (no name is looked up), fails the run", "1", "failed/refused",
+          "refused to leave the topic's site"),
+    Fault("article-redirect-other-port", "hosts",
+          "an article page (fetched for its details) redirecting to another port",
+          "does not follow it (no connection is made); the item is archived from the "
+          "listing", "0", "ok"),
+    Fault("redirect-allowed-host", "hosts",
+          "a redirect to another host listed in the topic's `allow_hosts` (daemon config)",
+          "follows it and archives the listing found there", "–", "ok"),
+    Fault("bad-allow-hosts", "hosts",
+          "an `allow_hosts` entry that is no host (a URL, a wildcard, a bad port, empty)",
+          "`topicwatch daemon` (and `crawl -s TOPICWATCH_ALLOW_HOSTS=…`) refuses to start, "
+          "naming the key", "2", "–", "allow_hosts"),
 ]  # fmt: skip
 
 
