@@ -46,6 +46,7 @@ GROUPS = {
     "input": "Operator input",
     "security": "Security",
     "hosts": "Redirects and other hosts",
+    "daemon": "The daemon: hangs, hooks and timing",
 }
 
 _RETRY = "retries with backoff (honouring `Retry-After`), then archives normally"
@@ -245,6 +246,36 @@ MATRIX: list[Fault] = [
           "an `allow_hosts` entry that is no host (a URL, a wildcard, a bad port, empty)",
           "`topicwatch daemon` (and `crawl -s TOPICWATCH_ALLOW_HOSTS=…`) refuses to start, "
           "naming the key", "2", "–", "allow_hosts"),
+    Fault("probe-drip", "daemon",
+          "the daemon's 304 check answered `304` and then one header byte every 0.2 s, "
+          "for ever (two such topics, `concurrency = 2`)",
+          "gives the check up after `DOWNLOAD_TIMEOUT` in all (not per read) and crawls; "
+          "the crawl fails on Scrapy's own download timeout; a third topic runs meanwhile",
+          "–", "failed/network", "took longer than"),
+    Fault("probe-drip-timeout", "daemon",
+          "the same, with the topic's `timeout` shorter than `DOWNLOAD_TIMEOUT`",
+          "ends the check at the topic's timeout and records the run: the 304 check and the "
+          "crawl share the timeout, so no job holds its concurrency slot or the topic's lock "
+          "past it", "–", "failed/timeout", "the 304 check did not finish within"),
+    Fault("probe-drip-sigterm", "daemon", "SIGTERM while a 304 check drips",
+          "abandons the check at once (no run recorded: the topic runs next time) and exits "
+          "within `shutdown_grace` plus a few seconds", "0 (daemon)", "–"),
+    Fault("webhook-drip", "daemon", "an alert webhook that drips its answer",
+          "gives the delivery up after 10 s in all; alerts go out on a thread of their own, "
+          "so crawls and the heartbeat never wait on a hook; `status` says the alert is "
+          "pending, not sent; SIGTERM still stops the daemon", "0 (daemon)", "–",
+          "alert pending"),
+    Fault("webhook-redirect", "daemon",
+          "an alert webhook (with `user:password@`) answering `302` to another host",
+          "never follows it (the credentials and payload go nowhere else): only a 2xx answer "
+          "to the POST is delivered; the alert stays pending with the reason and is retried",
+          "–", "–", "redirects are not followed"),
+    Fault("stuck-job", "daemon",
+          "a crawl job still running a heartbeat after its topic's `timeout` (here: a crawl "
+          "ignoring SIGTERM)",
+          "the heartbeat's watchdog records a `stuck` event and alerts at once; `status` "
+          "shows `STUCK: running for …, over its … timeout (…)` until the job ends", "–",
+          "failed/timeout", "over its"),
 ]  # fmt: skip
 
 
