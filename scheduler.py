@@ -6,10 +6,12 @@ Scrapy: each crawl runs as a child ``topicwatch crawl`` process (crawler.childre
 daemon stays small and a crashing or hanging crawl cannot take it down.
 
 The rules live in job options and small modules, not here: APScheduler 3.x with a memory
-job store, one job per topic (``max_instances=1``, ``coalesce=True``, a misfire grace of
-the topic's interval, so a late run is run rather than silently dropped); catch-up and
-backoff arithmetic in crawler.schedule; streaks, alert outbox and heartbeat in
-archive.daemon_state. The archive's ``crawl_runs`` row is the truth about every run.
+job store, one job per topic (``max_instances=1``, ``coalesce=True``, no misfire grace, so
+a late run is always run, once, and the due times it stands for are recorded ``missed``);
+catch-up, coalescing and backoff arithmetic in crawler.schedule; streaks, alert outbox
+and heartbeat in archive.daemon_state; bounded I/O in crawler.bounded, the alert courier
+in crawler.courier, the jobs' watchdog in crawler.job_watch. The archive's ``crawl_runs``
+row is the truth about every run.
 
 It is longer than our usual module because start-up, the jobs and the graceful stop all
 share one scheduler and one set of children; splitting them would only pass those around.
@@ -39,9 +41,9 @@ import sqlite_utils
 from apscheduler.events import (
     EVENT_JOB_ERROR,
     EVENT_JOB_MAX_INSTANCES,
-    EVENT_JOB_MISSED,
-    JobEvent,
+    EVENT_JOB_SUBMITTED,
     JobExecutionEvent,
+    JobSubmissionEvent,
 )
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -78,7 +80,13 @@ from crawler.daemon_log import run_record, setup_logging, span, when
 from crawler.hooks import HookCancelled, HookError, HookNotConfigured, deliver, describe_hook
 from crawler.job_watch import JobWatch
 from crawler.probe import OutOfTime, probe_policy, record_if_unchanged
-from crawler.schedule import first_run_time, interval_seconds, make_trigger, next_after_outcome
+from crawler.schedule import (
+    coalesce,
+    first_run_time,
+    interval_seconds,
+    make_trigger,
+    next_after_outcome,
+)
 
 EXIT_OK = 0
 EXIT_USAGE = 2
@@ -139,8 +147,10 @@ class Daemon:
             timezone=self.timezone,
         )
         self.scheduler.add_listener(
-            self._on_job_event, EVENT_JOB_MISSED | EVENT_JOB_ERROR | EVENT_JOB_MAX_INSTANCES
+            self._on_submitted, EVENT_JOB_SUBMITTED | EVENT_JOB_MAX_INSTANCES
         )
+        self.scheduler.add_listener(self._on_job_error, EVENT_JOB_ERROR)
+        self.expected: dict[str, datetime] = {}  # each topic's next due time, as last set
 
     @contextmanager
     def archive(self) -> Iterator[sqlite_utils.Database]:
@@ -197,8 +207,9 @@ class Daemon:
                 id=topic.name,
                 name=topic.name,
                 next_run_time=first,
-                misfire_grace_time=max(1, int(self.intervals[topic.name])),
+                misfire_grace_time=None,  # late runs are run, coalesced: see _on_submitted
             )
+            self.expected[topic.name] = first
             log.info(
                 "%s: %s, first run %s", topic.name, topic.schedule, when(first, now, self.timezone)
             )
@@ -423,6 +434,7 @@ class Daemon:
             )
             if wanted is not None and wanted != job.next_run_time:
                 job.modify(next_run_time=wanted)
+                self.expected[topic.name] = wanted
             return wanted
 
         wanted = self._while_scheduling(move)
@@ -506,25 +518,66 @@ class Daemon:
 
     # ------------------------------------------------------------------ events and logs
 
-    def _on_job_event(self, event: JobEvent) -> None:
-        """Put missed and failed jobs on record: APScheduler would only log them."""
-        if event.job_id == HOUSEKEEPING and event.code != EVENT_JOB_ERROR:
+    def _on_submitted(self, event: JobSubmissionEvent) -> None:
+        """Coalesce a late run and put the due times it stands for on record as ``missed``.
+
+        After a suspend or a SIGSTOP, APScheduler runs a topic once for its latest due time
+        and drops the others silently, and the next due time may follow a moment later;
+        :func:`crawler.schedule.coalesce` decides what the run stands for. Runs on the
+        scheduler's thread: the job is moved before its next due time can fire.
+        """
+        if event.job_id == HOUSEKEEPING:
             return
-        if event.code == EVENT_JOB_MAX_INSTANCES:
-            log.info("%s: previous run still going; this run time skipped", event.job_id)
-            return
-        kind = "missed" if event.code == EVENT_JOB_MISSED else "error"
-        if isinstance(event, JobExecutionEvent) and event.exception is not None:
-            detail = f"{type(event.exception).__name__}: {event.exception}"
-            log.error("%s: job failed: %s\n%s", event.job_id, detail, event.traceback)
-        else:
-            detail = f"run due at {getattr(event, 'scheduled_run_time', '?')} missed"
-            log.warning("%s: %s", event.job_id, detail)
+        topic = next(t for t in self.config.topics if t.name == event.job_id)
+        due, now = event.scheduled_run_times[-1], utcnow()
+        ran = event.code == EVENT_JOB_SUBMITTED
+
+        def account() -> tuple[datetime, ...]:
+            job = self.scheduler.get_job(topic.name)
+            if job is None:
+                return ()
+            step = make_trigger(topic, self.timezone, jitter=False)
+            plan = coalesce(
+                self.expected.get(topic.name), due, now, job.next_run_time,
+                lambda moment: step.get_next_fire_time(moment, moment), ran=ran,
+            )  # fmt: skip
+            if plan.skip is not None:
+                job.modify(next_run_time=job.trigger.get_next_fire_time(plan.skip, plan.skip))
+            self.expected[topic.name] = job.next_run_time
+            return plan.missed
+
+        missed = self._while_scheduling(account)
+        if missed:
+            self._record_missed(topic.name, missed, now, ran)
+
+    def _record_missed(
+        self, name: str, missed: tuple[datetime, ...], now: datetime, ran: bool
+    ) -> None:
+        first, last = missed[0].astimezone(UTC), missed[-1].astimezone(UTC)
+        due = f"{first:%Y-%m-%d %H:%M:%S}" + (f" to {last:%H:%M:%S}" if len(missed) > 1 else "")
+        why = (
+            f"one run at {now:%H:%M:%S} stands for them (the daemon was held up: stopped,"
+            " suspended or busy)"
+            if ran
+            else "skipped: the previous run was still going"
+        )
+        detail = f"{len(missed)} run(s) due {due} UTC did not start on time; {why}"
+        log.warning("%s: %s", name, detail, extra=_fields(topic=name, missed=len(missed)))
         try:
             with self.archive() as db:
-                record_event(db, utcnow(), kind, event.job_id, detail)
+                record_event(db, now, "missed", name, detail)
         except (ArchiveError, sqlite3.OperationalError) as error:
-            log.error("could not record %s event: %s", kind, error)
+            log.error("could not record missed event: %s", error)
+
+    def _on_job_error(self, event: JobExecutionEvent) -> None:
+        """Put a job that raised on record: APScheduler would only log it."""
+        detail = f"{type(event.exception).__name__}: {event.exception}"
+        log.error("%s: job failed: %s\n%s", event.job_id, detail, event.traceback)
+        try:
+            with self.archive() as db:
+                record_event(db, utcnow(), "error", event.job_id, detail)
+        except (ArchiveError, sqlite3.OperationalError) as error:
+            log.error("could not record error event: %s", error)
 
     def _log_run(
         self,

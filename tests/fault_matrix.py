@@ -276,6 +276,13 @@ MATRIX: list[Fault] = [
           "the heartbeat's watchdog records a `stuck` event and alerts at once; `status` "
           "shows `STUCK: running for …, over its … timeout (…)` until the job ends", "–",
           "failed/timeout", "over its"),
+    Fault("sigstop", "daemon",
+          "the daemon stopped past due runs (SIGSTOP: a laptop suspend, a stopped container), "
+          "then continued (SIGCONT)",
+          "runs each topic once, at once, standing for the due time nearest its start, and "
+          "records the due times left without a run as `missed` (`daemon_events`): no two "
+          "runs of a topic less than half an interval apart", "–", "ok",
+          "did not start on time"),
 ]  # fmt: skip
 
 

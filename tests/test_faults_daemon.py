@@ -8,6 +8,7 @@ Every wait polls the archive or the daemon's log against a deadline.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import signal
@@ -15,6 +16,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -239,3 +241,48 @@ def test_a_job_past_its_timeout_is_reported_stuck_and_alerted(site, db, tmp_path
     body = receiver.received[0][1]
     assert "stuck" in body["text"] and body["consecutive_failures"] == 0
     assert "nato: stuck: running for" in daemon.output
+
+
+# --------------------------------------------------------------------------- timing
+
+
+def run_starts(daemon: Daemon, topic: str) -> list[tuple[float, dict[str, Any]]]:
+    """(start, record) of each run the daemon logged (``--log-json``), start in epoch s."""
+    found = []
+    for line in list(daemon.lines):
+        record = json.loads(line)
+        if record.get("event") == "run" and record["topic"] == topic:
+            at = datetime.fromisoformat(record["at"]).timestamp()
+            found.append((at - record["duration"], record))
+    return found
+
+
+@covers("sigstop")
+def test_a_stopped_daemon_records_the_runs_it_missed_and_runs_once(site, db, tmp_path):
+    interval = 2.0
+    crawled(site, db, "nato")  # runs are 304 checks: short, and timed in the log
+    config = write_config(
+        tmp_path / "tw.toml", db, topics(site, "nato"), defaults={"every": f"{interval:g}s"}
+    )
+    with Daemon(config, "--log-json") as daemon:
+        _, last = wait_until(lambda: run_starts(daemon, "nato")[1:], 30, "two runs")[-1]
+        stopped = time.time()
+        os.kill(daemon.pid, signal.SIGSTOP)
+        try:
+            # Stopped past the next due time, and continued a quarter interval before the
+            # one after: nearer that one than the due time it is late for.
+            due = datetime.fromisoformat(last["next_run_at"]).timestamp()
+            time.sleep(max(due + 0.75 * interval - time.time(), 0))  # the fault itself
+        finally:
+            os.kill(daemon.pid, signal.SIGCONT)
+        resumed = time.time()
+        wait_until(lambda: len([s for s, _ in run_starts(daemon, "nato") if s > resumed]) >= 3,
+                   30, "three runs after SIGCONT")  # fmt: skip
+        assert daemon.stop() == 0
+    fault = row("sigstop")
+    missed = query(db, "SELECT detail FROM daemon_events WHERE kind = 'missed' AND topic = 'nato'")
+    assert missed and fault.error in missed[0][0], missed
+    after = [start for start, _ in run_starts(daemon, "nato") if start > stopped]
+    gaps = [b - a for a, b in itertools.pairwise(after)]
+    assert gaps and min(gaps) >= interval / 2, gaps
+    assert {r["status"] for r in scheduled(db, "nato")} == {fault.run}
