@@ -140,17 +140,17 @@ class Daemon:
         self.scheduler = BackgroundScheduler(
             executors={
                 "default": ThreadPoolExecutor(config.concurrency),
-                # Heartbeats and alert delivery never wait for a free crawl slot.
+                # Heartbeats never wait for a free crawl slot (alerts have their courier).
                 HOUSEKEEPING: ThreadPoolExecutor(1),
             },
             job_defaults={"coalesce": True, "max_instances": 1},
             timezone=self.timezone,
         )
+        self.expected: dict[str, datetime] = {}  # each topic's next due time, as last set
         self.scheduler.add_listener(
             self._on_submitted, EVENT_JOB_SUBMITTED | EVENT_JOB_MAX_INSTANCES
         )
         self.scheduler.add_listener(self._on_job_error, EVENT_JOB_ERROR)
-        self.expected: dict[str, datetime] = {}  # each topic's next due time, as last set
 
     @contextmanager
     def archive(self) -> Iterator[sqlite_utils.Database]:
@@ -541,9 +541,13 @@ class Daemon:
                 self.expected.get(topic.name), due, now, job.next_run_time,
                 lambda moment: step.get_next_fire_time(moment, moment), ran=ran,
             )  # fmt: skip
+            following = job.next_run_time
             if plan.skip is not None:
-                job.modify(next_run_time=job.trigger.get_next_fire_time(plan.skip, plan.skip))
-            self.expected[topic.name] = job.next_run_time
+                later = job.trigger.get_next_fire_time(plan.skip, plan.skip)
+                if later is not None:
+                    job.modify(next_run_time=later)
+                    following = later
+            self.expected[topic.name] = following
             return plan.missed
 
         missed = self._while_scheduling(account)
