@@ -4,8 +4,7 @@ Every job is bounded (the 304 check and the crawl share the topic's ``timeout``)
 job that somehow outlives its bound must not pass unnoticed, as a probe stuck on a
 dripping server once did while ``topicwatch status`` said all was well: the heartbeat
 asks :meth:`JobWatch.overdue` at each beat, and the daemon puts what it finds on record
-and alerts. :meth:`JobWatch.wait_idle` bounds the wait for jobs at shutdown. Standard
-library only.
+and alerts. :meth:`JobWatch.wait_idle` bounds the wait for jobs at shutdown.
 """
 
 from __future__ import annotations
@@ -14,14 +13,15 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+
+from crawler.config import TopicConfig
 
 
 @dataclass
 class Job:
     """One topic's job in progress; ``flagged`` once the watchdog has reported it."""
 
-    topic: Any  # the TopicConfig, kept as the daemon handed it over
+    topic: TopicConfig
     started: float  # time.monotonic()
     started_at: datetime
     phase: str = "starting"
@@ -47,7 +47,7 @@ class JobWatch:
         with self._changed:
             return sorted(self._jobs)
 
-    def begin(self, topic: Any, started_at: datetime) -> None:
+    def begin(self, topic: TopicConfig, started_at: datetime) -> None:
         with self._changed:
             self._jobs[topic.name] = Job(topic, time.monotonic(), started_at)
 
