@@ -6,10 +6,12 @@ Scrapy: each crawl runs as a child ``topicwatch crawl`` process (crawler.childre
 daemon stays small and a crashing or hanging crawl cannot take it down.
 
 The rules live in job options and small modules, not here: APScheduler 3.x with a memory
-job store, one job per topic (``max_instances=1``, ``coalesce=True``, a misfire grace of
-the topic's interval, so a late run is run rather than silently dropped); catch-up and
-backoff arithmetic in crawler.schedule; streaks, alert outbox and heartbeat in
-archive.daemon_state. The archive's ``crawl_runs`` row is the truth about every run.
+job store, one job per topic (``max_instances=1``, ``coalesce=True``, no misfire grace, so
+a late run is always run, once, and the due times it stands for are recorded ``missed``);
+catch-up, coalescing and backoff arithmetic in crawler.schedule; streaks, alert outbox
+and heartbeat in archive.daemon_state; bounded I/O in crawler.bounded, the alert courier
+in crawler.courier, the jobs' watchdog in crawler.job_watch. The archive's ``crawl_runs``
+row is the truth about every run.
 
 It is longer than our usual module because start-up, the jobs and the graceful stop all
 share one scheduler and one set of children; splitting them would only pass those around.
@@ -26,6 +28,7 @@ import socket
 import sqlite3
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -38,9 +41,9 @@ import sqlite_utils
 from apscheduler.events import (
     EVENT_JOB_ERROR,
     EVENT_JOB_MAX_INSTANCES,
-    EVENT_JOB_MISSED,
-    JobEvent,
+    EVENT_JOB_SUBMITTED,
     JobExecutionEvent,
+    JobSubmissionEvent,
 )
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -60,6 +63,7 @@ from archive.daemon_state import (
     prune,
     record_event,
     record_outcome,
+    record_stuck,
     register_topics,
     relabel_timeout,
     release_heartbeat,
@@ -68,12 +72,21 @@ from archive.daemon_state import (
 from archive.daemon_state import beat as write_beat
 from archive.queries import run_row
 from archive.runs import record_unregistered_run, recover_stale_runs
+from crawler.bounded import Inflight
 from crawler.children import KILL_GRACE, ChildExit, Children
 from crawler.config import Config, ConfigError, TopicConfig, format_duration, load_config
-from crawler.daemon_log import run_record, setup_logging, when
-from crawler.hooks import HookError, HookNotConfigured, deliver, describe_hook
-from crawler.probe import probe_policy, record_if_unchanged
-from crawler.schedule import first_run_time, interval_seconds, make_trigger, next_after_outcome
+from crawler.courier import Courier
+from crawler.daemon_log import run_record, setup_logging, span, when
+from crawler.hooks import HookCancelled, HookError, HookNotConfigured, deliver, describe_hook
+from crawler.job_watch import JobWatch
+from crawler.probe import OutOfTime, probe_policy, record_if_unchanged
+from crawler.schedule import (
+    coalesce,
+    first_run_time,
+    interval_seconds,
+    make_trigger,
+    next_after_outcome,
+)
 
 EXIT_OK = 0
 EXIT_USAGE = 2
@@ -82,6 +95,9 @@ CRAWL_BUSY = 75  # `topicwatch crawl`: another process is crawling the topic
 HOUSEKEEPING = "housekeeping"
 ENRICH_BUDGET = 60.0  # seconds; crawler.settings' default, which the daemon cannot import
 KEEP_EVENTS = timedelta(days=90)
+# Seconds at shutdown, once crawls have ended, for jobs to record their outcomes and the
+# courier to send the alerts they queued (skipped by a second SIGTERM).
+STOP_TAIL = 5.0
 
 log = logging.getLogger("topicwatch.daemon")
 T = TypeVar("T")
@@ -112,7 +128,9 @@ class Daemon:
         self.stopping = threading.Event()
         self.scheduling = threading.Lock()  # see _while_scheduling
         self.children = Children()
-        self.alert_lock = threading.Lock()
+        self.jobs = JobWatch()  # what each job is doing; the heartbeat reports overruns
+        self.probes = Inflight()  # 304 checks in flight, abandoned at shutdown
+        self.courier = Courier(self._send_alerts)  # the one thread that waits on hooks
         self.hostname = socket.gethostname()
         self.timezone: tzinfo = ZoneInfo(config.timezone) if config.timezone else get_localzone()
         self.topic_ids: dict[str, int] = {}
@@ -123,15 +141,17 @@ class Daemon:
         self.scheduler = BackgroundScheduler(
             executors={
                 "default": ThreadPoolExecutor(config.concurrency),
-                # Heartbeats and alert delivery never wait for a free crawl slot.
+                # Heartbeats never wait for a free crawl slot (alerts have their courier).
                 HOUSEKEEPING: ThreadPoolExecutor(1),
             },
             job_defaults={"coalesce": True, "max_instances": 1},
             timezone=self.timezone,
         )
+        self.expected: dict[str, datetime] = {}  # each topic's next due time, as last set
         self.scheduler.add_listener(
-            self._on_job_event, EVENT_JOB_MISSED | EVENT_JOB_ERROR | EVENT_JOB_MAX_INSTANCES
+            self._on_submitted, EVENT_JOB_SUBMITTED | EVENT_JOB_MAX_INSTANCES
         )
+        self.scheduler.add_listener(self._on_job_error, EVENT_JOB_ERROR)
 
     @contextmanager
     def archive(self) -> Iterator[sqlite_utils.Database]:
@@ -188,11 +208,14 @@ class Daemon:
                 id=topic.name,
                 name=topic.name,
                 next_run_time=first,
-                misfire_grace_time=max(1, int(self.intervals[topic.name])),
+                misfire_grace_time=None,  # late runs are run, coalesced: see _on_submitted
             )
+            self.expected[topic.name] = first
             log.info(
                 "%s: %s, first run %s", topic.name, topic.schedule, when(first, now, self.timezone)
             )
+        self.courier.start()
+        self.courier.wake()  # alerts a previous daemon left pending
         self.scheduler.add_job(
             self._housekeeping,
             "interval",
@@ -206,11 +229,17 @@ class Daemon:
         log.info("daemon started: pid %d, archive %s", os.getpid(), self.config.db)
 
     def _stop(self) -> None:
-        """Stop scheduling, let running crawls finish within the grace, else stop them."""
+        """Stop scheduling, let running crawls finish within the grace, else stop them.
+
+        Everything else is cut short so that the daemon is gone within the grace plus a
+        few seconds whatever it was doing: 304 checks in flight are abandoned at once
+        (their topics run next time), and so is an alert delivery (it stays pending).
+        """
         with self.scheduling:
             self.stopping.set()
         self.children.close()
         self.scheduler.pause()
+        self.probes.close()
         grace = self.config.shutdown_grace
         if len(self.children):
             log.info("stopping: waiting up to %gs for %d crawl(s)", grace, len(self.children))
@@ -221,8 +250,12 @@ class Daemon:
                 log.error(
                     "crawl(s) %s ignored SIGTERM: SIGKILL", self.children.signal_all(signal.SIGKILL)
                 )
-        self.scheduler.shutdown(wait=True)  # job threads record their runs' outcomes
-        self._deliver_alerts()
+        tail = time.monotonic() + (0 if self.hurry.is_set() else STOP_TAIL)
+        if not self.jobs.wait_idle(STOP_TAIL):  # they record their runs' outcomes
+            log.error("job(s) of %s still busy: stopping without them", self.jobs.names())
+        self.scheduler.shutdown(wait=False)
+        if not self.courier.stop(within=tail - time.monotonic()):  # alerts the runs queued
+            log.error("the alert courier did not stop: stopping without it")
         now = utcnow()
         with self.archive() as db:
             record_event(db, now, "stopped", None, f"pid {os.getpid()}")
@@ -232,15 +265,39 @@ class Daemon:
     # ------------------------------------------------------------------ jobs
 
     def _crawl_job(self, topic: TopicConfig) -> None:
+        """One scheduled run: the 304 check, else a crawl child, both within the topic's
+        timeout, so no job holds a concurrency slot (or the topic's lock) past it."""
         if self.stopping.is_set():
             return
         started = utcnow()
-        outcome = self._unchanged(topic, started)
-        if outcome is None:
-            child = self.children.run(self._command(topic), topic.timeout)
-            if child is None:
-                return  # shutdown began before the crawl could start
-            outcome = self._judge(topic, child, started)
+        self.jobs.begin(topic, started)
+        try:
+            outcome = self._attempt(topic, started, time.monotonic() + topic.timeout)
+            if outcome is not None:
+                self.jobs.phase(topic.name, "recording the outcome")
+                self._conclude(topic, outcome)
+        finally:
+            self.jobs.end(topic.name)
+
+    def _attempt(self, topic: TopicConfig, started: datetime, deadline: float) -> Outcome | None:
+        """The run's outcome, or None when shutdown began before a crawl could start."""
+        self.jobs.phase(topic.name, "checking for a 304")
+        try:
+            outcome = self._unchanged(topic, started, deadline)
+        except OutOfTime:
+            return self._out_of_time(topic, started)
+        if outcome is not None:
+            return outcome
+        child = self.children.run(
+            self._command(topic),
+            topic.timeout,
+            on_start=lambda pid: self.jobs.phase(topic.name, f"crawl pid {pid}"),
+            deadline=deadline,
+        )
+        return None if child is None else self._judge(topic, child, started)
+
+    def _conclude(self, topic: TopicConfig, outcome: Outcome) -> None:
+        """Count the outcome in the topic's streak, reschedule, log, and wake the courier."""
         failures = None
         transition = None
         if outcome.status in ("ok", "failed"):
@@ -266,19 +323,36 @@ class Daemon:
                 transition,
                 extra=_fields(topic=topic.name, alert=transition),
             )
-            self._deliver_alerts()
+            self.courier.wake()
 
-    def _unchanged(self, topic: TopicConfig, started: datetime) -> Outcome | None:
+    def _out_of_time(self, topic: TopicConfig, started: datetime) -> Outcome:
+        """The 304 check used the topic's whole timeout (a site answering a byte at a time):
+        a failed run on record, as a crawl killed by its timeout is, and no crawl after it."""
+        now = utcnow()
+        error = f"the 304 check did not finish within the {format_duration(topic.timeout)} timeout"
+        with self.archive() as db:
+            run_id = record_unregistered_run(
+                db, topic=topic.name, url=topic.url, trigger="schedule", started_at=started,
+                pid=os.getpid(), status="failed", reason="timeout", error=error, finished_at=now,
+            )  # fmt: skip
+            record_event(db, now, "timeout", topic.name, error)
+            run = run_row(db, run_id)
+        return Outcome("failed", run, error, (now - started).total_seconds())
+
+    def _unchanged(self, topic: TopicConfig, started: datetime, deadline: float) -> Outcome | None:
         """A clean 304 to the stored validators, recorded without a crawl process, or None.
 
         See :mod:`crawler.probe`: an unchanged check costs one request instead of a process.
+        Raises OutOfTime when the check used up the topic's timeout (``deadline``).
         """
         try:
             run = record_if_unchanged(
                 str(self.config.db), topic.name, topic.url, self.probe_policy,
-                started_at=started, now=utcnow,
+                started_at=started, now=utcnow, deadline=deadline, inflight=self.probes,
             )  # fmt: skip
-        except Exception as error:  # any failure here means: crawl instead, as before
+        except OutOfTime:
+            raise
+        except Exception as error:  # any other failure here means: crawl instead, as before
             log.warning(
                 "%s: could not check for a 304 (%s: %s); crawling",
                 topic.name, type(error).__name__, error,
@@ -300,6 +374,8 @@ class Daemon:
         settings["TOPICWATCH_ENRICH_BUDGET"] = f"{min(budget, topic.timeout / 3):g}"
         for name, value in settings.items():
             command += ["-s", f"{name}={value}"]
+        if topic.allow_hosts:
+            command += ["-s", f"TOPICWATCH_ALLOW_HOSTS={','.join(topic.allow_hosts)}"]
         return command
 
     def _judge(self, topic: TopicConfig, child: ChildExit, started: datetime) -> Outcome:
@@ -363,6 +439,7 @@ class Daemon:
             )
             if wanted is not None and wanted != job.next_run_time:
                 job.modify(next_run_time=wanted)
+                self.expected[topic.name] = wanted
             return wanted
 
         wanted = self._while_scheduling(move)
@@ -372,10 +449,14 @@ class Daemon:
         return wanted
 
     def _housekeeping(self) -> None:
+        """The heartbeat: it only writes to the archive and wakes the courier, so nothing a
+        topic or a hook does can hold it (a stale beat means the daemon itself is stuck)."""
+        now = utcnow()
         with self.archive() as db:
-            write_beat(db, os.getpid(), utcnow())
+            write_beat(db, os.getpid(), now)
         self._publish_next_runs()
-        self._deliver_alerts()
+        self._watch_jobs(now)
+        self.courier.wake()
 
     def _publish_next_runs(self) -> None:
         runs = self._while_scheduling(
@@ -391,51 +472,121 @@ class Daemon:
         with self.archive() as db:
             set_next_runs(db, runs, utcnow())
 
-    def _deliver_alerts(self) -> None:
-        """Send the outbox's pending alerts; one thread at a time, so never twice."""
-        with self.alert_lock:
+    def _watch_jobs(self, now: datetime) -> None:
+        """Put jobs that overran their topic's timeout by a heartbeat on record, and alert.
+
+        Jobs are bounded, so this should never fire; if it does, the operator must know
+        (``topicwatch status`` shows it, refreshed at each beat, until the job ends).
+        """
+        for job in self.jobs.overdue(slack=self.config.heartbeat):
+            topic = job.topic
+            error = (
+                f"running for {span(job.elapsed)}, over its {format_duration(topic.timeout)}"
+                f" timeout ({job.phase})"
+            )
+            first, job.flagged = not job.flagged, True
             with self.archive() as db:
-                alerts = pending_alerts(db)
-            for alert in alerts:
-                target = describe_hook(alert.hook, self.config.alerts)
-                state, problem = "sent", None
-                try:
-                    deliver(alert.hook, self.config.alerts, alert.payload)
-                except HookNotConfigured as error:
-                    state, problem = "skipped", str(error)
-                except HookError as error:
-                    state, problem = "pending", str(error)
-                with self.archive() as db:
-                    mark_alert(db, alert.id, state=state, now=utcnow(), error=problem)
-                topic = alert.payload.get("topic")
-                if problem:
-                    log.warning(
-                        "%s: alert %s to %s not sent: %s", topic, alert.kind, target, problem
-                    )
-                else:
-                    log.info("%s: alert %s sent to %s", topic, alert.kind, target)
+                queued = record_stuck(
+                    db, self.topic_ids[topic.url], topic.name, error=error, now=now,
+                    hooks=self.config.alerts.hooks, first=first,
+                )  # fmt: skip
+            if first:
+                log.error("%s: stuck: %s", topic.name, error, extra=_fields(topic=topic.name))
+            if queued:
+                self.courier.wake()
+
+    def _send_alerts(self, inflight: Inflight) -> None:
+        """Send the outbox's pending alerts (on the courier's thread only, so never twice).
+
+        A delivery cut short by shutdown is not an attempt: the alert stays as it was.
+        """
+        with self.archive() as db:
+            alerts = pending_alerts(db)
+        for alert in alerts:
+            target = describe_hook(alert.hook, self.config.alerts)
+            state, problem = "sent", None
+            try:
+                deliver(alert.hook, self.config.alerts, alert.payload, inflight)
+            except HookCancelled:
+                return
+            except HookNotConfigured as error:
+                state, problem = "skipped", str(error)
+            except HookError as error:
+                state, problem = "pending", str(error)
+            with self.archive() as db:
+                mark_alert(db, alert.id, state=state, now=utcnow(), error=problem)
+            topic = alert.payload.get("topic")
+            if problem:
+                log.warning("%s: alert %s to %s not sent: %s", topic, alert.kind, target, problem)
+            else:
+                log.info("%s: alert %s sent to %s", topic, alert.kind, target)
 
     # ------------------------------------------------------------------ events and logs
 
-    def _on_job_event(self, event: JobEvent) -> None:
-        """Put missed and failed jobs on record: APScheduler would only log them."""
-        if event.job_id == HOUSEKEEPING and event.code != EVENT_JOB_ERROR:
+    def _on_submitted(self, event: JobSubmissionEvent) -> None:
+        """Coalesce a late run and put the due times it stands for on record as ``missed``.
+
+        After a suspend or a SIGSTOP, APScheduler runs a topic once for its latest due time
+        and drops the others silently, and the next due time may follow a moment later;
+        :func:`crawler.schedule.coalesce` decides what the run stands for. Runs on the
+        scheduler's thread: the job is moved before its next due time can fire.
+        """
+        if event.job_id == HOUSEKEEPING:
             return
-        if event.code == EVENT_JOB_MAX_INSTANCES:
-            log.info("%s: previous run still going; this run time skipped", event.job_id)
-            return
-        kind = "missed" if event.code == EVENT_JOB_MISSED else "error"
-        if isinstance(event, JobExecutionEvent) and event.exception is not None:
-            detail = f"{type(event.exception).__name__}: {event.exception}"
-            log.error("%s: job failed: %s\n%s", event.job_id, detail, event.traceback)
-        else:
-            detail = f"run due at {getattr(event, 'scheduled_run_time', '?')} missed"
-            log.warning("%s: %s", event.job_id, detail)
+        topic = next(t for t in self.config.topics if t.name == event.job_id)
+        due, now = event.scheduled_run_times[-1], utcnow()
+        ran = event.code == EVENT_JOB_SUBMITTED
+
+        def account() -> tuple[datetime, ...]:
+            job = self.scheduler.get_job(topic.name)
+            if job is None:
+                return ()
+            step = make_trigger(topic, self.timezone, jitter=False)
+            plan = coalesce(
+                self.expected.get(topic.name), due, now, job.next_run_time,
+                lambda moment: step.get_next_fire_time(moment, moment), ran=ran,
+            )  # fmt: skip
+            following = job.next_run_time
+            if plan.skip is not None:
+                later = job.trigger.get_next_fire_time(plan.skip, plan.skip)
+                if later is not None:
+                    job.modify(next_run_time=later)
+                    following = later
+            self.expected[topic.name] = following
+            return plan.missed
+
+        missed = self._while_scheduling(account)
+        if missed:
+            self._record_missed(topic.name, missed, now, ran)
+
+    def _record_missed(
+        self, name: str, missed: tuple[datetime, ...], now: datetime, ran: bool
+    ) -> None:
+        first, last = missed[0].astimezone(UTC), missed[-1].astimezone(UTC)
+        due = f"{first:%Y-%m-%d %H:%M:%S}" + (f" to {last:%H:%M:%S}" if len(missed) > 1 else "")
+        why = (
+            f"one run at {now:%H:%M:%S} stands for them (the daemon was held up: stopped,"
+            " suspended or busy)"
+            if ran
+            else "skipped: the previous run was still going"
+        )
+        detail = f"{len(missed)} run(s) due {due} UTC did not start on time; {why}"
+        log.warning("%s: %s", name, detail, extra=_fields(topic=name, missed=len(missed)))
         try:
             with self.archive() as db:
-                record_event(db, utcnow(), kind, event.job_id, detail)
+                record_event(db, now, "missed", name, detail)
         except (ArchiveError, sqlite3.OperationalError) as error:
-            log.error("could not record %s event: %s", kind, error)
+            log.error("could not record missed event: %s", error)
+
+    def _on_job_error(self, event: JobExecutionEvent) -> None:
+        """Put a job that raised on record: APScheduler would only log it."""
+        detail = f"{type(event.exception).__name__}: {event.exception}"
+        log.error("%s: job failed: %s\n%s", event.job_id, detail, event.traceback)
+        try:
+            with self.archive() as db:
+                record_event(db, utcnow(), "error", event.job_id, detail)
+        except (ArchiveError, sqlite3.OperationalError) as error:
+            log.error("could not record error event: %s", error)
 
     def _log_run(
         self,
@@ -503,7 +654,14 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as error:
         log.error("config error: %s", error)
         return EXIT_USAGE
-    return Daemon(config, stop, hurry).run()
+    daemon = Daemon(config, stop, hurry)
+    code = daemon.run()
+    if len(daemon.jobs):
+        # A job thread still blocked (in SQLite, say) would hold the interpreter's exit,
+        # which joins the scheduler's worker threads: stop means stop.
+        logging.shutdown()
+        os._exit(code)
+    return code
 
 
 if __name__ == "__main__":

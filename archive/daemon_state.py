@@ -259,6 +259,52 @@ def record_outcome(
     return failures, transition
 
 
+def record_stuck(
+    db: sqlite_utils.Database,
+    topic_id: int,
+    topic: str,
+    *,
+    error: str,
+    now: datetime,
+    hooks: Sequence[str],
+    first: bool,
+) -> bool:
+    """A job of the topic has run past its timeout: say so in ``last_error`` (each beat).
+
+    The ``first`` time, put it on record (event ``stuck``) and alert at once, whatever the
+    streak: a stuck job never ends a run, so the topic would never reach ``after``
+    failures. The topic turns ``alerting`` (its next ok run alerts ``recovered``) and a
+    ``failing`` alert is queued, unless it already alerts. Returns whether one was queued.
+    """
+    with write_transaction(db):
+        failures, alerting = db.execute(
+            "SELECT consecutive_failures, alerting FROM daemon_topics WHERE topic_id = ?",
+            [topic_id],
+        ).fetchone()
+        db.execute(
+            "UPDATE daemon_topics SET last_error = ?, alerting = alerting OR ?, updated_at = ?"
+            " WHERE topic_id = ?",
+            [error, int(first), iso(now), topic_id],
+        )
+        if not first:
+            return False
+        db.execute(
+            "INSERT INTO daemon_events (at, kind, topic, detail) VALUES (?, 'stuck', ?, ?)",
+            [iso(now), topic, error],
+        )
+        if alerting:
+            return False
+        payload = _alert_payload(
+            db, topic_id, "failing", failures, error, None, now, text=f"{topic} stuck: {error}"
+        )
+        db.conn.executemany(
+            "INSERT INTO daemon_alerts (topic_id, kind, hook, created_at, payload)"
+            " VALUES (?, 'failing', ?, ?, ?)",
+            [(topic_id, hook, iso(now), payload) for hook in hooks],
+        )
+    return bool(hooks)
+
+
 def _alert_payload(
     db: sqlite_utils.Database,
     topic_id: int,
@@ -267,9 +313,12 @@ def _alert_payload(
     error: str | None,
     run_id: int | None,
     now: datetime,
+    text: str | None = None,
 ) -> str:
     name, url = db.execute("SELECT name, url FROM topics WHERE id = ?", [topic_id]).fetchone()
-    if kind == "failing":
+    if text is not None:
+        text = f"topicwatch: {text}"
+    elif kind == "failing":
         text = f"topicwatch: {name} failing ({failures} consecutive failures): {error}"
     else:
         text = f"topicwatch: {name} recovered"

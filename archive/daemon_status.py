@@ -24,7 +24,12 @@ _RUN_FIELDS = (
 
 @dataclass(frozen=True)
 class TopicStatus:
-    """One topic: its schedule (None when the daemon does not schedule it) and last run."""
+    """One topic: its schedule (None when the daemon does not schedule it) and last run.
+
+    ``running_run`` is the run in progress (id, pid, started_at), if one is on record;
+    ``stuck`` says how long the daemon's job has overrun the topic's timeout while it
+    does; ``alert`` is the delivery of the topic's latest alert (see :func:`_alert`).
+    """
 
     name: str
     url: str
@@ -34,6 +39,9 @@ class TopicStatus:
     alerting: bool
     running: bool
     last_run: dict[str, Any] | None
+    running_run: dict[str, Any] | None = None
+    stuck: str | None = None
+    alert: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -65,24 +73,77 @@ def read_status(
     alive = daemon_alive(heartbeat, now, hostname=hostname, is_alive=is_alive)
     rows = db.execute(
         "SELECT t.id, t.name, t.url, d.schedule, d.next_run_at,"
-        " coalesce(d.consecutive_failures, 0), coalesce(d.alerting, 0),"
-        " EXISTS (SELECT 1 FROM crawl_runs r WHERE r.topic_id = t.id AND r.status = 'running')"
+        " coalesce(d.consecutive_failures, 0), coalesce(d.alerting, 0), d.last_error"
         " FROM topics t LEFT JOIN daemon_topics d ON d.topic_id = t.id ORDER BY t.name"
     ).fetchall()
-    topics = [
-        TopicStatus(
-            name=name,
-            url=url,
-            schedule=schedule,
-            next_run_at=parse_iso(next_run) if next_run and alive else None,
-            consecutive_failures=failures,
-            alerting=bool(alerting),
-            running=bool(running),
-            last_run=_last_run(db, topic_id),
+    topics = []
+    for topic_id, name, url, schedule, next_run, failures, alerting, last_error in rows:
+        last_run = _last_run(db, topic_id)
+        running_run = _running_run(db, topic_id)
+        stuck = None
+        if alive and heartbeat is not None and _stuck_since_start(db, name, heartbeat, last_run):
+            stuck = last_error
+        topics.append(
+            TopicStatus(
+                name=name,
+                url=url,
+                schedule=schedule,
+                next_run_at=parse_iso(next_run) if next_run and alive else None,
+                consecutive_failures=failures,
+                alerting=bool(alerting),
+                running=running_run is not None,
+                last_run=last_run,
+                running_run=running_run,
+                stuck=stuck,
+                alert=_alert(db, topic_id),
+            )
         )
-        for topic_id, name, url, schedule, next_run, failures, alerting, running in rows
-    ]
     return Status(heartbeat, alive, topics)
+
+
+def _running_run(db: sqlite_utils.Database, topic_id: int) -> dict[str, Any] | None:
+    cursor = db.execute(
+        "SELECT id, pid, started_at FROM crawl_runs WHERE topic_id = ? AND status = 'running'"
+        " ORDER BY id DESC LIMIT 1",
+        [topic_id],
+    )
+    row = cursor.fetchone()
+    return None if row is None else dict(zip(("id", "pid", "started_at"), row, strict=True))
+
+
+def _stuck_since_start(
+    db: sqlite_utils.Database, name: str, heartbeat: Heartbeat, last_run: dict[str, Any] | None
+) -> bool:
+    """Whether this daemon reported the topic stuck (event ``stuck``, see
+    :func:`archive.daemon_state.record_stuck`) and no run of it has ended since."""
+    (at,) = db.execute(
+        "SELECT max(at) FROM daemon_events WHERE kind = 'stuck' AND topic = ?", [name]
+    ).fetchone()
+    if at is None or parse_iso(at) < heartbeat.started_at:
+        return False
+    ended = last_run["finished_at"] if last_run else None
+    return ended is None or parse_iso(ended) < parse_iso(at)
+
+
+def _alert(db: sqlite_utils.Database, topic_id: int) -> dict[str, Any] | None:
+    """The topic's latest alert (one row per hook): its kind, and ``state`` ``sent`` only
+    when every hook took it, else ``pending``, ``failed`` (attempts ran out) or
+    ``skipped``, with the last delivery error."""
+    rows = db.execute(
+        "SELECT a.kind, a.state, a.last_error, a.attempts FROM daemon_alerts a"
+        " JOIN (SELECT kind, created_at FROM daemon_alerts WHERE topic_id = ?1"
+        " ORDER BY id DESC LIMIT 1) latest USING (kind, created_at)"
+        " WHERE a.topic_id = ?1 ORDER BY a.id",
+        [topic_id],
+    ).fetchall()
+    if not rows:
+        return None
+    for state in ("failed", "pending", "skipped"):
+        unsent = [row for row in rows if row[1] == state]
+        if unsent:
+            kind, _, error, attempts = unsent[0]
+            return {"kind": kind, "state": state, "error": error, "attempts": attempts}
+    return {"kind": rows[0][0], "state": "sent", "error": None, "attempts": rows[0][3]}
 
 
 def _last_run(db: sqlite_utils.Database, topic_id: int) -> dict[str, Any] | None:

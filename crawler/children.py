@@ -8,12 +8,14 @@ decides whether to let them finish or stop them. Standard library only.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import signal
 import subprocess
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 KILL_GRACE = 5.0  # seconds from SIGTERM (Scrapy closes and records) to SIGKILL
@@ -51,10 +53,19 @@ class Children:
         with self._changed:
             return len(self._running)
 
-    def run(self, command: Sequence[str], timeout: float) -> ChildExit | None:
+    def run(
+        self,
+        command: Sequence[str],
+        timeout: float,
+        on_start: Callable[[int], object] | None = None,
+        deadline: float | None = None,
+    ) -> ChildExit | None:
         """Run one child to its end (SIGTERM then SIGKILL after ``timeout``).
 
-        Returns None when shutdown has begun and the child was never started.
+        ``deadline`` (a ``time.monotonic()`` value) cuts the child short earlier, when part
+        of its ``timeout`` was used before it started. ``on_start`` is called with the
+        child's pid once it runs. Returns None when shutdown has begun and the child was
+        never started.
         """
         started = time.monotonic()
         with self._changed:
@@ -72,10 +83,13 @@ class Children:
             except OSError as error:
                 return ChildExit(None, None, "", f"cannot start crawl: {error}", False, 0.0)
             self._running[process.pid] = process
+        if on_start is not None:
+            on_start(process.pid)
         try:
             timed_out = False
             try:
-                stdout, stderr = process.communicate(timeout=timeout)
+                limit = timeout if deadline is None else deadline - time.monotonic()
+                stdout, stderr = process.communicate(timeout=max(limit, 0.0))
             except subprocess.TimeoutExpired:
                 timed_out = True
                 log.warning("crawl pid %d ran over its %gs timeout: SIGTERM", process.pid, timeout)
@@ -114,10 +128,25 @@ class Children:
 
 
 def stop(process: subprocess.Popen[str], grace: float = KILL_GRACE) -> tuple[str, str]:
-    """SIGTERM (Scrapy closes the spider and records the run), SIGKILL after ``grace``."""
+    """SIGTERM (Scrapy closes the spider and records the run), SIGKILL after ``grace``.
+
+    The SIGKILL goes to the child's whole process group (it leads its own session), and
+    its output is read for at most another ``grace``: a grandchild that escaped the kill
+    and still holds the pipes must not hold the daemon's job, and its slot, for ever.
+    """
     process.terminate()
     try:
         return process.communicate(timeout=grace)
     except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(process.pid, signal.SIGKILL)
         process.kill()
-        return process.communicate()
+    try:
+        return process.communicate(timeout=grace)
+    except subprocess.TimeoutExpired:
+        log.error("crawl pid %d: its output pipes are held open; no longer reading", process.pid)
+        for pipe in (process.stdout, process.stderr):
+            if pipe is not None:
+                pipe.close()
+        process.wait()
+        return "", ""

@@ -18,11 +18,13 @@ from typing import Any
 import click
 
 from archive import ArchiveError, open_archive
+from archive.clock import parse_iso
 from archive.daemon_state import pid_alive
 from archive.daemon_status import Status, TopicStatus, read_status
 from archive.db import check_archive, confirm_read
 from archive.lock import check_lock_dir
 from crawler.config import Config, ConfigError, load_config
+from crawler.daemon_log import span
 from crawler.output import OneLineError, say, to_json
 
 
@@ -174,13 +176,20 @@ def _topic_lines(topic: TopicStatus, now: datetime, alive: bool) -> list[str]:
             when = "not known" if alive else "none (the daemon is not running)"
         lines.append(f"  schedule: {topic.schedule}; next run {when}")
     run = topic.last_run
-    if topic.running:
-        lines.append("  crawling now")
+    if topic.running_run is not None:
+        now_run = topic.running_run
+        since = parse_iso(now_run["started_at"])
+        lines.append(
+            f"  crawling now: run {now_run['id']} (pid {now_run['pid']}),"
+            f" running for {_ago(since, now, '')}"
+        )
+    if topic.stuck:
+        lines.append(f"  STUCK: {topic.stuck}")
     if run is None:
         lines.append("  last run: none yet")
     else:
         seconds = run["duration"]
-        duration = "" if seconds is None else f" in {_span(seconds) if seconds else '<1s'}"
+        duration = "" if seconds is None else f" in {span(seconds) if seconds else '<1s'}"
         lines.append(
             f"  last run: {run['status']} (run {run['id']}, {run['trigger']})"
             f" {run['started_at']}{duration}: {run['pages']} pages, {run['items_seen']} seen,"
@@ -189,26 +198,30 @@ def _topic_lines(topic: TopicStatus, now: datetime, alive: bool) -> list[str]:
         )
         if run["error"]:
             lines.append(f"  error: {run['reason']}: {run['error']}")
-    alert = " (alert sent)" if topic.alerting else ""
-    lines.append(f"  consecutive failures: {topic.consecutive_failures}{alert}")
+    lines.append(f"  consecutive failures: {topic.consecutive_failures}{_alert_note(topic)}")
     return lines
 
 
+def _alert_note(topic: TopicStatus) -> str:
+    """`` (alert sent)`` only when every hook took the alert; else what became of it."""
+    alert = topic.alert
+    if alert is None:
+        return " (alerting; no hook configured)" if topic.alerting else ""
+    if alert["state"] == "sent" and not topic.alerting:
+        return ""
+    kind = "" if alert["kind"] == "failing" else f"{alert['kind']} "
+    error = f": {alert['error']}" if alert["error"] else ""
+    if alert["state"] == "sent":
+        return f" ({kind}alert sent)"
+    if alert["state"] == "failed":
+        return f" ({kind}alert NOT delivered after {alert['attempts']} attempts{error})"
+    return f" ({kind}alert {alert['state']}{error})"
+
+
 def _ago(moment: datetime, now: datetime, suffix: str = " ago") -> str:
-    return f"{_span((now - moment).total_seconds())}{suffix}"
+    return f"{span((now - moment).total_seconds())}{suffix}"
 
 
 def _until(moment: datetime, now: datetime) -> str:
     seconds = (moment - now).total_seconds()
-    return "now (due)" if seconds <= 0 else f"in {_span(seconds)} ({moment:%Y-%m-%d %H:%M:%S} UTC)"
-
-
-def _span(seconds: float) -> str:
-    whole = max(0, int(seconds))
-    if whole < 60:
-        return f"{whole}s"
-    if whole < 3600:
-        return f"{whole // 60}m{whole % 60:02d}s"
-    if whole < 86400:
-        return f"{whole // 3600}h{whole % 3600 // 60:02d}m"
-    return f"{whole // 86400}d{whole % 86400 // 3600:02d}h"
+    return "now (due)" if seconds <= 0 else f"in {span(seconds)} ({moment:%Y-%m-%d %H:%M:%S} UTC)"

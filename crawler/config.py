@@ -25,6 +25,7 @@ from archive.runs import topic_name_for
 from crawler import DEFAULT_TOPIC_URL
 from crawler.cron import CRON_FIELDS, cron_fields, cron_values, never_fires
 from crawler.css import check_selector
+from crawler.origins import host_entries
 from crawler.urls import canonical_url
 
 DEFAULT_CONFIG = "topicwatch.toml"
@@ -36,7 +37,7 @@ _TOP_KEYS = frozenset(
     {"db", "timezone", "concurrency", "shutdown_grace", "heartbeat", "backoff_max"}
     | {"defaults", "alerts", "settings", "topic"}
 )
-_SCHEDULE_KEYS = frozenset({"every", "cron", "jitter", "max_pages", "timeout"})
+_SCHEDULE_KEYS = frozenset({"every", "cron", "jitter", "max_pages", "timeout", "allow_hosts"})
 _TOPIC_KEYS = _SCHEDULE_KEYS | {"name", "url", "selectors"}
 _ALERT_KEYS = frozenset({"after", "webhook", "command"})
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)([smhd])")
@@ -64,6 +65,7 @@ class TopicConfig:
     max_pages: int = 5
     timeout: float = 600.0
     selectors: dict[str, str] | None = None
+    allow_hosts: tuple[str, ...] = ()  # hosts besides the topic's origin (crawler.origins)
 
     @property
     def schedule(self) -> str:
@@ -206,6 +208,7 @@ def _topic(entry: dict[str, Any], base: TopicConfig, prefix: str) -> TopicConfig
         max_pages=scheduled.max_pages,
         timeout=scheduled.timeout,
         selectors=selectors,
+        allow_hosts=scheduled.allow_hosts,
     )
 
 
@@ -226,6 +229,7 @@ def _schedule(table: dict[str, Any], base: TopicConfig, prefix: str) -> TopicCon
         jitter=_duration(table, "jitter", base.jitter, f"{prefix}jitter", zero=True),
         max_pages=_integer(table, "max_pages", base.max_pages, f"{prefix}max_pages", 1, 50),
         timeout=_duration(table, "timeout", base.timeout, f"{prefix}timeout"),
+        allow_hosts=_hosts(table, base.allow_hosts, f"{prefix}allow_hosts"),
     )
 
 
@@ -283,6 +287,16 @@ def _http_url(url: str) -> bool:
         return parts.scheme in ("http", "https") and bool(parts.hostname) and parts.port != 0
     except ValueError:  # "http://[::1", a port of 99999
         return False
+
+
+def _hosts(table: dict[str, Any], default: tuple[str, ...], key: str) -> tuple[str, ...]:
+    value = table.get("allow_hosts", default)
+    if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(f"{key}: expected a list of host names, e.g. ['cdn.example.jp']")
+    try:
+        return host_entries(value)
+    except ValueError as error:
+        raise ConfigError(f"{key}: {error}") from None
 
 
 def _timezone(data: dict[str, Any]) -> str | None:

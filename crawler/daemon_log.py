@@ -126,3 +126,15 @@ def when(moment: datetime | None, now: datetime, timezone: tzinfo) -> str:
     if seconds <= 1:
         return "now"
     return f"in {seconds:.0f}s at {moment.astimezone(timezone):%Y-%m-%d %H:%M:%S %Z}"
+
+
+def span(seconds: float) -> str:
+    """A duration as people read it: ``45s``, ``12m05s``, ``3h04m``, ``2d05h``."""
+    whole = max(0, int(seconds))
+    if whole < 60:
+        return f"{whole}s"
+    if whole < 3600:
+        return f"{whole // 60}m{whole % 60:02d}s"
+    if whole < 86400:
+        return f"{whole // 3600}h{whole % 3600 // 60:02d}m"
+    return f"{whole // 86400}d{whole % 86400 // 3600:02d}h"

@@ -2,7 +2,9 @@
 
 Hook targets often carry secrets (a token in the query string, a Slack webhook's path,
 ``user:password@``), so only :func:`mask_url` forms of them ever reach a log line, an
-error message or ``topicwatch status``. Standard library only: the daemon imports this.
+error message or ``topicwatch status``. Each delivery ends within its timeout in all
+(crawler.bounded) and can be abandoned when the daemon stops. Standard library only:
+the daemon imports this.
 """
 
 from __future__ import annotations
@@ -10,14 +12,16 @@ from __future__ import annotations
 import base64
 import json
 import os
+import signal
 import subprocess
-import urllib.error
-import urllib.request
+from functools import partial
 from typing import Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from crawler import USER_AGENT
+from crawler.bounded import Abandoned, Cancelled, Inflight, Task, bounded
 from crawler.config import AlertConfig
+from crawler.http_fetch import FetchError, fetch
 
 WEBHOOK_TIMEOUT = 10.0
 COMMAND_TIMEOUT = 30.0
@@ -29,6 +33,10 @@ class HookError(Exception):
 
 class HookNotConfigured(HookError):
     """The alert was queued for a hook the current configuration no longer has."""
+
+
+class HookCancelled(HookError):
+    """Delivery was cut short because the daemon is stopping: no attempt to count."""
 
 
 def mask_url(url: str) -> str:
@@ -53,39 +61,51 @@ def describe_hook(hook: str, alerts: AlertConfig) -> str:
     return hook
 
 
-def deliver(hook: str, alerts: AlertConfig, payload: dict[str, Any]) -> None:
-    """Send one alert to one hook, or raise :class:`HookError`."""
+def deliver(
+    hook: str, alerts: AlertConfig, payload: dict[str, Any], inflight: Inflight | None = None
+) -> None:
+    """Send one alert to one hook, or raise :class:`HookError` (:class:`HookCancelled`
+    when ``inflight`` was closed: the daemon is stopping, the alert stays as it was)."""
     if hook == "webhook" and alerts.webhook:
-        post_webhook(alerts.webhook, payload)
+        post_webhook(alerts.webhook, payload, inflight=inflight)
     elif hook == "command" and alerts.command:
-        run_command(alerts.command, payload)
+        run_command(alerts.command, payload, inflight=inflight)
     else:
         raise HookNotConfigured(f"no {hook} is configured any more")
 
 
-def post_webhook(url: str, payload: dict[str, Any], timeout: float = WEBHOOK_TIMEOUT) -> None:
-    """POST the payload as JSON; any 2xx answer counts as delivered."""
+def post_webhook(
+    url: str,
+    payload: dict[str, Any],
+    timeout: float = WEBHOOK_TIMEOUT,
+    inflight: Inflight | None = None,
+) -> None:
+    """POST the payload as JSON; delivered means a 2xx answer to this very POST.
+
+    Within ``timeout`` in all (a webhook that drips its answer is abandoned). A redirect is
+    never followed: following it would re-send the request, as a GET without the payload
+    and with the Basic credentials, to whatever host the ``Location`` names.
+    """
     target, authorization = _split_credentials(url)
     headers = {"Content-Type": "application/json; charset=utf-8", "User-Agent": USER_AGENT}
     if authorization:
         headers["Authorization"] = authorization
-    request = urllib.request.Request(
-        target,
-        data=json.dumps(payload, ensure_ascii=False).encode("utf-8"),
-        headers=headers,
-        method="POST",
-    )
+    shown = mask_url(url)
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            status = response.status
-    except urllib.error.HTTPError as error:
-        raise HookError(f"{mask_url(url)} answered HTTP {error.code}") from None
-    except urllib.error.URLError as error:
-        raise HookError(f"{mask_url(url)} unreachable: {error.reason}") from None
-    except (TimeoutError, OSError) as error:
-        raise HookError(f"{mask_url(url)} failed: {type(error).__name__}") from None
-    if not 200 <= status < 300:
-        raise HookError(f"{mask_url(url)} answered HTTP {status}")
+        answer = fetch(
+            target, headers=headers, timeout=timeout, what=f"webhook {shown}", method="POST",
+            data=json.dumps(payload, ensure_ascii=False).encode("utf-8"), inflight=inflight,
+        )  # fmt: skip
+    except Cancelled as error:
+        raise HookCancelled(str(error)) from None
+    except Abandoned:
+        raise HookError(f"{shown} did not answer within {timeout:g}s") from None
+    except FetchError as error:
+        raise HookError(f"{shown} {error}") from None
+    if 300 <= answer.status < 400:
+        raise HookError(f"{shown} answered HTTP {answer.status} (redirects are not followed)")
+    if not 200 <= answer.status < 300:
+        raise HookError(f"{shown} answered HTTP {answer.status}")
 
 
 def _split_credentials(url: str) -> tuple[str, str | None]:
@@ -107,7 +127,10 @@ def _split_credentials(url: str) -> tuple[str, str | None]:
 
 
 def run_command(
-    argv: tuple[str, ...], payload: dict[str, Any], timeout: float = COMMAND_TIMEOUT
+    argv: tuple[str, ...],
+    payload: dict[str, Any],
+    timeout: float = COMMAND_TIMEOUT,
+    inflight: Inflight | None = None,
 ) -> None:
     """Run the command with the payload as JSON on stdin (and the basics in the environment)."""
     name = os.path.basename(argv[0])
@@ -117,22 +140,36 @@ def run_command(
         "TOPICWATCH_TOPIC": str(payload.get("topic", "")),
         "TOPICWATCH_TEXT": str(payload.get("text", "")),
     }
+    text = json.dumps(payload, ensure_ascii=False)
     try:
-        done = subprocess.run(
-            list(argv),
-            input=json.dumps(payload, ensure_ascii=False),
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            env=env,
-            check=False,
-        )
+        returncode, stderr = bounded(
+            partial(_run, list(argv), text, env), timeout, what=f"command {name}",
+            inflight=inflight,
+        )  # fmt: skip
     except FileNotFoundError:
         raise HookError(f"command {name} not found") from None
-    except subprocess.TimeoutExpired:
+    except Cancelled as error:
+        raise HookCancelled(str(error)) from None
+    except Abandoned:
         raise HookError(f"command {name} timed out after {timeout:g}s") from None
     except OSError as error:
         raise HookError(f"command {name} failed: {error.strerror}") from None
-    if done.returncode != 0:
-        last = (done.stderr.strip().splitlines() or [""])[-1][:200]
-        raise HookError(f"command {name} exited {done.returncode}: {last}")
+    if returncode != 0:
+        last = (stderr.strip().splitlines() or [""])[-1][:200]
+        raise HookError(f"command {name} exited {returncode}: {last}")
+
+
+def _run(argv: list[str], stdin: str, env: dict[str, str], task: Task) -> tuple[int, str]:
+    """The command to its end; killed (with its process group) if abandoned."""
+    process = subprocess.Popen(
+        argv,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        start_new_session=True,
+    )
+    task.hold(partial(os.killpg, process.pid, signal.SIGKILL))
+    _, stderr = process.communicate(stdin)
+    return process.returncode, stderr

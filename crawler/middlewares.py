@@ -7,11 +7,12 @@ against a short outage. This subclass keeps every one of Scrapy's decisions and 
 longer wait than ``RETRY_AFTER_MAX`` is not retried in this run (it fails, and the next
 scheduled run tries again).
 
-:class:`SiteOnlyMiddleware` keeps every request on the topic's site (see its docstring).
+:class:`SiteOnlyMiddleware` keeps every request on the topic's origins (see its docstring).
 """
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -24,7 +25,7 @@ from scrapy.http import Response
 from scrapy.utils.defer import maybe_deferred_to_future
 from twisted.internet import reactor, task
 
-from crawler.urls import site_of, site_of_host
+from crawler.origins import Origins
 
 _DELAY_KEY = "retry_delay"
 
@@ -46,7 +47,7 @@ class BackoffRetryMiddleware(RetryMiddleware):
     def process_response(  # type: ignore[override]
         self, request: Request, response: Response
     ) -> Request | Response:
-        asked = retry_after_seconds(response.headers.get("Retry-After"))
+        asked = retry_after_seconds(response.headers.get("Retry-After"), datetime.now(UTC))
         if asked is not None and asked > self.retry_after_max:
             return response
         retry = super().process_response(request, response)
@@ -67,41 +68,61 @@ class BackoffRetryMiddleware(RetryMiddleware):
         return float(min(self.backoff_base * 2 ** (attempt - 1), self.backoff_max))
 
 
-def retry_after_seconds(value: bytes | None) -> float | None:
-    """Seconds a ``Retry-After`` header asks for (delta-seconds or an HTTP date)."""
+def retry_after_seconds(value: bytes | None, now: datetime) -> float | None:
+    """Seconds a ``Retry-After`` header asks for (delta-seconds or an HTTP date), else None.
+
+    An HTTP date is always GMT (RFC 9110), whatever zone it names: ``-0000`` (RFC 2822's
+    "unknown zone") parses as a naive time, which is read as UTC rather than compared with
+    an aware one (a TypeError that used to abort the retry). A date in the past means
+    "now"; anything unreadable is None, and the caller backs off as for no header.
+    """
     if not value:
         return None
     text = value.decode("latin-1").strip()
-    if text.isdigit():
+    if _DELTA_SECONDS.fullmatch(text):
         return float(text)
     try:
         moment = parsedate_to_datetime(text)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
-    return max((moment - datetime.now(UTC)).total_seconds(), 0.0)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return max((moment - now).total_seconds(), 0.0)
+
+
+_DELTA_SECONDS = re.compile(r"[0-9]+")  # ASCII only: str.isdigit() also accepts "²"
 
 
 class SiteOnlyMiddleware:
-    """Refuse every request off the topic's site, redirects included, whatever ``dont_filter``.
+    """Refuse every request off the topic's origins, redirects included, whatever ``dont_filter``.
 
     Listing page requests set ``dont_filter`` so that a redirect loop reaches the errback
     instead of vanishing in the duplicate filter; but ``dont_filter`` also switches off
     Scrapy's OffsiteMiddleware, so a 301 (or meta refresh, or a "next" link) to another
-    host was followed and its page archived as the topic's. Raising IgnoreRequest here
-    fails the page through its errback with a message naming the refused URL.
+    host was followed and its page archived as the topic's. And a host-name check, which
+    is all Scrapy's offers, lets through the same host on another port (a metadata or Redis
+    port) and every subdomain. This one allows the topic's origin, its ``www.`` twin and
+    the hosts of ``TOPICWATCH_ALLOW_HOSTS`` only (:class:`crawler.origins.Origins`), and is
+    the crawl's one offsite guard (Scrapy's is switched off in the settings). Raising
+    IgnoreRequest here fails the page through its errback with a message naming the URL.
     """
 
     def __init__(self, crawler: Crawler) -> None:
         self.crawler = crawler
+        self.allow_hosts = crawler.settings.getlist("TOPICWATCH_ALLOW_HOSTS")
+        self._origins: Origins | None = None
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> SiteOnlyMiddleware:
         return cls(crawler)
 
     def process_request(self, request: Request) -> None:
-        domains = getattr(self.crawler.spider, "allowed_domains", None) or []
-        sites = {site_of_host(domain) for domain in domains if domain}
-        site = site_of(request.url)
-        if not sites or any(site == s or site.endswith("." + s) for s in sites):
+        if self._origins is None:
+            topic_url = getattr(self.crawler.spider, "url", "")
+            self._origins = Origins(topic_url, self.allow_hosts)
+        if self._origins.permit(request.url):
             return
-        raise IgnoreRequest(f"refused to leave the topic's site for {request.url}")
+        raise IgnoreRequest(
+            f"refused to leave the topic's site for {request.url} (not the topic's origin;"
+            " other hosts must be listed in allow_hosts)"
+        )

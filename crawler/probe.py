@@ -9,18 +9,17 @@ would have (one page, not modified, its items seen again; through
 :func:`archive.store.commit_run`), without starting a process.
 
 Anything else, a 200, an error, a redirect, robots.txt not allowing or not readable, no
-stored validators, another crawl of the topic running, starts the full crawl as before,
-which decides everything (so a changed page costs one extra request). This module never
-imports Scrapy: it runs inside the daemon.
+complete answer within the download timeout, no stored validators, another crawl of the
+topic running, starts the full crawl as before, which decides everything (so a changed
+page costs one extra request). This module never imports Scrapy: it runs inside the
+daemon, and every request it makes has a total deadline (:mod:`crawler.http_fetch`).
 """
 
 from __future__ import annotations
 
-import http.client
 import logging
 import os
-import urllib.error
-import urllib.request
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -37,6 +36,8 @@ from archive.snapshots import Fetch
 from archive.store import PageResult, RunReport, commit_run
 from crawler import EXTRACTOR_VERSION, USER_AGENT
 from crawler import settings as project_settings
+from crawler.bounded import Abandoned, Cancelled, Inflight
+from crawler.http_fetch import Answer, FetchError, fetch
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +68,10 @@ def probe_policy(overrides: dict[str, str]) -> ProbePolicy:
     return ProbePolicy(user_agent, timeout, obey not in ("0", "false"), robots_agent)
 
 
+class OutOfTime(Exception):
+    """The check used up the topic's whole timeout (a server answering too slowly)."""
+
+
 @dataclass(frozen=True)
 class NotModified:
     """The site's 304 answer, with the ETag it sent back (it may be refreshed)."""
@@ -76,12 +81,13 @@ class NotModified:
 
 def record_if_unchanged(
     db_path: str, topic: str, url: str, policy: ProbePolicy, *, started_at: datetime,
-    now: Callable[[], datetime],
+    now: Callable[[], datetime], deadline: float | None = None, inflight: Inflight | None = None,
 ) -> dict[str, Any] | None:  # fmt: skip
     """Record a not-modified run of ``url`` and return its row, or None: crawl instead.
 
     The topic's lock is held from reading the validators to committing the run, as a crawl
-    holds it, so a manual crawl meanwhile cannot be overtaken. ``now`` is the caller's clock.
+    holds it, so a manual crawl meanwhile cannot be overtaken; the requests are bounded
+    (see :func:`conditional_get`), so the lock is too. ``now`` is the caller's clock.
     """
     try:
         with topic_lock(db_path, url, wait=0):
@@ -90,7 +96,10 @@ def record_if_unchanged(
                 remembered = page_memory(db, url)
                 if remembered is None or not (remembered.etag or remembered.last_modified):
                     return None
-                answer = conditional_get(url, remembered.etag, remembered.last_modified, policy)
+                answer = conditional_get(
+                    url, remembered.etag, remembered.last_modified, policy,
+                    deadline=deadline, inflight=inflight,
+                )  # fmt: skip
                 if answer is None:
                     return None
                 # As a crawl does on opening: close runs of processes that died.
@@ -126,49 +135,77 @@ def _record_not_modified(
 
 
 def conditional_get(
-    url: str, etag: str | None, last_modified: str | None, policy: ProbePolicy
-) -> NotModified | None:
-    """Ask for ``url`` with its validators; a clean 304 or None (anything else)."""
-    if policy.obey_robots and not _robots_allow(url, policy):
+    url: str, etag: str | None, last_modified: str | None, policy: ProbePolicy, *,
+    deadline: float | None = None, inflight: Inflight | None = None,
+) -> NotModified | None:  # fmt: skip
+    """Ask for ``url`` with its validators; a clean 304 or None (anything else).
+
+    Each request (robots.txt, then the page) ends within ``DOWNLOAD_TIMEOUT`` in all, as
+    Scrapy's download timeout does, and never after ``deadline`` (a ``time.monotonic()``
+    value: the topic's own timeout); ``inflight`` lets the daemon abandon it at shutdown.
+    """
+    if policy.obey_robots and not _robots_allow(url, policy, deadline, inflight):
         return None
     headers = {"User-Agent": policy.user_agent, **_SCRAPY_HEADERS}
     if etag:
         headers["If-None-Match"] = etag
     if last_modified:
         headers["If-Modified-Since"] = last_modified
-    try:
-        with _opener().open(urllib.request.Request(url, headers=headers), timeout=policy.timeout):
-            return None  # 200 (or another 2xx): changed, the crawl reads it
-    except urllib.error.HTTPError as answer:
-        answer.close()
-        if answer.code != 304:
-            return None
-        return NotModified(answer.headers.get("ETag"))
-    except _FAILURES as error:
-        log.debug("probe of %s failed (%s): crawling instead", url, error)
-        return None
+    answer = _get(url, headers, policy, deadline, inflight, "the 304 check")
+    if answer is None or answer.status != 304:
+        return None  # 200: changed, the crawl reads it; anything else, the crawl decides
+    return NotModified(answer.headers.get("ETag"))
 
 
-def _robots_allow(url: str, policy: ProbePolicy) -> bool:
+def _robots_allow(
+    url: str, policy: ProbePolicy, deadline: float | None, inflight: Inflight | None
+) -> bool:
     """robots.txt allows ``url`` (a missing one allows all); unreadable means ask the crawl."""
     parts = urlsplit(url)
     robots_url = urlunsplit((parts.scheme, parts.netloc, "/robots.txt", "", ""))
-    request = urllib.request.Request(robots_url, headers={"User-Agent": policy.user_agent})
-    try:
-        with _opener().open(request, timeout=policy.timeout) as response:
-            text = response.read(512 * 1024).decode("utf-8", "replace")
-    except urllib.error.HTTPError as error:
-        error.close()
-        return 400 <= error.code < 500  # as Scrapy: no robots.txt, no rules
-    except _FAILURES:
+    headers = {"User-Agent": policy.user_agent}
+    answer = _get(robots_url, headers, policy, deadline, inflight, "robots.txt", 512 * 1024)
+    if answer is None:
         return False
+    if 400 <= answer.status < 500:
+        return True  # as Scrapy: no robots.txt, no rules
+    if not 200 <= answer.status < 300:
+        return False
+    text = answer.body.decode("utf-8", "replace")
     # Protego, as Scrapy's RobotsTxtMiddleware: wildcards, `$`, longest match wins.
     return bool(Protego.parse(text).can_fetch(url, policy.robots_agent or policy.user_agent))
 
 
-# What a request can raise short of an HTTP status: network errors (OSError, timeouts
-# included), a malformed URL, and a malformed or truncated answer (http.client).
-_FAILURES = (OSError, ValueError, http.client.HTTPException)
+def _get(
+    url: str, headers: dict[str, str], policy: ProbePolicy, deadline: float | None,
+    inflight: Inflight | None, what: str, max_bytes: int = 0,
+) -> Answer | None:  # fmt: skip
+    """One bounded GET, or None when it gets no complete answer in time (or is cancelled).
+
+    Raises :class:`OutOfTime` when it was cut short by ``deadline`` rather than by the
+    download timeout: the topic's whole time is gone, no crawl may start after it.
+    """
+    timeout = policy.timeout
+    if deadline is not None and deadline - time.monotonic() <= timeout:
+        timeout = deadline - time.monotonic()
+        if timeout <= 0:
+            raise OutOfTime(f"{what} did not finish")
+    try:
+        return fetch(
+            url, headers=headers, timeout=timeout, what=what, max_bytes=max_bytes,
+            inflight=inflight,
+        )  # fmt: skip
+    except Cancelled:
+        return None  # the daemon is stopping: no run to record
+    except Abandoned as error:
+        if timeout < policy.timeout:
+            raise OutOfTime(f"{what} did not finish") from None
+        log.debug("probe of %s: %s; crawling instead", url, error)
+        return None
+    except FetchError as error:
+        log.debug("probe of %s: %s; crawling instead", url, error)
+        return None
+
 
 # Scrapy's default request headers, so caches and servers answer the probe as the crawl.
 _SCRAPY_HEADERS = {
@@ -176,15 +213,3 @@ _SCRAPY_HEADERS = {
     "Accept-Language": "en",
     "Accept-Encoding": "gzip, deflate",
 }
-
-
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    """A redirect is for the crawl to judge (off-site, moved topic): never follow one."""
-
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        return None
-
-
-def _opener() -> urllib.request.OpenerDirector:
-    """Proxies come from the environment at each call, as the crawl child takes them."""
-    return urllib.request.build_opener(_NoRedirect)

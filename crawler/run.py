@@ -25,6 +25,7 @@ from archive.lock import lock_path, open_lock_file
 from archive.queries import run_row
 from archive.runs import end_run_without_changes
 from crawler.config import duration_seconds
+from crawler.origins import host_entries
 from crawler.spiders.topic import TopicSpider, parse_selectors, topic_url
 
 EXIT_OK = 0
@@ -110,6 +111,12 @@ def check_overrides(settings: Settings, overrides: dict[str, Any]) -> None:
     Scrapy reads a setting only when a component starts, deep inside the reactor: a bad
     value there ends the crawl with a traceback and no run row instead of exit status 2.
     """
+    hosts = overrides.get("TOPICWATCH_ALLOW_HOSTS")
+    if hosts is not None:
+        try:
+            host_entries(Settings({"H": hosts}).getlist("H"))
+        except ValueError as error:
+            raise UsageError(f"-s TOPICWATCH_ALLOW_HOSTS: {error}") from None
     for name, value in overrides.items():
         default = settings.get(name)
         kind = next((k for k in _SETTING_KINDS if isinstance(default, k[0])), None)

@@ -7,6 +7,8 @@ triggers only, never Scrapy.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
 
 from apscheduler.triggers.base import BaseTrigger
@@ -22,6 +24,7 @@ from crawler.cron import CRON_FIELDS, cron_fields, cron_values, restricted
 _WEEKDAY_NAMES = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
 _CRON_ARGS = ("minute", "hour", "day", "month", "day_of_week")
 _BACKOFF_DOUBLINGS_MAX = 32  # 2**32 intervals is beyond any cap; avoids huge floats
+_MISSED_COUNT_MAX = 100_000  # due times counted one by one (a week of 6 s intervals)
 
 
 def make_trigger(topic: TopicConfig, timezone: tzinfo, *, jitter: bool = True) -> BaseTrigger:
@@ -117,3 +120,56 @@ def next_after_outcome(
         return scheduled
     backed_off = finished + timedelta(seconds=backoff_delay(interval, failures, cap))
     return backed_off if scheduled is None or scheduled < backed_off else scheduled
+
+
+@dataclass(frozen=True)
+class Coalesced:
+    """What a run submitted late stands for: the due times that get no run of their own,
+    and (``skip``) a next due time so near that the run takes it too."""
+
+    missed: tuple[datetime, ...]
+    skip: datetime | None = None
+
+
+def coalesce(
+    expected: datetime | None,
+    due: datetime,
+    now: datetime,
+    following: datetime | None,
+    step: Callable[[datetime], datetime | None],
+    *,
+    ran: bool = True,
+) -> Coalesced:
+    """Account for one submission of a topic's job at ``now``.
+
+    APScheduler (``coalesce=True``) runs a job that is late, after a suspend, a SIGSTOP or a
+    busy pool, once, for its latest due time ``due``, and says nothing of the due times
+    from ``expected`` (the one it was waiting for) on that it folded into it; the next due
+    time ``following`` can then come a moment after the late run. Here the run stands for
+    the due time nearest its start: when ``following`` is nearer than ``due``, it is
+    skipped too, so two runs are never less than half an interval apart. Every due time
+    left without a run of its own is ``missed``; with ``ran`` False (the previous run was
+    still going) ``due`` itself is. ``step`` gives the due time after one, without jitter.
+    """
+    missed = list(_due_before(expected, due, step)) if expected is not None else []
+    if not ran:
+        return Coalesced((*missed, due))
+    if following is not None and following - now < now - due:
+        return Coalesced((*missed, due), skip=following)
+    return Coalesced(tuple(missed))
+
+
+def _due_before(
+    first: datetime, due: datetime, step: Callable[[datetime], datetime | None]
+) -> list[datetime]:
+    """Due times from ``first`` that are at least half a gap before ``due`` (a jittered due
+    time lies a little after its unjittered twin, which must not count)."""
+    found: list[datetime] = []
+    moment: datetime | None = first
+    while moment is not None and len(found) < _MISSED_COUNT_MAX:
+        after = step(moment)
+        if after is None or moment + (after - moment) / 2 > due:
+            break
+        found.append(moment)
+        moment = after
+    return found

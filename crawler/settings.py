@@ -17,6 +17,9 @@ TOPICWATCH_DB = os.environ.get("TOPICWATCH_DB", "topicwatch.db")
 TOPICWATCH_TRIGGER = "manual"
 TOPICWATCH_TOPIC = ""
 TOPICWATCH_LOCK_WAIT = 0.0  # seconds to wait for another crawl of the same topic
+# Hosts besides the topic's own origin a crawl may fetch from (``allow_hosts`` in the
+# daemon's config; ``-s TOPICWATCH_ALLOW_HOSTS=cdn.example.jp,img.example.jp:8443``).
+TOPICWATCH_ALLOW_HOSTS: list[str] = []
 
 # Politeness: identify ourselves, obey robots.txt, one request at a time per site.
 USER_AGENT = USER_AGENT
@@ -49,6 +52,9 @@ DOWNLOADER_MIDDLEWARES = {
     "crawler.middlewares.SiteOnlyMiddleware": 40,  # before robots.txt: no off-site fetch at all
     # After DownloadTimeoutMiddleware (350): an article request's timeout is the budget left.
     "crawler.enrichment.EnrichmentBudgetMiddleware": 360,
+    # SiteOnlyMiddleware is the one offsite guard: stricter (origin, not host suffix), and
+    # it honours TOPICWATCH_ALLOW_HOSTS, which Scrapy's (allowed_domains) cannot know.
+    "scrapy.downloadermiddlewares.offsite.OffsiteMiddleware": None,
     "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
     "crawler.middlewares.BackoffRetryMiddleware": 550,
 }

@@ -46,6 +46,8 @@ GROUPS = {
     "storage": "The archive file",
     "input": "Operator input",
     "security": "Security",
+    "hosts": "Redirects and other hosts",
+    "daemon": "The daemon: hangs, hooks and timing",
 }
 
 _RETRY = "retries with backoff (honouring `Retry-After`), then archives normally"
@@ -420,6 +422,72 @@ MATRIX: list[Fault] = [
           "`serve`: SQL calling topicwatch's function on a 300-million-character string",
           "each registered function reads at most 100,000 characters, so Datasette's time "
           "limit stops a query between calls (one call ran 5.9 s)", "–"),
+    # ---- issue 13: hangs, hosts, webhooks, timing
+    Fault("retry-after-date-minus-zero", "network",
+          "HTTP 503 with `Retry-After: Wed, 21 Oct 2015 07:28:00 -0000` (an HTTP date in "
+          "the past, `-0000` zone), once",
+          "reads the date as GMT; a date in the past means retry now; archives normally",
+          "0", "ok"),
+    Fault("retry-after-unreadable", "network",
+          "HTTP 503 with an unreadable `Retry-After` (`soon`, `²`, `-5`, `Wed, 32 Oct 2015 …`), "
+          "once", "ignores the header and retries with the ordinary backoff; archives normally",
+          "0", "ok"),
+    Fault("redirect-other-port", "hosts",
+          "a redirect to the same host on another port (a metadata or Redis port, say)",
+          "does not follow it (no connection is made), fails the run: only the topic's "
+          "origin (scheme, host, port) and its `www.` twin are followed", "1",
+          "failed/refused", "refused to leave the topic's site"),
+    Fault("redirect-subdomain", "hosts", "a redirect to a subdomain of the topic's host",
+          "does not follow it (no name is looked up), fails the run", "1", "failed/refused",
+          "refused to leave the topic's site"),
+    Fault("article-redirect-other-port", "hosts",
+          "an article page (fetched for its details) redirecting to another port",
+          "does not follow it (no connection is made); the item is archived from the "
+          "listing", "0", "ok"),
+    Fault("redirect-allowed-host", "hosts",
+          "a redirect to another host listed in the topic's `allow_hosts` (daemon config)",
+          "follows it and archives the listing found there", "–", "ok"),
+    Fault("bad-allow-hosts", "hosts",
+          "an `allow_hosts` entry that is no host (a URL, a wildcard, a bad port, empty)",
+          "`topicwatch daemon` (and `crawl -s TOPICWATCH_ALLOW_HOSTS=…`) refuses to start, "
+          "naming the key", "2", "–", "allow_hosts"),
+    Fault("probe-drip", "daemon",
+          "the daemon's 304 check answered `304` and then one header byte every 0.2 s, "
+          "for ever (two such topics, `concurrency = 2`)",
+          "gives the check up after `DOWNLOAD_TIMEOUT` in all (not per read) and crawls; "
+          "the crawl fails on Scrapy's own download timeout; a third topic runs meanwhile",
+          "–", "failed/network", "took longer than"),
+    Fault("probe-drip-timeout", "daemon",
+          "the same, with the topic's `timeout` shorter than `DOWNLOAD_TIMEOUT`",
+          "ends the check at the topic's timeout and records the run: the 304 check and the "
+          "crawl share the timeout, so no job holds its concurrency slot or the topic's lock "
+          "past it", "–", "failed/timeout", "the 304 check did not finish within"),
+    Fault("probe-drip-sigterm", "daemon", "SIGTERM while a 304 check drips",
+          "abandons the check at once (no run recorded: the topic runs next time) and exits "
+          "within `shutdown_grace` plus a few seconds", "0 (daemon)", "–"),
+    Fault("webhook-drip", "daemon", "an alert webhook that drips its answer",
+          "gives the delivery up after 10 s in all; alerts go out on a thread of their own, "
+          "so crawls and the heartbeat never wait on a hook; `status` says the alert is "
+          "pending, not sent; SIGTERM still stops the daemon", "0 (daemon)", "–",
+          "alert pending"),
+    Fault("webhook-redirect", "daemon",
+          "an alert webhook (with `user:password@`) answering `302` to another host",
+          "never follows it (the credentials and payload go nowhere else): only a 2xx answer "
+          "to the POST is delivered; the alert stays pending with the reason and is retried",
+          "–", "–", "redirects are not followed"),
+    Fault("stuck-job", "daemon",
+          "a crawl job still running a heartbeat after its topic's `timeout` (here: a crawl "
+          "ignoring SIGTERM)",
+          "the heartbeat's watchdog records a `stuck` event and alerts at once; `status` "
+          "shows `STUCK: running for …, over its … timeout (…)` until the job ends", "–",
+          "failed/timeout", "over its"),
+    Fault("sigstop", "daemon",
+          "the daemon stopped past due runs (SIGSTOP: a laptop suspend, a stopped container), "
+          "then continued (SIGCONT)",
+          "runs each topic once, at once, standing for the due time nearest its start, and "
+          "records the due times left without a run as `missed` (`daemon_events`): no two "
+          "runs of a topic less than half an interval apart", "–", "ok",
+          "did not start on time"),
 ]  # fmt: skip
 
 

@@ -6,6 +6,9 @@ express, because they live below the HTTP response: a body cut short of its
 port that stops listening, the listing changing between two pages of one run. Faults are
 keyed by path so robots.txt and the other pages keep working, as on a real site.
 
+A dripping path (:data:`DRIP`) answers its status line and then one header byte every
+fraction of a second, for ever: no read ever times out, only a total deadline ends it.
+
 Around it: a port that refuses connections, a listener on 127.0.0.2 that records whether
 anything connected (a redirect or link to "another site" must never be followed), a DNS
 resolver for the crawl child that resolves nothing but literal addresses (so a DNS
@@ -36,7 +39,8 @@ TRUNCATE = "truncate"  # Content-Length promises twice the bytes sent; then the 
 STALL = "stall"  # headers and the first bytes of the body, then nothing until released
 HANG = "hang"  # the request is read and logged, and never answered until released
 UNSIZED = "unsized"  # no Content-Length: the body ends when the server closes the socket
-DELIVERIES = (TRUNCATE, STALL, HANG, UNSIZED)
+DRIP = "drip"  # the status line, then one header byte every `drip_every` s until released
+DELIVERIES = (TRUNCATE, STALL, HANG, UNSIZED, DRIP)
 
 
 class FaultSite(FixtureSite):
@@ -53,7 +57,9 @@ class FaultSite(FixtureSite):
         self._gates: dict[str, threading.Event] = {}
         self._after: dict[str, Callable[[], None]] = {}
         self._arrivals: list[tuple[str, float]] = []
+        self._hangups: list[tuple[str, float]] = []
         self._port = 0
+        self.drip_every = 0.2  # seconds between dripped bytes: far below any read timeout
 
     # ---- lifecycle
 
@@ -101,6 +107,7 @@ class FaultSite(FixtureSite):
             self._failures.clear()
             self.requests.clear()
             self._arrivals.clear()
+            self._hangups.clear()
             self._version += 1
 
     # ---- faults
@@ -111,7 +118,7 @@ class FaultSite(FixtureSite):
             raise ValueError(f"unknown delivery {how!r}")
         with self._lock:
             self._deliveries[path] = how
-            if how in (STALL, HANG):
+            if how in (STALL, HANG, DRIP):
                 self._gates.setdefault(path, threading.Event())
 
     def hold(self, path: str) -> None:
@@ -124,7 +131,7 @@ class FaultSite(FixtureSite):
             paths = [path] if path is not None else list(self._gates)
             gates = [self._gates.pop(p) for p in paths if p in self._gates]
             for p in paths:
-                if self._deliveries.get(p) in (STALL, HANG):
+                if self._deliveries.get(p) in (STALL, HANG, DRIP):
                     del self._deliveries[p]
         for gate in gates:
             gate.set()
@@ -155,6 +162,15 @@ class FaultSite(FixtureSite):
             action()
         return response
 
+    def hangups(self, path: str) -> list[float]:
+        """When clients gave up on a dripping ``path`` (monotonic seconds), one per request."""
+        with self._lock:
+            return [at for seen, at in self._hangups if seen == path]
+
+    def hung_up(self, path: str) -> None:
+        with self._lock:
+            self._hangups.append((path, time.monotonic()))
+
     def delivery(self, path: str) -> tuple[str | None, threading.Event | None]:
         with self._lock:
             return self._deliveries.get(path), self._gates.get(path)
@@ -177,6 +193,9 @@ class _FaultHandler(_Handler):
         site: FaultSite = self.server.site  # type: ignore[assignment]
         response = site.respond(self.command, self.path, dict(self.headers.items()))
         how, gate = site.delivery(urlsplit(self.path).path)
+        if how == DRIP and gate is not None:
+            self._drip(site, response.status, gate)
+            return
         if how == HANG and gate is not None:
             gate.wait()
         self.send_response(response.status)
@@ -200,6 +219,19 @@ class _FaultHandler(_Handler):
             self.wfile.flush()
             with contextlib.suppress(OSError):
                 self.connection.shutdown(socket.SHUT_RDWR)
+
+    def _drip(self, site: FaultSite, status: int, gate: threading.Event) -> None:
+        """A status line, then a header that never ends, one byte per ``site.drip_every``:
+        every read succeeds well within any socket timeout, so only a total deadline ends
+        it. Notes when the client hangs up (a write then fails)."""
+        self.close_connection = True
+        reason = self.responses.get(status, ("",))[0]
+        try:
+            self.wfile.write(f"HTTP/1.1 {status} {reason}\r\nX-Drip: ".encode("latin-1"))
+            while not gate.wait(site.drip_every):
+                self.wfile.write(b"z")
+        except OSError:
+            site.hung_up(urlsplit(self.path).path)
 
 
 # --------------------------------------------------------------------------- sockets

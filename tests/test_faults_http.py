@@ -80,6 +80,27 @@ def _retry_after_too_long(case: Case) -> Crawl:
     return crawl
 
 
+@scenario("retry-after-date-minus-zero")
+def _retry_after_past_date(case: Case) -> Crawl:
+    past = "Wed, 21 Oct 2015 07:28:00 -0000"
+    case.site.fail(P, 503, times=1, headers={"Retry-After": past})
+    crawl = case.crawl(RETRY_BACKOFF_BASE="30")  # a backoff instead of "now" would show
+    first, second = case.site.arrivals(P)
+    assert second - first < 15
+    return crawl
+
+
+@scenario("retry-after-unreadable")
+def _retry_after_unreadable(case: Case) -> Crawl:
+    for value in ("soon", "\u00b2", "-5", "Wed, 32 Oct 2015 07:28:00 GMT"):
+        case.site.fail(P, 503, times=1, headers={"Retry-After": value})
+        crawl = case.crawl(RETRY_BACKOFF_BASE="0.5")
+        first, second = case.site.arrivals(P)[-2:]
+        assert second - first >= 0.45, value  # waited the ordinary backoff
+        assert crawl.returncode == 0, (value, crawl.stderr)
+    return crawl
+
+
 def _gone(status: int, case: Case) -> Crawl:
     case.site.fail(P, status)
     crawl = case.crawl()
