@@ -41,6 +41,7 @@ GROUPS = {
     "network": "Network and HTTP",
     "content": "Response bodies",
     "listing": "The listing itself",
+    "text": "The text of a listing",
     "process": "Processes and concurrency",
     "storage": "The archive file",
     "input": "Operator input",
@@ -215,6 +216,16 @@ MATRIX: list[Fault] = [
     Fault("webhook-userinfo", "security", "a webhook URL with `user:password@`",
           "sends the credentials only to the webhook, as HTTP Basic auth (never to the "
           "resolver), never prints them", "–"),
+    Fault("bad-card-fields", "text",
+          "cards with unreadable dates (`1000000日前`, a 5,000-digit relative time) and JSON-LD "
+          "text ending in a lone surrogate",
+          "drops or cleans the bad field of that card and counts it (`Listing.cleaned`); the "
+          "rest of the page is archived: no failed run, no edits", "0", "ok"),
+    Fault("hostile-text", "text",
+          "a 7 MB listing of hostile text: a 3 MB summary of `…`, a 20,000-digit date, "
+          "100,000 badges in one headline", "reads it in seconds (every text rule is linear) "
+          "and cuts fields to their caps (headline 500, summary 5,000 characters); the hostile "
+          "cards are new items, the others unchanged", "0", "ok"),
 ]  # fmt: skip
 
 
