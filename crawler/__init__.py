@@ -15,5 +15,6 @@ DEFAULT_TOPIC_URL = "https://novaist.jp/articles/tag/nato/"
 # page: each item version records it, and `topicwatch reparse` re-reads snapshots with the
 # new one. Kept here, not in crawler.extract, so the daemon can name it without lxml.
 # 2: nested cards split, C0 controls blanked (2026-11-29)
-# 3: fields capped, unreadable dates dropped, lone surrogates dropped (issue 12)
+# 3: volatile edge fragments dropped, fields capped, unreadable dates dropped, lone
+#    surrogates dropped (issue 12)
 EXTRACTOR_VERSION = "3"

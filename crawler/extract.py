@@ -17,11 +17,12 @@ from lxml import etree
 from lxml import html as lxml_html
 from lxml.html import HtmlElement
 
+from archive.text import strip_volatile_edges
 from crawler.cards import Card, find_cards, unnest_cards
 from crawler.dates import DateReading, read_date
 from crawler.entry import Entry, make_entry
 from crawler.structured import item_list_entries
-from crawler.text import clean_text, valid_unicode
+from crawler.text import clean_text, valid_unicode, visible_text
 from crawler.urls import PageUrls
 
 _DROP_TAGS = ("script", "style", "noscript", "template", "svg", "iframe", "button", "select")
@@ -36,6 +37,11 @@ _LABEL_WORDS = {
     "new", "badge", "label", "icon", "cat", "category", "categories", "tag", "tags", "terms",
     "date", "time", "meta", "author", "comment", "comments", "count", "more", "readmore",
     "btn", "button", "pr", "views",
+}  # fmt: skip
+# Elements that format a stretch of text; their edges are no break in it.
+_INLINE_FORMATTING = {
+    "b", "strong", "em", "i", "u", "s", "mark", "q", "cite", "abbr", "dfn", "bdi", "bdo",
+    "ruby", "rb", "rt", "rp", "sup", "sub", "code", "kbd", "var", "samp", "font", "wbr",
 }  # fmt: skip
 _SUMMARY_WORDS = {"excerpt", "summary", "snippet", "description", "desc", "lead", "abstract"}
 _WEAK_SUMMARY_WORDS = {"text", "content", "body"}
@@ -197,7 +203,7 @@ def _headline(element: HtmlElement, card: Card) -> str:
 
 
 def _attribute_text(node: HtmlElement, name: str) -> str:
-    return clean_text(node.get(name, ""))
+    return strip_volatile_edges(clean_text(node.get(name, "")))
 
 
 def _is_link_only(anchor: HtmlElement) -> bool:
@@ -301,30 +307,42 @@ def _date_texts(element: HtmlElement) -> Iterator[str]:
 
 
 def _visible_text(node: HtmlElement) -> str:
-    """Text of ``node`` without screen-reader text, labels, dates and "read more" links."""
-    return _strip_more(clean_text("".join(_text_nodes(node))))
+    """Text of ``node`` without screen-reader text, labels, dates, "read more" links and
+    volatile edge fragments (relative times, counters, badges)."""
+    return _strip_more(visible_text(_text_runs(node)))
 
 
-def _text_nodes(node: HtmlElement) -> list[str]:
-    """The text nodes under ``node`` in document order, less those inside labels.
+def _text_runs(node: HtmlElement) -> list[str]:
+    """The text under ``node`` in document order, less labels, as runs of text that
+    element edges separate (a volatile fragment in an element of its own stands apart).
 
-    One walk that skips each label's subtree but keeps its tail: linear however many
-    labels there are (copying the tree and dropping labels one by one, re-joining tails
-    each time, was quadratic).
+    Edges of inline text formatting (``<b>3日前</b>の地震``) separate nothing. One walk
+    that skips each label's subtree but keeps its tail: linear however many labels there
+    are (copying the tree and dropping labels one by one, re-joining tails each time, was
+    quadratic).
     """
-    pieces = [node.text or ""]
-    pending: list[HtmlElement | str] = list(reversed(node))
+    runs: list[list[str]] = [[node.text or ""]]
+    pending: list[HtmlElement | tuple[str, bool]] = list(reversed(node))
     while pending:
         item = pending.pop()
-        if isinstance(item, str):
-            pieces.append(item)
-        elif isinstance(item.tag, str) and not _is_label(item):
-            pieces.append(item.text or "")
-            pending.append(item.tail or "")
+        if isinstance(item, tuple):
+            _add_run(runs, *item)
+            continue
+        glued = not isinstance(item.tag, str) or item.tag in _INLINE_FORMATTING
+        if isinstance(item.tag, str) and not _is_label(item):
+            _add_run(runs, item.text or "", glued)
+            pending.append((item.tail or "", glued))
             pending.extend(reversed(item))
         else:  # a label, or a comment or processing instruction: only its tail is text
-            pieces.append(item.tail or "")
-    return pieces
+            _add_run(runs, item.tail or "", glued)
+    return ["".join(run) for run in runs]
+
+
+def _add_run(runs: list[list[str]], text: str, glued: bool) -> None:
+    if glued:
+        runs[-1].append(text)
+    else:
+        runs.append([text])
 
 
 def _is_label(node: HtmlElement) -> bool:

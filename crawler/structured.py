@@ -12,6 +12,7 @@ import json
 from collections.abc import Iterator
 from typing import Any, NamedTuple
 
+from archive.text import strip_volatile_edges
 from crawler.dates import read_date
 from crawler.entry import HEADLINE_CAP, SUMMARY_CAP, Entry, cut_markup, make_entry
 from crawler.text import has_lone_surrogates, text_from_markup
@@ -55,9 +56,9 @@ def _entry(url: str, element: dict[str, Any]) -> Entry:
 
 
 def _field(element: dict[str, Any], cap: int, *keys: str) -> _Field:
-    """A field's plain text (JSON-LD values may hold HTML)."""
+    """A field's plain text without volatile edges (JSON-LD values may hold HTML)."""
     raw, cut = cut_markup(str(_first(element, *keys) or ""), cap)
-    return _Field(text_from_markup(raw), cut, has_lone_surrogates(raw))
+    return _Field(strip_volatile_edges(text_from_markup(raw)), cut, has_lone_surrogates(raw))
 
 
 def _load(text: str) -> Any:

@@ -14,8 +14,11 @@ from __future__ import annotations
 import codecs
 import re
 import warnings
+from collections.abc import Iterable
 
 from bs4 import BeautifulSoup, MarkupResemblesLocatorWarning
+
+from archive.text import strip_volatile_chunks, text_chunks
 
 # Zero-width characters render as nothing; lone surrogates are no characters at all (a
 # str from bytes never holds one: any surrogate code point in a str is unpaired).
@@ -38,6 +41,17 @@ def valid_unicode(text: str) -> str:
 def has_lone_surrogates(text: str) -> bool:
     """Whether :func:`clean_text` will drop lone surrogates from ``text`` (a repair)."""
     return _LONE_SURROGATE.search(text) is not None
+
+
+def visible_text(pieces: Iterable[str]) -> str:
+    """The text a reader sees in a field made of these text nodes, in document order.
+
+    Volatile fragments at the field's edges (relative times, counters, badges: see
+    :func:`archive.text.strip_volatile_edges`) are dropped, an element edge setting a
+    fragment apart as whitespace does; then whitespace is folded as by :func:`clean_text`.
+    """
+    chunks = [chunk for piece in pieces for chunk in text_chunks(_INVISIBLE.sub("", piece))]
+    return clean_text("".join(strip_volatile_chunks(chunks)))
 
 
 def text_from_markup(value: str) -> str:

@@ -216,6 +216,12 @@ MATRIX: list[Fault] = [
     Fault("webhook-userinfo", "security", "a webhook URL with `user:password@`",
           "sends the credentials only to the webhook, as HTTP Basic auth (never to the "
           "resolver), never prints them", "–"),
+    Fault("volatile-fragments", "text",
+          "relative times (`48分前`), view counters (`1,234 views`, `閲覧数 52`, `👁 120`) and "
+          "badges (`NEW!`, `【UP】`) beside headlines and summaries, in elements of their own "
+          "without a telling class, changing from run to run",
+          "reads them as no part of the headline or summary (`3日前の地震` keeps its words): "
+          "no edits, run after run", "0", "ok"),
     Fault("bad-card-fields", "text",
           "cards with unreadable dates (`1000000日前`, a 5,000-digit relative time) and JSON-LD "
           "text ending in a lone surrogate",

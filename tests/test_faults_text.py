@@ -1,5 +1,5 @@
-"""The fault matrix, page text: listings whose text is broken or hostile, each crawled
-for real against the fault site.
+"""The fault matrix, page text: listings whose text is volatile, broken or hostile, each
+crawled for real against the fault site.
 
 Each case starts from a copy of one baseline archive (the seed listing, crawled once per
 module) and a site serving that listing with the fault added, so any change a run records
@@ -14,6 +14,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime
+from itertools import count
 
 import pytest
 from conftest import Crawl, rows
@@ -69,6 +70,45 @@ def card_of(text: str, slug: str) -> str:
     match = re.search(rf'<article class="p-card">(?:(?!</article>).)*/{slug}/.*?</article>', text)
     assert match is not None
     return match.group(0)
+
+
+# --------------------------------------------------------------------------- volatile text
+
+
+TITLE = re.compile(r'(<h[23] class="p-(?:card|lead)__title">)(.*?)(</h[23]>)')
+EXCERPT = re.compile(r'(<p class="p-(?:card|lead)__excerpt">)(.*?)(</p>)')
+
+
+def volatile(text: str, run: int) -> str:
+    """Every headline and summary with fragments that change between runs (``run``)."""
+    shapes = [
+        "<span>{h}</span><span>{m}分前</span>",
+        "<span>NEW</span><span>{h}</span>" if run == 1 else "<span>{h}</span>",
+        "{h} <small>{v} views</small>",
+        "{h}<span>閲覧数 {v}</span>",
+        "{h} NEW!" if run == 1 else "【UP】{h}",
+    ]
+    numbers = count()
+
+    def title(match: re.Match[str]) -> str:
+        n = next(numbers)
+        shape = shapes[n % len(shapes)].format(h=match[2], m=n + 10 * run, v=1000 + 7 * n * run)
+        return match[1] + shape + match[3]
+
+    text = TITLE.sub(title, text)
+    return EXCERPT.sub(lambda m: f"{m[1]}{m[2]}<span>👁 {120 + run}</span>{m[3]}", text)
+
+
+@scenario("volatile-fragments")
+def _volatile_fragments(case: Case) -> tuple[Crawl, Counter[str]]:
+    text = page(case)
+    for run in (1, 2):
+        served = volatile(text, run)
+        assert served.count("分前") == 5 and served.count("👁") == 21
+        case.site.serve_raw(P, served.encode())
+        crawl = case.crawl()
+        assert crawl.returncode == 0 and crawl.run["items_seen"] == 20, crawl.stderr
+    return crawl, Counter()
 
 
 # --------------------------------------------------------------------------- bad cards
