@@ -16,5 +16,5 @@ DEFAULT_TOPIC_URL = "https://novaist.jp/articles/tag/nato/"
 # new one. Kept here, not in crawler.extract, so the daemon can name it without lxml.
 # 2: nested cards split, C0 controls blanked (2026-11-29)
 # 3: volatile edge fragments dropped, fields capped, unreadable dates dropped, lone
-#    surrogates dropped (issue 12)
+#    surrogates dropped, mostly-UTF-8 pages read as UTF-8 (issue 12)
 EXTRACTOR_VERSION = "3"

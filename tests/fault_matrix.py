@@ -222,6 +222,11 @@ MATRIX: list[Fault] = [
           "without a telling class, changing from run to run",
           "reads them as no part of the headline or summary (`3日前の地震` keeps its words): "
           "no edits, run after run", "0", "ok"),
+    Fault("mislabelled-stray-bytes", "text",
+          "a UTF-8 page labelled `Shift_JIS` with stray invalid bytes (in a comment and in "
+          "one summary)", "decodes by the bytes: valid UTF-8 sequences far outnumber the bad "
+          "bytes, so UTF-8 wins over a clean-looking Shift_JIS mojibake; the summary holding a "
+          "bad byte counts as not observed: no mojibake, no edits", "0", "ok"),
     Fault("bad-card-fields", "text",
           "cards with unreadable dates (`1000000日前`, a 5,000-digit relative time) and JSON-LD "
           "text ending in a lone surrogate",

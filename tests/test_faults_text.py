@@ -1,5 +1,5 @@
-"""The fault matrix, page text: listings whose text is volatile, broken or hostile, each
-crawled for real against the fault site.
+"""The fault matrix, page text: listings whose text is volatile, mislabelled, broken or
+hostile, each crawled for real against the fault site.
 
 Each case starts from a copy of one baseline archive (the seed listing, crawled once per
 module) and a site serving that listing with the fault added, so any change a run records
@@ -108,6 +108,23 @@ def _volatile_fragments(case: Case) -> tuple[Crawl, Counter[str]]:
         case.site.serve_raw(P, served.encode())
         crawl = case.crawl()
         assert crawl.returncode == 0 and crawl.run["items_seen"] == 20, crawl.stderr
+    return crawl, Counter()
+
+
+# --------------------------------------------------------------------------- mislabelled
+
+
+@scenario("mislabelled-stray-bytes")
+def _mislabelled_stray_bytes(case: Case) -> tuple[Crawl, Counter[str]]:
+    body = case.site.page_bytes(P)
+    summary = SEED[3].summary.encode()
+    assert body.count(summary) == 1
+    body = body.replace(b"</head>", b"<!-- \xff -->\n</head>", 1)
+    body = body.replace(summary, summary[:12] + b"\x81" + summary[12:])
+    case.site.serve_raw(P, body, headers={"Content-Type": "text/html; charset=Shift_JIS"})
+    crawl = case.crawl()
+    stored = dict(rows(case.db, "SELECT url, headline FROM items"))
+    assert sorted(stored.values()) == sorted(article.headline for article in SEED)
     return crawl, Counter()
 
 
