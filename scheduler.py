@@ -56,6 +56,7 @@ from archive.daemon_state import (
     claim_heartbeat,
     daemon_lock,
     last_ok_started,
+    latest_run_id,
     live_crawl_pids,
     mark_alert,
     pending_alerts,
@@ -288,13 +289,15 @@ class Daemon:
             return self._out_of_time(topic, started)
         if outcome is not None:
             return outcome
+        with self.archive() as db:
+            after_run = latest_run_id(db)
         child = self.children.run(
             self._command(topic),
             topic.timeout,
             on_start=lambda pid: self.jobs.phase(topic.name, f"crawl pid {pid}"),
             deadline=deadline,
         )
-        return None if child is None else self._judge(topic, child, started)
+        return None if child is None else self._judge(topic, child, started, after_run)
 
     def _conclude(self, topic: TopicConfig, outcome: Outcome) -> None:
         """Count the outcome in the topic's streak, reschedule, log, and wake the courier."""
@@ -378,8 +381,11 @@ class Daemon:
             command += ["-s", f"TOPICWATCH_ALLOW_HOSTS={','.join(topic.allow_hosts)}"]
         return command
 
-    def _judge(self, topic: TopicConfig, child: ChildExit, started: datetime) -> Outcome:
-        """Close whatever the child left ``running`` and read its run's row back."""
+    def _judge(
+        self, topic: TopicConfig, child: ChildExit, started: datetime, after_run: int
+    ) -> Outcome:
+        """Close whatever the child left ``running`` and read its run's row back (the
+        child's is the run it registered after run ``after_run``)."""
         if child.pid is None:
             return Outcome("failed", None, child.last_error_line, child.duration)
         if child.returncode == CRAWL_BUSY:
@@ -399,9 +405,9 @@ class Daemon:
                 pids={child.pid},
             )  # fmt: skip
             if child.timed_out:
-                relabel_timeout(db, child.pid, started, error, now)
+                relabel_timeout(db, child.pid, after_run, error, now)
                 record_event(db, now, "timeout", topic.name, error)
-            run = child_run(db, child.pid, started)
+            run = child_run(db, child.pid, after_run)
             if run is None:
                 # Killed or dead before it registered its run (Scrapy's start-up takes a
                 # second or more on a loaded machine): the daemon puts the attempt on record.

@@ -405,26 +405,35 @@ def live_crawl_pids(db: sqlite_utils.Database, archive_path: str | os.PathLike[s
     return live
 
 
-def child_run(db: sqlite_utils.Database, pid: int, since: datetime) -> dict[str, Any] | None:
-    """The run row a crawl child process ``pid`` started at or after ``since``, if any."""
+def latest_run_id(db: sqlite_utils.Database) -> int:
+    """The id of the newest run row (0 for none): a child's run is one after it."""
+    return int(db.execute("SELECT coalesce(max(id), 0) FROM crawl_runs").fetchone()[0])
+
+
+def child_run(db: sqlite_utils.Database, pid: int, after_run: int) -> dict[str, Any] | None:
+    """The run row a crawl child process ``pid`` registered after run ``after_run``, if any.
+
+    By run sequence, not by time: a clock set back while the child started must not hide
+    its row (and make the daemon record a second one).
+    """
     cursor = db.execute(
-        "SELECT * FROM crawl_runs WHERE pid = ? AND started_at >= ? ORDER BY id DESC LIMIT 1",
-        [pid, iso(since)],
+        "SELECT * FROM crawl_runs WHERE pid = ? AND id > ? ORDER BY id DESC LIMIT 1",
+        [pid, after_run],
     )
     row = cursor.fetchone()
     return None if row is None else dict(zip([c[0] for c in cursor.description], row, strict=True))
 
 
 def relabel_timeout(
-    db: sqlite_utils.Database, pid: int, since: datetime, error: str, now: datetime
+    db: sqlite_utils.Database, pid: int, after_run: int, error: str, now: datetime
 ) -> int:
     """Turn the ``aborted``/``shutdown`` row of a child the daemon stopped for overrunning
     its timeout into ``failed``/``timeout``: the child only saw a SIGTERM."""
     with write_transaction(db):
         cursor = db.execute(
             "UPDATE crawl_runs SET status = 'failed', reason = 'timeout', error = ?,"
-            " finished_at = coalesce(finished_at, ?) WHERE pid = ? AND started_at >= ?"
+            " finished_at = coalesce(finished_at, ?) WHERE pid = ? AND id > ?"
             " AND status = 'aborted' AND reason = 'shutdown'",
-            [error, iso(now), pid, iso(since)],
+            [error, iso(now), pid, after_run],
         )
     return cursor.rowcount

@@ -13,6 +13,7 @@ from collections.abc import Callable
 import sqlite_utils
 
 from archive.fold import FOLDABLE_GLOB, SENTINEL, fold, fold_sql_stages, sql_literal
+from archive.text import content_hash
 
 Migration = Callable[[sqlite_utils.Database], None]
 
@@ -482,6 +483,26 @@ def _v7_trust(db: sqlite_utils.Database) -> None:
     _run_script(db, _ANALYST_VIEWS)
 
 
+def _v8_volatile_edges(db: sqlite_utils.Database) -> None:
+    """Content hashes under the comparison that ignores volatile edge fragments.
+
+    :func:`archive.text.comparison_key` no longer counts a relative time, counter or badge
+    at a field's edge ("見出し48分前"), so every stored hash is recomputed from the stored
+    text (which stays as published): an unchanged item must not look edited, and a return
+    to an earlier version must be recognised by its hash.
+    """
+    for table in ("items", "item_versions"):
+        rows = db.execute(f"SELECT id, headline, summary, content_hash FROM {table}").fetchall()
+        db.conn.executemany(
+            f"UPDATE {table} SET content_hash = ? WHERE id = ?",
+            [
+                (digest, row_id)
+                for row_id, headline, summary, old in rows
+                if (digest := content_hash(headline, summary)) != old
+            ],
+        )
+
+
 MIGRATIONS: list[Migration] = [
     _v1_initial,
     _v2_daemon,
@@ -490,6 +511,7 @@ MIGRATIONS: list[Migration] = [
     _v5_since_indexes,
     _v6_listed_items_index,
     _v7_trust,
+    _v8_volatile_edges,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -14,4 +14,8 @@ DEFAULT_TOPIC_URL = "https://novaist.jp/articles/tag/nato/"
 # Bump when a change to extraction (crawler.extract) can change what is read from the same
 # page: each item version records it, and `topicwatch reparse` re-reads snapshots with the
 # new one. Kept here, not in crawler.extract, so the daemon can name it without lxml.
-EXTRACTOR_VERSION = "2"  # 2: nested cards split, C0 controls blanked (2026-11-29)
+# 2: nested cards split, C0 controls blanked (2026-11-29)
+# 3: volatile edge fragments dropped, fields capped, unreadable dates dropped, lone
+#    surrogates dropped, mostly-UTF-8 pages read as UTF-8, a sidebar or widget list never
+#    taken for the topic's (issue 12)
+EXTRACTOR_VERSION = "3"

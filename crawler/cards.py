@@ -47,6 +47,7 @@ class CardGroup:
     cards: list[Card]
     score: float
     where: str
+    chrome: bool = False  # in navigation, a sidebar or a widget: never the topic's list
 
 
 def unnest_cards(root: HtmlElement) -> None:
@@ -137,24 +138,30 @@ def _group(cards: Iterable[Card]) -> list[CardGroup]:
         key = (card.element.getparent(), str(card.element.tag))
         by_parent.setdefault(key, []).append(card)
     groups = []
+    places = _Places()
     for (parent, tag), members in by_parent.items():
-        members.sort(key=lambda card: _document_index(card.element))
-        groups.append(CardGroup(members, _score(members, parent), _describe(parent, tag)))
+        if parent is not None:
+            _sort_as_children(members, parent)
+        score = _score(members, parent, places)
+        chrome = parent is not None and places.in_chrome(parent)
+        groups.append(CardGroup(members, score, _describe(parent, tag), chrome))
     return groups
 
 
-def _document_index(element: HtmlElement) -> int:
-    line = element.sourceline or 0
-    return line * 10_000 + len(list(element.itersiblings(preceding=True)))
+def _sort_as_children(members: list[Card], parent: HtmlElement) -> None:
+    """Sort sibling cards into document order: one pass over their parent's children
+    (counting each card's preceding siblings was quadratic in the length of the list)."""
+    position = {child: index for index, child in enumerate(parent)}
+    members.sort(key=lambda card: position[card.element])
 
 
-def _score(cards: list[Card], parent: HtmlElement | None) -> float:
+def _score(cards: list[Card], parent: HtmlElement | None, places: _Places) -> float:
     """More cards, more text per card, inside main content, and never in chrome."""
     text = sum(min(len(_text(card.element)), 300) for card in cards) / len(cards)
     score = len(cards) * (1.0 + text / 60.0)
-    if parent is not None and _in_chrome(parent):
+    if parent is not None and places.in_chrome(parent):
         score *= 0.02
-    elif parent is not None and _in_main(parent):
+    elif parent is not None and places.in_main(parent):
         score *= 1.5
     if len(cards) == 1:
         score *= 0.3  # a lone card is a lead block or a promo, rarely the list
@@ -165,19 +172,52 @@ def _text(element: HtmlElement) -> str:
     return " ".join(element.text_content().split())
 
 
-def _in_chrome(element: HtmlElement) -> bool:
-    """Inside navigation, a sidebar or a widget, judged up to the nearest main-content
-    marker: page wrappers often carry layout classes such as ``-sidebar-on``."""
-    for ancestor in _self_and_ancestors(element):
-        if _name_tokens(ancestor) & _CHROME_TOKENS:
+class _Places:
+    """Where candidate lists sit, each ancestor judged once per page.
+
+    Many lists share ancestors, and judging one reads its class words and the text of
+    its first children: judged anew for every list, a page of many small lists with a
+    long class attribute or a long first child cost quadratic time.
+    """
+
+    def __init__(self) -> None:
+        self._tokens: dict[HtmlElement, set[str]] = {}
+        self._verdicts: dict[HtmlElement, bool | None] = {}
+
+    def in_chrome(self, element: HtmlElement) -> bool:
+        """Inside navigation, a sidebar or a widget, judged up to the nearest main-content
+        marker: page wrappers often carry layout classes such as ``-sidebar-on``."""
+        for ancestor in _self_and_ancestors(element):
+            if ancestor not in self._verdicts:
+                self._verdicts[ancestor] = self._verdict(ancestor)
+            verdict = self._verdicts[ancestor]
+            if verdict is not None:
+                return verdict
+        return False
+
+    def in_main(self, element: HtmlElement) -> bool:
+        return any(
+            self._is_main_marker(ancestor) or self.tokens(ancestor) & _LIST_TOKENS
+            for ancestor in _self_and_ancestors(element)
+        )
+
+    def tokens(self, element: HtmlElement) -> set[str]:
+        if element not in self._tokens:
+            self._tokens[element] = _name_tokens(element)
+        return self._tokens[element]
+
+    def _verdict(self, ancestor: HtmlElement) -> bool | None:
+        """True: chrome; False: main content, whatever is above; None: neither."""
+        if self.tokens(ancestor) & _CHROME_TOKENS:
             return True
         if ancestor.tag in _CHROME_TAGS and not _inside_main_element(ancestor):
             return True
-        if _is_main_marker(ancestor):
+        if self._is_main_marker(ancestor):
             return False
-        if _heading_says_chrome(ancestor):
-            return True
-    return False
+        return True if _heading_says_chrome(ancestor) else None
+
+    def _is_main_marker(self, element: HtmlElement) -> bool:
+        return element.tag in ("main", "article") or bool(self.tokens(element) & _MAIN_TOKENS)
 
 
 def _inside_main_element(element: HtmlElement) -> bool:
@@ -198,17 +238,6 @@ def _heading_says_chrome(element: HtmlElement) -> bool:
         and _CHROME_HEADINGS.search(_text(node)) is not None
         for node in candidates
     )
-
-
-def _in_main(element: HtmlElement) -> bool:
-    return any(
-        _is_main_marker(ancestor) or _name_tokens(ancestor) & _LIST_TOKENS
-        for ancestor in _self_and_ancestors(element)
-    )
-
-
-def _is_main_marker(element: HtmlElement) -> bool:
-    return element.tag in ("main", "article") or bool(_name_tokens(element) & _MAIN_TOKENS)
 
 
 def _name_tokens(element: HtmlElement) -> set[str]:

@@ -8,7 +8,7 @@ no archive here, so every page family is a golden test (tests/fixtures/listings/
 from __future__ import annotations
 
 import re
-from copy import deepcopy
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import lru_cache
@@ -17,11 +17,12 @@ from lxml import etree
 from lxml import html as lxml_html
 from lxml.html import HtmlElement
 
+from archive.text import strip_volatile_edges
 from crawler.cards import Card, find_cards, unnest_cards
-from crawler.dates import parse_date
-from crawler.entry import Entry
+from crawler.dates import DateReading, read_date
+from crawler.entry import Entry, make_entry
 from crawler.structured import item_list_entries
-from crawler.text import clean_text
+from crawler.text import clean_text, valid_unicode, visible_text
 from crawler.urls import PageUrls
 
 _DROP_TAGS = ("script", "style", "noscript", "template", "svg", "iframe", "button", "select")
@@ -37,6 +38,11 @@ _LABEL_WORDS = {
     "date", "time", "meta", "author", "comment", "comments", "count", "more", "readmore",
     "btn", "button", "pr", "views",
 }  # fmt: skip
+# Elements that format a stretch of text; their edges are no break in it.
+_INLINE_FORMATTING = {
+    "b", "strong", "em", "i", "u", "s", "mark", "q", "cite", "abbr", "dfn", "bdi", "bdo",
+    "ruby", "rb", "rt", "rp", "sup", "sub", "code", "kbd", "var", "samp", "font", "wbr",
+}  # fmt: skip
 _SUMMARY_WORDS = {"excerpt", "summary", "snippet", "description", "desc", "lead", "abstract"}
 _WEAK_SUMMARY_WORDS = {"text", "content", "body"}
 _WORD_SPLIT = re.compile(r"[\s_\-]+|(?<=[a-z])(?=[A-Z])")
@@ -44,7 +50,6 @@ _TITLE_NODES = etree.XPath(
     ".//*[@itemprop='headline' or @itemprop='name'] | .//h1 | .//h2 | .//h3 | .//h4 | .//h5"
     " | .//h6 | .//*[contains(@class, 'title') and not(contains(@class, 'subtitle'))]"
 )
-_TEXT_BLOCKS = etree.XPath(".//p | .//div[not(*)] | .//span[not(*)] | .//td")
 _MACHINE_DATES = etree.XPath(".//time[@datetime] | .//*[@itemprop='datePublished']")
 _DATE_NODES = etree.XPath(
     ".//time | .//*[contains(@class, 'date') or contains(@class, 'time')"
@@ -55,7 +60,7 @@ _META_LINES = etree.XPath(
     ".//*[self::p or self::span or self::div or self::dd or self::li or self::td]"
     "[string-length(normalize-space(.)) <= 40][translate(., '0123456789', '') != .]"
 )
-_TRAILING_ELLIPSIS = re.compile(r"\s*(\[(…|\.\.\.)\]|…+|\.\.\.)$")
+_MORE_TEXTS = ("続きを読む", "Continue reading", "Read more")
 _GENERIC_ALT = re.compile(
     r"^(no ?image|noimage|thumbnail|サムネイル|画像|image|photo|eyecatch)$", re.I
 )
@@ -75,12 +80,17 @@ class Selectors:
 
 @dataclass(frozen=True)
 class Listing:
-    """A listing page's entries in page order, its next page, and how they were found."""
+    """A listing page's entries in page order, its next page, and how they were found.
+
+    ``cleaned`` counts the entries' fields that were cut to their cap, repaired or
+    dropped (see :class:`crawler.entry.Entry`): a bad field costs itself, not the page.
+    """
 
     entries: list[Entry] = field(default_factory=list)
     next_url: str | None = None
     method: str = "none"
     diagnostics: str = ""
+    cleaned: int = 0
 
 
 def extract_listing(
@@ -100,15 +110,23 @@ def extract_listing(
     next_url = find_next_page(root, urls, selectors)
     if selectors and selectors.item:
         entries = _entries_from_selectors(root, urls, selectors, fetched_at)
-        return Listing(entries, next_url, "selectors", f"item selector {selectors.item!r}")
+        return _listing(entries, next_url, "selectors", f"item selector {selectors.item!r}")
     groups = find_cards(root, urls.article)
-    dom = [_entry_from_card(card, fetched_at) for card in groups[0].cards] if groups else []
+    # A sidebar's or widget's list ("新着記事", "人気記事") is never the topic's, even when the
+    # topic's own list is gone: better no items (the layout guard fails the run) than those.
+    lists = [group for group in groups if not group.chrome]
+    dom = [_entry_from_card(card, fetched_at) for card in lists[0].cards] if lists else []
     diagnostics = "; ".join(f"{g.where} x{len(g.cards)} score {g.score:.1f}" for g in groups[:3])
     if structured and len(structured) >= len(dom):
-        return Listing(_merge(structured, dom), next_url, "json-ld", diagnostics)
+        return _listing(_merge(structured, dom), next_url, "json-ld", diagnostics)
     if not dom:
         return Listing([], next_url, "none", diagnostics or "no article links")
-    return Listing(_merge(dom, structured), next_url, "cards", diagnostics)
+    return _listing(_merge(dom, structured), next_url, "cards", diagnostics)
+
+
+def _listing(entries: list[Entry], next_url: str | None, method: str, diagnostics: str) -> Listing:
+    cleaned = sum(entry.irregular for entry in entries)
+    return Listing(entries, next_url, method, diagnostics, cleaned)
 
 
 # C0 controls other than tab and line breaks: never text in HTML, and lxml keeps them in
@@ -120,7 +138,7 @@ def _parse(page_html: str) -> HtmlElement | None:
     if not page_html.strip():
         return None
     try:
-        root = lxml_html.document_fromstring(_CONTROLS.sub(" ", page_html))
+        root = lxml_html.document_fromstring(_CONTROLS.sub(" ", valid_unicode(page_html)))
     except (etree.ParserError, ValueError):
         return None
     etree.strip_elements(root, etree.Comment, with_tail=False)
@@ -135,33 +153,41 @@ def _drop_noise(root: HtmlElement) -> None:
 def _merge(primary: list[Entry], secondary: list[Entry]) -> list[Entry]:
     """Fill fields ``primary`` lacks from ``secondary`` entries of the same URL."""
     extra = {entry.url: entry for entry in secondary}
-    merged = []
-    for entry in primary:
-        other = extra.get(entry.url)
-        if other is not None:
-            entry = replace(
-                entry,
-                headline=entry.headline or other.headline,
-                summary=entry.summary or other.summary,
-                published_at=entry.published_at or other.published_at,
-            )
-        merged.append(entry)
-    return merged
+    return [_fill(entry, extra[entry.url]) if entry.url in extra else entry for entry in primary]
+
+
+def _fill(entry: Entry, other: Entry) -> Entry:
+    """``entry`` with the fields it lacks taken from ``other``, with what befell them there."""
+    lacking = [name for name in _FIELDS if not getattr(entry, name)]
+    return replace(
+        entry,
+        **{name: getattr(other, name) for name in lacking},
+        truncated=_union(entry.truncated, other.truncated, lacking),
+        cleaned=_union(entry.cleaned, other.cleaned, lacking),
+    )
+
+
+def _union(own: tuple[str, ...], other: tuple[str, ...], taken: list[str]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys([*own, *(name for name in other if name in taken)]))
+
+
+_FIELDS = ("headline", "summary", "published_at")
 
 
 def _entry_from_card(card: Card, fetched_at: datetime | None) -> Entry:
     element = card.element
     headline = _headline(element, card)
     summary = _summary(element, headline)
-    return Entry(card.url, headline, summary, _date(element, fetched_at))
+    date = _date(element, fetched_at)
+    dropped = ["published_at"] if date.unreadable else []
+    return make_entry(card.url, headline, summary, date.iso, cleaned=dropped)
 
 
 def _headline(element: HtmlElement, card: Card) -> str:
     """Visible title first; then the link's ``title``; then an image ``alt``."""
-    for node in _TITLE_NODES(element):
-        text = _visible_text(node)
-        if text:
-            return text
+    text = _first_text(_TITLE_NODES(element), bool)
+    if text:
+        return text
     for anchor in card.anchors:
         if not _is_link_only(anchor):
             continue
@@ -169,13 +195,18 @@ def _headline(element: HtmlElement, card: Card) -> str:
         if text and len(text) <= 80 and not _MORE_LINK.match(text):
             return text
     for anchor in card.anchors:
-        if anchor.get("title", "").strip():
-            return clean_text(anchor.get("title", ""))
+        title = _attribute_text(anchor, "title")
+        if title:
+            return title
     for image in element.iter("img"):
-        alt = clean_text(image.get("alt", ""))
+        alt = _attribute_text(image, "alt")
         if alt and not _GENERIC_ALT.match(alt):
             return alt
     return ""
+
+
+def _attribute_text(node: HtmlElement, name: str) -> str:
+    return strip_volatile_edges(clean_text(node.get(name, "")))
 
 
 def _is_link_only(anchor: HtmlElement) -> bool:
@@ -196,45 +227,125 @@ def _summary(element: HtmlElement, headline: str) -> str:
         )
         or node.get("itemprop") == "description"
     ]
-    for _, node in sorted(marked, key=lambda pair: pair[0]):
+    strongest_first = (node for _, node in sorted(marked, key=lambda pair: pair[0]))
+    text = _first_text(strongest_first, lambda text: bool(text) and text != headline)
+    if text:
+        return _strip_truncation_mark(text)
+    texts = (_visible_text(node) for node in _text_blocks(element))
+    longest = max((text for text in texts if text and text != headline), key=len, default="")
+    return _strip_truncation_mark(longest) if len(longest) >= 20 else ""
+
+
+def _first_text(nodes: Iterable[HtmlElement], accept: Callable[[str], bool]) -> str:
+    """The first visible text of ``nodes`` that ``accept`` takes ("" if none).
+
+    A node inside one already refused is not read: its text is part of that one's (or it
+    is a label), and reading nested candidates one by one costs quadratic time.
+    """
+    refused: set[HtmlElement] = set()
+    for node in nodes:
+        if node in refused:
+            continue
         text = _visible_text(node)
-        if text and text != headline:
-            return _TRAILING_ELLIPSIS.sub("", text)
-    blocks = [_visible_text(node) for node in _TEXT_BLOCKS(element) if not _is_label(node)]
-    blocks = [text for text in blocks if text and text != headline]
-    longest = max(blocks, key=len, default="")
-    return _TRAILING_ELLIPSIS.sub("", longest) if len(longest) >= 20 else ""
-
-
-def _date(element: HtmlElement, fetched_at: datetime | None) -> str:
-    for node in _MACHINE_DATES(element):
-        value = node.get("datetime") or node.get("content") or node.text_content()
-        parsed = parse_date(value, fetched_at=fetched_at)
-        if parsed:
-            return parsed
-    for node in _DATE_NODES(element):
-        parsed = parse_date(node.text_content(), fetched_at=fetched_at)
-        if parsed:
-            return parsed
-    for node in _META_LINES(element):  # a meta line, never prose ("2026年2月11日に始動")
-        parsed = parse_date(clean_text(node.text_content()), fetched_at=fetched_at)
-        if parsed:
-            return parsed
+        if accept(text):
+            return text
+        refused.update(node.iter())
     return ""
 
 
+def _text_blocks(element: HtmlElement) -> Iterator[HtmlElement]:
+    """Paragraphs, table cells and leaf ``div``/``span``s that are not labels, outermost
+    only: a block's text holds its inner blocks', so they never win "longest" (nested
+    cells would otherwise each be read whole, quadratic in their depth). One walk."""
+    pending = list(reversed(element))
+    while pending:
+        node = pending.pop()
+        if not isinstance(node.tag, str):
+            continue
+        if _is_block(node) and not _is_label(node):
+            yield node
+        else:
+            pending.extend(reversed(node))
+
+
+def _is_block(node: HtmlElement) -> bool:
+    if node.tag in ("p", "td"):
+        return True
+    return node.tag in ("div", "span") and not any(isinstance(c.tag, str) for c in node)
+
+
+def _strip_truncation_mark(text: str) -> str:
+    """Drop one trailing truncation mark: ``[…]``, ``[...]``, a run of ``…``, or ``...``.
+
+    End-only string tests: a regex such as ``…+$`` tried from every position of a long
+    run of ``…`` not at the end costs quadratic time.
+    """
+    for mark in ("[…]", "[...]"):
+        if text.endswith(mark):
+            return text[: -len(mark)].rstrip()
+    if text.endswith("…"):
+        return text.rstrip("…").rstrip()
+    return text[:-3].rstrip() if text.endswith("...") else text
+
+
+def _date(element: HtmlElement, fetched_at: datetime | None) -> DateReading:
+    """The card's date; unreadable when no candidate gave one and some was unreadable."""
+    unreadable = False
+    for value in _date_texts(element):
+        reading = read_date(value, fetched_at=fetched_at)
+        if reading.iso:
+            return reading
+        unreadable = unreadable or reading.unreadable
+    return DateReading("", unreadable)
+
+
+def _date_texts(element: HtmlElement) -> Iterator[str]:
+    """Where a card's date may be written, most trustworthy first."""
+    for node in _MACHINE_DATES(element):
+        yield node.get("datetime") or node.get("content") or node.text_content()
+    for node in _DATE_NODES(element):
+        yield node.text_content()
+    for node in _META_LINES(element):  # a meta line, never prose ("2026年2月11日に始動")
+        yield clean_text(node.text_content())
+
+
 def _visible_text(node: HtmlElement) -> str:
-    """Text of ``node`` without screen-reader text, labels, dates and "read more" links."""
-    if any(_is_label(child) for child in _elements_below(node)):
-        node = deepcopy(node)
-        for child in [child for child in _elements_below(node) if _is_label(child)]:
-            if child.getparent() is not None:
-                child.drop_tree()  # keeps the tail text that follows the label
-    return _strip_more(clean_text(node.text_content()))
+    """Text of ``node`` without screen-reader text, labels, dates, "read more" links and
+    volatile edge fragments (relative times, counters, badges)."""
+    return _strip_more(visible_text(_text_runs(node)))
 
 
-def _elements_below(node: HtmlElement) -> list[HtmlElement]:
-    return [child for child in node.iterdescendants() if isinstance(child.tag, str)]
+def _text_runs(node: HtmlElement) -> list[str]:
+    """The text under ``node`` in document order, less labels, as runs of text that
+    element edges separate (a volatile fragment in an element of its own stands apart).
+
+    Edges of inline text formatting (``<b>3日前</b>の地震``) separate nothing. One walk
+    that skips each label's subtree but keeps its tail: linear however many labels there
+    are (copying the tree and dropping labels one by one, re-joining tails each time, was
+    quadratic).
+    """
+    runs: list[list[str]] = [[node.text or ""]]
+    pending: list[HtmlElement | tuple[str, bool]] = list(reversed(node))
+    while pending:
+        item = pending.pop()
+        if isinstance(item, tuple):
+            _add_run(runs, *item)
+            continue
+        glued = not isinstance(item.tag, str) or item.tag in _INLINE_FORMATTING
+        if isinstance(item.tag, str) and not _is_label(item):
+            _add_run(runs, item.text or "", glued)
+            pending.append((item.tail or "", glued))
+            pending.extend(reversed(item))
+        else:  # a label, or a comment or processing instruction: only its tail is text
+            _add_run(runs, item.tail or "", glued)
+    return ["".join(run) for run in runs]
+
+
+def _add_run(runs: list[list[str]], text: str, glued: bool) -> None:
+    if glued:
+        runs[-1].append(text)
+    else:
+        runs.append([text])
 
 
 def _is_label(node: HtmlElement) -> bool:
@@ -257,8 +368,13 @@ def _words_of(classes: str) -> frozenset[str]:
 
 
 def _strip_more(text: str) -> str:
-    """Drop a trailing "続きを読む"-style link text glued onto an excerpt."""
-    return re.sub(r"\s*(続きを読む|Continue reading|Read more)\s*»?$", "", text).strip()
+    """Drop a trailing "続きを読む"-style link text (and a »), glued onto an excerpt."""
+    end = text.rstrip()
+    end = end[:-1].rstrip() if end.endswith("»") else end
+    for more in _MORE_TEXTS:
+        if end.endswith(more):
+            return end[: -len(more)].strip()
+    return text.strip()
 
 
 def _entries_from_selectors(
@@ -271,12 +387,14 @@ def _entries_from_selectors(
         url = urls.article(href)
         if url is None:
             continue
+        date = _selected_date(element, selectors.date, fetched_at)
         entries.append(
-            Entry(
+            make_entry(
                 url,
                 _selected_text(element, selectors.headline),
                 _selected_text(element, selectors.summary),
-                _selected_date(element, selectors.date, fetched_at),
+                date.iso,
+                cleaned=["published_at"] if date.unreadable else [],
             )
         )
     return entries
@@ -289,14 +407,16 @@ def _selected_text(element: HtmlElement, selector: str | None) -> str:
     return _visible_text(found[0]) if found else ""
 
 
-def _selected_date(element: HtmlElement, selector: str | None, fetched_at: datetime | None) -> str:
+def _selected_date(
+    element: HtmlElement, selector: str | None, fetched_at: datetime | None
+) -> DateReading:
     if not selector:
         return _date(element, fetched_at)
     found = element.cssselect(selector)
     if not found:
-        return ""
+        return DateReading("")
     value = found[0].get("datetime") or found[0].text_content()
-    return parse_date(value, fetched_at=fetched_at)
+    return read_date(value, fetched_at=fetched_at)
 
 
 _NEXT_XPATH = etree.XPath(

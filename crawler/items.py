@@ -23,6 +23,7 @@ class ListingItem:
     published_at: str
     position: int
     page: int
+    truncated: tuple[str, ...] = ()  # fields cut to their length cap
 
 
 @dataclass
@@ -41,6 +42,7 @@ class ListingPage:
     content_type: str | None = None
     fetched_at: datetime | None = None
     items: tuple[ListingItem, ...] = ()
+    cleaned: int = 0  # card fields the extractor cut, repaired or dropped
 
 
 @dataclass

@@ -34,6 +34,7 @@ class PageObservation:
     method: str = "none"
     diagnostics: str = ""
     failure: str = ""
+    cleaned: int = 0  # card fields the extractor cut, repaired or dropped
 
 
 def decode_body(body: bytes, content_type: str | None) -> Decoded:
@@ -61,7 +62,9 @@ def observe_listing(
             failure = f"undecodable bytes in item links ({url})"
             entries = []
         entries = [_observed(entry) for entry in entries]
-    return PageObservation(entries, listing.next_url, listing.method, listing.diagnostics, failure)
+    return PageObservation(
+        entries, listing.next_url, listing.method, listing.diagnostics, failure, listing.cleaned
+    )
 
 
 def first_of_each(entries: list[Entry]) -> list[Entry]:

@@ -217,7 +217,7 @@ class ArchivePipeline:
         for item in self.items:
             by_page.setdefault(item.page, []).append(
                 Sighting(item.url, item.headline, item.summary, item.published_at,
-                         item.position, item.page)
+                         item.position, item.page, truncated=item.truncated)
             )  # fmt: skip
         read = [page for page in sorted(self.pages, key=lambda page: page.page)]
         later = [failure for failure in self.failures if failure.page > 1]
@@ -237,6 +237,7 @@ class ArchivePipeline:
             fetches=self._fetches(),
             extractor_version=EXTRACTOR_VERSION,
             partial=_partial(min(later, key=lambda failure: failure.page)) if later else "",
+            fields_cleaned=sum(page.cleaned for page in read),
         )
 
     def _articles(self) -> list[Article]:

@@ -2,7 +2,11 @@
 
 Stored text stays as published (no NFKC here; that is only for comparison, see
 :mod:`archive.text`). Whitespace is folded because HTML rendering folds it: the text an
-analyst sees on the page has single spaces.
+analyst sees on the page has single spaces. Every extracted text passes :func:`clean_text`,
+so every text the extractor returns is valid Unicode: a lone surrogate (half of a UTF-16
+pair, which JSON-LD's ``"\\ud800"`` escapes can produce when a CMS cuts a string inside an
+emoji) encodes no character and cannot be stored, so it is dropped; U+FFFD would instead
+make a publisher's encoder bug read as an edit of the text around it.
 """
 
 from __future__ import annotations
@@ -10,15 +14,44 @@ from __future__ import annotations
 import codecs
 import re
 import warnings
+from collections.abc import Iterable
 
 from bs4 import BeautifulSoup, MarkupResemblesLocatorWarning
 
-_ZERO_WIDTH = re.compile("[\u200b\u200c\u200d\u2060\ufeff]")
+from archive.text import strip_volatile_chunks, text_chunks
+
+# Zero-width characters render as nothing; lone surrogates are no characters at all (a
+# str from bytes never holds one: any surrogate code point in a str is unpaired).
+_ZERO_WIDTHS, _SURROGATES = "\u200b\u200c\u200d\u2060\ufeff", "\ud800-\udfff"
+_INVISIBLE = re.compile(f"[{_ZERO_WIDTHS}{_SURROGATES}]")
+_LONE_SURROGATE = re.compile(f"[{_SURROGATES}]")
 
 
 def clean_text(text: str) -> str:
-    """Fold whitespace runs (U+3000 included) to one space and trim; drop zero-widths."""
-    return " ".join(_ZERO_WIDTH.sub("", text).split())
+    """Fold whitespace runs (U+3000 included) to one space and trim; drop zero-widths and
+    lone surrogates."""
+    return " ".join(_INVISIBLE.sub("", text).split())
+
+
+def valid_unicode(text: str) -> str:
+    """``text`` without lone surrogates, for parsers (lxml ends a document at the first)."""
+    return _LONE_SURROGATE.sub("", text)
+
+
+def has_lone_surrogates(text: str) -> bool:
+    """Whether :func:`clean_text` will drop lone surrogates from ``text`` (a repair)."""
+    return _LONE_SURROGATE.search(text) is not None
+
+
+def visible_text(pieces: Iterable[str]) -> str:
+    """The text a reader sees in a field made of these text nodes, in document order.
+
+    Volatile fragments at the field's edges (relative times, counters, badges: see
+    :func:`archive.text.strip_volatile_edges`) are dropped, an element edge setting a
+    fragment apart as whitespace does; then whitespace is folded as by :func:`clean_text`.
+    """
+    chunks = [chunk for piece in pieces for chunk in text_chunks(_INVISIBLE.sub("", piece))]
+    return clean_text("".join(strip_volatile_chunks(chunks)))
 
 
 def text_from_markup(value: str) -> str:
@@ -30,7 +63,7 @@ def text_from_markup(value: str) -> str:
         return clean_text(value)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", MarkupResemblesLocatorWarning)
-        soup = BeautifulSoup(value, "lxml")
+        soup = BeautifulSoup(valid_unicode(value), "lxml")
     for node in soup(["script", "style"]):
         node.decompose()
     return clean_text(soup.get_text(" "))

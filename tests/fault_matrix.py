@@ -42,6 +42,7 @@ GROUPS = {
     "content": "Response bodies",
     "listing": "The listing itself",
     "history": "Site behaviours that must not falsify history",
+    "text": "The text of a listing",
     "process": "Processes and concurrency",
     "storage": "The archive file",
     "input": "Operator input",
@@ -69,134 +70,64 @@ _PARTIAL = (
     " `gaps`); nothing beyond the pages read is judged vanished"
 )
 HISTORY: list[Fault] = [
-    Fault(
-        "moved-up",
-        "history",
-        'an older item moves to the top (sticky post, "updated" bump) of a 40-item topic',
-        "records the move (its new position); the items it pushed to page 2 are not vanished",
-        "0",
-        "ok",
-    ),
-    Fault(
-        "moved-down",
-        "history",
-        "the top item moves down to page 2 (un-stickied)",
-        "reads on to page 2 before judging the missing item: a move, not a retraction",
-        "0",
-        "ok",
-    ),
-    Fault(
-        "later-page-robots",
-        "history",
-        "robots.txt `Disallow: /*/page/` while page 1 holds only new items",
-        _PARTIAL,
-        "0",
-        "ok/partial",
-        "page 2 refused by robots.txt",
-    ),
-    Fault(
-        "later-page-404",
-        "history",
-        "a lasting 404 on page 2 while page 1 holds only new items",
-        _PARTIAL,
-        "0",
-        "ok/partial",
-        "page 2 could not be read (http: HTTP 404",
-    ),
-    Fault(
-        "later-page-503",
-        "history",
-        "a lasting 503 on page 2 while page 1 holds only new items",
-        _PARTIAL,
-        "0",
-        "ok/partial",
-        "page 2 could not be read (http: HTTP 503",
-    ),
-    Fault(
-        "articles-hang",
-        "history",
-        "article pages that never answer (3 new items)",
-        "archives the listing within the enrichment budget; the items stay pending and "
-        "are enriched on the next run",
-        "0",
-        "ok",
-    ),
-    Fault(
-        "articles-fill",
-        "history",
-        "a summary-only listing whose article pages first hang, then answer",
-        "archives the items without headlines, then fills them from the article pages "
-        "on a later run: `filled`, never `edited`",
-        "0",
-        "ok",
-    ),
-    Fault(
-        "wrong-canonical",
-        "history",
-        "a new article whose page names an existing, different article as `rel=canonical`",
-        "ignores (and logs) the claim: a new item; the existing one untouched",
-        "0",
-        "ok",
-    ),
-    Fault(
-        "alias-revised",
-        "history",
-        "an alias recorded earlier, then a listing showing it and its target as two "
-        "different articles",
-        "drops the alias: the article becomes an item of its own",
-        "0",
-        "ok",
-    ),
-    Fault(
-        "widget-only",
-        "history",
-        "the list gone, a site-wide 「新着記事」 widget of 20 items (2 of the topic's) left",
-        "the layout guard fails the run: nothing new, nothing edited",
-        "1",
-        "failed/layout",
-        "never listed",
-    ),
-    Fault(
-        "alternating",
-        "history",
-        "an A/B-tested headline: A, B, A, B over four runs",
-        "one edit, then `alternating` once; no more edits or versions",
-        "0",
-        "ok",
-    ),
-    Fault(
-        "session-ids",
-        "history",
-        "a new session id in every link each run (`?PHPSESSID=…`, `;jsessionid=…`)",
-        "session and tracking parameters never make identity: nothing new",
-        "0",
-        "ok",
-    ),
-    Fault(
-        "identity-drift",
-        "history",
-        "every link changes form (`?v=2` appended), the texts unchanged",
-        "takes it for identity drift (aliases, logged): nothing new, nothing vanished",
-        "0",
-        "ok",
-    ),
-    Fault(
-        "clock-back",
-        "history",
-        "the clock set back 30 days between runs, then an item retracted from page 1",
-        "orders runs by sequence, not time: the retraction is recorded",
-        "0",
-        "ok",
-    ),
-    Fault(
-        "reparse-agrees",
-        "history",
-        "`topicwatch reparse` of a page listing one article twice with different texts",
-        "reads it as the crawl did (the first card counts): nothing to re-extract",
-        "0",
-        "ok",
-    ),
-]
+    Fault("moved-up", "history",
+          "an older item moves to the top (sticky post, \"updated\" bump) of a 40-item topic",
+          "records the move (its new position); the items it pushed to page 2 are not "
+          "vanished", "0", "ok"),
+    Fault("moved-down", "history", "the top item moves down to page 2 (un-stickied)",
+          "reads on to page 2 before judging the missing item: a move, not a retraction",
+          "0", "ok"),
+    Fault("later-page-robots", "history",
+          "robots.txt `Disallow: /*/page/` while page 1 holds only new items", _PARTIAL,
+          "0", "ok/partial", "page 2 refused by robots.txt"),
+    Fault("later-page-404", "history", "a lasting 404 on page 2 while page 1 holds only new"
+          " items", _PARTIAL, "0", "ok/partial", "page 2 could not be read (http: HTTP 404"),
+    Fault("later-page-503", "history", "a lasting 503 on page 2 while page 1 holds only new"
+          " items", _PARTIAL, "0", "ok/partial", "page 2 could not be read (http: HTTP 503"),
+    Fault("articles-hang", "history", "article pages that never answer (3 new items)",
+          "archives the listing within the enrichment budget; the items stay pending and "
+          "are enriched on the next run", "0", "ok"),
+    Fault("articles-fill", "history",
+          "a summary-only listing whose article pages first hang, then answer",
+          "archives the items without headlines, then fills them from the article pages "
+          "on a later run: `filled`, never `edited`", "0", "ok"),
+    Fault("wrong-canonical", "history",
+          "a new article whose page names an existing, different article as `rel=canonical`",
+          "ignores (and logs) the claim: a new item; the existing one untouched", "0", "ok"),
+    Fault("alias-revised", "history",
+          "an alias recorded earlier, then a listing showing it and its target as two "
+          "different articles", "drops the alias: the article becomes an item of its own",
+          "0", "ok"),
+    Fault("widget-only", "history",
+          "the list gone, a site-wide 「新着記事」 widget of 20 items (2 of the topic's) left "
+          "in the sidebar",
+          "never takes a widget for the list: the layout guard fails the run (no listing "
+          "items); nothing new, nothing edited", "1", "failed/layout",
+          "no listing items were found"),
+    Fault("widget-unmarked", "history",
+          "the same list of 20 (2 of the topic's) as plain `<div>`s in the main column, "
+          "nothing marking it a widget",
+          "the layout guard fails the run: the list continues below the topic's known items "
+          "with items it never listed; nothing new, nothing edited", "1", "failed/layout",
+          "never listed"),
+    Fault("alternating", "history", "an A/B-tested headline: A, B, A, B over four runs",
+          "one edit, then `alternating` once; no more edits or versions", "0", "ok"),
+    Fault("session-ids", "history",
+          "a new session id in every link each run (`?PHPSESSID=…`, `;jsessionid=…`)",
+          "session and tracking parameters never make identity: nothing new", "0", "ok"),
+    Fault("identity-drift", "history",
+          "every link changes form (`?v=2` appended), the texts unchanged, no "
+          "`rel=canonical` to say so",
+          "takes it for identity drift (aliases, logged): nothing new, nothing vanished",
+          "0", "ok"),
+    Fault("clock-back", "history",
+          "the clock set back 30 days between runs, then an item retracted from page 1",
+          "orders runs by sequence, not time: the retraction is recorded", "0", "ok"),
+    Fault("reparse-agrees", "history",
+          "`topicwatch reparse` of a page listing one article twice with different texts",
+          "reads it as the crawl did (the first card counts): nothing to re-extract", "0",
+          "ok"),
+]  # fmt: skip
 
 MATRIX: list[Fault] = [
     *_status_rows(429, "Too Many Requests", "1"),
@@ -277,6 +208,9 @@ MATRIX: list[Fault] = [
           "the same article under a second URL whose page names the first as canonical",
           "follows `rel=canonical`: one item; nothing new", "0", "ok"),
     Fault("layout-change", "listing", "layout change: the list gone, a sidebar still there",
+          "never takes a sidebar's list for the topic's: the layout guard fails the run (no "
+          "listing items)", "1", "failed/layout", "no listing items were found"),
+    Fault("list-collapsed", "listing", "partial break: 5 of the list's 20 cards left",
           "the layout guard fails the run (page 1 under half the usual items)", "1",
           "failed/layout", "under half the usual"),
     Fault("summaries-gone", "listing", "partial break: every summary gone from the cards",
@@ -488,6 +422,27 @@ MATRIX: list[Fault] = [
           "records the due times left without a run as `missed` (`daemon_events`): no two "
           "runs of a topic less than half an interval apart", "–", "ok",
           "did not start on time"),
+    Fault("volatile-fragments", "text",
+          "relative times (`48分前`), view counters (`1,234 views`, `閲覧数 52`, `👁 120`) and "
+          "badges (`NEW!`, `【UP】`) beside headlines and summaries, in elements of their own "
+          "without a telling class, changing from run to run",
+          "reads them as no part of the headline or summary (`3日前の地震` keeps its words): "
+          "no edits, run after run", "0", "ok"),
+    Fault("mislabelled-stray-bytes", "text",
+          "a UTF-8 page labelled `Shift_JIS` with stray invalid bytes (in a comment and in "
+          "one summary)", "decodes by the bytes: valid UTF-8 sequences far outnumber the bad "
+          "bytes, so UTF-8 wins over a clean-looking Shift_JIS mojibake; the summary holding a "
+          "bad byte counts as not observed: no mojibake, no edits", "0", "ok"),
+    Fault("bad-card-fields", "text",
+          "cards with unreadable dates (`1000000日前`, a 5,000-digit relative time) and JSON-LD "
+          "text ending in a lone surrogate",
+          "drops or cleans the bad field of that card and counts it (`Listing.cleaned`); the "
+          "rest of the page is archived: no failed run, no edits", "0", "ok"),
+    Fault("hostile-text", "text",
+          "a 7 MB listing of hostile text: a 3 MB summary of `…`, a 20,000-digit date, "
+          "100,000 badges in one headline", "reads it in seconds (every text rule is linear) "
+          "and cuts fields to their caps (headline 500, summary 5,000 characters); the hostile "
+          "cards are new items, the others unchanged", "0", "ok"),
 ]  # fmt: skip
 
 

@@ -19,9 +19,11 @@ from archive.schema import (
     _v4_search_index_by_store,
     _v5_since_indexes,
     _v7_trust,
+    _v8_volatile_edges,
 )
 from archive.search import SearchRequest, search
 from archive.store import PageResult, RunReport, commit_run
+from archive.text import content_hash
 
 NOW = datetime(2026, 11, 28, tzinfo=UTC)
 
@@ -176,3 +178,18 @@ def test_lone_surrogates_are_stored_as_replacement_characters(tmp_path):
         "要約\ufffd",
         '["タグ\ufffd"]',
     )
+
+
+def test_hashes_are_recomputed_when_volatile_fragments_stop_counting(tmp_path):
+    """An archive from before fragments were ignored holds "見出し48分前" with the old hash:
+    after the upgrade the same headline without its time is no edit."""
+    path = tmp_path / "v7.db"
+    raw = archive_at(path, MIGRATIONS.index(_v8_volatile_edges))
+    add_one_version(raw, "北極圏で演習 48分前")
+    raw.execute("UPDATE items SET headline = '北極圏で演習 48分前', summary = '要約'")
+    raw.close()
+    db = open_archive(path)
+    expected = content_hash("北極圏で演習", "要約")
+    assert db.execute("SELECT content_hash FROM items").fetchone() == (expected,)
+    assert db.execute("SELECT content_hash FROM item_versions").fetchone() == (expected,)
+    assert db.execute("SELECT headline FROM items").fetchone() == ("北極圏で演習 48分前",)

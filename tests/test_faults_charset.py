@@ -6,6 +6,8 @@ these pin the decision rules themselves.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from crawler.charset import decode_page
@@ -40,3 +42,35 @@ def test_a_western_page_is_never_rescued_as_japanese():
     body = "<p>Caf\u00e9 \u2013 na\u00efve</p>".encode("cp1252") + b"\x81"
     fallback = body.decode("cp1252", errors="replace")
     assert decode_page(body, "cp1252", fallback) == (fallback, True)
+
+
+LISTINGS = sorted((Path(__file__).parent / "fixtures" / "listings").glob("*.html"))
+STRAY = [b"\xff", b"\x80", b"\xe3\x81", b"\xc0\xaf"]  # bad byte, lone continuation, cut, overlong
+
+
+def spoil(body: bytes, count: int) -> bytes:
+    """``count`` invalid byte sequences spread over ``body``: in a comment, in text, at the end."""
+    step = len(body) // (count + 1)
+    cuts = [body.rfind(b">", 0, step * (n + 1)) + 1 for n in range(count)]
+    pieces = [body[a:b] for a, b in zip([0, *cuts], [*cuts, len(body)], strict=True)]
+    spoiled = b"".join(p + STRAY[n % len(STRAY)] for n, p in enumerate(pieces[:-1]))
+    return b"<!-- \xff -->" + spoiled + pieces[-1]
+
+
+@pytest.mark.parametrize("page", LISTINGS, ids=lambda path: path.stem)
+@pytest.mark.parametrize(("label", "count"), [("shift_jis", 1), ("euc_jp", 3), ("cp932", 12)])
+def test_a_few_bad_bytes_in_utf8_beat_a_clean_looking_legacy_reading(page, label, count):
+    """Item 9: the label and the legacy decoders are wrong; the bytes are UTF-8."""
+    body = spoil(page.read_bytes(), count)
+    legacy = body.decode("cp932" if label == "shift_jis" else label, errors="replace")
+    text, lossy = decode_page(body, label, legacy)
+    assert (text, lossy) == (body.decode("utf-8", errors="replace"), True)
+
+
+@pytest.mark.parametrize("page", LISTINGS, ids=lambda path: path.stem)
+@pytest.mark.parametrize("codec", ["cp932", "euc_jp"])
+def test_legacy_pages_with_bad_bytes_are_never_read_as_utf8(page, codec):
+    body = page.read_text(encoding="utf-8").encode(codec, errors="replace") + b"\x81\x7f"
+    fallback = body.decode(codec, errors="replace")
+    text, lossy = decode_page(body, codec, fallback)
+    assert lossy and text == fallback

@@ -264,26 +264,43 @@ def _identity_drift(case: Case) -> Outcome:
 # --------------------------------------------------------------------------- the guard
 
 
-@scenario("widget-only")
-def _widget_only(case: Case) -> Outcome:
+def widget_page(case: Case, *, marked: bool) -> str:
+    """The topic page with its list gone and a site-wide 「新着記事」 list of 20: 18 from
+    other topics (dated before the topic's last run) and 2 of the topic's own."""
     page = case.site.page_bytes(P).decode()
     page = re.sub(r'<section class="p-(lead|topic-list)">.*?</section>', "", page, flags=re.S)
     foreign = make_articles(18, start=600, day="2026-01-20")
-    ours = [SEED[0], SEED[1]]
-    widget = [*foreign[:3], ours[0], *foreign[3:6], ours[1], *foreign[6:]]
+    widget = [*foreign[:3], SEED[0], *foreign[3:6], SEED[1], *foreign[6:]]
+    tag = "li" if marked else "div"
     items = "".join(
-        f'<li class="widget-new__item"><a href="/articles/{a.slug}/">'
-        f'<span class="widget-new__title">{a.headline}</span></a>'
-        f'<time datetime="{a.published_at}">{a.published_at[:10]}</time></li>'
+        f'<{tag} class="new-item"><a href="/articles/{a.slug}/">'
+        f'<span class="new-item__title">{a.headline}</span></a>'
+        f'<time datetime="{a.published_at}">{a.published_at[:10]}</time></{tag}>'
         for a in widget
     )
-    block = (
-        '<section class="widget widget-new"><h2 class="widget-title">新着記事</h2>'
-        f"<ul>{items}</ul></section>"
-    )
-    page = page.replace('<aside class="l-sidebar">', f'<aside class="l-sidebar">{block}')
-    case.site.serve_raw(P, page.encode())
+    if marked:
+        block = (
+            '<section class="widget widget-new"><h2 class="widget-title">新着記事</h2>'
+            f"<ul>{items}</ul></section>"
+        )
+        return page.replace('<aside class="l-sidebar">', f'<aside class="l-sidebar">{block}')
+    return page.replace('<main class="l-main">', f'<main class="l-main"><div>{items}</div>')
+
+
+@scenario("widget-only")
+def _widget_only(case: Case) -> Outcome:
+    case.site.serve_raw(P, widget_page(case, marked=True).encode())
     return case.crawl(), Counter()
+
+
+@scenario("widget-unmarked")
+def _widget_unmarked(case: Case) -> Outcome:
+    page = widget_page(case, marked=False)
+    assert '<main class="l-main"><div>' in page
+    case.site.serve_raw(P, page.encode())
+    crawl = case.crawl()
+    assert crawl.run["first_page_items"] is None or crawl.run["reason"] == "layout"
+    return crawl, Counter()
 
 
 @scenario("alternating")

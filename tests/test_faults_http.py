@@ -315,6 +315,15 @@ def _layout_change(case: Case) -> Crawl:
     return case.crawl()
 
 
+@scenario("list-collapsed")
+def _list_collapsed(case: Case) -> Crawl:
+    page = case.site.page_bytes(P).decode()
+    for article in SEED[5:]:
+        page = page.replace(_card(page, article.slug), "")
+    case.site.serve_raw(P, page.encode())
+    return case.crawl()
+
+
 @scenario("summaries-gone")
 def _summaries_gone(case: Case) -> Crawl:
     page = case.site.page_bytes(P).decode()

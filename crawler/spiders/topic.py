@@ -132,11 +132,10 @@ class TopicSpider(scrapy.Spider):
             return
         entries = seen.entries
         items = tuple(
-            ListingItem(
-                entry.url, entry.headline, entry.summary, entry.published_at, offset + index, page
-            )
+            ListingItem(entry.url, entry.headline, entry.summary, entry.published_at,
+                        offset + index, page, entry.truncated)
             for index, entry in enumerate(entries, start=1)
-        )
+        )  # fmt: skip
         yield ListingPage(
             url,
             page,
@@ -150,6 +149,7 @@ class TopicSpider(scrapy.Spider):
             content_type=_header(response, "Content-Type"),
             fetched_at=fetched_at,
             items=items,
+            cleaned=seen.cleaned,
         )
         yield from self._article_requests(
             entry.url for entry in entries

@@ -1,0 +1,194 @@
+"""The fault matrix, page text: listings whose text is volatile, mislabelled, broken or
+hostile, each crawled for real against the fault site.
+
+Each case starts from a copy of one baseline archive (the seed listing, crawled once per
+module) and a site serving that listing with the fault added, so any change a run records
+beyond the row's own is a false one.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections import Counter
+from collections.abc import Callable
+from datetime import UTC, datetime
+from itertools import count
+
+import pytest
+from conftest import Crawl, rows
+from fault_checks import (  # noqa: F401 (fixtures)
+    TOPIC_PATH,
+    Case,
+    as_params,
+    assert_nothing_lost,
+    assert_outcome,
+    baseline_fixture,
+    case_fixture,
+    fault_site_fixture,
+)
+from fault_matrix import rows as matrix_rows
+from fixture_site import load_seed_articles
+from hostile_pages import SUMMARY, hostile_cards
+
+from crawler.entry import SUMMARY_CAP
+from crawler.extract import extract_listing
+
+SEED = load_seed_articles()
+FAULTS = matrix_rows("text")
+P = TOPIC_PATH
+Scenario = Callable[[Case], tuple[Crawl, Counter[str]]]
+SCENARIOS: dict[str, Scenario] = {}
+
+
+def scenario(fault_id: str) -> Callable[[Scenario], Scenario]:
+    def register(function: Scenario) -> Scenario:
+        SCENARIOS[fault_id] = function
+        return function
+
+    return register
+
+
+@pytest.mark.parametrize("fault", as_params(FAULTS))
+def test_fault(fault, case):
+    before = case.state()
+    crawl, expected = SCENARIOS[fault.id](case)
+    assert_outcome(fault, crawl)
+    assert_nothing_lost(before, case.state(), expected)
+
+
+def test_every_row_has_a_scenario():
+    assert set(SCENARIOS) == {fault.id for fault in FAULTS}
+
+
+def page(case: Case) -> str:
+    return case.site.page_bytes(P).decode("utf-8")
+
+
+def card_of(text: str, slug: str) -> str:
+    match = re.search(rf'<article class="p-card">(?:(?!</article>).)*/{slug}/.*?</article>', text)
+    assert match is not None
+    return match.group(0)
+
+
+# --------------------------------------------------------------------------- volatile text
+
+
+TITLE = re.compile(r'(<h[23] class="p-(?:card|lead)__title">)(.*?)(</h[23]>)')
+EXCERPT = re.compile(r'(<p class="p-(?:card|lead)__excerpt">)(.*?)(</p>)')
+
+
+def volatile(text: str, run: int) -> str:
+    """Every headline and summary with fragments that change between runs (``run``)."""
+    shapes = [
+        "<span>{h}</span><span>{m}分前</span>",
+        "<span>NEW</span><span>{h}</span>" if run == 1 else "<span>{h}</span>",
+        "{h} <small>{v} views</small>",
+        "{h}<span>閲覧数 {v}</span>",
+        "{h} NEW!" if run == 1 else "【UP】{h}",
+    ]
+    numbers = count()
+
+    def title(match: re.Match[str]) -> str:
+        n = next(numbers)
+        shape = shapes[n % len(shapes)].format(h=match[2], m=n + 10 * run, v=1000 + 7 * n * run)
+        return match[1] + shape + match[3]
+
+    text = TITLE.sub(title, text)
+    return EXCERPT.sub(lambda m: f"{m[1]}{m[2]}<span>👁 {120 + run}</span>{m[3]}", text)
+
+
+@scenario("volatile-fragments")
+def _volatile_fragments(case: Case) -> tuple[Crawl, Counter[str]]:
+    text = page(case)
+    for run in (1, 2):
+        served = volatile(text, run)
+        assert served.count("分前") == 5 and served.count("👁") == 21
+        case.site.serve_raw(P, served.encode())
+        crawl = case.crawl()
+        assert crawl.returncode == 0 and crawl.run["items_seen"] == 20, crawl.stderr
+    return crawl, Counter()
+
+
+# --------------------------------------------------------------------------- mislabelled
+
+
+@scenario("mislabelled-stray-bytes")
+def _mislabelled_stray_bytes(case: Case) -> tuple[Crawl, Counter[str]]:
+    body = case.site.page_bytes(P)
+    summary = SEED[3].summary.encode()
+    assert body.count(summary) == 1
+    body = body.replace(b"</head>", b"<!-- \xff -->\n</head>", 1)
+    body = body.replace(summary, summary[:12] + b"\x81" + summary[12:])
+    case.site.serve_raw(P, body, headers={"Content-Type": "text/html; charset=Shift_JIS"})
+    crawl = case.crawl()
+    stored = dict(rows(case.db, "SELECT url, headline FROM items"))
+    assert sorted(stored.values()) == sorted(article.headline for article in SEED)
+    return crawl, Counter()
+
+
+# --------------------------------------------------------------------------- bad cards
+
+
+def bad_cards(text: str, base_url: str) -> str:
+    """Two cards with unreadable dates, and a JSON-LD list whose third headline ends in a
+    lone surrogate (as a CMS cutting a string inside an emoji writes it)."""
+    for article, date in ((SEED[4], "1000000日前"), (SEED[7], "9" * 5000 + "日前")):
+        card = card_of(text, article.slug)
+        time_element = re.search(r"<time .*?</time>", card)
+        assert time_element is not None
+        text = text.replace(
+            card, card.replace(time_element[0], f'<span class="p-card__date">{date}</span>')
+        )
+    elements = [
+        {"url": f"{base_url}/articles/{a.slug}/", "headline": a.headline + "\ud800" * (n == 2),
+         "description": a.summary} | ({"datePublished": a.published_at} if n not in (4, 7) else {})
+        for n, a in enumerate(SEED)
+    ]  # fmt: skip
+    block = json.dumps({"@context": "https://schema.org", "@type": "ItemList",
+                        "itemListElement": elements})  # fmt: skip
+    assert "\\ud800" in block
+    return text.replace("</head>", f'<script type="application/ld+json">{block}</script></head>')
+
+
+@scenario("bad-card-fields")
+def _bad_card_fields(case: Case) -> tuple[Crawl, Counter[str]]:
+    served = bad_cards(page(case), case.site.base_url)
+    read = extract_listing(served, case.site.topic_url(), fetched_at=datetime.now(UTC))
+    dropped = {entry.url.split("/")[-2]: entry.cleaned for entry in read.entries if entry.cleaned}
+    assert dropped == {SEED[2].slug: ("headline",), SEED[4].slug: ("published_at",),
+                       SEED[7].slug: ("published_at",)}  # fmt: skip
+    assert read.cleaned == 3
+    case.site.serve_raw(P, served.encode())
+    crawl = case.crawl()
+    assert (crawl.run["items_seen"], crawl.run["fields_cleaned"]) == (20, 3)
+    return crawl, Counter()
+
+
+# --------------------------------------------------------------------------- hostile text
+
+
+@scenario("hostile-text")
+def _hostile_text(case: Case) -> tuple[Crawl, Counter[str]]:
+    text = page(case)
+    first = card_of(text, SEED[0].slug)
+    served = text.replace(first, first + "".join(hostile_cards())).encode()
+    assert 6_000_000 < len(served) < 10_000_000  # under DOWNLOAD_MAXSIZE
+    case.site.serve_raw(P, served)
+    started = time.monotonic()
+    crawl = case.crawl()
+    assert time.monotonic() - started < 90, "a hostile page took minutes"
+    stored = rows(
+        case.db,
+        "SELECT url, headline, length(summary) FROM items WHERE url LIKE '%/hostile-%'",
+    )
+    summaries = {url.split("/")[-2]: (headline, size) for url, headline, size in stored}
+    assert summaries["hostile-ellipsis"] == ("見出し", SUMMARY_CAP)  # cut to its cap
+    assert summaries["hostile-labels"] == ("見出し", len(SUMMARY))  # 100,000 badges dropped
+    assert set(summaries) == {"hostile-ellipsis", "hostile-labels", "hostile-digits",
+                              "hostile-overflow"}  # fmt: skip
+    cut = "SELECT v.truncated FROM item_versions v JOIN items i ON i.id = v.item_id WHERE i.url = ?"
+    assert rows(case.db, cut, (case.site.article_url("hostile-ellipsis"),)) == [("summary",)]
+    assert crawl.run["fields_cleaned"] >= 1
+    return crawl, Counter(new=4)
