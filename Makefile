@@ -23,7 +23,7 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy archive crawler scheduler.py bench
+	$(BIN)/mypy topicwatch scheduler.py bench
 
 bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[test,web,bench]'

@@ -49,8 +49,8 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from tzlocal import get_localzone
 
-from archive import ArchiveError, open_archive
-from archive.daemon_state import (
+from topicwatch.archive import ArchiveError, open_archive
+from topicwatch.archive.daemon_state import (
     DaemonRunning,
     child_run,
     claim_heartbeat,
@@ -70,18 +70,24 @@ from archive.daemon_state import (
     release_heartbeat,
     set_next_runs,
 )
-from archive.daemon_state import beat as write_beat
-from archive.queries import run_row
-from archive.runs import record_unregistered_run, recover_stale_runs
-from crawler.bounded import Inflight
-from crawler.children import KILL_GRACE, ChildExit, Children
-from crawler.config import Config, ConfigError, TopicConfig, format_duration, load_config
-from crawler.courier import Courier
-from crawler.daemon_log import run_record, setup_logging, span, when
-from crawler.hooks import HookCancelled, HookError, HookNotConfigured, deliver, describe_hook
-from crawler.job_watch import JobWatch
-from crawler.probe import OutOfTime, probe_policy, record_if_unchanged
-from crawler.schedule import (
+from topicwatch.archive.daemon_state import beat as write_beat
+from topicwatch.archive.queries import run_row
+from topicwatch.archive.runs import record_unregistered_run, recover_stale_runs
+from topicwatch.crawler.bounded import Inflight
+from topicwatch.crawler.children import KILL_GRACE, ChildExit, Children
+from topicwatch.crawler.config import Config, ConfigError, TopicConfig, format_duration, load_config
+from topicwatch.crawler.courier import Courier
+from topicwatch.crawler.daemon_log import run_record, setup_logging, span, when
+from topicwatch.crawler.hooks import (
+    HookCancelled,
+    HookError,
+    HookNotConfigured,
+    deliver,
+    describe_hook,
+)
+from topicwatch.crawler.job_watch import JobWatch
+from topicwatch.crawler.probe import OutOfTime, probe_policy, record_if_unchanged
+from topicwatch.crawler.schedule import (
     coalesce,
     first_run_time,
     interval_seconds,
@@ -366,7 +372,7 @@ class Daemon:
         return Outcome("ok", run, None, (utcnow() - started).total_seconds())
 
     def _command(self, topic: TopicConfig) -> list[str]:
-        command = [sys.executable, "-m", "crawler", "crawl", "--url", topic.url]
+        command = [sys.executable, "-m", "topicwatch", "crawl", "--url", topic.url]
         command += ["--db", str(self.config.db), "--topic", topic.name, "--trigger", "schedule"]
         command += ["--json", "--max-pages", str(topic.max_pages), "--wait", "0"]
         if topic.selectors:

@@ -4,7 +4,7 @@ Imports only the standard library and sqlite-utils (a test keeps it so), so anal
 use it from a REPL and the crawler, the CLI and the daemon share one implementation.
 """
 
-from archive.db import ArchiveError, open_archive, write_transaction
-from archive.lock import TopicBusy, topic_lock
+from topicwatch.archive.db import ArchiveError, open_archive, write_transaction
+from topicwatch.archive.lock import TopicBusy, topic_lock
 
 __all__ = ["ArchiveError", "TopicBusy", "open_archive", "topic_lock", "write_transaction"]

@@ -13,8 +13,8 @@ from datetime import datetime
 
 import sqlite_utils
 
-from archive.clock import iso
-from archive.lookup import NotFound
+from topicwatch.archive.clock import iso
+from topicwatch.archive.lookup import NotFound
 
 
 @dataclass(frozen=True)

@@ -17,8 +17,8 @@ from urllib.parse import urlsplit
 
 import sqlite_utils
 
-from archive.changelog import Change
-from archive.diff import char_diff, render
+from topicwatch.archive.changelog import Change
+from topicwatch.archive.diff import char_diff, render
 
 ATOM = "http://www.w3.org/2005/Atom"
 # Characters XML 1.0 forbids; a scraped page can carry them.

@@ -15,7 +15,7 @@ from datetime import datetime
 
 import sqlite_utils
 
-from archive.clock import iso
+from topicwatch.archive.clock import iso
 
 KINDS = ("new", "edited", "vanished", "reappeared")
 

@@ -30,8 +30,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from archive.text import comparison_key, content_hash, is_mojibake_of
-from archive.verdict import Continuity
+from topicwatch.archive.text import comparison_key, content_hash, is_mojibake_of
+from topicwatch.archive.verdict import Continuity
 
 DRIFT_MIN = 3
 

@@ -21,10 +21,10 @@ from typing import Any
 
 import sqlite_utils
 
-from archive.clock import iso, parse_iso
-from archive.db import write_transaction
-from archive.lock import is_locked, lock_dir, lock_holder, open_lock_file, write_holder
-from archive.runs import ensure_topic
+from topicwatch.archive.clock import iso, parse_iso
+from topicwatch.archive.db import write_transaction
+from topicwatch.archive.lock import is_locked, lock_dir, lock_holder, open_lock_file, write_holder
+from topicwatch.archive.runs import ensure_topic
 
 ALERT_ATTEMPTS = 5
 STALE_BEATS = 3  # a daemon is presumed dead after missing this many heartbeats

@@ -13,8 +13,8 @@ from typing import Any
 
 import sqlite_utils
 
-from archive.clock import iso, parse_iso
-from archive.daemon_state import Heartbeat, daemon_alive, read_heartbeat
+from topicwatch.archive.clock import iso, parse_iso
+from topicwatch.archive.daemon_state import Heartbeat, daemon_alive, read_heartbeat
 
 _RUN_FIELDS = (
     "id, trigger, status, reason, error, started_at, finished_at, pages,"

@@ -15,11 +15,11 @@ from pathlib import Path
 
 import sqlite_utils
 
-from archive.diagnose import disk_full, explain
-from archive.errors import ArchiveError
-from archive.identity import APPLICATION_ID, check_magic, identify, read_header
-from archive.readonly import confirm, connect_reader, is_pinned, unchanged
-from archive.schema import SCHEMA_VERSION, pending_migrations
+from topicwatch.archive.diagnose import disk_full, explain
+from topicwatch.archive.errors import ArchiveError
+from topicwatch.archive.identity import APPLICATION_ID, check_magic, identify, read_header
+from topicwatch.archive.readonly import confirm, connect_reader, is_pinned, unchanged
+from topicwatch.archive.schema import SCHEMA_VERSION, pending_migrations
 
 BUSY_TIMEOUT_MS = 30_000
 

@@ -15,7 +15,7 @@ import resource
 import sqlite3
 from pathlib import Path
 
-from archive.errors import ArchiveError
+from topicwatch.archive.errors import ArchiveError
 
 # Below this much free space SQLite cannot be sure to extend a file or map its WAL index.
 FULL_MARGIN = 1 << 20

@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 
 import sqlite_utils
 
-from archive.changes import KnownItem, Sighting, compare_text
+from topicwatch.archive.changes import KnownItem, Sighting, compare_text
 
 MAX_ATTEMPTS = 3  # an article page that failed this often is left alone
 

@@ -28,8 +28,8 @@ from statistics import median
 
 import sqlite_utils
 
-from archive.clock import iso, parse_iso
-from archive.runs import topic_name_for
+from topicwatch.archive.clock import iso, parse_iso
+from topicwatch.archive.runs import topic_name_for
 
 INTERVALS = 2
 MAX_PAGES = 50

@@ -12,7 +12,7 @@ from typing import Any
 
 import sqlite_utils
 
-from archive.diff import Op, char_diff
+from topicwatch.archive.diff import Op, char_diff
 
 
 @dataclass(frozen=True)

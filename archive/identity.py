@@ -13,7 +13,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from archive.errors import ArchiveError
+from topicwatch.archive.errors import ArchiveError
 
 APPLICATION_ID = 0x74707763  # "tpwc", in PRAGMA application_id of archives created since 0.1
 # Tables every schema version since the first has had (sqlite_master names).

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import sqlite_utils
 
-from archive.db import ArchiveError
+from topicwatch.archive.db import ArchiveError
 
 
 class NotFound(ArchiveError):

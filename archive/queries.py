@@ -8,8 +8,8 @@ from typing import Any
 
 import sqlite_utils
 
-from archive.changes import ListedItem
-from archive.verdict import RECENT_RUNS
+from topicwatch.archive.changes import ListedItem
+from topicwatch.archive.verdict import RECENT_RUNS
 
 
 @dataclass(frozen=True)

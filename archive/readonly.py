@@ -24,8 +24,8 @@ import os
 import sqlite3
 from pathlib import Path
 
-from archive.errors import ArchiveError
-from archive.identity import is_wal, read_header
+from topicwatch.archive.errors import ArchiveError
+from topicwatch.archive.identity import is_wal, read_header
 
 FileState = tuple[tuple[int, ...] | None, ...]
 

@@ -21,10 +21,10 @@ from datetime import datetime
 
 import sqlite_utils
 
-from archive.clock import iso
-from archive.db import write_transaction
-from archive.search_index import index_run
-from archive.text import comparison_key, content_hash
+from topicwatch.archive.clock import iso
+from topicwatch.archive.db import write_transaction
+from topicwatch.archive.search_index import index_run
+from topicwatch.archive.text import comparison_key, content_hash
 
 
 @dataclass(frozen=True)

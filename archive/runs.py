@@ -12,8 +12,8 @@ from urllib.parse import unquote, urlsplit
 
 import sqlite_utils
 
-from archive.clock import iso
-from archive.db import write_transaction
+from topicwatch.archive.clock import iso
+from topicwatch.archive.db import write_transaction
 
 TRIGGERS = ("manual", "schedule")
 

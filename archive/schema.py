@@ -12,8 +12,8 @@ from collections.abc import Callable
 
 import sqlite_utils
 
-from archive.fold import FOLDABLE_GLOB, SENTINEL, fold, fold_sql_stages, sql_literal
-from archive.text import content_hash
+from topicwatch.archive.fold import FOLDABLE_GLOB, SENTINEL, fold, fold_sql_stages, sql_literal
+from topicwatch.archive.text import content_hash
 
 Migration = Callable[[sqlite_utils.Database], None]
 

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 
 import sqlite_utils
 
-from archive.fold import SENTINEL, fold
+from topicwatch.archive.fold import SENTINEL, fold
 
 VersionText = tuple[int, str, str]  # item_versions.id, headline, summary
 

@@ -19,8 +19,8 @@ from datetime import datetime
 
 import sqlite_utils
 
-from archive.clock import iso
-from archive.db import write_transaction
+from topicwatch.archive.clock import iso
+from topicwatch.archive.db import write_transaction
 
 COMPRESSION = "gzip"
 

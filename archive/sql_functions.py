@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from archive.fold import search_key
+from topicwatch.archive.fold import search_key
 
 # Characters of input a function reads. Far beyond any headline or summary (a summary is
 # a few hundred characters); folding this many full-width characters takes ~30 ms.

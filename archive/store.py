@@ -17,7 +17,7 @@ from datetime import datetime
 
 import sqlite_utils
 
-from archive.changes import (
+from topicwatch.archive.changes import (
     Classification,
     KnownItem,
     ListedItem,
@@ -30,15 +30,20 @@ from archive.changes import (
     same_text,
     settle_returns,
 )
-from archive.clock import iso, parse_iso
-from archive.db import write_transaction
-from archive.enrichment import Article, pending_count, record_attempts, with_article
-from archive.queries import listed_items, previous_ok_run, recent_first_page_counts, resolve_url
-from archive.runs import close_without_changes
-from archive.search_index import index_run
-from archive.snapshots import Fetch, record_fetches
-from archive.text import content_hash, valid_unicode
-from archive.verdict import Pace, layout_failure, overlap_failure
+from topicwatch.archive.clock import iso, parse_iso
+from topicwatch.archive.db import write_transaction
+from topicwatch.archive.enrichment import Article, pending_count, record_attempts, with_article
+from topicwatch.archive.queries import (
+    listed_items,
+    previous_ok_run,
+    recent_first_page_counts,
+    resolve_url,
+)
+from topicwatch.archive.runs import close_without_changes
+from topicwatch.archive.search_index import index_run
+from topicwatch.archive.snapshots import Fetch, record_fetches
+from topicwatch.archive.text import content_hash, valid_unicode
+from topicwatch.archive.verdict import Pace, layout_failure, overlap_failure
 
 _CHUNK = 500
 RECENT_VERSIONS = 5  # a return to one of an item's last versions is alternation, not an edit

@@ -45,7 +45,7 @@ def topicwatch_crawl(
     url: str, db: Path, settings: dict[str, str], *args: str, timeout: float = TIMEOUT
 ) -> dict[str, Any]:
     """``topicwatch crawl --json``: the run's row plus ``duration`` (see crawler.run)."""
-    command = [sys.executable, "-m", "crawler", "crawl", "--url", url, "--db", str(db), "--json"]
+    command = [sys.executable, "-m", "topicwatch", "crawl", "--url", url, "--db", str(db), "--json"]
     run = run_json([*command, *args, *setting_args(settings)], timeout)
     if run.get("status") != "ok":
         raise RuntimeError(f"crawl of {url} was not ok: {run}")

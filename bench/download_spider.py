@@ -52,7 +52,7 @@ def main() -> None:
     parser.add_argument("-s", dest="overrides", action="append", default=[])
     args = parser.parse_args()
     settings = Settings()
-    settings.setmodule("crawler.settings", priority="project")
+    settings.setmodule("topicwatch.crawler.settings", priority="project")
     settings.setdict(dict(pair.split("=", 1) for pair in args.overrides), priority="cmdline")
     settings.set("ITEM_PIPELINES", {}, priority="cmdline")
     process = CrawlerProcess(settings)

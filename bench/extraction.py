@@ -10,7 +10,7 @@ from pathlib import Path
 from lxml import html
 
 from bench.report import Row
-from crawler.extract import extract_listing
+from topicwatch.crawler.extract import extract_listing
 
 LISTINGS = Path(__file__).parents[1] / "tests" / "fixtures" / "listings"
 PAGES = ["lead-block", "classic-twentytwentyone", "cocoon", "swell", "block-theme"]

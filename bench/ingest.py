@@ -19,13 +19,13 @@ from pathlib import Path
 
 import sqlite_utils
 
-from archive import open_archive
-from archive.changes import Sighting
-from archive.db import write_transaction
-from archive.runs import begin_run
-from archive.search_index import VersionText, index_versions
-from archive.store import PageResult, RunReport, commit_run
 from bench.report import Row
+from topicwatch.archive import open_archive
+from topicwatch.archive.changes import Sighting
+from topicwatch.archive.db import write_transaction
+from topicwatch.archive.runs import begin_run
+from topicwatch.archive.search_index import VersionText, index_versions
+from topicwatch.archive.store import PageResult, RunReport, commit_run
 
 PER_PAGE = 20
 PAGES_PER_RUN = 5  # the crawl's default --max-pages

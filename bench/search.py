@@ -21,15 +21,15 @@ from typing import Any
 
 import sqlite_utils
 
-from archive import open_archive
-from archive.changelog import list_changes
-from archive.clock import iso
-from archive.lookup import require_runs, topic_id_or_none
-from archive.search import SearchRequest, search
-from archive.when import parse_when
 from bench.report import Row, log
 from bench.search_archive import SEED, Built, cached_archive
 from bench.search_texts import Texts
+from topicwatch.archive import open_archive
+from topicwatch.archive.changelog import list_changes
+from topicwatch.archive.clock import iso
+from topicwatch.archive.lookup import require_runs, topic_id_or_none
+from topicwatch.archive.search import SearchRequest, search
+from topicwatch.archive.when import parse_when
 
 TARGET = 0.050
 LIMIT = 20

@@ -29,12 +29,12 @@ from pathlib import Path
 
 import sqlite_utils
 
-from archive import open_archive
-from archive.changes import Sighting
-from archive.runs import begin_run, end_run_without_changes
-from archive.schema import SCHEMA_VERSION
-from archive.store import PageResult, RunReport, commit_run
 from bench.search_texts import TextStream
+from topicwatch.archive import open_archive
+from topicwatch.archive.changes import Sighting
+from topicwatch.archive.runs import begin_run, end_run_without_changes
+from topicwatch.archive.schema import SCHEMA_VERSION
+from topicwatch.archive.store import PageResult, RunReport, commit_run
 
 GENERATOR_VERSION = 1
 CACHE = Path(tempfile.gettempdir()) / "topicwatch-bench"

@@ -119,7 +119,7 @@ def marks(path: Path) -> dict[str, float]:
 
 
 def crawl_command(url: str, db: Path, marks_file: Path) -> list[str]:
-    command = [sys.executable, "-m", "crawler", "crawl", "--url", url, "--db", str(db), "--json"]
+    command = [sys.executable, "-m", "topicwatch", "crawl", "--url", url, "--db", str(db), "--json"]
     return command + setting_args({**SETTINGS, MARKS_SETTING: str(marks_file)})
 
 

@@ -22,15 +22,15 @@ from typing import Any
 
 import sqlite_utils
 
-from archive import open_archive
-from archive.changes import Sighting
-from archive.runs import begin_run
-from archive.snapshots import Fetch
-from archive.store import PageResult, RunReport, commit_run
 from bench.report import Row
-from crawler import EXTRACTOR_VERSION
-from crawler.extract import extract_listing
-from crawler.reparse import reparse
+from topicwatch.archive import open_archive
+from topicwatch.archive.changes import Sighting
+from topicwatch.archive.runs import begin_run
+from topicwatch.archive.snapshots import Fetch
+from topicwatch.archive.store import PageResult, RunReport, commit_run
+from topicwatch.crawler import EXTRACTOR_VERSION
+from topicwatch.crawler.extract import extract_listing
+from topicwatch.crawler.reparse import reparse
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "tests"))
 from fixture_site import (

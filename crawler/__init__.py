@@ -1,15 +1,8 @@
-"""topicwatch's crawler: the Scrapy project, its runner and the ``topicwatch`` command."""
+"""topicwatch's crawler: the Scrapy project (spiders, items, pipelines, middlewares,
+extensions, settings and the extraction they use).
 
-from importlib.metadata import PackageNotFoundError, version
-
-try:
-    __version__ = version("topicwatch")
-except PackageNotFoundError:  # running from a checkout that is not installed
-    __version__ = "0.0.0"
-
-PROJECT_URL = "https://github.com/topicwatch/topicwatch"
-USER_AGENT = f"topicwatch/{__version__} (+{PROJECT_URL})"
-DEFAULT_TOPIC_URL = "https://novaist.jp/articles/tag/nato/"
+Kept free of imports: the daemon names :data:`EXTRACTOR_VERSION` without loading lxml.
+"""
 
 # Bump when a change to extraction (crawler.extract) can change what is read from the same
 # page: each item version records it, and `topicwatch reparse` re-reads snapshots with the

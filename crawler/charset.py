@@ -29,7 +29,7 @@ from __future__ import annotations
 import codecs
 from typing import NamedTuple
 
-from crawler.text import browser_decode
+from topicwatch.crawler.text import browser_decode
 
 _LEGACY_JAPANESE = ("euc_jp", "cp932")
 _RESCUABLE_LABELS = frozenset(

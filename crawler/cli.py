@@ -13,15 +13,19 @@ from typing import Any
 import click
 from scrapy.exceptions import UsageError
 
-from archive import ArchiveError
-from crawler import DEFAULT_TOPIC_URL, __version__
-from crawler.commands_daemon import daemon_command, status_command
-from crawler.commands_snapshots import prune_command, reparse_command, show_snapshot_command
-from crawler.config import duration_seconds
-from crawler.css import check_selector
-from crawler.output import printable, say
-from crawler.run import CrawlRequest, crawl
-from crawler.settings import TOPICWATCH_MAX_PAGES_HARD
+from topicwatch import DEFAULT_TOPIC_URL, __version__
+from topicwatch.archive import ArchiveError
+from topicwatch.crawler.commands_daemon import daemon_command, status_command
+from topicwatch.crawler.commands_snapshots import (
+    prune_command,
+    reparse_command,
+    show_snapshot_command,
+)
+from topicwatch.crawler.config import duration_seconds
+from topicwatch.crawler.css import check_selector
+from topicwatch.crawler.output import printable, say
+from topicwatch.crawler.run import CrawlRequest, crawl
+from topicwatch.crawler.settings import TOPICWATCH_MAX_PAGES_HARD
 
 DB_HELP = "Archive file (SQLite). Default ./topicwatch.db, or $TOPICWATCH_DB."
 
@@ -215,7 +219,7 @@ cli.add_command(show_snapshot_command)
 cli.add_command(prune_command)
 
 
-from crawler.commands_query import COMMANDS  # noqa: E402 (after cli: they join its group)
+from topicwatch.crawler.commands_query import COMMANDS  # noqa: E402 (after cli: they join its group)
 
 for _command in COMMANDS:
     cli.add_command(_command)

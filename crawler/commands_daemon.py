@@ -17,15 +17,15 @@ from typing import Any
 
 import click
 
-from archive import ArchiveError, open_archive
-from archive.clock import parse_iso
-from archive.daemon_state import pid_alive
-from archive.daemon_status import Status, TopicStatus, read_status
-from archive.db import check_archive, confirm_read
-from archive.lock import check_lock_dir
-from crawler.config import Config, ConfigError, load_config
-from crawler.daemon_log import span
-from crawler.output import OneLineError, say, to_json
+from topicwatch.archive import ArchiveError, open_archive
+from topicwatch.archive.clock import parse_iso
+from topicwatch.archive.daemon_state import pid_alive
+from topicwatch.archive.daemon_status import Status, TopicStatus, read_status
+from topicwatch.archive.db import check_archive, confirm_read
+from topicwatch.archive.lock import check_lock_dir
+from topicwatch.crawler.config import Config, ConfigError, load_config
+from topicwatch.crawler.daemon_log import span
+from topicwatch.crawler.output import OneLineError, say, to_json
 
 
 class Problem(OneLineError):
@@ -91,10 +91,10 @@ def _check_crawl_settings(config: Config) -> None:
     from scrapy.exceptions import UsageError
     from scrapy.settings import Settings
 
-    from crawler.run import check_overrides
+    from topicwatch.crawler.run import check_overrides
 
     settings = Settings()
-    settings.setmodule("crawler.settings", priority="project")
+    settings.setmodule("topicwatch.crawler.settings", priority="project")
     try:
         check_overrides(settings, config.settings)
     except UsageError as error:

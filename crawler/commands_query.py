@@ -22,18 +22,18 @@ from typing import Any
 import click
 import sqlite_utils
 
-from archive import ArchiveError, open_archive
-from archive.asof import listing_as_of
-from archive.atom import atom_feed, entry_id, feed_info
-from archive.changelog import KINDS, Change, list_changes
-from archive.db import confirm_read, is_pinned_read
-from archive.diff import Op, char_diff, excerpt, render
-from archive.gaps import find_gaps
-from archive.history import History, item_history
-from archive.lookup import MAX_ROW_ID, find_item_id, require_runs, topic_id_or_none
-from archive.search import EmptyQuery, Hit, SearchRequest, search
-from archive.when import BadWhen, parse_when
-from crawler.output import (
+from topicwatch.archive import ArchiveError, open_archive
+from topicwatch.archive.asof import listing_as_of
+from topicwatch.archive.atom import atom_feed, entry_id, feed_info
+from topicwatch.archive.changelog import KINDS, Change, list_changes
+from topicwatch.archive.db import confirm_read, is_pinned_read
+from topicwatch.archive.diff import Op, char_diff, excerpt, render
+from topicwatch.archive.gaps import find_gaps
+from topicwatch.archive.history import History, item_history
+from topicwatch.archive.lookup import MAX_ROW_ID, find_item_id, require_runs, topic_id_or_none
+from topicwatch.archive.search import EmptyQuery, Hit, SearchRequest, search
+from topicwatch.archive.when import BadWhen, parse_when
+from topicwatch.crawler.output import (
     DELETED,
     END,
     INSERTED,
@@ -50,7 +50,7 @@ from crawler.output import (
     to_json,
     to_terminal,
 )
-from crawler.urls import canonical_url
+from topicwatch.crawler.urls import canonical_url
 
 DEFAULT_DB = "topicwatch.db"
 
@@ -557,7 +557,7 @@ def serve_command(db: str, host: str, port: int) -> None:
         import datasette  # noqa: F401
     except ImportError:
         raise QueryError("Datasette is not installed: pip install 'topicwatch[web]'") from None
-    from crawler.datasette_metadata import serve
+    from topicwatch.crawler.datasette_metadata import serve
 
     with reading(db) as archive:  # fail here, in one line, on a missing, old or empty archive
         if is_pinned_read(archive):

@@ -13,13 +13,13 @@ from pathlib import Path
 import click
 import sqlite_utils
 
-from archive import ArchiveError, open_archive
-from archive.db import confirm_read
-from archive.lookup import MAX_ROW_ID, parse_row_id
-from archive.snapshots import prune, snapshot_body
-from crawler.commands_query import when
-from crawler.output import OneLineError, say
-from crawler.reparse import reparse
+from topicwatch.archive import ArchiveError, open_archive
+from topicwatch.archive.db import confirm_read
+from topicwatch.archive.lookup import MAX_ROW_ID, parse_row_id
+from topicwatch.archive.snapshots import prune, snapshot_body
+from topicwatch.crawler.commands_query import when
+from topicwatch.crawler.output import OneLineError, say
+from topicwatch.crawler.reparse import reparse
 
 DB_HELP = "Archive file (SQLite). Default ./topicwatch.db, or $TOPICWATCH_DB."
 

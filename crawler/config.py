@@ -21,12 +21,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from archive.runs import topic_name_for
-from crawler import DEFAULT_TOPIC_URL
-from crawler.cron import CRON_FIELDS, cron_fields, cron_values, never_fires
-from crawler.css import check_selector
-from crawler.origins import host_entries
-from crawler.urls import canonical_url
+from topicwatch import DEFAULT_TOPIC_URL
+from topicwatch.archive.runs import topic_name_for
+from topicwatch.crawler.cron import CRON_FIELDS, cron_fields, cron_values, never_fires
+from topicwatch.crawler.css import check_selector
+from topicwatch.crawler.origins import host_entries
+from topicwatch.crawler.urls import canonical_url
 
 DEFAULT_CONFIG = "topicwatch.toml"
 DEFAULT_DB = "topicwatch.db"

@@ -15,7 +15,7 @@ import logging
 import threading
 from collections.abc import Callable
 
-from crawler.bounded import Inflight
+from topicwatch.crawler.bounded import Inflight
 
 log = logging.getLogger("topicwatch.daemon")
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from archive.sql_functions import register_functions
+from topicwatch.archive.sql_functions import register_functions
 
 TABLES: dict[str, tuple[str, dict[str, str]]] = {
     "topics": (

@@ -16,7 +16,7 @@ import re
 from datetime import datetime, timedelta, timezone
 from typing import NamedTuple
 
-from crawler.entry import DATE_TEXT_CAP
+from topicwatch.crawler.entry import DATE_TEXT_CAP
 
 JST = timezone(timedelta(hours=9), "JST")
 

@@ -17,13 +17,13 @@ from lxml import etree
 from lxml import html as lxml_html
 from lxml.html import HtmlElement
 
-from archive.text import strip_volatile_edges
-from crawler.cards import Card, find_cards, unnest_cards
-from crawler.dates import DateReading, read_date
-from crawler.entry import Entry, make_entry
-from crawler.structured import item_list_entries
-from crawler.text import clean_text, valid_unicode, visible_text
-from crawler.urls import PageUrls
+from topicwatch.archive.text import strip_volatile_edges
+from topicwatch.crawler.cards import Card, find_cards, unnest_cards
+from topicwatch.crawler.dates import DateReading, read_date
+from topicwatch.crawler.entry import Entry, make_entry
+from topicwatch.crawler.structured import item_list_entries
+from topicwatch.crawler.text import clean_text, valid_unicode, visible_text
+from topicwatch.crawler.urls import PageUrls
 
 _DROP_TAGS = ("script", "style", "noscript", "template", "svg", "iframe", "button", "select")
 _MORE_LINK = re.compile(

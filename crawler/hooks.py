@@ -18,10 +18,10 @@ from functools import partial
 from typing import Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
-from crawler import USER_AGENT
-from crawler.bounded import Abandoned, Cancelled, Inflight, Task, bounded
-from crawler.config import AlertConfig
-from crawler.http_fetch import FetchError, fetch
+from topicwatch import USER_AGENT
+from topicwatch.crawler.bounded import Abandoned, Cancelled, Inflight, Task, bounded
+from topicwatch.crawler.config import AlertConfig
+from topicwatch.crawler.http_fetch import FetchError, fetch
 
 WEBHOOK_TIMEOUT = 10.0
 COMMAND_TIMEOUT = 30.0

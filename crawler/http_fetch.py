@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from email.message import Message
 from typing import Any
 
-from crawler.bounded import Inflight, Task, bounded
+from topicwatch.crawler.bounded import Inflight, Task, bounded
 
 
 class FetchError(Exception):

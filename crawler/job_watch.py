@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime
 
-from crawler.config import TopicConfig
+from topicwatch.crawler.config import TopicConfig
 
 
 @dataclass

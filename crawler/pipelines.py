@@ -22,17 +22,22 @@ from scrapy.crawler import Crawler
 from scrapy.exceptions import CloseSpider
 from twisted.python.failure import Failure
 
-from archive import ArchiveError, TopicBusy, open_archive, topic_lock
-from archive.changes import Sighting, dedupe, vanished_items
-from archive.daemon_state import pid_alive
-from archive.diagnose import explain
-from archive.enrichment import Article, needs_article, pending_urls
-from archive.queries import previous_listing, resolve_url, topic_id_of, topic_memory
-from archive.runs import begin_run, end_run_without_changes, recover_stale_runs, topic_name_for
-from archive.snapshots import Fetch, save_fetches
-from archive.store import PageResult, RunReport, RunSummary, commit_run
-from crawler import EXTRACTOR_VERSION
-from crawler.items import (
+from topicwatch.archive import ArchiveError, TopicBusy, open_archive, topic_lock
+from topicwatch.archive.changes import Sighting, dedupe, vanished_items
+from topicwatch.archive.daemon_state import pid_alive
+from topicwatch.archive.diagnose import explain
+from topicwatch.archive.enrichment import Article, needs_article, pending_urls
+from topicwatch.archive.queries import previous_listing, resolve_url, topic_id_of, topic_memory
+from topicwatch.archive.runs import (
+    begin_run,
+    end_run_without_changes,
+    recover_stale_runs,
+    topic_name_for,
+)
+from topicwatch.archive.snapshots import Fetch, save_fetches
+from topicwatch.archive.store import PageResult, RunReport, RunSummary, commit_run
+from topicwatch.crawler import EXTRACTOR_VERSION
+from topicwatch.crawler.items import (
     ArticleDetails,
     ArticleFailure,
     ListingItem,
@@ -40,7 +45,7 @@ from crawler.items import (
     PageFailure,
     PagingEnd,
 )
-from crawler.urls import looks_like_article
+from topicwatch.crawler.urls import looks_like_article
 
 logger = logging.getLogger(__name__)
 

@@ -28,16 +28,17 @@ from urllib.parse import urlsplit, urlunsplit
 
 from protego import Protego
 
-from archive import TopicBusy, open_archive, topic_lock
-from archive.daemon_state import pid_alive
-from archive.queries import page_memory, run_row
-from archive.runs import begin_run, end_run_without_changes, recover_stale_runs
-from archive.snapshots import Fetch
-from archive.store import PageResult, RunReport, commit_run
-from crawler import EXTRACTOR_VERSION, USER_AGENT
-from crawler import settings as project_settings
-from crawler.bounded import Abandoned, Cancelled, Inflight
-from crawler.http_fetch import Answer, FetchError, fetch
+from topicwatch import USER_AGENT
+from topicwatch.archive import TopicBusy, open_archive, topic_lock
+from topicwatch.archive.daemon_state import pid_alive
+from topicwatch.archive.queries import page_memory, run_row
+from topicwatch.archive.runs import begin_run, end_run_without_changes, recover_stale_runs
+from topicwatch.archive.snapshots import Fetch
+from topicwatch.archive.store import PageResult, RunReport, commit_run
+from topicwatch.crawler import EXTRACTOR_VERSION
+from topicwatch.crawler import settings as project_settings
+from topicwatch.crawler.bounded import Abandoned, Cancelled, Inflight
+from topicwatch.crawler.http_fetch import Answer, FetchError, fetch
 
 log = logging.getLogger(__name__)
 

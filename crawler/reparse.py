@@ -14,8 +14,8 @@ from datetime import datetime
 
 import sqlite_utils
 
-from archive.queries import resolve_url
-from archive.reextract import (
+from topicwatch.archive.queries import resolve_url
+from topicwatch.archive.reextract import (
     Reading,
     ReparsePlan,
     SnapshotFetch,
@@ -23,10 +23,10 @@ from archive.reextract import (
     plan_reparse,
     snapshot_fetches,
 )
-from archive.snapshots import snapshot_body
-from crawler import EXTRACTOR_VERSION
-from crawler.extract import extract_listing
-from crawler.observe import Extractor, observe_listing
+from topicwatch.archive.snapshots import snapshot_body
+from topicwatch.crawler import EXTRACTOR_VERSION
+from topicwatch.crawler.extract import extract_listing
+from topicwatch.crawler.observe import Extractor, observe_listing
 
 
 @dataclass(frozen=True)

@@ -20,13 +20,13 @@ from scrapy.crawler import CrawlerProcess
 from scrapy.exceptions import UsageError
 from scrapy.settings import BaseSettings, Settings
 
-from archive import ArchiveError, open_archive
-from archive.lock import lock_path, open_lock_file
-from archive.queries import run_row
-from archive.runs import end_run_without_changes
-from crawler.config import duration_seconds
-from crawler.origins import host_entries
-from crawler.spiders.topic import TopicSpider, parse_selectors, topic_url
+from topicwatch.archive import ArchiveError, open_archive
+from topicwatch.archive.lock import lock_path, open_lock_file
+from topicwatch.archive.queries import run_row
+from topicwatch.archive.runs import end_run_without_changes
+from topicwatch.crawler.config import duration_seconds
+from topicwatch.crawler.origins import host_entries
+from topicwatch.crawler.spiders.topic import TopicSpider, parse_selectors, topic_url
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -64,7 +64,7 @@ def crawl(request: CrawlRequest) -> CrawlResult:
     url = topic_url(request.url)
     parse_selectors(request.selectors)
     settings = Settings()
-    settings.setmodule("crawler.settings", priority="project")
+    settings.setmodule("topicwatch.crawler.settings", priority="project")
     check_overrides(settings, request.settings)
     open_archive(request.db).close()  # bad paths fail here, before Scrapy starts
     os.close(open_lock_file(lock_path(request.db, url)))  # and a planted lock file too

@@ -6,11 +6,11 @@ The CLI and tests override values per run with ``Settings.setdict``.
 
 import os
 
-from crawler import USER_AGENT
+from topicwatch import USER_AGENT
 
 BOT_NAME = "topicwatch"
-SPIDER_MODULES = ["crawler.spiders"]
-NEWSPIDER_MODULE = "crawler.spiders"
+SPIDER_MODULES = ["topicwatch.crawler.spiders"]
+NEWSPIDER_MODULE = "topicwatch.crawler.spiders"
 
 # The archive every crawl writes to (``--db`` / ``TOPICWATCH_DB`` / ./topicwatch.db).
 TOPICWATCH_DB = os.environ.get("TOPICWATCH_DB", "topicwatch.db")
@@ -49,14 +49,15 @@ RETRY_BACKOFF_BASE = 1.0
 RETRY_BACKOFF_MAX = 30.0
 RETRY_AFTER_MAX = 120.0
 DOWNLOADER_MIDDLEWARES = {
-    "crawler.middlewares.SiteOnlyMiddleware": 40,  # before robots.txt: no off-site fetch at all
+    # Before robots.txt: no off-site fetch at all.
+    "topicwatch.crawler.middlewares.SiteOnlyMiddleware": 40,
     # After DownloadTimeoutMiddleware (350): an article request's timeout is the budget left.
-    "crawler.enrichment.EnrichmentBudgetMiddleware": 360,
+    "topicwatch.crawler.enrichment.EnrichmentBudgetMiddleware": 360,
     # SiteOnlyMiddleware is the one offsite guard: stricter (origin, not host suffix), and
     # it honours TOPICWATCH_ALLOW_HOSTS, which Scrapy's (allowed_domains) cannot know.
     "scrapy.downloadermiddlewares.offsite.OffsiteMiddleware": None,
     "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
-    "crawler.middlewares.BackoffRetryMiddleware": 550,
+    "topicwatch.crawler.middlewares.BackoffRetryMiddleware": 550,
 }
 
 # Enrichment (article pages of new, edited and pending items) is best-effort: a per-run
@@ -66,7 +67,7 @@ TOPICWATCH_ENRICH_MAX = 20
 TOPICWATCH_ENRICH_BUDGET = 60.0
 TOPICWATCH_ARTICLE_TIMEOUT = 15.0
 
-ITEM_PIPELINES = {"crawler.pipelines.ArchivePipeline": 300}
+ITEM_PIPELINES = {"topicwatch.crawler.pipelines.ArchivePipeline": 300}
 
 LOG_LEVEL = "INFO"
 FEED_EXPORT_ENCODING = "utf-8"

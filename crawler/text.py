@@ -18,7 +18,7 @@ from collections.abc import Iterable
 
 from bs4 import BeautifulSoup, MarkupResemblesLocatorWarning
 
-from archive.text import strip_volatile_chunks, text_chunks
+from topicwatch.archive.text import strip_volatile_chunks, text_chunks
 
 # Zero-width characters render as nothing; lone surrogates are no characters at all (a
 # str from bytes never holds one: any surrogate code point in a str is unpaired).

@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from fixture_site import FixtureSite
 
-from archive.schema import MIGRATIONS
+from topicwatch.archive.schema import MIGRATIONS
 
 # Fast and local: no politeness delay against our own fixture server, short backoff.
 TEST_SETTINGS = {
@@ -56,7 +56,7 @@ def child_env() -> dict[str, str]:
 
 def run_crawl(url: str, db: Path, *args: str, settings: dict[str, str] | None = None) -> Crawl:
     """Run ``topicwatch crawl --json`` in a child process and wait for it."""
-    command = [sys.executable, "-m", "crawler", "crawl", "--url", url, "--db", str(db), "--json"]
+    command = [sys.executable, "-m", "topicwatch", "crawl", "--url", url, "--db", str(db), "--json"]
     for name, value in {**TEST_SETTINGS, **(settings or {})}.items():
         command += ["-s", f"{name}={value}"]
     done = subprocess.run(

@@ -104,7 +104,7 @@ class Daemon:
 
     def __init__(self, config: Path, *args: str, env: dict[str, str] | None = None) -> None:
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "crawler", "daemon", "--config", str(config), *args],
+            [sys.executable, "-m", "topicwatch", "daemon", "--config", str(config), *args],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,

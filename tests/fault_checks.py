@@ -115,7 +115,7 @@ def fault_env() -> dict[str, str]:
 
 def crawl_argv(url: str, db: Path, *args: str, **settings: str) -> list[str]:
     """``topicwatch crawl --json`` with the fault settings (``settings`` override them)."""
-    command = [sys.executable, "-m", "crawler", "crawl", "--url", url, "--db", str(db), "--json"]
+    command = [sys.executable, "-m", "topicwatch", "crawl", "--url", url, "--db", str(db), "--json"]
     for name, value in {**FAULT_SETTINGS, **settings}.items():
         command += ["-s", f"{name}={value}"]
     return [*command, *args]

@@ -9,11 +9,11 @@ from datetime import UTC, datetime
 import pytest
 from conftest import add_one_version, archive_at
 
-from archive import ArchiveError, open_archive
-from archive.changes import Sighting
-from archive.enrichment import Article
-from archive.runs import begin_run
-from archive.schema import (
+from topicwatch.archive import ArchiveError, open_archive
+from topicwatch.archive.changes import Sighting
+from topicwatch.archive.enrichment import Article
+from topicwatch.archive.runs import begin_run
+from topicwatch.archive.schema import (
     MIGRATIONS,
     SCHEMA_VERSION,
     _v4_search_index_by_store,
@@ -21,9 +21,9 @@ from archive.schema import (
     _v7_trust,
     _v8_volatile_edges,
 )
-from archive.search import SearchRequest, search
-from archive.store import PageResult, RunReport, commit_run
-from archive.text import content_hash
+from topicwatch.archive.search import SearchRequest, search
+from topicwatch.archive.store import PageResult, RunReport, commit_run
+from topicwatch.archive.text import content_hash
 
 NOW = datetime(2026, 11, 28, tzinfo=UTC)
 

@@ -42,11 +42,11 @@ import sqlite_utils
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from archive import open_archive
-from archive.changes import KnownItem, ListedItem, Sighting, classify
-from archive.runs import begin_run
-from archive.store import PageResult, RunReport, commit_run
-from archive.text import comparison_key, content_hash
+from topicwatch.archive import open_archive
+from topicwatch.archive.changes import KnownItem, ListedItem, Sighting, classify
+from topicwatch.archive.runs import begin_run
+from topicwatch.archive.store import PageResult, RunReport, commit_run
+from topicwatch.archive.text import comparison_key, content_hash
 
 TOPIC = "https://example.jp/articles/tag/nato/"
 ARTICLES = 12

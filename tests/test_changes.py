@@ -3,7 +3,7 @@ reappeared, identity (drift, canonical claims) and the layout guard's continuity
 
 from __future__ import annotations
 
-from archive.changes import (
+from topicwatch.archive.changes import (
     KnownItem,
     ListedItem,
     Sighting,
@@ -16,8 +16,8 @@ from archive.changes import (
     settle_returns,
     vanished_items,
 )
-from archive.text import comparison_key, content_hash, is_mojibake_of, normalise
-from archive.verdict import Pace, overlap_failure
+from topicwatch.archive.text import comparison_key, content_hash, is_mojibake_of, normalise
+from topicwatch.archive.verdict import Pace, overlap_failure
 
 
 def sight(url: str, position: int, page: int = 1, headline: str = "h", summary: str = "s"):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from click.testing import CliRunner
 
-from crawler import __version__
-from crawler.cli import cli
+from topicwatch import __version__
+from topicwatch.crawler.cli import cli
 
 
 def invoke(*args: str):

@@ -11,17 +11,17 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from crawler import DEFAULT_TOPIC_URL
-from crawler.cli import cli
-from crawler.config import (
+from topicwatch import DEFAULT_TOPIC_URL
+from topicwatch.crawler.cli import cli
+from topicwatch.crawler.config import (
     ConfigError,
     format_duration,
     load_config,
     parse_config,
     parse_duration,
 )
-from crawler.cron import cron_values
-from crawler.schedule import cron_trigger
+from topicwatch.crawler.cron import cron_values
+from topicwatch.crawler.schedule import cron_trigger
 
 URL = "https://novaist.jp/articles/tag/nato/"
 

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from crawler.cli import cli
-from crawler.config import (
+from topicwatch.crawler.cli import cli
+from topicwatch.crawler.config import (
     MAX_DURATION,
     RESERVED_NAMES,
     ConfigError,
@@ -24,7 +24,7 @@ from crawler.config import (
     duration_seconds,
     load_config,
 )
-from crawler.schedule import cron_trigger, first_run_time, interval_seconds
+from topicwatch.crawler.schedule import cron_trigger, first_run_time, interval_seconds
 
 ROOT = Path(__file__).parents[1]
 URL = "https://novaist.jp/articles/tag/nato/"

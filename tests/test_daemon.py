@@ -31,7 +31,7 @@ from daemon_helpers import (
 )
 from fixture_site import make_articles
 
-from archive.lock import lock_path
+from topicwatch.archive.lock import lock_path
 
 
 @pytest.fixture
@@ -46,7 +46,7 @@ def ok_schedule_runs(db: Path, topic: str) -> list[dict]:
 
 def status(db: Path) -> dict:
     done = subprocess.run(
-        [sys.executable, "-m", "crawler", "status", "--db", str(db), "--json"],
+        [sys.executable, "-m", "topicwatch", "status", "--db", str(db), "--json"],
         capture_output=True,
         text=True,
         env=child_env(),
@@ -58,7 +58,7 @@ def status(db: Path) -> dict:
 
 def crawl_process(url: str, db: Path, *args: str) -> subprocess.Popen[str]:
     """A manual ``topicwatch crawl`` left running, to watch it wait for the topic's lock."""
-    command = [sys.executable, "-m", "crawler", "crawl", "--url", url, "--db", str(db)]
+    command = [sys.executable, "-m", "topicwatch", "crawl", "--url", url, "--db", str(db)]
     for name, value in TEST_SETTINGS.items():
         command += ["-s", f"{name}={value}"]
     return subprocess.Popen(

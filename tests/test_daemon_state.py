@@ -12,8 +12,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from click.testing import CliRunner
 
-from archive import open_archive
-from archive.daemon_state import (
+from topicwatch.archive import open_archive
+from topicwatch.archive.daemon_state import (
     claim_heartbeat,
     daemon_alive,
     live_crawl_pids,
@@ -25,15 +25,15 @@ from archive.daemon_state import (
     release_heartbeat,
     set_next_runs,
 )
-from archive.daemon_status import read_status
-from archive.lock import topic_lock
-from archive.runs import begin_run, end_run_without_changes
-from crawler.cli import cli
-from crawler.commands_daemon import format_status
-from crawler.config import AlertConfig, TopicConfig
-from crawler.daemon_log import JsonLines, run_line
-from crawler.hooks import HookError, describe_hook, mask_url, run_command
-from crawler.schedule import backoff_delay, first_run_time, next_after_outcome
+from topicwatch.archive.daemon_status import read_status
+from topicwatch.archive.lock import topic_lock
+from topicwatch.archive.runs import begin_run, end_run_without_changes
+from topicwatch.crawler.cli import cli
+from topicwatch.crawler.commands_daemon import format_status
+from topicwatch.crawler.config import AlertConfig, TopicConfig
+from topicwatch.crawler.daemon_log import JsonLines, run_line
+from topicwatch.crawler.hooks import HookError, describe_hook, mask_url, run_command
+from topicwatch.crawler.schedule import backoff_delay, first_run_time, next_after_outcome
 
 T0 = datetime(2026, 2, 14, 12, 0, tzinfo=UTC)
 URL = "https://novaist.jp/articles/tag/nato/"

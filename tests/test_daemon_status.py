@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from archive import open_archive
-from archive.daemon_state import (
+from topicwatch.archive import open_archive
+from topicwatch.archive.daemon_state import (
     beat,
     claim_heartbeat,
     mark_alert,
@@ -18,9 +18,9 @@ from archive.daemon_state import (
     record_stuck,
     register_topics,
 )
-from archive.daemon_status import read_status
-from archive.runs import begin_run, end_run_without_changes
-from crawler.commands_daemon import format_status
+from topicwatch.archive.daemon_status import read_status
+from topicwatch.archive.runs import begin_run, end_run_without_changes
+from topicwatch.crawler.commands_daemon import format_status
 
 T0 = datetime(2026, 2, 14, 12, 0, tzinfo=UTC)
 URL = "https://novaist.jp/articles/tag/nato/"

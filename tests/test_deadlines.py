@@ -23,10 +23,16 @@ from conftest import run_crawl
 from daemon_helpers import wait_until
 from fault_site import DRIP, FaultSite, Witness
 
-from archive import topic_lock
-from crawler.bounded import Abandoned, Cancelled, Inflight, bounded
-from crawler.hooks import HookCancelled, HookError, post_webhook, run_command
-from crawler.probe import NotModified, OutOfTime, ProbePolicy, conditional_get, record_if_unchanged
+from topicwatch.archive import topic_lock
+from topicwatch.crawler.bounded import Abandoned, Cancelled, Inflight, bounded
+from topicwatch.crawler.hooks import HookCancelled, HookError, post_webhook, run_command
+from topicwatch.crawler.probe import (
+    NotModified,
+    OutOfTime,
+    ProbePolicy,
+    conditional_get,
+    record_if_unchanged,
+)
 
 P = "/articles/tag/nato/"
 HOOK = "/hooks/alert"

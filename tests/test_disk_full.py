@@ -33,7 +33,7 @@ from fault_checks import (  # noqa: F401 (fixtures)
 )
 from fault_matrix import row
 
-from archive import open_archive
+from topicwatch.archive import open_archive
 
 
 def file_size_limit(limit: int) -> Callable[[], None]:
@@ -76,7 +76,7 @@ def test_a_new_archive_on_a_full_disk_says_disk_full(case, tmp_path):
 
 
 def test_analysts_still_read_an_archive_on_a_full_disk(case):
-    argv = [sys.executable, "-m", "crawler", "changes", "--since", "2000-01-01"]
+    argv = [sys.executable, "-m", "topicwatch", "changes", "--since", "2000-01-01"]
     done = run([*argv, "--db", str(case.db), "--json"], 16 * 1024)
     assert done.returncode == 0, done.stderr
     assert done.stdout.count('"kind": "new"') == 20

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from crawler.extract import extract_listing
+from topicwatch.crawler.extract import extract_listing
 
 LISTINGS = Path(__file__).parent / "fixtures" / "listings"
 FAMILIES = sorted(path.stem for path in LISTINGS.glob("*.json"))

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from crawler.charset import decode_page
+from topicwatch.crawler.charset import decode_page
 
 TEXT = "<p>NATO事務総長が北極圏で「北極セントリー」開始を表明、①髙島屋～</p>"
 

@@ -69,7 +69,7 @@ def scheduled(db: Path, topic: str, status: str | None = None) -> list[dict[str,
 
 def status_of(db: Path, *flags: str) -> str:
     done = subprocess.run(
-        [sys.executable, "-m", "crawler", "status", "--db", str(db), *flags],
+        [sys.executable, "-m", "topicwatch", "status", "--db", str(db), *flags],
         capture_output=True, text=True, env=child_env(), timeout=60,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr

@@ -121,7 +121,7 @@ def _partial(case: Case) -> Outcome:
         -3000:
     ]
     gaps = subprocess.run(
-        [sys.executable, "-m", "crawler", "gaps", "--db", str(case.db), "--json"],
+        [sys.executable, "-m", "topicwatch", "gaps", "--db", str(case.db), "--json"],
         capture_output=True, text=True, env=fault_env(), timeout=60, check=True,
     )  # fmt: skip
     assert [gap["kind"] for gap in json.loads(gaps.stdout)] == ["partial"]
@@ -362,7 +362,7 @@ def _reparse_agrees(case: Case) -> Outcome:
     case.site.serve_raw(P, page.encode())
     crawl = case.crawl()
     done = subprocess.run(
-        [sys.executable, "-m", "crawler", "reparse", "--db", str(case.db), "--dry-run"],
+        [sys.executable, "-m", "topicwatch", "reparse", "--db", str(case.db), "--dry-run"],
         capture_output=True, text=True, env=fault_env(), timeout=120, check=True,
     )  # fmt: skip
     assert "would change: 0 edits relabelled, 0 new versions" in done.stdout, done.stdout

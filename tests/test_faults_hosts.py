@@ -33,8 +33,8 @@ from fault_matrix import rows as matrix_rows
 from fault_site import Witness
 from fixture_site import FixtureSite, make_articles
 
-from archive import open_archive
-from crawler.origins import Origins, host_entries
+from topicwatch.archive import open_archive
+from topicwatch.crawler.origins import Origins, host_entries
 
 P = TOPIC_PATH
 COVERED: set[str] = set()
@@ -141,7 +141,7 @@ def test_a_bad_allow_hosts_entry_is_a_usage_error(entry, tmp_path):
         [*crawl_argv, "-s", f"TOPICWATCH_ALLOW_HOSTS=ok.example.jp,{entry}"],
     ):
         done = subprocess.run(
-            [sys.executable, "-m", "crawler", *argv],
+            [sys.executable, "-m", "topicwatch", *argv],
             capture_output=True, text=True, env=child_env(), timeout=60,
         )  # fmt: skip
         assert done.returncode == int(fault.exit), done.stderr

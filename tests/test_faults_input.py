@@ -18,8 +18,8 @@ from conftest import child_env
 from fault_checks import as_params
 from fault_matrix import rows
 
-from archive import open_archive
-from archive.runs import begin_run
+from topicwatch.archive import open_archive
+from topicwatch.archive.runs import begin_run
 
 NOWHERE = "http://127.0.0.1:9/articles/tag/nato/"  # never reached: input fails first
 
@@ -90,7 +90,7 @@ def test_bad_input_is_a_usage_error(fault, tmp_path):
     argv = COMMANDS[fault.id](tmp_path)
     before = tree(tmp_path)
     done = subprocess.run(
-        [sys.executable, "-m", "crawler", *argv],
+        [sys.executable, "-m", "topicwatch", *argv],
         capture_output=True,
         text=True,
         env=child_env(),

@@ -35,7 +35,7 @@ from fault_matrix import row
 from fault_matrix import rows as matrix_rows
 from fixture_site import make_articles
 
-from archive.lock import lock_path
+from topicwatch.archive.lock import lock_path
 
 ROOT = Path(__file__).parents[1]
 if str(ROOT) not in sys.path:

@@ -18,10 +18,10 @@ import pytest
 from click.testing import CliRunner
 from conftest import child_env
 
-from archive import open_archive
-from archive.db import check_archive
-from archive.errors import ArchiveError
-from crawler.cli import cli
+from topicwatch.archive import open_archive
+from topicwatch.archive.db import check_archive
+from topicwatch.archive.errors import ArchiveError
+from topicwatch.crawler.cli import cli
 
 NOWHERE = "http://127.0.0.1:9/articles/tag/nato/"  # never reached: the archive fails first
 
@@ -76,7 +76,7 @@ def foreign(request: pytest.FixtureRequest, tmp_path: Path) -> Path:
 
 def topicwatch(*argv: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "crawler", *argv],
+        [sys.executable, "-m", "topicwatch", *argv],
         capture_output=True, text=True, env=child_env(), timeout=60, cwd=cwd,
     )  # fmt: skip
 
@@ -173,8 +173,8 @@ def test_the_check_is_refused_in_one_line_by_the_library(tmp_path):
 def test_a_writer_overtaking_the_identifying_look_makes_it_look_again(tmp_path, monkeypatch):
     """Identification reads an idle file pinned (no -shm left behind); when another process
     commits meanwhile — two crawls of different topics — it must look again, not refuse."""
-    import archive.db as archive_db
-    from archive.readonly import is_pinned
+    import topicwatch.archive.db as archive_db
+    from topicwatch.archive.readonly import is_pinned
 
     path = tmp_path / "a.db"
     open_archive(path).close()  # the last writer closed: idle, no -shm

@@ -17,10 +17,10 @@ import pytest
 from click.testing import CliRunner
 from conftest import child_env
 
-from archive import open_archive, topic_lock
-from archive.daemon_state import daemon_lock
-from archive.lock import UnsafeLock, is_locked, lock_dir, lock_holder, lock_path
-from crawler.cli import cli
+from topicwatch.archive import open_archive, topic_lock
+from topicwatch.archive.daemon_state import daemon_lock
+from topicwatch.archive.lock import UnsafeLock, is_locked, lock_dir, lock_holder, lock_path
+from topicwatch.crawler.cli import cli
 
 URL = "http://127.0.0.1:9/articles/tag/nato/"  # never fetched: the lock is refused first
 SECRET = b"root:x:0:0:precious\n"
@@ -42,7 +42,7 @@ def db(tmp_path: Path) -> Path:
 
 
 def crawl(db: Path) -> subprocess.CompletedProcess[str]:
-    argv = [sys.executable, "-m", "crawler", "crawl", "--url", URL, "--db", str(db)]
+    argv = [sys.executable, "-m", "topicwatch", "crawl", "--url", URL, "--db", str(db)]
     return subprocess.run(argv, capture_output=True, text=True, env=child_env(), timeout=60)
 
 
@@ -110,7 +110,7 @@ def test_the_daemon_lock_is_never_followed(db, victim, tmp_path):
     config = tmp_path / "tw.toml"
     config.write_text(f'db = "{db}"\n', encoding="utf-8")
     done = subprocess.run(
-        [sys.executable, "-m", "crawler", "daemon", "--config", str(config)],
+        [sys.executable, "-m", "topicwatch", "daemon", "--config", str(config)],
         capture_output=True, text=True, env=child_env(), timeout=60,
     )  # fmt: skip
     assert done.returncode == 2, done.stderr

@@ -16,9 +16,9 @@ from conftest import TEST_SETTINGS, child_env, run_crawl
 from fixture_site import FixtureSite, make_articles
 from query_archive import invoke, story_copy
 
-from archive import open_archive
-from archive.when import BadWhen, parse_when
-from crawler.commands_query import COMMANDS
+from topicwatch.archive import open_archive
+from topicwatch.archive.when import BadWhen, parse_when
+from topicwatch.crawler.commands_query import COMMANDS
 
 NOW = datetime(2026, 2, 4, 13, tzinfo=UTC)
 QUERIES = [
@@ -110,7 +110,7 @@ def test_queries_run_while_a_crawl_writes(tmp_path):
     with FixtureSite() as site:
         assert run_crawl(site.topic_url(), db).returncode == 0
         site.add_articles(make_articles(10))
-        command = [sys.executable, "-m", "crawler", "crawl", "--url", site.topic_url()]
+        command = [sys.executable, "-m", "topicwatch", "crawl", "--url", site.topic_url()]
         command += ["--db", str(db), "--json"]
         for name, value in TEST_SETTINGS.items():
             command += ["-s", f"{name}={value}"]

@@ -14,7 +14,7 @@ from query_archive import (
     story_copy,
 )
 
-from archive.diff import char_diff, excerpt, render
+from topicwatch.archive.diff import char_diff, excerpt, render
 
 
 @pytest.fixture(scope="module")

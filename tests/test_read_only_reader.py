@@ -25,7 +25,7 @@ from conftest import child_env, run_crawl
 from fault_matrix import row
 from fixture_site import FixtureSite, make_articles
 
-from archive import open_archive
+from topicwatch.archive import open_archive
 
 NOBODY = 65534
 PR_CAPBSET_DROP, CAP_DAC_OVERRIDE = 24, 1
@@ -51,7 +51,7 @@ def as_reader(argv: list[str], **kwargs: Any) -> subprocess.Popen[str]:
 
 
 def topicwatch(*argv: str) -> subprocess.CompletedProcess[str]:
-    process = as_reader([sys.executable, "-m", "crawler", *argv])
+    process = as_reader([sys.executable, "-m", "topicwatch", *argv])
     out, err = process.communicate(timeout=120)
     return subprocess.CompletedProcess(process.args, process.returncode, out, err)
 
@@ -129,9 +129,9 @@ def test_serve_refuses_what_it_could_not_keep_reading_correctly(archive):
 
 READER = """
 import sys
-from archive import open_archive
-from archive.db import confirm_read, is_pinned_read
-from archive.errors import ArchiveError
+from topicwatch.archive import open_archive
+from topicwatch.archive.db import confirm_read, is_pinned_read
+from topicwatch.archive.errors import ArchiveError
 db = open_archive(sys.argv[1], readonly=True)
 print(is_pinned_read(db), db.execute("SELECT count(*) FROM items").fetchone()[0], flush=True)
 sys.stdin.readline()  # the test crawls meanwhile

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from crawler.middlewares import retry_after_seconds
+from topicwatch.crawler.middlewares import retry_after_seconds
 
 NOW = datetime(2026, 2, 14, 12, 0, tzinfo=UTC)
 

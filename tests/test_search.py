@@ -21,13 +21,13 @@ from click.testing import CliRunner
 from conftest import add_one_version, archive_at
 from query_archive import EDITED_HEADLINE, FULL_WIDTH, NOW, story_copy
 
-import archive.search as search_module
-from archive import open_archive
-from archive.fold import FOLDABLE_GLOB, PAIRS, SINGLES, fold, fold_sql_stages, search_key
-from archive.schema import MIGRATIONS, _v3_analysts
-from archive.search import SearchRequest, search
-from archive.search_index import index_run, index_versions, unindex_versions
-from crawler.cli import cli
+import topicwatch.archive.search as search_module
+from topicwatch.archive import open_archive
+from topicwatch.archive.fold import FOLDABLE_GLOB, PAIRS, SINGLES, fold, fold_sql_stages, search_key
+from topicwatch.archive.schema import MIGRATIONS, _v3_analysts
+from topicwatch.archive.search import SearchRequest, search
+from topicwatch.archive.search_index import index_run, index_versions, unindex_versions
+from topicwatch.crawler.cli import cli
 
 QUERIES = [
     "北",

@@ -39,14 +39,14 @@ from fault_matrix import rows as matrix_rows
 from fault_site import Witness
 from fixture_site import load_seed_articles
 
-from archive import open_archive
-from archive.changes import Sighting
-from archive.enrichment import Article, needs_article
-from archive.queries import topic_memory
-from archive.runs import begin_run
-from archive.store import PageResult, RunReport, commit_run
-from crawler.cli import cli
-from crawler.hooks import HookError, post_webhook
+from topicwatch.archive import open_archive
+from topicwatch.archive.changes import Sighting
+from topicwatch.archive.enrichment import Article, needs_article
+from topicwatch.archive.queries import topic_memory
+from topicwatch.archive.runs import begin_run
+from topicwatch.archive.store import PageResult, RunReport, commit_run
+from topicwatch.crawler.cli import cli
+from topicwatch.crawler.hooks import HookError, post_webhook
 
 ROOT = Path(__file__).parents[1]
 SEED = load_seed_articles()
@@ -192,7 +192,8 @@ def statements(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
     recorded: list[str] = []
     monkeypatch.setattr(RecordingConnection, "statements", recorded)
     monkeypatch.setattr(
-        "archive.db.sqlite3.connect", partial(sqlite3.connect, factory=RecordingConnection)
+        "topicwatch.archive.db.sqlite3.connect",
+        partial(sqlite3.connect, factory=RecordingConnection),
     )
     yield recorded
 
@@ -265,7 +266,7 @@ def test_analysts_commands_leave_the_archive_file_untouched(case, monkeypatch):
         opened.append(readonly)
         return real(path, readonly=readonly)
 
-    for module in ("crawler.commands_query", "crawler.commands_daemon"):
+    for module in ("topicwatch.crawler.commands_query", "topicwatch.crawler.commands_daemon"):
         monkeypatch.setattr(f"{module}.open_archive", spy)
     digest = hashlib.sha256(case.db.read_bytes()).hexdigest()
     commands = analyst_commands(case.db, "北極", case.site.article_url(SEED[0].slug), "nato")
@@ -302,7 +303,7 @@ def test_a_failing_webhook_never_prints_its_secret(case, tmp_path):
         assert daemon.stop() == 0
     status = [
         subprocess.run(
-            [sys.executable, "-m", "crawler", "status", "--db", str(case.db), *json_flag],
+            [sys.executable, "-m", "topicwatch", "status", "--db", str(case.db), *json_flag],
             capture_output=True, text=True, env=child_env(), timeout=60,
         )
         for json_flag in ([], ["--json"])

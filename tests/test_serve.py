@@ -23,7 +23,7 @@ from conftest import child_env
 from fault_matrix import row
 from query_archive import story_copy
 
-from archive.sql_functions import MAX_INPUT_CHARS
+from topicwatch.archive.sql_functions import MAX_INPUT_CHARS
 
 pytest.importorskip("datasette")
 
@@ -38,7 +38,7 @@ def free_port() -> int:
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
     db = story_copy(tmp_path_factory.mktemp("serve"))[1]
     port = free_port()
-    command = [sys.executable, "-m", "crawler", "serve", "--db", str(db), "--port", str(port)]
+    command = [sys.executable, "-m", "topicwatch", "serve", "--db", str(db), "--port", str(port)]
     process = subprocess.Popen(command, env=child_env(), stderr=subprocess.PIPE, text=True)
     try:
         assert process.stderr is not None

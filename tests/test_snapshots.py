@@ -10,12 +10,12 @@ from click.testing import CliRunner
 from conftest import rows, run_crawl, scalar
 from fixture_site import load_seed_articles
 
-from archive import open_archive
-from archive.search import SearchRequest, search
-from crawler import EXTRACTOR_VERSION
-from crawler.cli import cli
-from crawler.extract import extract_listing
-from crawler.reparse import reparse
+from topicwatch.archive import open_archive
+from topicwatch.archive.search import SearchRequest, search
+from topicwatch.crawler import EXTRACTOR_VERSION
+from topicwatch.crawler.cli import cli
+from topicwatch.crawler.extract import extract_listing
+from topicwatch.crawler.reparse import reparse
 
 SEED = load_seed_articles()
 NOW = datetime(2026, 11, 28, tzinfo=UTC)

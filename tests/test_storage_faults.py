@@ -20,10 +20,10 @@ from conftest import child_env
 from fault_checks import as_params
 from fault_matrix import row, rows
 
-from archive import open_archive
-from archive.lock import lock_dir, lock_path
-from archive.schema import SCHEMA_VERSION
-from crawler.cli import cli
+from topicwatch.archive import open_archive
+from topicwatch.archive.lock import lock_dir, lock_path
+from topicwatch.archive.schema import SCHEMA_VERSION
+from topicwatch.crawler.cli import cli
 
 NOWHERE = "http://127.0.0.1:9/articles/tag/nato/"  # never reached: the archive fails first
 
@@ -113,7 +113,7 @@ def tree(root: Path) -> dict[str, bytes | None]:
 
 
 def topicwatch(db: Path) -> subprocess.CompletedProcess[str]:
-    command = [sys.executable, "-m", "crawler", "crawl", "--url", NOWHERE, "--db", str(db)]
+    command = [sys.executable, "-m", "topicwatch", "crawl", "--url", NOWHERE, "--db", str(db)]
     return subprocess.run(command, capture_output=True, text=True, env=child_env(), timeout=60)
 
 
@@ -158,7 +158,7 @@ def test_a_read_only_directory_is_refused_in_process(tmp_path, monkeypatch, rest
             return False
         return real_access(path, mode, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr("archive.db.os.access", access)
+    monkeypatch.setattr("topicwatch.archive.db.os.access", access)
     before = tree(tmp_path)
     result = CliRunner().invoke(cli, ["crawl", "--url", NOWHERE, "--db", str(db)])
     assert result.exit_code == int(fault.exit)

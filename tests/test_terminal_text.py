@@ -34,8 +34,8 @@ from fault_checks import (  # noqa: F401 (fixtures)
 from fault_matrix import row
 from fixture_site import load_seed_articles
 
-from crawler.cli import cli
-from crawler.output import printable, to_json
+from topicwatch.crawler.cli import cli
+from topicwatch.crawler.output import printable, to_json
 
 SEED = load_seed_articles()
 CLIPBOARD = "\x1b]52;c;ZXZpbA==\x07"  # OSC 52: put "evil" on the clipboard
@@ -151,7 +151,7 @@ def on_a_terminal(*argv: str) -> str:
     """Run ``topicwatch`` with a pseudo-terminal as its output; what the terminal got."""
     master, slave = pty.openpty()
     process = subprocess.Popen(
-        [sys.executable, "-m", "crawler", *argv], stdout=slave, stderr=slave,
+        [sys.executable, "-m", "topicwatch", *argv], stdout=slave, stderr=slave,
         stdin=subprocess.DEVNULL, env=child_env(),
     )  # fmt: skip
     os.close(slave)

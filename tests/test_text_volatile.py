@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from archive.text import is_volatile, strip_volatile_chunks, strip_volatile_edges
+from topicwatch.archive.text import is_volatile, strip_volatile_chunks, strip_volatile_edges
 
 HEADLINE = "英国が兵器共同調達の新枠組み提案へ"
 

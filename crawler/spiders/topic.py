@@ -21,12 +21,12 @@ from scrapy.http import Response, TextResponse
 from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.python.failure import Failure
 
-from crawler import DEFAULT_TOPIC_URL
-from crawler.article import extract_article
-from crawler.charset import decode_page
-from crawler.enrichment import ARTICLE, BUDGET_SPENT
-from crawler.extract import Selectors
-from crawler.items import (
+from topicwatch import DEFAULT_TOPIC_URL
+from topicwatch.crawler.article import extract_article
+from topicwatch.crawler.charset import decode_page
+from topicwatch.crawler.enrichment import ARTICLE, BUDGET_SPENT
+from topicwatch.crawler.extract import Selectors
+from topicwatch.crawler.items import (
     ArticleDetails,
     ArticleFailure,
     ListingItem,
@@ -34,8 +34,8 @@ from crawler.items import (
     PageFailure,
     PagingEnd,
 )
-from crawler.observe import observe_listing
-from crawler.urls import canonical_url
+from topicwatch.crawler.observe import observe_listing
+from topicwatch.crawler.urls import canonical_url
 
 Output = ListingPage | PageFailure | PagingEnd | ArticleDetails | scrapy.Request
 
