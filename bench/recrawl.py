@@ -29,7 +29,7 @@ from typing import Any
 from bench.children import topicwatch_crawl
 from bench.report import Row, log
 from bench.static_site import listing_articles, static_site
-from topicwatch.crawler.probe import probe_policy, record_if_unchanged
+from topicwatch.daemon.probe import probe_policy, record_if_unchanged
 
 TARGET = 0.1
 PAGES = 5

@@ -28,8 +28,8 @@ from topicwatch.archive import open_archive
 from topicwatch.archive.changelog import list_changes
 from topicwatch.archive.clock import iso
 from topicwatch.archive.lookup import require_runs, topic_id_or_none
+from topicwatch.archive.moments import parse_moment
 from topicwatch.archive.search import SearchRequest, search
-from topicwatch.archive.when import parse_when
 
 TARGET = 0.050
 LIMIT = 20
@@ -205,7 +205,7 @@ def _row(what: str, baseline: list[float], measured: list[float], detail: str) -
 
 def _search_row(path: Path, case: SearchCase, now: datetime, repeat: int) -> Row:
     topic_id = _topic_id(path, case.topic)
-    since = None if case.since is None else parse_when(case.since, now)
+    since = None if case.since is None else parse_moment(case.since, now)
     request = SearchRequest(case.query, topic_id, since, None, LIMIT, case.all_versions)
     outcome: dict[str, Any] = {}
 
@@ -258,7 +258,7 @@ def _like(db: sqlite_utils.Database, request: SearchRequest) -> list[tuple[Any, 
 
 def _changes_row(path: Path, case: ChangesCase, now: datetime, repeat: int) -> Row:
     topic_id = _topic_id(path, case.topic)
-    since = parse_when(case.since, now)
+    since = parse_moment(case.since, now)
     count: list[int] = []
 
     def call(db: sqlite_utils.Database) -> None:

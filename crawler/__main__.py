@@ -1,5 +1,5 @@
 """``python -m crawler`` is the ``topicwatch`` command (used by the daemon and the tests)."""
 
-from topicwatch.crawler.cli import cli
+from topicwatch.cli import cli
 
 cli(prog_name="topicwatch")

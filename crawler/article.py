@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from lxml import etree
 from lxml import html as lxml_html
 
+from topicwatch.archive.urls import canonical_url, is_same_site
 from topicwatch.crawler.dates import parse_date
 from topicwatch.crawler.text import clean_text, text_from_markup
-from topicwatch.crawler.urls import canonical_url, is_same_site
 
 # " | novaist" / " - サイト名" suffixes that og:title and <title> often carry.
 _SITE_SUFFIX = re.compile(r"\s*[|｜\-–—]\s*[^|｜\-–—]{1,30}$")

@@ -18,12 +18,12 @@ from lxml import html as lxml_html
 from lxml.html import HtmlElement
 
 from topicwatch.archive.text import strip_volatile_edges
+from topicwatch.archive.urls import PageUrls
 from topicwatch.crawler.cards import Card, find_cards, unnest_cards
 from topicwatch.crawler.dates import DateReading, read_date
 from topicwatch.crawler.entry import Entry, make_entry
 from topicwatch.crawler.structured import item_list_entries
 from topicwatch.crawler.text import clean_text, valid_unicode, visible_text
-from topicwatch.crawler.urls import PageUrls
 
 _DROP_TAGS = ("script", "style", "noscript", "template", "svg", "iframe", "button", "select")
 _MORE_LINK = re.compile(

@@ -25,7 +25,7 @@ from scrapy.http import Response
 from scrapy.utils.defer import maybe_deferred_to_future
 from twisted.internet import reactor, task
 
-from topicwatch.crawler.origins import Origins
+from topicwatch.origins import Origins
 
 _DELAY_KEY = "retry_delay"
 

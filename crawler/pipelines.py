@@ -36,6 +36,7 @@ from topicwatch.archive.runs import (
 )
 from topicwatch.archive.snapshots import Fetch, save_fetches
 from topicwatch.archive.store import PageResult, RunReport, RunSummary, commit_run
+from topicwatch.archive.urls import looks_like_article
 from topicwatch.crawler import EXTRACTOR_VERSION
 from topicwatch.crawler.items import (
     ArticleDetails,
@@ -45,7 +46,6 @@ from topicwatch.crawler.items import (
     PageFailure,
     PagingEnd,
 )
-from topicwatch.crawler.urls import looks_like_article
 
 logger = logging.getLogger(__name__)
 

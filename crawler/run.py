@@ -21,12 +21,12 @@ from scrapy.exceptions import UsageError
 from scrapy.settings import BaseSettings, Settings
 
 from topicwatch.archive import ArchiveError, open_archive
+from topicwatch.archive.durations import duration_seconds
 from topicwatch.archive.lock import lock_path, open_lock_file
 from topicwatch.archive.queries import run_row
 from topicwatch.archive.runs import end_run_without_changes
-from topicwatch.crawler.config import duration_seconds
-from topicwatch.crawler.origins import host_entries
 from topicwatch.crawler.spiders.topic import TopicSpider, parse_selectors, topic_url
+from topicwatch.origins import host_entries
 
 EXIT_OK = 0
 EXIT_FAILED = 1

@@ -6,7 +6,7 @@ The CLI and tests override values per run with ``Settings.setdict``.
 
 import os
 
-from topicwatch import USER_AGENT
+from topicwatch import PAGE_CAP, USER_AGENT
 
 BOT_NAME = "topicwatch"
 SPIDER_MODULES = ["topicwatch.crawler.spiders"]
@@ -39,7 +39,7 @@ DOWNLOAD_TIMEOUT = 30
 DOWNLOAD_MAXSIZE = 10 * 1024 * 1024
 DOWNLOAD_WARNSIZE = 2 * 1024 * 1024
 REDIRECT_MAX_TIMES = 5
-TOPICWATCH_MAX_PAGES_HARD = 50  # even --pages cannot page further (broken "next" links)
+TOPICWATCH_MAX_PAGES_HARD = PAGE_CAP  # even --pages cannot page further (broken "next" links)
 
 # Retries for 429/5xx/timeouts, with backoff and Retry-After (crawler.middlewares).
 RETRY_ENABLED = True

@@ -163,7 +163,7 @@ def invoke(db: Path, *args: str, now: datetime = NOW, color: bool = False) -> An
     import time_machine
     from click.testing import CliRunner
 
-    from topicwatch.crawler.cli import cli
+    from topicwatch.cli import cli
 
     with time_machine.travel(now, tick=False):
         return CliRunner().invoke(cli, [*args, "--db", str(db)], color=color)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import click
 from click.testing import CliRunner
 
 from topicwatch import __version__
-from topicwatch.crawler.cli import cli
+from topicwatch.cli import cli
 
 
 def invoke(*args: str):
@@ -19,7 +20,10 @@ def test_version():
 
 
 def test_every_command_has_help_with_an_example():
-    for name, command in cli.commands.items():
+    context = click.Context(cli)
+    for name in cli.list_commands(context):
+        command = cli.get_command(context, name)
+        assert command is not None, name
         result = invoke(name, "--help")
         assert result.exit_code == 0, name
         assert command.help and "Example" in command.help, name

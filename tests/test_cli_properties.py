@@ -19,7 +19,7 @@ from fault_checks import baseline_fixture, fault_site_fixture  # noqa: F401 (fix
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from topicwatch.crawler.cli import cli
+from topicwatch.cli import cli
 
 ODD = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=24)
 NUMBER = st.one_of(

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from topicwatch.crawler.config import TopicConfig
-from topicwatch.crawler.schedule import Coalesced, coalesce, make_trigger
+from topicwatch.daemon.config import TopicConfig
+from topicwatch.daemon.schedule import Coalesced, coalesce, make_trigger
 
 T0 = datetime(2026, 2, 14, 12, 0, tzinfo=UTC)
 S = timedelta(seconds=1)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import sys
 import tomllib
 from datetime import UTC, datetime
 from pathlib import Path
@@ -12,16 +10,11 @@ import pytest
 from click.testing import CliRunner
 
 from topicwatch import DEFAULT_TOPIC_URL
-from topicwatch.crawler.cli import cli
-from topicwatch.crawler.config import (
-    ConfigError,
-    format_duration,
-    load_config,
-    parse_config,
-    parse_duration,
-)
-from topicwatch.crawler.cron import cron_values
-from topicwatch.crawler.schedule import cron_trigger
+from topicwatch.archive.durations import format_duration, parse_duration
+from topicwatch.cli import cli
+from topicwatch.daemon.config import ConfigError, load_config, parse_config
+from topicwatch.daemon.cron import cron_values
+from topicwatch.daemon.schedule import cron_trigger
 
 URL = "https://novaist.jp/articles/tag/nato/"
 
@@ -172,20 +165,30 @@ def test_daemon_command_with_a_missing_config_file_exits_2(tmp_path):
 
 @pytest.mark.parametrize(
     ("text", "seconds"),
-    [("90s", 90), ("30m", 1800), ("1h30m", 5400), ("2d", 172800), ("0.5s", 0.5), ("1H", 3600)],
+    [
+        ("90s", 90),
+        ("30m", 1800),
+        ("1h30m", 5400),
+        ("2d", 172800),
+        ("0.5s", 0.5),
+        ("1H", 3600),
+        ("2w", 1_209_600),
+        ("1w2d", 777_600),
+    ],
 )
 def test_durations(text, seconds):
     assert parse_duration(text) == seconds
 
 
 def test_durations_read_back():
-    assert [format_duration(s) for s in (1, 90, 1800, 3600, 86400, 0.5)] == [
+    assert [format_duration(s) for s in (1, 90, 1800, 3600, 86400, 0.5, 604800)] == [
         "1s",
         "90s",
         "30m",
         "1h",
         "1d",
         "0.5s",
+        "1w",
     ]
 
 
@@ -214,19 +217,20 @@ def test_the_example_config_is_valid(tmp_path):
     assert config.topics[0].every == 900
 
 
-def test_daemon_command_execs_the_scheduler_after_checking_the_config(tmp_path, monkeypatch):
+def test_daemon_command_runs_the_daemon_in_its_own_process_after_checking_the_config(
+    tmp_path, monkeypatch
+):
+    """One command line: ``topicwatch daemon`` loads and checks the config, then runs the
+    daemon in this process (no exec of a second program parsing the options again)."""
     calls = []
-    monkeypatch.setattr(os, "execv", lambda path, argv: calls.append((path, argv)))
+    monkeypatch.setattr(
+        "topicwatch.daemon.service.run",
+        lambda config, *, log_json=False: calls.append((config.path, log_json)) or 0,
+    )
     monkeypatch.chdir(tmp_path)
     assert CliRunner().invoke(cli, ["daemon"]).exit_code == 0
     config = tmp_path / "tw.toml"
     config.write_text("concurrency = 1\n", encoding="utf-8")
     result = CliRunner().invoke(cli, ["daemon", "--config", "tw.toml", "--log-json"])
     assert result.exit_code == 0
-    assert calls == [
-        (sys.executable, [sys.executable, "-m", "scheduler"]),
-        (
-            sys.executable,
-            [sys.executable, "-m", "scheduler", "--config", str(config), "--log-json"],
-        ),
-    ]
+    assert calls == [(None, False), (config.resolve(), True)]

@@ -15,16 +15,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from topicwatch.crawler.cli import cli
-from topicwatch.crawler.config import (
-    MAX_DURATION,
-    RESERVED_NAMES,
-    ConfigError,
-    TopicConfig,
-    duration_seconds,
-    load_config,
-)
-from topicwatch.crawler.schedule import cron_trigger, first_run_time, interval_seconds
+from topicwatch.archive.durations import MAX_DURATION, duration_seconds
+from topicwatch.cli import cli
+from topicwatch.daemon.config import RESERVED_NAMES, ConfigError, TopicConfig, load_config
+from topicwatch.daemon.schedule import cron_trigger, first_run_time, interval_seconds
 
 ROOT = Path(__file__).parents[1]
 URL = "https://novaist.jp/articles/tag/nato/"
@@ -175,8 +169,9 @@ def test_the_one_duration_check():
 
 
 def test_reserved_names_are_the_daemons_own_job_ids():
-    """scheduler.py's job ids (read from its source: nothing may import the scheduler)."""
-    tree = ast.parse((ROOT / "scheduler.py").read_text(encoding="utf-8"))
+    """The daemon's own job ids (read from its source, so the config check needs no
+    APScheduler)."""
+    tree = ast.parse((ROOT / "topicwatch" / "daemon" / "service.py").read_text(encoding="utf-8"))
     ids = {
         node.value.value
         for node in ast.walk(tree)

@@ -28,12 +28,12 @@ from topicwatch.archive.daemon_state import (
 from topicwatch.archive.daemon_status import read_status
 from topicwatch.archive.lock import topic_lock
 from topicwatch.archive.runs import begin_run, end_run_without_changes
-from topicwatch.crawler.cli import cli
-from topicwatch.crawler.commands_daemon import format_status
-from topicwatch.crawler.config import AlertConfig, TopicConfig
-from topicwatch.crawler.daemon_log import JsonLines, run_line
-from topicwatch.crawler.hooks import HookError, describe_hook, mask_url, run_command
-from topicwatch.crawler.schedule import backoff_delay, first_run_time, next_after_outcome
+from topicwatch.cli import cli
+from topicwatch.cli.daemon import format_status
+from topicwatch.daemon.config import AlertConfig, TopicConfig
+from topicwatch.daemon.hooks import HookError, describe_hook, mask_url, run_command
+from topicwatch.daemon.log import JsonLines, run_line
+from topicwatch.daemon.schedule import backoff_delay, first_run_time, next_after_outcome
 
 T0 = datetime(2026, 2, 14, 12, 0, tzinfo=UTC)
 URL = "https://novaist.jp/articles/tag/nato/"

@@ -20,7 +20,7 @@ from topicwatch.archive.daemon_state import (
 )
 from topicwatch.archive.daemon_status import read_status
 from topicwatch.archive.runs import begin_run, end_run_without_changes
-from topicwatch.crawler.commands_daemon import format_status
+from topicwatch.cli.daemon import format_status
 
 T0 = datetime(2026, 2, 14, 12, 0, tzinfo=UTC)
 URL = "https://novaist.jp/articles/tag/nato/"

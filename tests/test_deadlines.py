@@ -24,9 +24,9 @@ from daemon_helpers import wait_until
 from fault_site import DRIP, FaultSite, Witness
 
 from topicwatch.archive import topic_lock
-from topicwatch.crawler.bounded import Abandoned, Cancelled, Inflight, bounded
-from topicwatch.crawler.hooks import HookCancelled, HookError, post_webhook, run_command
-from topicwatch.crawler.probe import (
+from topicwatch.daemon.bounded import Abandoned, Cancelled, Inflight, bounded
+from topicwatch.daemon.hooks import HookCancelled, HookError, post_webhook, run_command
+from topicwatch.daemon.probe import (
     NotModified,
     OutOfTime,
     ProbePolicy,

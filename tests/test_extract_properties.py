@@ -7,8 +7,8 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from topicwatch.archive.urls import is_same_site
 from topicwatch.crawler.extract import extract_listing
-from topicwatch.crawler.urls import is_same_site
 
 BASE = "https://example.jp/articles/tag/nato/"
 FAMILY = (Path(__file__).parent / "fixtures" / "listings" / "cocoon.html").read_text("utf-8")

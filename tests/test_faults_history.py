@@ -324,12 +324,12 @@ def _alternating(case: Case) -> Outcome:
 def crawl_with_clock(case: Case, days: float) -> Crawl:
     """``topicwatch crawl`` in a child whose clock reads ``days`` off (negative: behind)."""
     destination = datetime.now(UTC) + timedelta(days=days)
-    argv = crawl_argv(case.site.topic_url(), case.db)[3:]  # after "python -m crawler"
+    argv = crawl_argv(case.site.topic_url(), case.db)[3:]  # after "python -m topicwatch"
     code = (
         "import sys, time_machine, datetime\n"
         f"with time_machine.travel(datetime.datetime.fromisoformat({destination.isoformat()!r}),"
         " tick=True):\n"
-        "    from crawler.cli import cli\n"
+        "    from topicwatch.cli import cli\n"
         f"    cli({argv!r}, prog_name='topicwatch')\n"
     )
     done = subprocess.run(

@@ -34,7 +34,7 @@ from fault_site import Witness
 from fixture_site import FixtureSite, make_articles
 
 from topicwatch.archive import open_archive
-from topicwatch.crawler.origins import Origins, host_entries
+from topicwatch.origins import Origins, host_entries
 
 P = TOPIC_PATH
 COVERED: set[str] = set()

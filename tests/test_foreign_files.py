@@ -21,7 +21,7 @@ from conftest import child_env
 from topicwatch.archive import open_archive
 from topicwatch.archive.db import check_archive
 from topicwatch.archive.errors import ArchiveError
-from topicwatch.crawler.cli import cli
+from topicwatch.cli import cli
 
 NOWHERE = "http://127.0.0.1:9/articles/tag/nato/"  # never reached: the archive fails first
 

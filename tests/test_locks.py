@@ -20,7 +20,7 @@ from conftest import child_env
 from topicwatch.archive import open_archive, topic_lock
 from topicwatch.archive.daemon_state import daemon_lock
 from topicwatch.archive.lock import UnsafeLock, is_locked, lock_dir, lock_holder, lock_path
-from topicwatch.crawler.cli import cli
+from topicwatch.cli import cli
 
 URL = "http://127.0.0.1:9/articles/tag/nato/"  # never fetched: the lock is refused first
 SECRET = b"root:x:0:0:precious\n"

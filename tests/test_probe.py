@@ -17,8 +17,8 @@ from daemon_helpers import Daemon, query, wait_until, write_config
 from fixture_site import make_articles
 
 from topicwatch.archive import topic_lock
-from topicwatch.crawler import probe as probe_module
-from topicwatch.crawler.probe import NotModified, ProbePolicy, conditional_get, record_if_unchanged
+from topicwatch.daemon import probe as probe_module
+from topicwatch.daemon.probe import NotModified, ProbePolicy, conditional_get, record_if_unchanged
 
 POLICY = ProbePolicy(user_agent="topicwatch-test", timeout=5.0, obey_robots=True)
 TOPIC_PATH = "/articles/tag/nato/"

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from topicwatch.archive import open_archive
-from topicwatch.crawler.datasette_metadata import HIDDEN, QUERIES, TABLES, metadata
+from topicwatch.cli.datasette import HIDDEN, QUERIES, TABLES, metadata
 
 DOCS = Path(__file__).parents[1] / "docs"
 

@@ -11,14 +11,18 @@ import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import click
 import pytest
 from conftest import TEST_SETTINGS, child_env, run_crawl
 from fixture_site import FixtureSite, make_articles
 from query_archive import invoke, story_copy
 
 from topicwatch.archive import open_archive
-from topicwatch.archive.when import BadWhen, parse_when
-from topicwatch.crawler.commands_query import COMMANDS
+from topicwatch.archive.moments import BadMoment, parse_moment
+from topicwatch.cli import cli
+
+ANALYSTS = ("search", "changes", "history", "asof", "export", "gaps", "serve")
+COMMANDS = [cli.get_command(click.Context(cli), name) for name in ANALYSTS]
 
 NOW = datetime(2026, 2, 4, 13, tzinfo=UTC)
 QUERIES = [
@@ -142,17 +146,19 @@ def test_every_command_documents_itself_with_examples(command):
         ("7d", NOW - timedelta(days=7)),
         ("30m", NOW - timedelta(minutes=30)),
         ("2w", NOW - timedelta(weeks=2)),
+        ("1h30m", NOW - timedelta(minutes=90)),  # the one duration grammar
+        ("1.5h", NOW - timedelta(minutes=90)),
         ("now", NOW),
         ("2026-02-01", datetime(2026, 2, 1, tzinfo=UTC)),
         ("2026-02-01T09:00+09:00", datetime(2026, 2, 1, tzinfo=UTC)),
         ("2026-02-01 12:30:00Z", datetime(2026, 2, 1, 12, 30, tzinfo=UTC)),
     ],
 )
-def test_parse_when(text, expected):
-    assert parse_when(text, NOW) == expected
+def test_parse_moment(text, expected):
+    assert parse_moment(text, NOW) == expected
 
 
 @pytest.mark.parametrize("text", ["", "yesterday", "24", "h", "2026-02-30", "-3d"])
-def test_parse_when_rejects(text):
-    with pytest.raises(BadWhen):
-        parse_when(text, NOW)
+def test_parse_moment_rejects(text):
+    with pytest.raises(BadMoment):
+        parse_moment(text, NOW)

@@ -27,7 +27,7 @@ from topicwatch.archive.fold import FOLDABLE_GLOB, PAIRS, SINGLES, fold, fold_sq
 from topicwatch.archive.schema import MIGRATIONS, _v3_analysts
 from topicwatch.archive.search import SearchRequest, search
 from topicwatch.archive.search_index import index_run, index_versions, unindex_versions
-from topicwatch.crawler.cli import cli
+from topicwatch.cli import cli
 
 QUERIES = [
     "北",

@@ -45,8 +45,8 @@ from topicwatch.archive.enrichment import Article, needs_article
 from topicwatch.archive.queries import topic_memory
 from topicwatch.archive.runs import begin_run
 from topicwatch.archive.store import PageResult, RunReport, commit_run
-from topicwatch.crawler.cli import cli
-from topicwatch.crawler.hooks import HookError, post_webhook
+from topicwatch.cli import cli
+from topicwatch.daemon.hooks import HookError, post_webhook
 
 ROOT = Path(__file__).parents[1]
 SEED = load_seed_articles()
@@ -242,19 +242,30 @@ def analyst_commands(db: Path, text: str, url: str, topic: str) -> list[list[str
 # --------------------------------------------------------------------------- analysts
 
 
+ANALYSTS = ("search", "changes", "history", "asof", "export", "gaps", "serve", "daemon")
+
+
 def analyst_modules() -> list[Path]:
-    return [ROOT / "crawler" / "commands_query.py", ROOT / "crawler" / "commands_daemon.py"]
+    return [ROOT / "topicwatch" / "cli" / f"{name}.py" for name in ANALYSTS]
 
 
 @covers("analysts-read-only")
 def test_analysts_commands_only_open_the_archive_read_only():
-    calls = []
+    """They open it through ``reading``/``archive_at`` (read-only unless told otherwise) or
+    ``open_archive(..., readonly=True)``; none passes a false ``readonly``."""
+    opens = []
     for path in analyst_modules():
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "open_archive":
+            name = getattr(node, "func", None) and getattr(node.func, "id", "")  # type: ignore[attr-defined]
+            if isinstance(node, ast.Call) and name in ("open_archive", "archive_at", "reading"):
                 readonly = {k.arg: k.value for k in node.keywords}.get("readonly")
-                calls.append((path.name, node.lineno, getattr(readonly, "value", None)))
-    assert calls and all(value is True for _, _, value in calls), calls
+                value = getattr(readonly, "value", None)
+                opens.append((path.name, node.lineno, name, value))
+                assert value is not False, (path.name, node.lineno)
+                assert name != "open_archive" or value is True, (path.name, node.lineno)
+    assert opens
+    source = (ROOT / "topicwatch" / "cli" / "options.py").read_text(encoding="utf-8")
+    assert "def archive_at(path: str, *, readonly: bool = True)" in source
 
 
 @covers("analysts-read-only")
@@ -266,7 +277,7 @@ def test_analysts_commands_leave_the_archive_file_untouched(case, monkeypatch):
         opened.append(readonly)
         return real(path, readonly=readonly)
 
-    for module in ("topicwatch.crawler.commands_query", "topicwatch.crawler.commands_daemon"):
+    for module in ("topicwatch.cli.options", "topicwatch.cli.daemon"):
         monkeypatch.setattr(f"{module}.open_archive", spy)
     digest = hashlib.sha256(case.db.read_bytes()).hexdigest()
     commands = analyst_commands(case.db, "北極", case.site.article_url(SEED[0].slug), "nato")

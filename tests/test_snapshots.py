@@ -12,8 +12,8 @@ from fixture_site import load_seed_articles
 
 from topicwatch.archive import open_archive
 from topicwatch.archive.search import SearchRequest, search
+from topicwatch.cli import cli
 from topicwatch.crawler import EXTRACTOR_VERSION
-from topicwatch.crawler.cli import cli
 from topicwatch.crawler.extract import extract_listing
 from topicwatch.crawler.reparse import reparse
 

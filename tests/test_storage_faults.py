@@ -23,7 +23,7 @@ from fault_matrix import row, rows
 from topicwatch.archive import open_archive
 from topicwatch.archive.lock import lock_dir, lock_path
 from topicwatch.archive.schema import SCHEMA_VERSION
-from topicwatch.crawler.cli import cli
+from topicwatch.cli import cli
 
 NOWHERE = "http://127.0.0.1:9/articles/tag/nato/"  # never reached: the archive fails first
 

@@ -34,8 +34,8 @@ from fault_checks import (  # noqa: F401 (fixtures)
 from fault_matrix import row
 from fixture_site import load_seed_articles
 
-from topicwatch.crawler.cli import cli
-from topicwatch.crawler.output import printable, to_json
+from topicwatch.cli import cli
+from topicwatch.cli.output import printable, to_json
 
 SEED = load_seed_articles()
 CLIPBOARD = "\x1b]52;c;ZXZpbA==\x07"  # OSC 52: put "evil" on the clipboard

@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 
 import pytest
 
+from topicwatch.archive.urls import canonical_url, looks_like_article
 from topicwatch.crawler.dates import parse_date
-from topicwatch.crawler.urls import canonical_url, looks_like_article
 
 BASE = "https://novaist.jp/articles/tag/nato/"
 

@@ -22,6 +22,7 @@ from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.python.failure import Failure
 
 from topicwatch import DEFAULT_TOPIC_URL
+from topicwatch.archive.urls import canonical_url
 from topicwatch.crawler.article import extract_article
 from topicwatch.crawler.charset import decode_page
 from topicwatch.crawler.enrichment import ARTICLE, BUDGET_SPENT
@@ -35,7 +36,6 @@ from topicwatch.crawler.items import (
     PagingEnd,
 )
 from topicwatch.crawler.observe import observe_listing
-from topicwatch.crawler.urls import canonical_url
 
 Output = ListingPage | PageFailure | PagingEnd | ArticleDetails | scrapy.Request
 

@@ -37,8 +37,8 @@ from topicwatch.archive.snapshots import Fetch
 from topicwatch.archive.store import PageResult, RunReport, commit_run
 from topicwatch.crawler import EXTRACTOR_VERSION
 from topicwatch.crawler import settings as project_settings
-from topicwatch.crawler.bounded import Abandoned, Cancelled, Inflight
-from topicwatch.crawler.http_fetch import Answer, FetchError, fetch
+from topicwatch.daemon.bounded import Abandoned, Cancelled, Inflight
+from topicwatch.daemon.http_fetch import Answer, FetchError, fetch
 
 log = logging.getLogger(__name__)
 

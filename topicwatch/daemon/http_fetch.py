@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from email.message import Message
 from typing import Any
 
-from topicwatch.crawler.bounded import Inflight, Task, bounded
+from topicwatch.daemon.bounded import Inflight, Task, bounded
 
 
 class FetchError(Exception):

@@ -5,51 +5,24 @@ from __future__ import annotations
 import sys
 import tempfile
 import webbrowser
-from collections.abc import Iterator
-from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import click
 import sqlite_utils
 
-from topicwatch.archive import ArchiveError, open_archive
-from topicwatch.archive.db import confirm_read
+from topicwatch.archive.durations import parse_duration
 from topicwatch.archive.lookup import MAX_ROW_ID, parse_row_id
 from topicwatch.archive.snapshots import prune, snapshot_body
-from topicwatch.crawler.commands_query import when
-from topicwatch.crawler.output import OneLineError, say
-from topicwatch.crawler.reparse import reparse
+from topicwatch.cli.options import Problem, archive_at, db_option, resolve_moment
+from topicwatch.cli.output import say
 
-DB_HELP = "Archive file (SQLite). Default ./topicwatch.db, or $TOPICWATCH_DB."
-
-
-def _db_option(function: click.decorators.FC) -> click.decorators.FC:
-    return click.option(
-        "--db", envvar="TOPICWATCH_DB", default="topicwatch.db", show_default=True,
-        type=click.Path(dir_okay=False), help=DB_HELP,
-    )(function)  # fmt: skip
-
-
-@contextmanager
-def _archive(path: str, *, readonly: bool) -> Iterator[sqlite_utils.Database]:
-    """The archive for the block; archive errors (and a read a writer overtook) are one
-    line with exit status 2."""
-    try:
-        db = open_archive(path, readonly=readonly)
-    except ArchiveError as error:
-        raise OneLineError(str(error)) from error
-    try:
-        yield db
-        confirm_read(db)
-    except ArchiveError as error:
-        raise OneLineError(str(error)) from error
-    finally:
-        db.close()
+DAY = 86400.0
+MAX_KEEP = 100 * 365 * DAY  # further back than that, no snapshot exists
 
 
 @click.command(name="reparse")
-@_db_option
+@db_option
 @click.option("--topic", help="Only this topic (its name).")
 @click.option("--since", help="Only runs since WHEN (ISO date/time or 24h, 7d, ...).")
 @click.option("--dry-run", is_flag=True, help="Print what would change; write nothing.")
@@ -65,9 +38,11 @@ def reparse_command(db: str, topic: str | None, since: str | None, dry_run: bool
         topicwatch reparse --dry-run
         topicwatch reparse --topic nato --since 30d
     """
+    from topicwatch.crawler.reparse import reparse  # lxml: only this command reads pages
+
     now = datetime.now(UTC)
-    moment = when(since, now, "--since")
-    with _archive(db, readonly=dry_run) as archive:
+    moment = resolve_moment(since, now, "--since")
+    with archive_at(db, readonly=dry_run) as archive:
         result = reparse(archive, now=now, topic=topic, since=moment, dry_run=dry_run)
     for change_id, url, run_id in result.plan.relabel:
         say(f"edited -> reextracted: change {change_id} (run {run_id}) {url}")
@@ -83,9 +58,23 @@ def reparse_command(db: str, topic: str | None, since: str | None, dry_run: bool
     )
 
 
+def _keep_seconds(keep: str) -> float:
+    """``--keep`` in the one duration grammar, where ``m`` is minutes: a keep under a day is
+    refused, since it is nearly always "months" written as ``m``."""
+    try:
+        seconds = parse_duration(keep)
+    except ValueError as error:
+        raise Problem(f"--keep: {error}") from None
+    if seconds < DAY:
+        raise Problem(f"--keep {keep} keeps less than a day ('m' is minutes; 3 months is 90d)")
+    if seconds > MAX_KEEP:
+        raise Problem(f"--keep {keep}: out of range (at most {MAX_KEEP // DAY:.0f}d)")
+    return seconds
+
+
 @click.command(name="show-snapshot")
 @click.argument("target")
-@_db_option
+@db_option
 @click.option(
     "--page",
     type=click.IntRange(1, MAX_ROW_ID),
@@ -109,7 +98,7 @@ def show_snapshot_command(
         topicwatch show-snapshot 42 -o run42.html
         topicwatch show-snapshot v1337 --open
     """
-    with _archive(db, readonly=True) as archive:
+    with archive_at(db, readonly=True) as archive:
         body = snapshot_body(archive, _snapshot_for(archive, target, page))
     if open_it:
         with tempfile.NamedTemporaryFile("wb", suffix=".html", delete=False) as handle:
@@ -140,12 +129,12 @@ def _snapshot_for(archive: sqlite_utils.Database, target: str, page: int) -> int
         params, what = [number, page], f"run {target} page {page}"
     row = None if number is None else archive.execute(sql, params).fetchone()
     if row is None or row[0] is None:
-        raise OneLineError(f"no stored snapshot for {what}")
+        raise Problem(f"no stored snapshot for {what}")
     return int(row[0])
 
 
 @click.command(name="prune")
-@_db_option
+@db_option
 @click.option("--keep", required=True, help="Keep snapshots fetched within this (e.g. 90d).")
 @click.option(
     "--keep-evidence/--no-keep-evidence",
@@ -165,10 +154,8 @@ def prune_command(db: str, keep: str, keep_evidence: bool, dry_run: bool) -> Non
         topicwatch prune --keep 90d
         topicwatch prune --keep 30d --no-keep-evidence --dry-run
     """
-    now = datetime.now(UTC)
-    cutoff = when(keep, now, "--keep")
-    assert cutoff is not None
-    with _archive(db, readonly=dry_run) as archive:
+    cutoff = datetime.now(UTC) - timedelta(seconds=_keep_seconds(keep))
+    with archive_at(db, readonly=dry_run) as archive:
         result = prune(archive, cutoff, keep_evidence=keep_evidence, dry_run=dry_run)
     verb = "would free" if dry_run else "freed"
     say(

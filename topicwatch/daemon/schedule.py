@@ -16,8 +16,8 @@ from apscheduler.triggers.combining import OrTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from topicwatch.crawler.config import TopicConfig
-from topicwatch.crawler.cron import CRON_FIELDS, cron_fields, cron_values, restricted
+from topicwatch.daemon.config import TopicConfig
+from topicwatch.daemon.cron import CRON_FIELDS, cron_fields, cron_values, restricted
 
 # APScheduler 3.x numbers weekdays from Monday = 0, crontab from Sunday = 0
 # (agronholm/apscheduler#286), so weekdays are handed over by name.

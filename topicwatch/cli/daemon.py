@@ -1,19 +1,18 @@
-"""``topicwatch daemon`` and ``topicwatch status``: start the scheduler, and report on it.
+"""``topicwatch daemon`` and ``topicwatch status``: run the scheduler, and report on it.
 
-``daemon`` validates the configuration here (so a bad key exits 2 before anything
-starts) and then replaces this process with ``python -m scheduler``: the daemon runs
-without the Scrapy this CLI has imported, and keeps this process's pid for systemd.
+``daemon`` checks the configuration, the archive and the crawl settings first (so a bad
+key exits 2 before anything starts), then runs the daemon in this very process: one
+command line, one pid for systemd, and never Scrapy in the daemon's memory.
 """
 
 from __future__ import annotations
 
-import os
+import json
 import socket
+import subprocess
 import sys
 from datetime import UTC, datetime
-from importlib.util import find_spec
 from pathlib import Path
-from typing import Any
 
 import click
 
@@ -23,24 +22,10 @@ from topicwatch.archive.daemon_state import pid_alive
 from topicwatch.archive.daemon_status import Status, TopicStatus, read_status
 from topicwatch.archive.db import check_archive, confirm_read
 from topicwatch.archive.lock import check_lock_dir
-from topicwatch.crawler.config import Config, ConfigError, load_config
-from topicwatch.crawler.daemon_log import span
-from topicwatch.crawler.output import OneLineError, say, to_json
-
-
-class Problem(OneLineError):
-    """A one-line error with exit status 2 (bad config, unusable archive)."""
-
-
-def config_option(function: Any) -> Any:
-    """``--config FILE`` shared by ``daemon`` and ``status``."""
-    return click.option(
-        "--config",
-        "config_path",
-        envvar="TOPICWATCH_CONFIG",
-        type=click.Path(dir_okay=False),
-        help="Daemon config (TOML). Default ./topicwatch.toml if present, or $TOPICWATCH_CONFIG.",
-    )(function)
+from topicwatch.cli.options import Problem, config_option
+from topicwatch.cli.output import say, to_json
+from topicwatch.daemon.config import Config, ConfigError, load_config
+from topicwatch.daemon.log import span
 
 
 def _load(config_path: str | None) -> Config:
@@ -73,33 +58,28 @@ def daemon_command(config_path: str | None, log_json: bool) -> None:
     except ArchiveError as error:
         raise Problem(str(error)) from None
     _check_crawl_settings(config)
-    if find_spec("scheduler") is None:
-        raise click.ClickException("the scheduler module is not installed; reinstall topicwatch")
-    argv = [sys.executable, "-m", "scheduler"]
-    if config.path is not None:
-        argv += ["--config", str(config.path)]
-    if log_json:
-        argv.append("--log-json")
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os.execv(sys.executable, argv)
+    from topicwatch.daemon.service import run  # APScheduler: only this command runs it
+
+    sys.exit(run(config, log_json=log_json))
 
 
 def _check_crawl_settings(config: Config) -> None:
     """[settings] become every crawl's ``-s``: a bad value would fail each run, so it is
-    checked now, as ``topicwatch crawl`` checks it (config.py cannot: it avoids Scrapy)."""
-    from scrapy.exceptions import UsageError
-    from scrapy.settings import Settings
-
-    from topicwatch.crawler.run import check_overrides
-
-    settings = Settings()
-    settings.setmodule("topicwatch.crawler.settings", priority="project")
-    try:
-        check_overrides(settings, config.settings)
-    except UsageError as error:
+    checked now, as ``topicwatch crawl`` checks it, in a child (the daemon never imports
+    Scrapy; see topicwatch.crawler.check_settings)."""
+    if not config.settings:
+        return
+    checked = subprocess.run(
+        [sys.executable, "-m", "topicwatch.crawler.check_settings"],
+        input=json.dumps(config.settings),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    if checked.returncode != 0:
         where = f"{config.path}: " if config.path else ""
-        raise Problem(f"{where}settings: {error}") from None
+        problem = checked.stderr.strip().splitlines()[-1:] or [f"exit {checked.returncode}"]
+        raise Problem(f"{where}settings: {problem[0]}")
 
 
 @click.command(name="status")

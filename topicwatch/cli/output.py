@@ -225,3 +225,10 @@ def mark(text: str, spans: Iterable[tuple[int, int]], kind: str = HIGHLIGHT) -> 
         out += [printable(text[last:start]), kind, printable(text[start:end]), END]
         last = end
     return Marked("".join([*out, printable(text[last:])]))
+
+
+def short_time(value: str | None) -> str:
+    """``2026-02-01T06:00:00+00:00`` as ``2026-02-01 06:00Z`` for tables."""
+    if not value:
+        return ""
+    return value[:16].replace("T", " ") + ("Z" if value.endswith("+00:00") else "")

@@ -15,7 +15,7 @@ import logging
 import threading
 from collections.abc import Callable
 
-from topicwatch.crawler.bounded import Inflight
+from topicwatch.daemon.bounded import Inflight
 
 log = logging.getLogger("topicwatch.daemon")
 

@@ -1,7 +1,7 @@
-"""The ``topicwatch`` command: a thin click layer over :mod:`crawler.run` and :mod:`archive`.
+"""``topicwatch crawl``: crawl one topic now and archive what changed.
 
-Each command parses options, calls the library, and formats the result; errors from the
-library become one-line messages with exit code 2 (usage) or 1 (failed run).
+Scrapy is imported when the command runs, never when the command line is built: every
+other command (and ``--help``) starts without it.
 """
 
 from __future__ import annotations
@@ -11,27 +11,17 @@ import sys
 from typing import Any
 
 import click
-from scrapy.exceptions import UsageError
 
-from topicwatch import DEFAULT_TOPIC_URL, __version__
+from topicwatch import DEFAULT_TOPIC_URL, PAGE_CAP
 from topicwatch.archive import ArchiveError
-from topicwatch.crawler.commands_daemon import daemon_command, status_command
-from topicwatch.crawler.commands_snapshots import (
-    prune_command,
-    reparse_command,
-    show_snapshot_command,
-)
-from topicwatch.crawler.config import duration_seconds
-from topicwatch.crawler.css import check_selector
-from topicwatch.crawler.output import printable, say
-from topicwatch.crawler.run import CrawlRequest, crawl
-from topicwatch.crawler.settings import TOPICWATCH_MAX_PAGES_HARD
-
-DB_HELP = "Archive file (SQLite). Default ./topicwatch.db, or $TOPICWATCH_DB."
+from topicwatch.archive.durations import duration_seconds
+from topicwatch.cli.options import db_option
+from topicwatch.cli.output import printable, say
+from topicwatch.selectors import check_selector
 
 
 class PageCount(click.IntRange):
-    """A page count up to ``TOPICWATCH_MAX_PAGES_HARD``, whose ``-s`` override raises it.
+    """A page count up to ``PAGE_CAP``, whose ``-s TOPICWATCH_MAX_PAGES_HARD`` raises it.
 
     Parsing checks the lower bound only (options are parsed in command-line order, so
     ``-s`` may come later); :func:`_check_page_limits` checks the upper bound against the
@@ -45,41 +35,18 @@ class PageCount(click.IntRange):
         return super().convert(number, param, ctx)
 
 
-def db_option(function: Any) -> Any:
-    """``--db PATH`` shared by every command that opens the archive."""
-    return click.option(
-        "--db",
-        "db",
-        envvar="TOPICWATCH_DB",
-        default="topicwatch.db",
-        show_default=True,
-        type=click.Path(dir_okay=False),
-        help=DB_HELP,
-    )(function)
-
-
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="topicwatch")
-def cli() -> None:
-    """topicwatch: archive news topic listing pages with change detection.
-
-    Crawl a topic listing (default: novaist.jp's NATO tag) into an SQLite archive that
-    keeps every headline and summary version, every run, and every change.
-    """
-
-
-@cli.command(name="crawl")
+@click.command(name="crawl")
 @click.option("--url", default=DEFAULT_TOPIC_URL, show_default=True, help="Topic listing URL.")
 @db_option
 @click.option("--topic", help="Topic name (default: the URL's last path segment).")
 @click.option(
     "--pages",
-    type=PageCount(1, TOPICWATCH_MAX_PAGES_HARD),
+    type=PageCount(1, PAGE_CAP),
     help="Read exactly N pages (manual gap filling); no conditional GET.",
 )
 @click.option(
     "--max-pages",
-    type=PageCount(1, TOPICWATCH_MAX_PAGES_HARD),
+    type=PageCount(1, PAGE_CAP),
     default=5,
     show_default=True,
     help="Continuity paging limit: read on while pages hold no known item, up to N.",
@@ -135,6 +102,10 @@ def crawl_command(
         topicwatch crawl --url https://novaist.jp/articles/tag/nato/ --db nato.db
         topicwatch crawl --pages 3      # fill a gap: read exactly 3 pages
     """
+    from scrapy.exceptions import UsageError
+
+    from topicwatch.crawler.run import CrawlRequest, crawl
+
     settings = _parse_overrides(overrides)
     _check_page_limits(settings, pages=pages, max_pages=max_pages)
     request = CrawlRequest(
@@ -175,11 +146,11 @@ def _check_page_limits(settings: dict[str, str], **counts: int | None) -> None:
     Counts within the default cap are left alone (the spider clamps them to a lower
     override), so nothing changes for a crawl that does not raise the cap.
     """
-    over = {name: n for name, n in counts.items() if n and n > TOPICWATCH_MAX_PAGES_HARD}
+    over = {name: n for name, n in counts.items() if n and n > PAGE_CAP}
     if not over:
         return
     raw = settings.get("TOPICWATCH_MAX_PAGES_HARD", "")
-    hard = int(raw) if raw.strip().isdigit() else TOPICWATCH_MAX_PAGES_HARD
+    hard = int(raw) if raw.strip().isdigit() else PAGE_CAP
     ctx = click.get_current_context()
     params = {param.name: param for param in ctx.command.params}
     for name, count in over.items():
@@ -210,16 +181,3 @@ def _parse_selectors(value: str | None) -> dict[str, str] | None:
         except ValueError as error:
             raise click.BadParameter(f"{name}: {error}", param_hint="--selectors") from None
     return selectors
-
-
-cli.add_command(daemon_command)
-cli.add_command(status_command)
-cli.add_command(reparse_command)
-cli.add_command(show_snapshot_command)
-cli.add_command(prune_command)
-
-
-from topicwatch.crawler.commands_query import COMMANDS  # noqa: E402 (after cli: they join its group)
-
-for _command in COMMANDS:
-    cli.add_command(_command)

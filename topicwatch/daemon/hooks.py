@@ -19,9 +19,9 @@ from typing import Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from topicwatch import USER_AGENT
-from topicwatch.crawler.bounded import Abandoned, Cancelled, Inflight, Task, bounded
-from topicwatch.crawler.config import AlertConfig
-from topicwatch.crawler.http_fetch import FetchError, fetch
+from topicwatch.daemon.bounded import Abandoned, Cancelled, Inflight, Task, bounded
+from topicwatch.daemon.config import AlertConfig
+from topicwatch.daemon.http_fetch import FetchError, fetch
 
 WEBHOOK_TIMEOUT = 10.0
 COMMAND_TIMEOUT = 30.0

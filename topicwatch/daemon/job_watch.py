@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime
 
-from topicwatch.crawler.config import TopicConfig
+from topicwatch.daemon.config import TopicConfig
 
 
 @dataclass

@@ -11,7 +11,6 @@ Python CSS parser), so the daemon can import it without Scrapy or lxml.
 
 from __future__ import annotations
 
-import math
 import os
 import re
 import tomllib
@@ -22,11 +21,12 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from topicwatch import DEFAULT_TOPIC_URL
+from topicwatch.archive.durations import duration_seconds, format_duration
 from topicwatch.archive.runs import topic_name_for
-from topicwatch.crawler.cron import CRON_FIELDS, cron_fields, cron_values, never_fires
-from topicwatch.crawler.css import check_selector
-from topicwatch.crawler.origins import host_entries
-from topicwatch.crawler.urls import canonical_url
+from topicwatch.archive.urls import canonical_url
+from topicwatch.daemon.cron import CRON_FIELDS, cron_fields, cron_values, never_fires
+from topicwatch.origins import host_entries
+from topicwatch.selectors import check_selector
 
 DEFAULT_CONFIG = "topicwatch.toml"
 DEFAULT_DB = "topicwatch.db"
@@ -40,11 +40,6 @@ _TOP_KEYS = frozenset(
 _SCHEDULE_KEYS = frozenset({"every", "cron", "jitter", "max_pages", "timeout", "allow_hosts"})
 _TOPIC_KEYS = _SCHEDULE_KEYS | {"name", "url", "selectors"}
 _ALERT_KEYS = frozenset({"after", "webhook", "command"})
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)([smhd])")
-_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-# Longer than any schedule, timeout or wait means something else was meant; and beyond
-# what datetime, timers and APScheduler can add to "now" lies an overflow mid-run.
-MAX_DURATION = 366 * 86400.0
 # The daemon's own scheduler jobs, which share the job-id space with topic names.
 RESERVED_NAMES = frozenset({"housekeeping"})
 
@@ -321,43 +316,6 @@ def _check_db_dir(db: Path) -> None:
 
 
 # --------------------------------------------------------------------------- values
-
-
-def parse_duration(text: str) -> float:
-    """``"90s"``, ``"30m"``, ``"1h30m"``, ``"2d"`` → seconds; ValueError otherwise."""
-    compact = text.replace(" ", "").lower()
-    if not compact or _DURATION.sub("", compact):
-        raise ValueError(f"bad duration {text!r} (use s, m, h or d, e.g. '30m' or '1h30m')")
-    return sum(float(n) * _UNIT_SECONDS[unit] for n, unit in _DURATION.findall(compact))
-
-
-def format_duration(seconds: float) -> str:
-    """The inverse of :func:`parse_duration`, in the largest exact unit (``1800`` → ``30m``)."""
-    for unit in ("d", "h", "m"):
-        if seconds >= _UNIT_SECONDS[unit] and seconds % _UNIT_SECONDS[unit] == 0:
-            return f"{int(seconds // _UNIT_SECONDS[unit])}{unit}"
-    return f"{seconds:g}s"
-
-
-def duration_seconds(value: object) -> float:
-    """The seconds a duration names (``"90s"``, ``"1h30m"``, or a number of seconds).
-
-    ValueError unless it is a finite number from 0 to :data:`MAX_DURATION`: ``nan``,
-    ``inf``, ``1e300`` and ``99999999999d`` parse, and then overflow a timer or a date
-    later, in a daemon already running. The one check every duration goes through (the
-    config's and ``crawl``'s options), so the grammar can be swapped here.
-    """
-    if isinstance(value, bool) or not isinstance(value, str | int | float):
-        raise ValueError("expected a duration such as '30m'")
-    try:
-        seconds = parse_duration(value) if isinstance(value, str) else float(value)
-    except OverflowError:
-        seconds = math.inf
-    if not math.isfinite(seconds) or seconds > MAX_DURATION:
-        raise ValueError(f"{value!r} is out of range (at most {format_duration(MAX_DURATION)})")
-    if seconds < 0:
-        raise ValueError(f"must be at least 0, not {value!r}")
-    return seconds
 
 
 def _duration(

@@ -1,0 +1,60 @@
+"""The ``topicwatch`` command: a thin click layer over the archive, the crawler and the daemon.
+
+Each command parses options, calls the library, and formats the result; errors from the
+library become one-line messages with exit code 2 (usage) or 1 (failed run).
+
+Commands are loaded when named (click's lazy-group recipe): ``topicwatch search`` imports
+the analysts' module and nothing else, and no command imports Scrapy, lxml or Datasette
+until it runs one, so the analysts' commands start about as fast as sqlite-utils' own.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import click
+
+from topicwatch import __version__
+
+# Command name -> "module:attribute", in the order ``--help`` lists them.
+COMMANDS = {
+    "crawl": "topicwatch.cli.crawl:crawl_command",
+    "daemon": "topicwatch.cli.daemon:daemon_command",
+    "status": "topicwatch.cli.daemon:status_command",
+    "search": "topicwatch.cli.search:search_command",
+    "changes": "topicwatch.cli.changes:changes_command",
+    "history": "topicwatch.cli.history:history_command",
+    "asof": "topicwatch.cli.asof:asof_command",
+    "export": "topicwatch.cli.export:export_command",
+    "gaps": "topicwatch.cli.gaps:gaps_command",
+    "serve": "topicwatch.cli.serve:serve_command",
+    "reparse": "topicwatch.cli.snapshots:reparse_command",
+    "show-snapshot": "topicwatch.cli.snapshots:show_snapshot_command",
+    "prune": "topicwatch.cli.snapshots:prune_command",
+}
+
+
+class LazyGroup(click.Group):
+    """A group whose subcommands are imported when looked up, not when it is built."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = COMMANDS.get(cmd_name)
+        if target is None:
+            return None
+        module, _, attribute = target.partition(":")
+        command = getattr(importlib.import_module(module), attribute)
+        assert isinstance(command, click.Command) and command.name == cmd_name, target
+        return command
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="topicwatch")
+def cli() -> None:
+    """topicwatch: archive news topic listing pages with change detection.
+
+    Crawl a topic listing (default: novaist.jp's NATO tag) into an SQLite archive that
+    keeps every headline and summary version, every run, and every change.
+    """

@@ -1,0 +1,71 @@
+"""``topicwatch gaps``: where the archive may have missed items, and the crawl that fills each.
+
+Opens the archive read-only, reads the clock once to resolve WHEN, calls one archive
+function and formats the result; any problem is one line on stderr and exit status 2.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import shlex
+from datetime import UTC, datetime
+
+import click
+
+from topicwatch.archive.gaps import find_gaps
+from topicwatch.archive.lookup import topic_id_or_none
+from topicwatch.cli.options import (
+    DEFAULT_DB,
+    db_option,
+    reading,
+    topic_option,
+)
+from topicwatch.cli.output import (
+    Column,
+    emit,
+    output_options,
+    short_time,
+)
+
+GAP_COLUMNS = (
+    Column("topic", "topic", 16),
+    Column("kind", "kind"),
+    Column("status", "status"),
+    Column("start", "from"),
+    Column("end", "to"),
+    Column("detail", "detail", 60),
+    Column("fill", "fill with"),
+)
+
+
+@click.command(name="gaps")
+@db_option
+@topic_option
+@output_options
+def gaps_command(db: str, topic: str | None, fmt: str | None) -> None:
+    """List periods where the archive may have missed items, with the crawl that fills each.
+
+    page-limit: a run hit its page limit before reaching archived items. downtime: no
+    run for over twice the usual interval. failed: a streak of failed runs. A gap is
+    covered once a later run read past it down to older items; open gaps need their
+    fill command (topicwatch crawl --pages N).
+
+    \b
+    Examples:
+        topicwatch gaps
+        topicwatch gaps --topic nato --json
+    """
+    now = datetime.now(UTC)
+    with reading(db) as archive:
+        gaps = find_gaps(archive, now, topic_id_or_none(archive, topic))
+    rows = []
+    for gap in gaps:
+        extra = () if db == DEFAULT_DB else ("--db", db)
+        row = {**dataclasses.asdict(gap), "runs": list(gap.runs)}
+        row["fill"] = shlex.join([*gap.fill, *extra])
+        rows.append(row)
+    if fmt:
+        emit(rows, fmt, ())
+    else:
+        cells = [{**r, "start": short_time(r["start"]), "end": short_time(r["end"])} for r in rows]
+        emit(cells, None, GAP_COLUMNS)

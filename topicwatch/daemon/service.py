@@ -1,0 +1,668 @@
+"""The topicwatch daemon: re-crawl every configured topic on schedule, for months.
+
+Run by ``topicwatch daemon`` (and its entry point ``scheduler.py``) in that process, after
+the command line has loaded and checked the config. It never imports Scrapy: each crawl
+runs as a child ``topicwatch crawl`` process (topicwatch.daemon.crawl_processes), so the
+daemon stays small and a crashing or hanging crawl cannot take it down.
+
+The rules live in job options and small modules, not here: APScheduler 3.x with a memory
+job store, one job per topic (``max_instances=1``, ``coalesce=True``, no misfire grace, so
+a late run is always run, once, and the due times it stands for are recorded ``missed``);
+catch-up, coalescing and backoff arithmetic in crawler.schedule; streaks, alert outbox
+and heartbeat in archive.daemon_state; bounded I/O in crawler.bounded, the alert courier
+in crawler.courier, the jobs' watchdog in crawler.job_watch. The archive's ``crawl_runs``
+row is the truth about every run.
+
+It is longer than our usual module because start-up, the jobs and the graceful stop all
+share one scheduler and one set of children; splitting them would only pass those around.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import socket
+import sqlite3
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta, tzinfo
+from types import FrameType
+from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
+
+import sqlite_utils
+from apscheduler.events import (
+    EVENT_JOB_ERROR,
+    EVENT_JOB_MAX_INSTANCES,
+    EVENT_JOB_SUBMITTED,
+    JobExecutionEvent,
+    JobSubmissionEvent,
+)
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers.background import BackgroundScheduler
+from tzlocal import get_localzone
+
+from topicwatch.archive import ArchiveError, open_archive
+from topicwatch.archive.daemon_state import (
+    DaemonRunning,
+    child_run,
+    claim_heartbeat,
+    daemon_lock,
+    last_ok_started,
+    latest_run_id,
+    live_crawl_pids,
+    mark_alert,
+    pending_alerts,
+    pid_alive,
+    prune,
+    record_event,
+    record_outcome,
+    record_stuck,
+    register_topics,
+    relabel_timeout,
+    release_heartbeat,
+    set_next_runs,
+)
+from topicwatch.archive.daemon_state import beat as write_beat
+from topicwatch.archive.durations import format_duration
+from topicwatch.archive.queries import run_row
+from topicwatch.archive.runs import record_unregistered_run, recover_stale_runs
+from topicwatch.daemon.bounded import Inflight
+from topicwatch.daemon.config import Config, TopicConfig
+from topicwatch.daemon.courier import Courier
+from topicwatch.daemon.crawl_processes import KILL_GRACE, ChildExit, Children
+from topicwatch.daemon.hooks import (
+    HookCancelled,
+    HookError,
+    HookNotConfigured,
+    deliver,
+    describe_hook,
+)
+from topicwatch.daemon.job_watch import JobWatch
+from topicwatch.daemon.log import run_record, setup_logging, span, when
+from topicwatch.daemon.probe import OutOfTime, probe_policy, record_if_unchanged
+from topicwatch.daemon.schedule import (
+    coalesce,
+    first_run_time,
+    interval_seconds,
+    make_trigger,
+    next_after_outcome,
+)
+
+EXIT_OK = 0
+EXIT_USAGE = 2
+EXIT_BUSY = 75  # another daemon runs on this archive
+CRAWL_BUSY = 75  # `topicwatch crawl`: another process is crawling the topic
+HOUSEKEEPING = "housekeeping"
+ENRICH_BUDGET = 60.0  # seconds; crawler.settings' default, which the daemon cannot import
+KEEP_EVENTS = timedelta(days=90)
+# Seconds at shutdown, once crawls have ended, for jobs to record their outcomes and the
+# courier to send the alerts they queued (skipped by a second SIGTERM).
+STOP_TAIL = 5.0
+
+log = logging.getLogger("topicwatch.daemon")
+T = TypeVar("T")
+
+
+def utcnow() -> datetime:
+    """The daemon's one clock: archive functions are always handed times."""
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """A scheduled run as judged from the archive: ok, failed, aborted or busy."""
+
+    status: str
+    run: dict[str, Any] | None
+    error: str | None
+    duration: float
+
+
+class Daemon:
+    """One scheduler over one archive; :meth:`run` returns the process exit code."""
+
+    def __init__(self, config: Config, stop: threading.Event, hurry: threading.Event) -> None:
+        self.config = config
+        self.stop_requested = stop  # first SIGTERM/SIGINT
+        self.hurry = hurry  # a second one: stop crawls without waiting out the grace
+        self.stopping = threading.Event()
+        self.scheduling = threading.Lock()  # see _while_scheduling
+        self.children = Children()
+        self.jobs = JobWatch()  # what each job is doing; the heartbeat reports overruns
+        self.probes = Inflight()  # 304 checks in flight, abandoned at shutdown
+        self.courier = Courier(self._send_alerts)  # the one thread that waits on hooks
+        self.hostname = socket.gethostname()
+        self.timezone: tzinfo = ZoneInfo(config.timezone) if config.timezone else get_localzone()
+        self.topic_ids: dict[str, int] = {}
+        self.probe_policy = probe_policy(config.settings)
+        self.intervals = {
+            t.name: interval_seconds(t, self.timezone, utcnow()) for t in config.topics
+        }
+        self.scheduler = BackgroundScheduler(
+            executors={
+                "default": ThreadPoolExecutor(config.concurrency),
+                # Heartbeats never wait for a free crawl slot (alerts have their courier).
+                HOUSEKEEPING: ThreadPoolExecutor(1),
+            },
+            job_defaults={"coalesce": True, "max_instances": 1},
+            timezone=self.timezone,
+        )
+        self.expected: dict[str, datetime] = {}  # each topic's next due time, as last set
+        self.scheduler.add_listener(
+            self._on_submitted, EVENT_JOB_SUBMITTED | EVENT_JOB_MAX_INSTANCES
+        )
+        self.scheduler.add_listener(self._on_job_error, EVENT_JOB_ERROR)
+
+    @contextmanager
+    def archive(self) -> Iterator[sqlite_utils.Database]:
+        """A connection for this thread: sqlite3 connections stay in their own thread."""
+        db = open_archive(self.config.db)
+        try:
+            yield db
+        finally:
+            db.close()
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def run(self) -> int:
+        try:
+            with daemon_lock(self.config.db):
+                self._start()
+                while not self.stop_requested.wait(1.0):
+                    pass
+                self._stop()
+        except DaemonRunning as error:
+            log.error("%s", error)
+            return EXIT_BUSY
+        except ArchiveError as error:
+            log.error("archive: %s", error)
+            return EXIT_USAGE
+        return EXIT_OK
+
+    def _start(self) -> None:
+        now = utcnow()
+        topics = self.config.topics
+        with self.archive() as db:
+            live = live_crawl_pids(db, self.config.db)
+            recovered = recover_stale_runs(db, now, is_alive=live.__contains__)
+            self.topic_ids = register_topics(db, [(t.name, t.url, t.schedule) for t in topics], now)
+            claim_heartbeat(
+                db,
+                pid=os.getpid(),
+                hostname=self.hostname,
+                config_path=str(self.config.path) if self.config.path else None,
+                beat_seconds=self.config.heartbeat,
+                now=now,
+            )
+            prune(db, now - KEEP_EVENTS)
+            record_event(db, now, "started", None, f"pid {os.getpid()}, {len(topics)} topics")
+            last_ok = {t.name: last_ok_started(db, self.topic_ids[t.url]) for t in topics}
+        if recovered:
+            log.warning("marked %d leftover running run(s) aborted: %s", len(recovered), recovered)
+        for topic in topics:
+            first = first_run_time(topic, self.timezone, last_ok[topic.name], now)
+            self.scheduler.add_job(
+                self._crawl_job,
+                trigger=make_trigger(topic, self.timezone),
+                args=[topic],
+                id=topic.name,
+                name=topic.name,
+                next_run_time=first,
+                misfire_grace_time=None,  # late runs are run, coalesced: see _on_submitted
+            )
+            self.expected[topic.name] = first
+            log.info(
+                "%s: %s, first run %s", topic.name, topic.schedule, when(first, now, self.timezone)
+            )
+        self.courier.start()
+        self.courier.wake()  # alerts a previous daemon left pending
+        self.scheduler.add_job(
+            self._housekeeping,
+            "interval",
+            seconds=self.config.heartbeat,
+            id=HOUSEKEEPING,
+            executor=HOUSEKEEPING,
+            misfire_grace_time=None,
+        )
+        self.scheduler.start()
+        self._publish_next_runs()
+        log.info("daemon started: pid %d, archive %s", os.getpid(), self.config.db)
+
+    def _stop(self) -> None:
+        """Stop scheduling, let running crawls finish within the grace, else stop them.
+
+        Everything else is cut short so that the daemon is gone within the grace plus a
+        few seconds whatever it was doing: 304 checks in flight are abandoned at once
+        (their topics run next time), and so is an alert delivery (it stays pending).
+        """
+        with self.scheduling:
+            self.stopping.set()
+        self.children.close()
+        self.scheduler.pause()
+        self.probes.close()
+        grace = self.config.shutdown_grace
+        if len(self.children):
+            log.info("stopping: waiting up to %gs for %d crawl(s)", grace, len(self.children))
+        if not self.children.wait_idle(grace, self.hurry):
+            pids = self.children.signal_all(signal.SIGTERM)
+            log.warning("stopping crawl(s) %s: SIGTERM", pids)
+            if not self.children.wait_idle(KILL_GRACE):
+                log.error(
+                    "crawl(s) %s ignored SIGTERM: SIGKILL", self.children.signal_all(signal.SIGKILL)
+                )
+        tail = time.monotonic() + (0 if self.hurry.is_set() else STOP_TAIL)
+        if not self.jobs.wait_idle(STOP_TAIL):  # they record their runs' outcomes
+            log.error("job(s) of %s still busy: stopping without them", self.jobs.names())
+        self.scheduler.shutdown(wait=False)
+        if not self.courier.stop(within=tail - time.monotonic()):  # alerts the runs queued
+            log.error("the alert courier did not stop: stopping without it")
+        now = utcnow()
+        with self.archive() as db:
+            record_event(db, now, "stopped", None, f"pid {os.getpid()}")
+            release_heartbeat(db, os.getpid(), now)
+        log.info("daemon stopped")
+
+    # ------------------------------------------------------------------ jobs
+
+    def _crawl_job(self, topic: TopicConfig) -> None:
+        """One scheduled run: the 304 check, else a crawl child, both within the topic's
+        timeout, so no job holds a concurrency slot (or the topic's lock) past it."""
+        if self.stopping.is_set():
+            return
+        started = utcnow()
+        self.jobs.begin(topic, started)
+        try:
+            outcome = self._attempt(topic, started, time.monotonic() + topic.timeout)
+            if outcome is not None:
+                self.jobs.phase(topic.name, "recording the outcome")
+                self._conclude(topic, outcome)
+        finally:
+            self.jobs.end(topic.name)
+
+    def _attempt(self, topic: TopicConfig, started: datetime, deadline: float) -> Outcome | None:
+        """The run's outcome, or None when shutdown began before a crawl could start."""
+        self.jobs.phase(topic.name, "checking for a 304")
+        try:
+            outcome = self._unchanged(topic, started, deadline)
+        except OutOfTime:
+            return self._out_of_time(topic, started)
+        if outcome is not None:
+            return outcome
+        with self.archive() as db:
+            after_run = latest_run_id(db)
+        child = self.children.run(
+            self._command(topic),
+            topic.timeout,
+            on_start=lambda pid: self.jobs.phase(topic.name, f"crawl pid {pid}"),
+            deadline=deadline,
+        )
+        return None if child is None else self._judge(topic, child, started, after_run)
+
+    def _conclude(self, topic: TopicConfig, outcome: Outcome) -> None:
+        """Count the outcome in the topic's streak, reschedule, log, and wake the courier."""
+        failures = None
+        transition = None
+        if outcome.status in ("ok", "failed"):
+            with self.archive() as db:
+                failures, transition = record_outcome(
+                    db,
+                    self.topic_ids[topic.url],
+                    ok=outcome.status == "ok",
+                    now=utcnow(),
+                    alert_after=self.config.alerts.after,
+                    hooks=self.config.alerts.hooks,
+                    error=outcome.error,
+                    run_id=outcome.run["id"] if outcome.run else None,
+                )
+        next_run = self._reschedule(topic, failures)
+        self._log_run(topic, outcome, failures, next_run)
+        if transition is not None:
+            level = logging.ERROR if transition == "failing" else logging.WARNING
+            log.log(
+                level,
+                "%s: alert %s",
+                topic.name,
+                transition,
+                extra=_fields(topic=topic.name, alert=transition),
+            )
+            self.courier.wake()
+
+    def _out_of_time(self, topic: TopicConfig, started: datetime) -> Outcome:
+        """The 304 check used the topic's whole timeout (a site answering a byte at a time):
+        a failed run on record, as a crawl killed by its timeout is, and no crawl after it."""
+        now = utcnow()
+        error = f"the 304 check did not finish within the {format_duration(topic.timeout)} timeout"
+        with self.archive() as db:
+            run_id = record_unregistered_run(
+                db, topic=topic.name, url=topic.url, trigger="schedule", started_at=started,
+                pid=os.getpid(), status="failed", reason="timeout", error=error, finished_at=now,
+            )  # fmt: skip
+            record_event(db, now, "timeout", topic.name, error)
+            run = run_row(db, run_id)
+        return Outcome("failed", run, error, (now - started).total_seconds())
+
+    def _unchanged(self, topic: TopicConfig, started: datetime, deadline: float) -> Outcome | None:
+        """A clean 304 to the stored validators, recorded without a crawl process, or None.
+
+        See :mod:`crawler.probe`: an unchanged check costs one request instead of a process.
+        Raises OutOfTime when the check used up the topic's timeout (``deadline``).
+        """
+        try:
+            run = record_if_unchanged(
+                str(self.config.db), topic.name, topic.url, self.probe_policy,
+                started_at=started, now=utcnow, deadline=deadline, inflight=self.probes,
+            )  # fmt: skip
+        except OutOfTime:
+            raise
+        except Exception as error:  # any other failure here means: crawl instead, as before
+            log.warning(
+                "%s: could not check for a 304 (%s: %s); crawling",
+                topic.name, type(error).__name__, error,
+            )  # fmt: skip
+            return None
+        if run is None:
+            return None
+        return Outcome("ok", run, None, (utcnow() - started).total_seconds())
+
+    def _command(self, topic: TopicConfig) -> list[str]:
+        command = [sys.executable, "-m", "topicwatch", "crawl", "--url", topic.url]
+        command += ["--db", str(self.config.db), "--topic", topic.name, "--trigger", "schedule"]
+        command += ["--json", "--max-pages", str(topic.max_pages), "--wait", "0"]
+        if topic.selectors:
+            command += ["--selectors", _json(topic.selectors)]
+        settings = dict(self.config.settings)
+        # Article pages must never keep a run past its timeout: enrichment gets a third.
+        budget = _number(settings.pop("TOPICWATCH_ENRICH_BUDGET", ENRICH_BUDGET), ENRICH_BUDGET)
+        settings["TOPICWATCH_ENRICH_BUDGET"] = f"{min(budget, topic.timeout / 3):g}"
+        for name, value in settings.items():
+            command += ["-s", f"{name}={value}"]
+        if topic.allow_hosts:
+            command += ["-s", f"TOPICWATCH_ALLOW_HOSTS={','.join(topic.allow_hosts)}"]
+        return command
+
+    def _judge(
+        self, topic: TopicConfig, child: ChildExit, started: datetime, after_run: int
+    ) -> Outcome:
+        """Close whatever the child left ``running`` and read its run's row back (the
+        child's is the run it registered after run ``after_run``)."""
+        if child.pid is None:
+            return Outcome("failed", None, child.last_error_line, child.duration)
+        if child.returncode == CRAWL_BUSY:
+            return Outcome("busy", None, child.last_error_line, child.duration)
+        now = utcnow()
+        if child.timed_out:
+            status, reason = "failed", "timeout"
+            error = f"killed after the {format_duration(topic.timeout)} timeout"
+        else:
+            status, reason = (
+                ("aborted", "shutdown") if self.stopping.is_set() else ("failed", "crash")
+            )
+            error = f"the crawl process ended without recording its outcome ({_exit(child)})"
+        with self.archive() as db:
+            recover_stale_runs(
+                db, now, is_alive=pid_alive, status=status, reason=reason, error=error,
+                pids={child.pid},
+            )  # fmt: skip
+            if child.timed_out:
+                relabel_timeout(db, child.pid, after_run, error, now)
+                record_event(db, now, "timeout", topic.name, error)
+            run = child_run(db, child.pid, after_run)
+            if run is None:
+                # Killed or dead before it registered its run (Scrapy's start-up takes a
+                # second or more on a loaded machine): the daemon puts the attempt on record.
+                if not child.timed_out:
+                    error = child.last_error_line or f"the crawl did not start ({_exit(child)})"
+                run_id = record_unregistered_run(
+                    db, topic=topic.name, url=topic.url, trigger="schedule", started_at=started,
+                    pid=child.pid, status=status, reason=reason, error=error, finished_at=now,
+                )  # fmt: skip
+                run = run_row(db, run_id)
+        return Outcome(run["status"], run, run["error"], child.duration)
+
+    def _while_scheduling(self, call: Callable[[], T]) -> T | None:
+        """Call into the scheduler from a job thread, unless shutdown has begun (then None).
+
+        APScheduler's shutdown holds its job-store lock while it waits for the job threads,
+        so a job thread asking for a job at that moment would deadlock the daemon.
+        """
+        with self.scheduling:
+            return None if self.stopping.is_set() else call()
+
+    def _reschedule(self, topic: TopicConfig, failures: int | None) -> datetime | None:
+        """Push the next run later while failures back off; publish it for status."""
+
+        def move() -> datetime | None:
+            job = self.scheduler.get_job(topic.name)
+            if job is None:
+                return None
+            wanted = next_after_outcome(
+                job.next_run_time,
+                utcnow(),
+                interval=self.intervals[topic.name],
+                failures=failures or 0,
+                cap=self.config.backoff_max,
+            )
+            if wanted is not None and wanted != job.next_run_time:
+                job.modify(next_run_time=wanted)
+                self.expected[topic.name] = wanted
+            return wanted
+
+        wanted = self._while_scheduling(move)
+        if not self.stopping.is_set():
+            with self.archive() as db:
+                set_next_runs(db, {self.topic_ids[topic.url]: wanted}, utcnow())
+        return wanted
+
+    def _housekeeping(self) -> None:
+        """The heartbeat: it only writes to the archive and wakes the courier, so nothing a
+        topic or a hook does can hold it (a stale beat means the daemon itself is stuck)."""
+        now = utcnow()
+        with self.archive() as db:
+            write_beat(db, os.getpid(), now)
+        self._publish_next_runs()
+        self._watch_jobs(now)
+        self.courier.wake()
+
+    def _publish_next_runs(self) -> None:
+        runs = self._while_scheduling(
+            lambda: {
+                self.topic_ids[t.url]: getattr(
+                    self.scheduler.get_job(t.name), "next_run_time", None
+                )
+                for t in self.config.topics
+            }
+        )
+        if runs is None:
+            return
+        with self.archive() as db:
+            set_next_runs(db, runs, utcnow())
+
+    def _watch_jobs(self, now: datetime) -> None:
+        """Put jobs that overran their topic's timeout by a heartbeat on record, and alert.
+
+        Jobs are bounded, so this should never fire; if it does, the operator must know
+        (``topicwatch status`` shows it, refreshed at each beat, until the job ends).
+        """
+        for job in self.jobs.overdue(slack=self.config.heartbeat):
+            topic = job.topic
+            error = (
+                f"running for {span(job.elapsed)}, over its {format_duration(topic.timeout)}"
+                f" timeout ({job.phase})"
+            )
+            first, job.flagged = not job.flagged, True
+            with self.archive() as db:
+                queued = record_stuck(
+                    db, self.topic_ids[topic.url], topic.name, error=error, now=now,
+                    hooks=self.config.alerts.hooks, first=first,
+                )  # fmt: skip
+            if first:
+                log.error("%s: stuck: %s", topic.name, error, extra=_fields(topic=topic.name))
+            if queued:
+                self.courier.wake()
+
+    def _send_alerts(self, inflight: Inflight) -> None:
+        """Send the outbox's pending alerts (on the courier's thread only, so never twice).
+
+        A delivery cut short by shutdown is not an attempt: the alert stays as it was.
+        """
+        with self.archive() as db:
+            alerts = pending_alerts(db)
+        for alert in alerts:
+            target = describe_hook(alert.hook, self.config.alerts)
+            state, problem = "sent", None
+            try:
+                deliver(alert.hook, self.config.alerts, alert.payload, inflight)
+            except HookCancelled:
+                return
+            except HookNotConfigured as error:
+                state, problem = "skipped", str(error)
+            except HookError as error:
+                state, problem = "pending", str(error)
+            with self.archive() as db:
+                mark_alert(db, alert.id, state=state, now=utcnow(), error=problem)
+            topic = alert.payload.get("topic")
+            if problem:
+                log.warning("%s: alert %s to %s not sent: %s", topic, alert.kind, target, problem)
+            else:
+                log.info("%s: alert %s sent to %s", topic, alert.kind, target)
+
+    # ------------------------------------------------------------------ events and logs
+
+    def _on_submitted(self, event: JobSubmissionEvent) -> None:
+        """Coalesce a late run and put the due times it stands for on record as ``missed``.
+
+        After a suspend or a SIGSTOP, APScheduler runs a topic once for its latest due time
+        and drops the others silently, and the next due time may follow a moment later;
+        :func:`crawler.schedule.coalesce` decides what the run stands for. Runs on the
+        scheduler's thread: the job is moved before its next due time can fire.
+        """
+        if event.job_id == HOUSEKEEPING:
+            return
+        topic = next(t for t in self.config.topics if t.name == event.job_id)
+        due, now = event.scheduled_run_times[-1], utcnow()
+        ran = event.code == EVENT_JOB_SUBMITTED
+
+        def account() -> tuple[datetime, ...]:
+            job = self.scheduler.get_job(topic.name)
+            if job is None:
+                return ()
+            step = make_trigger(topic, self.timezone, jitter=False)
+            plan = coalesce(
+                self.expected.get(topic.name), due, now, job.next_run_time,
+                lambda moment: step.get_next_fire_time(moment, moment), ran=ran,
+            )  # fmt: skip
+            following = job.next_run_time
+            if plan.skip is not None:
+                later = job.trigger.get_next_fire_time(plan.skip, plan.skip)
+                if later is not None:
+                    job.modify(next_run_time=later)
+                    following = later
+            self.expected[topic.name] = following
+            return plan.missed
+
+        missed = self._while_scheduling(account)
+        if missed:
+            self._record_missed(topic.name, missed, now, ran)
+
+    def _record_missed(
+        self, name: str, missed: tuple[datetime, ...], now: datetime, ran: bool
+    ) -> None:
+        first, last = missed[0].astimezone(UTC), missed[-1].astimezone(UTC)
+        due = f"{first:%Y-%m-%d %H:%M:%S}" + (f" to {last:%H:%M:%S}" if len(missed) > 1 else "")
+        why = (
+            f"one run at {now:%H:%M:%S} stands for them (the daemon was held up: stopped,"
+            " suspended or busy)"
+            if ran
+            else "skipped: the previous run was still going"
+        )
+        detail = f"{len(missed)} run(s) due {due} UTC did not start on time; {why}"
+        log.warning("%s: %s", name, detail, extra=_fields(topic=name, missed=len(missed)))
+        try:
+            with self.archive() as db:
+                record_event(db, now, "missed", name, detail)
+        except (ArchiveError, sqlite3.OperationalError) as error:
+            log.error("could not record missed event: %s", error)
+
+    def _on_job_error(self, event: JobExecutionEvent) -> None:
+        """Put a job that raised on record: APScheduler would only log it."""
+        detail = f"{type(event.exception).__name__}: {event.exception}"
+        log.error("%s: job failed: %s\n%s", event.job_id, detail, event.traceback)
+        try:
+            with self.archive() as db:
+                record_event(db, utcnow(), "error", event.job_id, detail)
+        except (ArchiveError, sqlite3.OperationalError) as error:
+            log.error("could not record error event: %s", error)
+
+    def _log_run(
+        self,
+        topic: TopicConfig,
+        outcome: Outcome,
+        failures: int | None,
+        next_run: datetime | None,
+    ) -> None:
+        level, line, fields = run_record(
+            topic.name,
+            outcome.status,
+            outcome.run,
+            outcome.duration,
+            error=outcome.error,
+            failures=failures,
+            alert_after=self.config.alerts.after,
+            next_run=next_run,
+            now=utcnow(),
+            timezone=self.timezone,
+        )
+        log.log(level, "%s", line, extra={"fields": fields})
+
+
+def _exit(child: ChildExit) -> str:
+    code = child.returncode
+    if code is not None and code < 0:
+        return f"killed by {signal.Signals(-code).name}"
+    return f"exit status {code}"
+
+
+def _number(value: Any, default: float) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return default
+
+
+def _fields(**fields: Any) -> dict[str, Any]:
+    return {"fields": fields}
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
+# ---------------------------------------------------------------------- entry point
+
+
+def run(config: Config, *, log_json: bool = False) -> int:
+    """Run the daemon until SIGTERM/SIGINT (a second one: stop crawls without the grace);
+    return the process exit status."""
+    stop, hurry = threading.Event(), threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        (hurry if stop.is_set() else stop).set()
+
+    signal.signal(signal.SIGTERM, on_signal)  # BlockingScheduler/BackgroundScheduler: none
+    signal.signal(signal.SIGINT, on_signal)
+    setup_logging(log_json)
+    daemon = Daemon(config, stop, hurry)
+    code = daemon.run()
+    if len(daemon.jobs):
+        # A job thread still blocked (in SQLite, say) would hold the interpreter's exit,
+        # which joins the scheduler's worker threads: stop means stop.
+        logging.shutdown()
+        os._exit(code)
+    return code
