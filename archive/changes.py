@@ -16,17 +16,18 @@ Rules (the public contract, see docs/schema.md):
   a flip-flopping headline): not an edit; the item shows that version again, and the
   first return since its last edit is marked once.
 * **vanished** – an item the previous run listed is absent although this run read the
-  place where it would stand now: its nearest neighbours in the previous listing that
-  this run lists — the one above it (the top of the listing for the first item) and the
-  one below it — stand on one page of this run, in their old order. An item that moved
-  (a sticky post, an "updated" bump) breaks that order, so what it passed is never taken
-  for retracted: a move is a move. Items that scrolled past the last page read, or whose
-  place straddles two pages of the run, are not vanished.
+  place where it would stand now: its nearest neighbours in the previous listing among
+  the items that kept their order (:func:`kept_in_order`) — the one above it (the top of
+  the listing for the first item) and the one below it — stand on one page of this run.
+  An item that moved (a sticky post, an "updated" bump) is not among them, so it is never
+  evidence and what it passed is never taken for retracted: a move is a move. Items that
+  scrolled past the last page read, or whose place straddles two pages, are not vanished.
 * **reappeared** – an item marked vanished is listed again.
 """
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -175,48 +176,67 @@ def vanished_items(sightings: Sequence[Sighting], listed: Sequence[ListedItem]) 
     """Previously listed items absent from a place of the listing this run read.
 
     ``sightings`` is the run's listing, deduplicated, in order; ``listed`` the previous
-    run's listing (positions) and the vanished items. See the module docstring.
+    run's listing (positions) and the vanished items. An absent item's neighbours are the
+    nearest items of the previous listing that kept their order in this run
+    (:func:`kept_in_order`), so an item that moved is neither a neighbour nor evidence.
     """
     where = {sighting.url: (index, sighting.page) for index, sighting in enumerate(sightings)}
     if not where:
         return []
-    top = (-1, min(page for _, page in where.values()))  # the top of the first page read
     previous = sorted((i for i in listed if not i.vanished), key=lambda i: i.last_position)
-    above = top
+    steady = kept_in_order([i.url for i in previous if i.url in where], where)
+    above = (-1, min(page for _, page in where.values()))  # the top of the first page read
     absent: list[ListedItem] = []
     vanished: list[ListedItem] = []
     for item in previous:
         if item.url not in where:
             absent.append(item)
-            continue
-        below = where[item.url]
-        if absent and above[1] == below[1] and above[0] < below[0]:
-            vanished += absent
-        above, absent = below, []
+        elif item.url in steady:
+            below = where[item.url]
+            if above[1] == below[1]:
+                vanished += absent
+            above, absent = below, []
     return vanished
+
+
+def kept_in_order(urls: Sequence[str], where: Mapping[str, tuple[int, int]]) -> set[str]:
+    """The items that kept their order: the largest subset of ``urls`` (given in their
+    previous order) that this run lists in the same order; among equals, the one whose
+    items were listed highest. Everything else in ``urls`` moved.
+
+    O(n log n): the longest increasing run starting at each item (patience sorting from
+    the end), then the earliest items that still complete a longest run.
+    """
+    values = [where[url][0] for url in urls]
+    longest = [0] * len(values)
+    tails: list[int] = []  # negated start values of the best runs of each length
+    for i in range(len(values) - 1, -1, -1):
+        k = bisect_left(tails, -values[i])
+        longest[i] = k + 1
+        if k == len(tails):
+            tails.append(-values[i])
+        else:
+            tails[k] = -values[i]
+    wanted, last, kept = max(longest, default=0), -1, set()
+    for i, value in enumerate(values):
+        if wanted and longest[i] == wanted and value > last:
+            kept.add(urls[i])
+            wanted, last = wanted - 1, value
+    return kept
 
 
 def continuity(
     sightings: Sequence[Sighting],
     listed: Sequence[ListedItem],
-    topic_urls: Iterable[str],
+    new_dates: Sequence[str],
     stopped_looking: bool,
 ) -> Continuity:
-    """How the run's listing continues the previous one, for the layout guard.
-
-    ``topic_urls``: the run's URLs the topic has ever listed (the rest are new to it).
-    """
-    where = {sighting.url: index for index, sighting in enumerate(sightings)}
+    """How the run's listing continues the previous one, for the layout guard
+    (``new_dates``: publication dates of the run's items new to the topic)."""
+    where = {sighting.url: (index, sighting.page) for index, sighting in enumerate(sightings)}
     previous = [i.url for i in sorted(listed, key=lambda i: i.last_position) if not i.vanished]
-    common = [url for url in previous if url in where]
-    below: tuple[bool, ...] | None = None
-    previous_below = 0
-    if common:
-        last = max(common, key=where.__getitem__)  # the lowest of them in this run
-        ours = set(topic_urls)
-        below = tuple(s.url not in ours for s in sightings[where[last] + 1 :])
-        previous_below = len(previous) - previous.index(last) - 1
-    return Continuity(len(previous), len(common), below, previous_below, stopped_looking)
+    kept = kept_in_order([url for url in previous if url in where], where)
+    return Continuity(len(previous), len(kept), tuple(new_dates), stopped_looking)
 
 
 def classify(
@@ -283,22 +303,29 @@ def accepted_aliases(
 
     A claim merges the listed URL into the canonical one, so it is ignored when it
     contradicts what the run saw: the listing shows the canonical URL as a card of a
-    different text, the canonical item is known with a different text, or the listed URL
-    is already an item of its own (two histories are never merged). ``cards`` are the
-    run's cards by their listed URL.
+    different text, another card of a different text claims the same canonical URL, the
+    canonical item is known with a different text, or the listed URL is already an item
+    of its own (two histories are never merged). ``cards`` are the run's cards by their
+    listed URL.
     """
     accepted: dict[str, str] = {}
     ignored: dict[str, str] = {}
+    claimants: dict[str, list[Sighting]] = {}
+    for alias, url in claims.items():
+        if alias != url and alias in cards:
+            claimants.setdefault(url, []).append(cards[alias])
     for alias, url in claims.items():
         if alias == url:
             continue
         card = cards.get(alias)
         other = cards.get(url)
         target = known.get(url)
+        rivals = [rival for rival in claimants.get(url, []) if rival.url != alias]
         contradicted = (
             alias in known
             or (card is not None and other is not None and not same_text(card, other))
             or (card is not None and target is not None and compare_text(target, card) is not None)
+            or (card is not None and any(not same_text(card, rival) for rival in rivals))
         )
         (ignored if contradicted else accepted)[alias] = url
     return accepted, ignored

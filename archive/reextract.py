@@ -21,6 +21,7 @@ from datetime import datetime
 
 import sqlite_utils
 
+from topicwatch.archive.changes import KnownItem, Sighting, compare_text
 from topicwatch.archive.clock import iso
 from topicwatch.archive.db import write_transaction
 from topicwatch.archive.search_index import index_run
@@ -123,10 +124,17 @@ def _plan_item(
     ).fetchall():
         if run_id in keys and previous.get(run_id) == keys[run_id]:
             plan.relabel.append((int(change_id), url, int(run_id)))
-    current = db.execute("SELECT headline, summary FROM items WHERE id = ?", [item_id]).fetchone()
+    current = db.execute(
+        "SELECT headline, summary, content_hash FROM items WHERE id = ?", [item_id]
+    ).fetchone()
     before = (str(current[0]), str(current[1]))
-    if content_hash(*before) != content_hash(*text):
-        plan.versions.append(NewVersion(item_id, url, before, text))
+    # The crawl's own comparison: a field the pages never showed (a headline an article
+    # page filled) is not observed, mojibake of the known text is no reading, and volatile
+    # fragments do not count, so the new extractor plans exactly what a crawl would.
+    known = KnownItem(item_id, url, before[0], before[1], str(current[2]))
+    change = compare_text(known, Sighting(url, text[0], text[1], "", 0, 0))
+    if change is not None:
+        plan.versions.append(NewVersion(item_id, url, before, (change.headline, change.summary)))
 
 
 def apply_reparse(

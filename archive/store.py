@@ -43,7 +43,7 @@ from topicwatch.archive.runs import close_without_changes
 from topicwatch.archive.search_index import index_run
 from topicwatch.archive.snapshots import Fetch, record_fetches
 from topicwatch.archive.text import content_hash, valid_unicode
-from topicwatch.archive.verdict import Pace, layout_failure, overlap_failure
+from topicwatch.archive.verdict import Pace, continuity_failure, layout_failure
 
 _CHUNK = 500
 RECENT_VERSIONS = 5  # a return to one of an item's last versions is alternation, not an edit
@@ -80,6 +80,7 @@ class RunReport:
     extractor_version: str = ""
     partial: str = ""
     fields_cleaned: int = 0
+    stopped_looking: bool = False  # the page limit came while the crawl still wanted more
 
 
 @dataclass(frozen=True)
@@ -139,17 +140,21 @@ def _commit(
     claims = {a.listing_url: a.canonical_url for a in report.articles if a.canonical_url}
     notes += _claim_aliases(db, claims, raw, now)
     sightings = dedupe(_resolve_aliases(db, raw))
-    result, drift = _classify(db, sightings, listed)
+    result, drift = _classify(db, topic_id, sightings, listed)
     if drift:
         _write_aliases(db, drift, now, source="drift")
         notes.append(f"identity drift: {len(drift)} listed item(s) under new URLs kept as known")
         sightings = dedupe(_resolve_aliases(db, sightings))
-        result, _ = _classify(db, sightings, listed)
-    stopped_looking = report.gap_suspected or bool(report.partial)  # more pages, unread
-    shape = continuity(sightings, listed, _topic_urls(db, topic_id, sightings), stopped_looking)
-    reason = overlap_failure(shape, _pace(db, topic_id, listed, now))
+        result, _ = _classify(db, topic_id, sightings, listed)
+    stopped_looking = report.gap_suspected or report.stopped_looking or bool(report.partial)
+    ours = _topic_urls(db, topic_id, sightings)
+    new_dates = [s.published_at for s in sightings if s.url not in ours]
+    shape = continuity(sightings, listed, new_dates, stopped_looking)
+    reason = continuity_failure(shape, _pace(db, topic_id, listed, now))
     if reason is not None:
         raise _Refused(reason)
+    if report.partial:  # the read was cut short: what it could not look for is not judged
+        result.vanished = []
     snapshots = record_fetches(db, run_id, report.fetches)
     ids = _write_items(db, run_id, result, now)
     page_snapshots = {page.page: snapshots.get(page.url) for page in report.pages}
@@ -200,18 +205,29 @@ def _valid_article(article: Article) -> Article:
 
 
 def _classify(
-    db: sqlite_utils.Database, sightings: list[Sighting], listed: list[ListedItem]
+    db: sqlite_utils.Database, topic_id: int, sightings: list[Sighting], listed: list[ListedItem]
 ) -> tuple[Classification, dict[str, str]]:
     """The run's changes, and the new URLs that are listed items under new links (drift)."""
-    seen = {s.url for s in sightings}
-    absent = [item.url for item in listed if not item.vanished and item.url not in seen]
-    known = _known_items(db, [s.url for s in sightings] + absent)
+    known = _known_items(db, [s.url for s in sightings])
     result = classify(sightings, known, listed)
-    drift = identity_drift(
-        result.new, len(sightings), {url: known[url] for url in absent if url in known}
-    )
+    drift: dict[str, str] = {}
+    if len(result.new) * 2 > len(sightings):  # mostly new: the links may have changed form
+        absent = _listed_elsewhere(db, topic_id, {s.url for s in sightings})
+        drift = identity_drift(result.new, len(sightings), absent)
     edited = [edit.known.item_id for edit in result.edited]
     return settle_returns(result, _recent_versions(db, edited), _marked(db, edited)), drift
+
+
+def _listed_elsewhere(
+    db: sqlite_utils.Database, topic_id: int, seen: set[str]
+) -> dict[str, KnownItem]:
+    """The topic's listed items this run did not see, whatever page they were last on."""
+    rows = db.execute(
+        "SELECT i.id, i.url, i.headline, i.summary, i.content_hash FROM topic_items AS t"
+        " JOIN items AS i ON i.id = t.item_id WHERE t.topic_id = ? AND t.vanished_at IS NULL",
+        [topic_id],
+    )
+    return {row[1]: KnownItem(*row) for row in rows if row[1] not in seen}
 
 
 def _expand_not_modified(db: sqlite_utils.Database, pages: Sequence[PageResult]) -> list[Sighting]:

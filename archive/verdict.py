@@ -7,13 +7,16 @@ of them from other topics, that would be archived as new items and edits. These 
 fail such runs instead:
 
 * **count** – page 1 parsed no items, or under half the usual number;
-* **continuity** – a topic's listing is newest first, so what follows an item it listed
-  last time are the items it listed after it, older ones. A list that continues below
-  such an item with several items the topic never listed, where the topic listed others,
-  is not the topic's listing;
-* **overlap** – a listing that shares no item with the topic's last one, read to its end
-  (not stopped by the page limit or an unreadable page while looking for known items),
-  when the topic's pace cannot explain a complete turnover since its last run.
+* **continuity** – a topic's listing is newest first, so what a run reads, from the top
+  down past the new items, is the topic's previous listing again, in its order. A run
+  that read to the end of the listing (not stopped by the page limit or an unreadable
+  page while looking) and keeps fewer than :data:`CONFIRM` of the items the topic listed
+  last time in their order is not the topic's listing — unless it is explained: by the
+  time since the topic's last run (its pace could have replaced them all), or by the new
+  items being mostly dated after everything it listed last time.
+
+The crawl reads on (up to its page limit) while a listing is not yet confirmed this way,
+so a genuine burst of new items confirms itself on the next page.
 """
 
 from __future__ import annotations
@@ -25,24 +28,18 @@ from statistics import median
 
 COLLAPSE_RATIO = 0.5
 RECENT_RUNS = 10
-MIN_PREVIOUS = 3  # a listing of fewer items says too little to judge overlap against
-FOREIGN_TAIL = 3  # new items below the last known one, before the listing is doubted
+MIN_PREVIOUS = 3  # a listing of fewer items says too little to judge continuity against
+CONFIRM = 3  # previous items, in their order, that show a listing is the topic's own
 QUIET_TURNOVER_SECONDS = 86_400.0  # with no dates to go by, a day may turn a listing over
 
 
 @dataclass(frozen=True)
 class Continuity:
-    """How this run's listing relates to the topic's previous one (see the module doc).
-
-    ``below_last_known``: the run's items after the last previously listed item that kept
-    its order (None when the run lists none of them); ``previous_below``: how many items
-    the previous listing had after that item.
-    """
+    """How this run's listing relates to the topic's previous one (see the module doc)."""
 
     previous_listed: int
-    shared: int
-    below_last_known: tuple[bool, ...] | None  # per item below it: is it new to the topic?
-    previous_below: int
+    kept_in_order: int  # items of the previous listing this run lists in their old order
+    new_dates: tuple[str, ...]  # publication dates of the run's items new to the topic
     stopped_looking: bool  # more pages were there, unread (page limit, unreadable page)
 
 
@@ -75,29 +72,36 @@ def layout_failure(first_page_items: int | None, recent: Sequence[int]) -> str |
     return None
 
 
-def overlap_failure(continuity: Continuity, pace: Pace) -> str | None:
+def continuity_failure(continuity: Continuity, pace: Pace) -> str | None:
     """Return why the listing is not the topic's own (a widget, another list), or None."""
-    if continuity.previous_listed < MIN_PREVIOUS:
+    need = min(CONFIRM, continuity.previous_listed)
+    if continuity.previous_listed < MIN_PREVIOUS or continuity.kept_in_order >= need:
         return None
-    below = continuity.below_last_known
-    if below is not None:
-        foreign = sum(below)
-        if continuity.previous_below and foreign >= FOREIGN_TAIL and foreign * 2 > len(below):
-            return (
-                f"the listing continues below the topic's known items with {foreign} items the"
-                f" topic never listed, where it listed {continuity.previous_below} others:"
-                " not the topic's own list (a site-wide widget?)"
-            )
-        return None
-    if continuity.shared or continuity.stopped_looking:
+    if continuity.stopped_looking:
         return None
     if pace.elapsed >= _turnover_seconds(pace.listed_dates, continuity.previous_listed):
         return None
+    if _mostly_newer(continuity.new_dates, pace.listed_dates):
+        return None
     return (
-        f"the listing shares none of the {continuity.previous_listed} items the topic listed"
-        " last time, too soon for the topic's pace to replace them all: not the topic's own"
-        " list (a site-wide widget?)"
+        f"the listing keeps {continuity.kept_in_order} of the {continuity.previous_listed}"
+        " items the topic listed last time in their order, too soon for the topic's pace"
+        " to replace them: not the topic's own list (a site-wide widget?)"
     )
+
+
+def confirmed(kept: int, previous_listed: int) -> bool:
+    """Whether a listing read so far confirms the topic's previous one (read on if not)."""
+    return previous_listed < MIN_PREVIOUS or kept >= min(CONFIRM, previous_listed)
+
+
+def _mostly_newer(new_dates: Sequence[str], previous_dates: Sequence[str]) -> bool:
+    """At least half the new items dated after every item of the previous listing."""
+    newest = max((m for d in previous_dates if (m := _parsed(d)) is not None), default=None)
+    if newest is None or not new_dates:
+        return False
+    later = sum(1 for d in new_dates if (m := _parsed(d)) is not None and m > newest)
+    return later * 2 >= len(new_dates)
 
 
 def _turnover_seconds(dates: Sequence[str], count: int) -> float:

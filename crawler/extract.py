@@ -18,7 +18,7 @@ from lxml import html as lxml_html
 from lxml.html import HtmlElement
 
 from topicwatch.archive.text import strip_volatile_edges
-from topicwatch.archive.urls import PageUrls
+from topicwatch.archive.urls import PageUrls, canonical_url
 from topicwatch.crawler.cards import Card, find_cards, unnest_cards
 from topicwatch.crawler.dates import DateReading, read_date
 from topicwatch.crawler.entry import Entry, make_entry
@@ -460,6 +460,12 @@ def _numbered_page_links(root: HtmlElement, urls: PageUrls) -> list[str]:
         for href in root.xpath("//a/@href[contains(., 'page')]")
         if page_number(urls.canonical(str(href)) or "") == wanted
     ]
+
+
+def same_listing(url: str, listing_url: str) -> bool:
+    """Whether ``url`` is a page of the listing at ``listing_url`` (not another page the
+    site redirected a page number to, such as its home page)."""
+    return _same_listing(canonical_url(url, listing_url) or url, PageUrls(listing_url))
 
 
 def _same_listing(url: str, urls: PageUrls) -> bool:

@@ -57,10 +57,13 @@ class PageFailure:
 
 @dataclass
 class PagingEnd:
-    """Why paging stopped: ``gap_suspected`` when the page limit came before known items."""
+    """Why paging stopped: ``gap_suspected`` when the page limit came before known items;
+    ``still_looking`` when it came while the spider still wanted to read on (a missing
+    item, an unconfirmed listing)."""
 
     reason: str
     gap_suspected: bool
+    still_looking: bool = False
 
 
 @dataclass

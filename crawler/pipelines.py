@@ -23,7 +23,7 @@ from scrapy.exceptions import CloseSpider
 from twisted.python.failure import Failure
 
 from topicwatch.archive import ArchiveError, TopicBusy, open_archive, topic_lock
-from topicwatch.archive.changes import Sighting, dedupe, vanished_items
+from topicwatch.archive.changes import Sighting, continuity, dedupe, vanished_items
 from topicwatch.archive.daemon_state import pid_alive
 from topicwatch.archive.diagnose import explain
 from topicwatch.archive.enrichment import Article, needs_article, pending_urls
@@ -37,6 +37,7 @@ from topicwatch.archive.runs import (
 from topicwatch.archive.snapshots import Fetch, save_fetches
 from topicwatch.archive.store import PageResult, RunReport, RunSummary, commit_run
 from topicwatch.archive.urls import looks_like_article
+from topicwatch.archive.verdict import confirmed
 from topicwatch.crawler import EXTRACTOR_VERSION
 from topicwatch.crawler.items import (
     ArticleDetails,
@@ -65,15 +66,21 @@ class ArchiveMemory:
     def needs_article(self, url: str, headline: str, summary: str) -> bool:
         return needs_article(self.db, url, headline, summary)
 
-    def missing_from(self, read: list[tuple[str, int]]) -> int:
-        """How many items the topic listed last time are missing from the stretch read."""
+    def wants_more(self, read: list[tuple[str, int]]) -> bool:
+        """Whether paging should read on from what was read so far: an item the topic
+        listed last time is missing from the stretch read (it may only have moved down),
+        or the stretch does not yet confirm the topic's previous listing (a burst of new
+        items, or not the topic's list at all: archive.verdict)."""
         if not self.listed:
-            return 0
-        sightings = [
+            return False
+        sightings = dedupe(
             Sighting(resolve_url(self.db, url), "", "", "", index, page)
             for index, (url, page) in enumerate(read, start=1)
-        ]
-        return len(vanished_items(dedupe(sightings), self.listed))
+        )
+        if vanished_items(sightings, self.listed):
+            return True
+        shape = continuity(sightings, self.listed, (), stopped_looking=False)
+        return not confirmed(shape.kept_in_order, shape.previous_listed)
 
 
 class ArchivePipeline:
@@ -236,6 +243,7 @@ class ArchivePipeline:
         return RunReport(
             pages,
             gap_suspected=self.paging_end.gap_suspected if self.paging_end else False,
+            stopped_looking=self.paging_end.still_looking if self.paging_end else False,
             coverage=coverage(self.items),
             articles=tuple(self._articles()),
             article_failures={f.listing_url: f.error for f in self.article_failures},

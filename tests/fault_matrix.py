@@ -107,9 +107,46 @@ HISTORY: list[Fault] = [
     Fault("widget-unmarked", "history",
           "the same list of 20 (2 of the topic's) as plain `<div>`s in the main column, "
           "nothing marking it a widget",
-          "the layout guard fails the run: the list continues below the topic's known items "
-          "with items it never listed; nothing new, nothing edited", "1", "failed/layout",
-          "never listed"),
+          "reads on to confirm the listing, finds no more, and the layout guard fails the "
+          "run: it keeps 2 of the topic's 20 items in their order; nothing new or edited",
+          "1", "failed/layout", "not the topic's own list"),
+    Fault("widget-last-known", "history",
+          "the same widget with one of the topic's items as its last entry (19 foreign "
+          "items above it, as a burst of new ones would stand)",
+          "the layout guard fails the run: one known item confirms nothing", "1",
+          "failed/layout", "not the topic's own list"),
+    Fault("burst-confirmed", "history",
+          "25 new articles at once on a 2-page topic (page 1 all new)",
+          "reads on to page 2, where the topic's known items follow in order: a burst, "
+          "archived", "0", "ok"),
+    Fault("turnover-newer", "history",
+          "a one-page \"latest 10\" topic whose 10 items are all replaced by newer ones",
+          "the new items are dated after all the old ones: a turnover, archived; the old "
+          "ones scrolled off, not retracted", "0", "ok"),
+    Fault("retagged-older", "history",
+          "six older articles newly tagged, standing at the bottom of page 1 by their dates",
+          "archived as new items where they stand; nothing refused, nothing vanished", "0",
+          "ok"),
+    Fault("retraction-beside-bump", "history",
+          "item 6 retracted while item 7, below it, is bumped to the top (40 items)",
+          "judges item 6 by the neighbours that kept their order: vanished; the bump is a "
+          "move", "0", "ok"),
+    Fault("unpinned-page2-fails", "history",
+          "the pinned top item un-pinned to page 2, and page 2 answers 404 this run",
+          "a partial run judges nothing it could not finish looking for: no retraction",
+          "0", "ok/partial", "page 2 could not be read"),
+    Fault("page2-redirect", "history",
+          "page 2 redirects to the site's top page while page 1 holds only new items",
+          "a page redirected out of the listing is an unreadable page: a partial run, page 1 "
+          "archived", "0", "ok/partial", "redirected to"),
+    Fault("canonical-conflict", "history",
+          "three new articles whose pages all name one unknown URL as `rel=canonical`",
+          "claims that contradict each other merge nothing: three new items", "0", "ok"),
+    Fault("drift-many-pages", "history",
+          "a 100-item topic whose every link gains `?session=<token>` (the first crawl read "
+          "5 pages, later ones 1)",
+          "session parameters make no identity (a long token is dropped; otherwise the "
+          "texts show drift against every item the topic lists): nothing new", "0", "ok"),
     Fault("alternating", "history", "an A/B-tested headline: A, B, A, B over four runs",
           "one edit, then `alternating` once; no more edits or versions", "0", "ok"),
     Fault("session-ids", "history",

@@ -16,20 +16,20 @@ a reference model written from the rules' wording, not from the code, predicts i
   observed before is ``filled``, any other ``edited``;
 * no archived item, version or listing row is ever lost;
 * an item of the previous run's listing is vanished exactly when it is listed nowhere in
-  the run and its nearest neighbours in that listing which the run lists — the one above
-  (or the top of the listing) and the one below — stand on one page of the run, in their
-  old order;
+  the run, the run read to its end (a partial run judges none), and its nearest
+  neighbours in that listing among the items that kept their order (the largest such
+  set; among equals the one listed highest) — the one above (or the top of the listing)
+  and the one below — stand on one page of the run;
 * a failed run (the layout guard) changes nothing: page 1 empty or under half the usual
-  count; or, against a previous listing of 3+ items, a listing that continues below the
-  lowest item it shares with it by 3+ items never listed (more than half of what follows,
-  where the previous listing had items after it), or that shares none of them, read to
-  its end (not stopped by the page limit or an unreadable page), less than a day after
-  the previous run (no dates to judge the pace by);
+  count; or, against a previous listing of 3+ items, a run that keeps fewer than 3 of them
+  in their order, read to its end (not stopped by the page limit or an unreadable page),
+  less than a day after the previous run (no dates to judge the pace by);
 * the order of runs is their sequence: times are recorded as given, whatever the clock.
 """
 
 from __future__ import annotations
 
+import itertools
 import shutil
 import statistics
 import tempfile
@@ -167,14 +167,16 @@ def run_listing(pages: list[list[Card]]) -> dict[str, tuple[Card, int, int]]:
     return first
 
 
-def expected_run(model: Model, pages: list[list[Card]], at: datetime) -> dict[str, set[str]]:
+def expected_run(
+    model: Model, pages: list[list[Card]], at: datetime, partial: bool
+) -> dict[str, set[str]]:
     """The changes a successful run must record, by kind; updates the model."""
     first = run_listing(pages)
     changes: dict[str, set[str]] = {kind: set() for kind in KINDS}
     changes["reappeared"] = model.vanished & set(first)
     previous = previous_listing(model)
     for u in previous:
-        if u not in first and evidence(u, previous, first):
+        if not partial and u not in first and evidence(u, previous, first):
             changes["vanished"].add(u)
     for u, (card, _, _) in first.items():
         if u not in model.versions:
@@ -224,18 +226,36 @@ def previous_listing(model: Model) -> list[str]:
     return sorted(listed, key=model.position.__getitem__)
 
 
+def kept(previous: list[str], first: dict[str, tuple[Card, int, int]]) -> list[str]:
+    """The items that kept their order: the largest set of previously listed items this
+    run lists in the same order; among equals, the one whose items were listed highest
+    (compared item by item from the top). By brute force: the model's lists are small."""
+    common = [u for u in previous if u in first]
+    best: list[str] = []
+    for mask in range(1 << len(common)):
+        chosen = [u for bit, u in enumerate(common) if mask >> bit & 1]
+        if any(first[a][1] > first[b][1] for a, b in itertools.pairwise(chosen)):
+            continue
+        rank = [previous.index(u) for u in chosen]
+        if len(chosen) > len(best) or (
+            len(chosen) == len(best) and rank < [previous.index(u) for u in best]
+        ):
+            best = chosen
+    return best
+
+
 def evidence(u: str, previous: list[str], first: dict[str, tuple[Card, int, int]]) -> bool:
-    """Its nearest listed neighbours in the previous listing — above (or the top) and
-    below — stand on one page of the run, in their old order."""
+    """Its nearest neighbours in the previous listing among the items that kept their
+    order — above (or the top of the listing) and below — stand on one page of the run."""
+    steady = kept(previous, first)
     index = previous.index(u)
-    above = next((v for v in reversed(previous[:index]) if v in first), None)
-    below = next((v for v in previous[index + 1 :] if v in first), None)
+    above = next((v for v in reversed(previous[:index]) if v in steady), None)
+    below = next((v for v in previous[index + 1 :] if v in steady), None)
     if below is None:
         return False
     first_page = min(page for _, _, page in first.values())
-    if above is None:
-        return first[below][2] == first_page
-    return first[above][2] == first[below][2] and first[above][1] < first[below][1]
+    above_page = first[above][2] if above is not None else first_page
+    return above_page == first[below][2]
 
 
 def layout_fails(model: Model, pages: list[list[Card]], at: datetime, stopped: bool) -> bool:
@@ -243,16 +263,8 @@ def layout_fails(model: Model, pages: list[list[Card]], at: datetime, stopped: b
     if not pages[0] or (recent and len(pages[0]) < 0.5 * statistics.median(recent)):
         return True
     previous = previous_listing(model)
-    if len(previous) < 3:
+    if len(previous) < 3 or len(kept(previous, run_listing(pages))) >= 3:
         return False
-    run = list(run_listing(pages))
-    shared = [u for u in run if u in previous]
-    if shared:
-        last = shared[-1]
-        below = run[run.index(last) + 1 :]
-        foreign = sum(u not in model.versions for u in below)
-        after = len(previous) - previous.index(last) - 1
-        return bool(after) and foreign >= 3 and foreign * 2 > len(below)
     elapsed = (at - model.last_ok_at).total_seconds() if model.last_ok_at else 0.0
     return not stopped and max(0.0, elapsed) < 86_400
 
@@ -357,7 +369,7 @@ def replay(db: sqlite_utils.Database, data: st.DataObject) -> None:
             continue
         assert status == "ok"
         model.first_page_counts.append(len(pages[0]))
-        expected = expected_run(model, pages, at)
+        expected = expected_run(model, pages, at, partial)
         for kind, urls in expected.items():
             event(f"a run with {kind} items" if urls else f"a run without {kind} items")
         assert run_changes(db, run_id) == expected

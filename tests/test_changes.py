@@ -13,11 +13,12 @@ from topicwatch.archive.changes import (
     continuity,
     dedupe,
     identity_drift,
+    kept_in_order,
     settle_returns,
     vanished_items,
 )
 from topicwatch.archive.text import comparison_key, content_hash, is_mojibake_of, normalise
-from topicwatch.archive.verdict import Pace, overlap_failure
+from topicwatch.archive.verdict import Pace, confirmed, continuity_failure
 
 
 def sight(url: str, position: int, page: int = 1, headline: str = "h", summary: str = "s"):
@@ -201,23 +202,55 @@ def test_a_canonical_claim_the_listing_contradicts_is_ignored():
 # ---------------------------------------------------------------- the layout guard
 
 
-def test_a_list_continuing_below_known_items_with_foreign_ones_is_refused():
+def test_a_list_keeping_too_few_of_the_last_listing_in_order_is_refused():
     urls = [f"k{n}" for n in range(10)]
-    run = [sight("w1", 1), sight("k0", 2), sight("w2", 3), sight("k1", 4)]
-    run += [sight(f"w{n}", n + 2) for n in range(3, 9)]
-    shape = continuity(run, listed(urls), {"k0", "k1"}, stopped_looking=False)
-    assert overlap_failure(shape, Pace((), 60.0)) is not None
-    fresh = [sight(f"n{n}", n) for n in range(1, 9)] + [sight("k0", 9), sight("k1", 10)]
-    shape = continuity(fresh, listed(urls), {"k0", "k1"}, stopped_looking=False)
-    assert overlap_failure(shape, Pace((), 60.0)) is None  # new on top, then the old list
+    widget = [sight("w1", 1), sight("k0", 2), sight("w2", 3), sight("k1", 4)]
+    widget += [sight(f"w{n}", n + 2) for n in range(3, 9)]
+    shape = continuity(widget, listed(urls), (), stopped_looking=False)
+    assert shape.kept_in_order == 2
+    assert continuity_failure(shape, Pace((), 60.0)) is not None
+    burst = [sight(f"n{n}", n) for n in range(1, 9)] + [sight(f"k{n}", 9 + n) for n in range(3)]
+    shape = continuity(burst, listed(urls), (), stopped_looking=False)
+    assert continuity_failure(shape, Pace((), 60.0)) is None  # new on top, then the old list
+    assert not confirmed(2, 10) and confirmed(3, 10) and confirmed(0, 2)
 
 
-def test_a_listing_sharing_nothing_is_refused_unless_the_pace_explains_it():
+def test_a_listing_sharing_nothing_is_refused_unless_something_explains_it():
     urls = ["k1", "k2", "k3"]
     run = [sight(f"w{n}", n) for n in range(1, 6)]
-    shape = continuity(run, listed(urls), set(), stopped_looking=False)
     dates = ("2026-02-01T00:00:00+09:00", "2026-02-02T00:00:00+09:00", "2026-02-03T00:00:00+09:00")
-    assert overlap_failure(shape, Pace(dates, 3600.0)) is not None  # 3 items took 2 days
-    assert overlap_failure(shape, Pace(dates, 4 * 86_400.0)) is None
-    stopped = continuity(run, listed(urls), set(), stopped_looking=True)
-    assert overlap_failure(stopped, Pace(dates, 3600.0)) is None  # it had not read it all
+    shape = continuity(run, listed(urls), (), stopped_looking=False)
+    assert continuity_failure(shape, Pace(dates, 3600.0)) is not None  # 3 items took 2 days
+    assert continuity_failure(shape, Pace(dates, 4 * 86_400.0)) is None  # the pace explains it
+    stopped = continuity(run, listed(urls), (), stopped_looking=True)
+    assert continuity_failure(stopped, Pace(dates, 3600.0)) is None  # it had not read it all
+    newer = continuity(run, listed(urls), ("2026-02-04T00:00:00+09:00",) * 5, False)
+    assert continuity_failure(newer, Pace(dates, 3600.0)) is None  # all published since
+
+
+def test_a_retraction_beside_an_item_bumped_to_the_top_is_recorded():
+    urls = [f"i{n}" for n in range(1, 41)]
+    page_one = ["i7", "i1", "i2", "i3", "i4", "i5", *urls[7:21]]  # i6 gone, i7 bumped
+    result = classify([sight(u, n) for n, u in enumerate(page_one, 1)], archive_of(urls),
+                      listed(urls))  # fmt: skip
+    assert [i.url for i in result.vanished] == ["i6"]
+
+
+def test_an_item_moved_into_the_middle_of_page_one_vanishes_nothing():
+    urls = [f"i{n}" for n in range(1, 41)]
+    page_one = [*urls[:10], "i30", *urls[10:18]]  # i30 bumped mid-page; i19.. pushed down
+    result = classify([sight(u, n) for n, u in enumerate(page_one, 1)], archive_of(urls),
+                      listed(urls))  # fmt: skip
+    assert result.vanished == []
+
+
+def test_kept_in_order_prefers_the_items_listed_highest():
+    where = {"a": (1, 1), "b": (0, 1), "c": (2, 1)}
+    assert kept_in_order(["a", "b", "c"], where) == {"a", "c"}
+    assert kept_in_order(["b", "a"], {"a": (0, 1), "b": (1, 1)}) == {"b"}
+
+
+def test_cards_claiming_one_canonical_with_different_texts_merge_nothing():
+    cards = {u: sight(u, n, headline=f"記事{n}") for n, u in enumerate(["a", "b", "c"], 1)}
+    claims = {"a": "x", "b": "x", "c": "x"}
+    assert accepted_aliases(claims, cards, {}) == ({}, claims)

@@ -303,6 +303,119 @@ def _widget_unmarked(case: Case) -> Outcome:
     return crawl, Counter()
 
 
+@scenario("widget-last-known")
+def _widget_last_known(case: Case) -> Outcome:
+    page = widget_page(case, marked=False)
+    own = re.search(rf'<div class="new-item"><a href="/articles/{SEED[1].slug}/">.*?</div>', page)
+    assert own is not None
+    page = page.replace(own.group(0), "")
+    first = re.search(rf'<div class="new-item"><a href="/articles/{SEED[0].slug}/">.*?</div>', page)
+    assert first is not None  # move the topic's item to the end of the widget
+    page = page.replace(first.group(0), "").replace(
+        "</div></main>", first.group(0) + "</div></main>"
+    )
+    page = page.replace('<main class="l-main"><div>', '<main class="l-main"><div>', 1)
+    case.site.serve_raw(P, page.encode())
+    return case.crawl(), Counter()
+
+
+@scenario("burst-confirmed")
+def _burst_confirmed(case: Case) -> Outcome:
+    case.site.add_articles(make_articles(25, start=700))
+    crawl = case.crawl()
+    assert crawl.run["pages"] == 2
+    return crawl, Counter(new=25)
+
+
+@scenario("turnover-newer")
+def _turnover_newer(case: Case) -> Outcome:
+    case.site.set_listing("nato", load_seed_articles()[:10])
+    case.crawl()  # the topic now lists 10; the other 10 scrolled off (no retraction)
+    case.site.set_listing("nato", make_articles(10, start=720, day="2026-02-20"))
+    crawl = case.crawl()
+    assert crawl.run["items_vanished"] == 0
+    return crawl, Counter(new=10)
+
+
+@scenario("retagged-older")
+def _retagged_older(case: Case) -> Outcome:
+    listing = load_seed_articles()
+    older = make_articles(6, start=740, day="2026-01-05")  # dated before every seed item
+    case.site.set_listing("nato", [*listing[:14], *older])
+    crawl = case.crawl()
+    assert (crawl.run["items_new"], crawl.run["items_vanished"]) == (6, 0)
+    return crawl, Counter(new=6)
+
+
+@scenario("retraction-beside-bump")
+def _retraction_beside_bump(case: Case) -> Outcome:
+    listing = forty_items(case)
+    retracted, bumped = listing[5], listing[6]
+    rest = [a for a in listing if a.slug not in (retracted.slug, bumped.slug)]
+    case.site.set_listing("nato", [bumped, *rest])
+    crawl = case.crawl()
+    gone = rows(case.db, "SELECT url FROM retractions")
+    assert gone == [(case.site.article_url(retracted.slug),)]
+    return crawl, Counter(new=20, vanished=1)
+
+
+@scenario("unpinned-page2-fails")
+def _unpinned_page2_fails(case: Case) -> Outcome:
+    listing = forty_items(case)
+    pinned = listing[0]
+    case.site.set_listing("nato", [*listing[1:25], pinned, *listing[25:]])
+    case.site.fail(PAGE_2, 404)
+    crawl = case.crawl()
+    assert crawl.run["items_vanished"] == 0
+    return crawl, Counter(new=20)
+
+
+@scenario("page2-redirect")
+def _page2_redirect(case: Case) -> Outcome:
+    _twenty_new(case)
+    case.site.serve_raw(PAGE_2, b"", status=302, headers={"Location": "/"})
+    case.site.serve_raw("/", case.site.page_bytes("/articles/tag/nato/"))  # "the top page"
+    crawl = case.crawl()
+    assert crawl.run["items_new"] == 20
+    return crawl, Counter(new=20)
+
+
+@scenario("canonical-conflict")
+def _canonical_conflict(case: Case) -> Outcome:
+    arrivals = make_articles(3, start=760)
+    case.site.add_articles(arrivals)
+    claimed = case.site.article_url("one-story-for-all")
+    for article in arrivals:
+        path = f"/articles/{article.slug}/"
+        page = case.site.page_bytes(path).decode()
+        page = re.sub(
+            r'<link rel="canonical" href="[^"]*">', f'<link rel="canonical" href="{claimed}">', page
+        )
+        case.site.serve_raw(path, page.encode())
+    crawl = case.crawl()
+    assert crawl.run["items_new"] == 3 and rows(case.db, "SELECT alias FROM url_aliases") == []
+    return crawl, Counter(new=3)
+
+
+@scenario("drift-many-pages")
+def _drift_many_pages(case: Case) -> Outcome:
+    listing = make_articles(80, start=800) + load_seed_articles()
+    case.site.set_listing("nato", listing)
+    first = case.crawl("--max-pages", "5")
+    assert first.run["items_new"] == 80, first.stderr
+    pages = {}
+    for n in range(1, 6):
+        path = P if n == 1 else f"{P}page/{n}/"
+        page = case.site.page_bytes(path).decode()
+        token = secrets.token_hex(16)
+        page = re.sub(r'href="(/articles/(?!tag/)[^"]+?)/?"', rf'href="\1/?session={token}"', page)
+        pages[path] = page
+        case.site.serve_raw(path, page.encode())
+    crawl = case.crawl("--max-pages", "5", TOPICWATCH_ENRICH="false")
+    assert crawl.run["items_new"] == 0, crawl.stderr
+    return crawl, Counter(new=80)
+
+
 @scenario("alternating")
 def _alternating(case: Case) -> Outcome:
     target, original = SEED[2], SEED[2].headline

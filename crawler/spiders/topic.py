@@ -26,7 +26,7 @@ from topicwatch.archive.urls import canonical_url
 from topicwatch.crawler.article import extract_article
 from topicwatch.crawler.charset import decode_page
 from topicwatch.crawler.enrichment import ARTICLE, BUDGET_SPENT
-from topicwatch.crawler.extract import Selectors
+from topicwatch.crawler.extract import Selectors, same_listing
 from topicwatch.crawler.items import (
     ArticleDetails,
     ArticleFailure,
@@ -49,7 +49,9 @@ class TopicSpider(scrapy.Spider):
 
     Paging goes on while a page holds no item the archive knows (continuity), and also
     while an item the topic listed last time is missing from the stretch read so far (it
-    may have moved down, which is a move, not a retraction), up to the page limit.
+    may have moved down, which is a move, not a retraction) or the stretch does not yet
+    show the topic's previous listing in its order (a burst of new items), up to the
+    page limit.
     """
 
     name = "topic"
@@ -76,7 +78,7 @@ class TopicSpider(scrapy.Spider):
             pages={},
             needs_article=lambda url, headline, summary: True,
             pending_urls=(),
-            missing_from=lambda read: 0,
+            wants_more=lambda read: False,
         )
         self.read: list[tuple[str, int]] = []  # (url, page) of every item read, in order
         self.articles_requested: set[str] = set()
@@ -118,6 +120,10 @@ class TopicSpider(scrapy.Spider):
         if not isinstance(response, TextResponse) or not _is_html(response):
             content_type = _header(response, "Content-Type")
             yield PageFailure(url, page, "content", f"not an HTML page ({content_type or '?'})")
+            return
+        if page > 1 and not same_listing(response.url, self.url):
+            where = f"redirected to {response.url}"
+            yield PageFailure(url, page, "redirect", f"page {page} of the listing {where}")
             return
         fetched_at = datetime.now(UTC)
         seen = observe_listing(
@@ -219,19 +225,21 @@ class TopicSpider(scrapy.Spider):
         continuing = self.exact_pages is None and known_here
         if not entries:
             yield from self._end("no items on this page", gap_suspected=False)
-        elif continuing and not self.memory.missing_from(self.read):
+        elif continuing and not self.memory.wants_more(self.read):
             yield from self._end("reached items already archived", gap_suspected=False)
         elif next_url is None:
             yield from self._end("no next page", gap_suspected=False)
         elif page >= limit:
             gap = self.exact_pages is None and not known_here and bool(self.memory.known_urls)
-            yield from self._end(f"page limit {limit} reached", gap_suspected=gap)
+            looking = self.exact_pages is None and self.memory.wants_more(self.read)
+            yield from self._end(f"page limit {limit} reached", gap_suspected=gap, looking=looking)
         else:
             yield self.page_request(next_url, page=page + 1, offset=offset)
 
-    def _end(self, reason: str, *, gap_suspected: bool) -> Iterator[Output]:
-        """Paging is over: say why, then read the pending items' article pages too."""
-        yield PagingEnd(reason, gap_suspected=gap_suspected)
+    def _end(self, reason: str, *, gap_suspected: bool, looking: bool = False) -> Iterator[Output]:
+        """Paging is over: say why (``looking``: it stopped while it still wanted more),
+        then read the pending items' article pages too."""
+        yield PagingEnd(reason, gap_suspected=gap_suspected, still_looking=looking)
         yield from self._article_requests(self.memory.pending_urls)
 
     def page_failed(self, failure: Failure) -> Iterator[Output]:
