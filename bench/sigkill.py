@@ -15,6 +15,7 @@ succeed, close the leftover row as aborted, and report exactly the changes still
 
 from __future__ import annotations
 
+import json
 import random
 import signal
 import sqlite3
@@ -30,6 +31,7 @@ from typing import Any
 
 from bench.children import child_env, setting_args
 from bench.report import Row, log
+from topicwatch.crawler.settings import EXTENSIONS
 
 ROOT = Path(__file__).parents[1]
 BATCH = 400
@@ -38,7 +40,7 @@ SETTINGS = {
     "DOWNLOAD_DELAY": "0",
     "TOPICWATCH_ENRICH": "False",
     "LOG_LEVEL": "ERROR",
-    "EXTENSIONS": '{"bench.sigkill.CommitMarks": 0}',
+    "EXTENSIONS": json.dumps({**EXTENSIONS, "bench.sigkill.CommitMarks": 0}),
 }
 NOTES = """\
 Each iteration archives a fresh batch of 400 new items (page 1 of 2) in one crawl child
@@ -54,39 +56,30 @@ same 50 iterations; CI runs 5."""
 
 
 class CommitMarks:
-    """Write ``start`` and ``end`` around the archive pipeline's commit to a marks file.
+    """Write ``start`` and ``end`` around the archive pipeline's commit to a marks file,
+    from the pipeline's own signals either side of it (:mod:`crawler.runs`)."""
 
-    Receivers of ``spider_closed`` run in the order they were connected: this extension
-    is built before the pipeline (so its first receiver runs just before the commit) and
-    connects a second receiver when the spider opens, after the pipeline's (just after).
-    """
-
-    def __init__(self, path: str, crawler: Any) -> None:
+    def __init__(self, path: str) -> None:
         self.path = path
-        self.crawler = crawler
 
     @classmethod
     def from_crawler(cls, crawler: Any) -> CommitMarks:
-        from scrapy import signals
         from scrapy.exceptions import NotConfigured
+
+        from topicwatch.crawler.runs import run_committing, run_recorded
 
         path = crawler.settings.get(MARKS_SETTING)
         if not path:
             raise NotConfigured(MARKS_SETTING)
-        marks = cls(path, crawler)
-        crawler.signals.connect(marks.start, signal=signals.spider_closed)
-        crawler.signals.connect(marks.opened, signal=signals.spider_opened)
+        marks = cls(path)
+        crawler.signals.connect(marks.start, signal=run_committing)
+        crawler.signals.connect(marks.end, signal=run_recorded)
         return marks
 
-    def opened(self, spider: Any) -> None:
-        from scrapy import signals
-
-        self.crawler.signals.connect(self.end, signal=signals.spider_closed)
-
-    def start(self, spider: Any, reason: str) -> None:
+    def start(self, **_: Any) -> None:
         self._mark("start")
 
-    def end(self, spider: Any, reason: str) -> None:
+    def end(self, **_: Any) -> None:
         self._mark("end")
 
     def _mark(self, name: str) -> None:

@@ -4,7 +4,8 @@
 Scrapy item per page, not per card: Scrapy's per-item machinery costs more than reading
 a card, see docs/benchmarks.md). The others carry the page-level facts the archive needs
 (validators, 304s, failures, where paging stopped) through the same pipeline, so the
-spider never touches the archive.
+spider never touches the archive. Each names the topic run it belongs to (``run_id``):
+a crawl process may read several topics.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ class ListingPage:
     fetched_at: datetime | None = None
     items: tuple[ListingItem, ...] = ()
     cleaned: int = 0  # card fields the extractor cut, repaired or dropped
+    run_id: int = 0  # the topic run it belongs to (crawler.runs)
 
 
 @dataclass
@@ -53,6 +55,7 @@ class PageFailure:
     page: int
     reason: str
     error: str
+    run_id: int = 0  # the topic run it belongs to (crawler.runs)
 
 
 @dataclass
@@ -64,6 +67,7 @@ class PagingEnd:
     reason: str
     gap_suspected: bool
     still_looking: bool = False
+    run_id: int = 0  # the topic run it belongs to (crawler.runs)
 
 
 @dataclass
@@ -80,6 +84,7 @@ class ArticleDetails:
     body: bytes | None = None
     content_type: str | None = None
     fetched_at: datetime | None = None
+    run_id: int = 0  # the topic run it belongs to (crawler.runs)
 
 
 @dataclass
@@ -92,3 +97,12 @@ class ArticleFailure:
     listing_url: str
     error: str
     skipped: bool = False
+    run_id: int = 0  # the topic run it belongs to (crawler.runs)
+
+
+@dataclass
+class RunComplete:
+    """The last item of a topic run: every request it sent was answered, so its pipeline
+    may commit it (yielded after the run's other items, so they reached it first)."""
+
+    run_id: int

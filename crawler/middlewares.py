@@ -110,17 +110,19 @@ class SiteOnlyMiddleware:
     def __init__(self, crawler: Crawler) -> None:
         self.crawler = crawler
         self.allow_hosts = crawler.settings.getlist("TOPICWATCH_ALLOW_HOSTS")
-        self._origins: Origins | None = None
+        self._origins: dict[str, Origins] = {}
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> SiteOnlyMiddleware:
         return cls(crawler)
 
     def process_request(self, request: Request) -> None:
-        if self._origins is None:
-            topic_url = getattr(self.crawler.spider, "url", "")
-            self._origins = Origins(topic_url, self.allow_hosts)
-        if self._origins.permit(request.url):
+        # Each request names its topic (a crawl may read several): its origins apply.
+        topic_url = str(request.meta.get("topic_url") or getattr(self.crawler.spider, "url", ""))
+        origins = self._origins.get(topic_url)
+        if origins is None:
+            origins = self._origins[topic_url] = Origins(topic_url, self.allow_hosts)
+        if origins.permit(request.url):
             return
         raise IgnoreRequest(
             f"refused to leave the topic's site for {request.url} (not the topic's origin;"

@@ -1,300 +1,232 @@
-"""The archive pipeline: turn one spider run into one archived run.
+"""The archive pipeline: store each topic run the crawl completes, in one transaction.
 
-It holds the topic's lock for the whole crawl (one writer per topic across processes),
-records the run as ``running`` when the spider opens, collects what the spider yields,
-and when the spider closes commits everything in one transaction, or records why not.
-The commit happens on ``spider_closed`` because only that signal says *why* the spider
-closed (finished, shutdown on SIGTERM, ...).
+Items arrive tagged with their topic run (``run_id``, :mod:`crawler.runs`); the pipeline
+keeps them with the run and, when the run's last item (:class:`RunComplete`) arrives,
+commits the run through :func:`archive.store.commit_run`, or records why it cannot be
+committed. Opening runs (the lock, the ``running`` row) and closing the ones a shutdown
+leaves is the lifecycle extension's job (:mod:`crawler.extensions`).
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import sqlite3
-from contextlib import ExitStack
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from scrapy import Spider, signals
 from scrapy.crawler import Crawler
-from scrapy.exceptions import CloseSpider
+from scrapy.exceptions import NotConfigured
 from twisted.python.failure import Failure
 
-from topicwatch.archive import ArchiveError, TopicBusy, open_archive, topic_lock
-from topicwatch.archive.changes import Sighting, continuity, dedupe, vanished_items
-from topicwatch.archive.daemon_state import pid_alive
+from topicwatch.archive.changes import Sighting
 from topicwatch.archive.diagnose import explain
-from topicwatch.archive.enrichment import Article, needs_article, pending_urls
-from topicwatch.archive.queries import previous_listing, resolve_url, topic_id_of, topic_memory
-from topicwatch.archive.runs import (
-    begin_run,
-    end_run_without_changes,
-    recover_stale_runs,
-    topic_name_for,
-)
+from topicwatch.archive.enrichment import Article
+from topicwatch.archive.runs import end_run_without_changes
 from topicwatch.archive.snapshots import Fetch, save_fetches
 from topicwatch.archive.store import PageResult, RunReport, RunSummary, commit_run
 from topicwatch.archive.urls import looks_like_article
-from topicwatch.archive.verdict import confirmed
 from topicwatch.crawler import EXTRACTOR_VERSION
-from topicwatch.crawler.items import (
-    ArticleDetails,
-    ArticleFailure,
-    ListingItem,
-    ListingPage,
-    PageFailure,
-    PagingEnd,
-)
+from topicwatch.crawler.extensions import ArchiveRuns
+from topicwatch.crawler.items import ArticleFailure, ListingItem, PageFailure, RunComplete
+from topicwatch.crawler.runs import TopicRun, run_committing, run_recorded
 
 logger = logging.getLogger(__name__)
 
 
-class ArchiveMemory:
-    """What the spider may ask the archive, without importing it (see the topic spider)."""
-
-    def __init__(self, db: Any, topic_url: str, enrich_max: int) -> None:
-        memory = topic_memory(db, topic_url)
-        self.db = db
-        self.known_urls = memory.known_urls
-        self.pages = memory.pages
-        self.listed = previous_listing(db, topic_url)
-        topic_id = topic_id_of(db, topic_url)
-        self.pending_urls = pending_urls(db, topic_id, enrich_max) if topic_id else []
-
-    def needs_article(self, url: str, headline: str, summary: str) -> bool:
-        return needs_article(self.db, url, headline, summary)
-
-    def wants_more(self, read: list[tuple[str, int]]) -> bool:
-        """Whether paging should read on from what was read so far: an item the topic
-        listed last time is missing from the stretch read (it may only have moved down),
-        or the stretch does not yet confirm the topic's previous listing (a burst of new
-        items, or not the topic's list at all: archive.verdict)."""
-        if not self.listed:
-            return False
-        sightings = dedupe(
-            Sighting(resolve_url(self.db, url), "", "", "", index, page)
-            for index, (url, page) in enumerate(read, start=1)
-        )
-        if vanished_items(sightings, self.listed):
-            return True
-        shape = continuity(sightings, self.listed, (), stopped_looking=False)
-        return not confirmed(shape.kept_in_order, shape.previous_listed)
-
-
 class ArchivePipeline:
-    """Store the topic spider's listing in the archive (``TOPICWATCH_DB``)."""
+    """Store each completed topic run in the archive (``TOPICWATCH_DB``)."""
 
     def __init__(self, crawler: Crawler) -> None:
         self.crawler = crawler
-        settings = crawler.settings
-        self.db_path = settings.get("TOPICWATCH_DB")
-        self.trigger = settings.get("TOPICWATCH_TRIGGER", "manual")
-        self.lock_wait = settings.getfloat("TOPICWATCH_LOCK_WAIT", 0.0)
-        self.run_id: int | None = None
-        self.items: list[ListingItem] = []
-        self.pages: list[ListingPage] = []
-        self.failures: list[PageFailure] = []
-        self.paging_end: PagingEnd | None = None
-        self.articles: dict[str, ArticleDetails] = {}
-        self.article_failures: list[ArticleFailure] = []
-        self.errors: list[str] = []
-        self.resources = ExitStack()
-        crawler.signals.connect(self.spider_closed, signal=signals.spider_closed)
+        self.db_path = crawler.settings.get("TOPICWATCH_DB")
         crawler.signals.connect(self.spider_error, signal=signals.spider_error)
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> ArchivePipeline:
+        if not crawler.settings.get("TOPICWATCH_DB"):
+            raise NotConfigured("no TOPICWATCH_DB: the crawl writes no archive")
+        if crawler.get_extension(ArchiveRuns) is None:
+            # An EXTENSIONS setting that replaced the project's dropped the run lifecycle.
+            raise ValueError("ArchivePipeline needs the ArchiveRuns extension in EXTENSIONS")
         return cls(crawler)
 
     @property
     def stats(self) -> Any:
         return self.crawler.stats
 
-    def open_spider(self) -> None:
-        spider: Any = self.crawler.spider
-        try:
-            self.resources.enter_context(topic_lock(self.db_path, spider.url, wait=self.lock_wait))
-            self.db = open_archive(self.db_path)
-        except (TopicBusy, ArchiveError) as error:
-            self.resources.close()
-            kind = "busy" if isinstance(error, TopicBusy) else "archive_error"
-            self.stats.set_value(f"archive/{kind}", str(error))
-            # topicwatch crawl reports it in one line; log it for `scrapy crawl` users.
-            logger.log(logging.INFO if kind == "busy" else logging.ERROR, "%s", error)
-            raise CloseSpider(kind) from error
-        self.resources.callback(self.db.close)
-        now = datetime.now(UTC)
-        recover_stale_runs(self.db, now, is_alive=pid_alive)
-        topic = spider.topic or topic_name_for(spider.url)
-        self.run_id = begin_run(
-            self.db,
-            topic=topic,
-            url=spider.url,
-            trigger=self.trigger,
-            started_at=now,
-            pid=os.getpid(),
-        )
-        self.stats.set_value("archive/run_id", self.run_id)
-        enrich_max = self.crawler.settings.getint("TOPICWATCH_ENRICH_MAX", 20)
-        spider.memory = ArchiveMemory(self.db, spider.url, enrich_max)
+    @property
+    def runs(self) -> ArchiveRuns:
+        runs = self.crawler.get_extension(ArchiveRuns)
+        assert runs is not None, "ArchiveRuns is enabled whenever this pipeline is"
+        return runs
 
     def process_item(self, item: Any) -> Any:
-        if isinstance(item, ListingPage):
-            self.pages.append(item)
-            self.items.extend(item.items)
-        elif isinstance(item, PageFailure):
-            self.failures.append(item)
-        elif isinstance(item, PagingEnd):
-            self.paging_end = item
-        elif isinstance(item, ArticleDetails):
-            self.articles[item.listing_url] = item
-        elif isinstance(item, ArticleFailure) and not item.skipped:
+        run = self.runs.runs.get(getattr(item, "run_id", 0))
+        if run is None:
+            return item
+        if isinstance(item, RunComplete):
+            try:
+                self.finish(run, "finished")
+            finally:
+                self.runs.release(run)
+            return item
+        if isinstance(item, ArticleFailure) and not item.skipped:
             logger.warning("article enrichment failed for %s: %s", item.listing_url, item.error)
-            self.article_failures.append(item)
+        run.collect(item)
         return item
 
     def spider_error(self, failure: Failure, response: Any, spider: Spider) -> None:
-        self.errors.append(
+        run = self.runs.runs.get(response.meta.get("run_id", 0)) if response else None
+        error = (
             f"{failure.type.__name__ if failure.type else 'error'}: "
-            f"{failure.getErrorMessage()} ({response.url})"
+            f"{failure.getErrorMessage()} ({getattr(response, 'url', '?')})"
         )
+        for target in [run] if run is not None else list(self.runs.runs.values()):
+            target.errors.append(error)
 
-    def spider_closed(self, spider: Spider, reason: str) -> None:
+    def finish(self, run: TopicRun, reason: str) -> None:
+        """Commit the run, or record why it cannot be committed (``reason``: why the crawl
+        or the run ended, as Scrapy says it). A storage error while recording reaches the
+        crawl's stats, and crawl() records the run once this process let go of it."""
+        run.finished = True
+        db = self.runs.databases[run.id]
+        now = datetime.now(UTC)
         try:
-            if self.run_id is not None:
-                self._finish(reason)
-        except sqlite3.Error as error:  # the outcome could not be written: crawl() records it
+            outcome = _unfinished(run, reason)
+            if outcome is not None:
+                self._fail(run, db, *outcome, now)
+                return
+            try:
+                self.crawler.signals.send_catch_log(run_committing, run=run)
+                summary = commit_run(db, run.id, _report(run), now)
+            except sqlite3.Error as error:
+                # The archive refused the write (another writer past the busy timeout, a
+                # full disk): the run is failed on record, never `running` or half written.
+                self._fail(
+                    run, db, "failed", "storage", str(explain(Path(self.db_path), error)), now
+                )
+                return
+        except sqlite3.Error as error:
             problem = explain(Path(self.db_path), error)
             self.stats.set_value("archive/storage_error", str(problem))
             logger.error("%s", problem)
-        finally:
-            self.resources.close()
-
-    def _finish(self, reason: str) -> None:
-        assert self.run_id is not None
-        now = datetime.now(UTC)
-        outcome = self._unfinished(reason)
-        if outcome is not None:
-            self._fail(*outcome, now)
             return
-        try:
-            summary = commit_run(self.db, self.run_id, self._report(), now)
-        except sqlite3.Error as error:
-            # The archive refused the write (another writer past the busy timeout, a full
-            # disk): the run is failed on record, never left `running` or half written.
-            self._fail("failed", "storage", str(explain(Path(self.db_path), error)), now)
-            return
+        self._recorded(run, summary)
         for note in summary.notes:
             logger.warning("%s", note)
         if summary.status != "ok":
-            for page in self.pages:
+            for page in run.pages:
                 logger.error(
                     "page %s: %s; candidates: %s", page.page, page.method, page.diagnostics
                 )
         self._record_stats(summary)
 
-    def _fail(self, status: str, why: str, error: str, now: datetime) -> None:
-        """Close the run without changes; a storage error here reaches spider_closed,
-        and crawl() records the run once this process has let go of the archive."""
-        assert self.run_id is not None
+    def _fail(
+        self, run: TopicRun, db: Any, status: str, why: str, error: str, now: datetime
+    ) -> None:
+        """Close the run without changes (its row, and its pages as evidence)."""
         end_run_without_changes(
-            self.db, self.run_id, status=status, reason=why, error=error,
-            finished_at=now, pages=len(self.pages),
+            db, run.id, status=status, reason=why, error=error, finished_at=now,
+            pages=len(run.pages),
         )  # fmt: skip
-        save_fetches(self.db, self.run_id, self._fetches())
-        summary = RunSummary(self.run_id, status, len(self.pages), 0, 0, 0, 0, 0, error)
+        save_fetches(db, run.id, _fetches(run))
+        summary = RunSummary(run.id, status, len(run.pages), 0, 0, 0, 0, 0, error)
         self._record_stats(summary)
+        self._recorded(run, summary)
 
-    def _unfinished(self, reason: str) -> tuple[str, str, str] | None:
-        """Why the run cannot be committed (status, reason, error), or None when it can.
-
-        A later page that cannot be read does not stop the run: what was read is
-        committed as a partial run (see :meth:`_report`).
-        """
-        if reason != "finished":
-            return "aborted", reason, f"crawl stopped before finishing ({reason})"
-        first_page = [failure for failure in self.failures if failure.page == 1]
-        if first_page:
-            return "failed", first_page[0].reason, first_page[0].error
-        if self.errors:
-            return "failed", "crash", self.errors[0]
-        if not self.pages:
-            return "failed", "crash", "no listing page was processed"
-        return None
-
-    def _report(self) -> RunReport:
-        by_page: dict[int, list[Sighting]] = {}
-        for item in self.items:
-            by_page.setdefault(item.page, []).append(
-                Sighting(item.url, item.headline, item.summary, item.published_at,
-                         item.position, item.page, truncated=item.truncated)
-            )  # fmt: skip
-        read = [page for page in sorted(self.pages, key=lambda page: page.page)]
-        later = [failure for failure in self.failures if failure.page > 1]
-        if later:  # pages after the first failing one are not the same listing any more
-            read = [page for page in read if page.page < min(f.page for f in later)]
-        pages = tuple(
-            PageResult(page.url, page.page, page.status == 304, page.etag,
-                       page.last_modified, tuple(by_page.get(page.page, ())))
-            for page in read
-        )  # fmt: skip
-        return RunReport(
-            pages,
-            gap_suspected=self.paging_end.gap_suspected if self.paging_end else False,
-            stopped_looking=self.paging_end.still_looking if self.paging_end else False,
-            coverage=coverage(self.items),
-            articles=tuple(self._articles()),
-            article_failures={f.listing_url: f.error for f in self.article_failures},
-            fetches=self._fetches(),
-            extractor_version=EXTRACTOR_VERSION,
-            partial=_partial(min(later, key=lambda failure: failure.page)) if later else "",
-            fields_cleaned=sum(page.cleaned for page in read),
+    def _recorded(self, run: TopicRun, summary: RunSummary) -> None:
+        self.crawler.signals.send_catch_log(
+            run_recorded, run=run, run_id=run.id, status=summary.status
         )
 
-    def _articles(self) -> list[Article]:
-        """The article pages read, as the archive takes them (same-site canonicals only)."""
-        return [
-            Article(
-                details.listing_url,
-                details.canonical_url
-                if details.canonical_url
-                and looks_like_article(details.canonical_url, details.listing_url)
-                else "",
-                details.headline,
-                details.published_at,
-                details.tags,
-            )
-            for details in self.articles.values()
-        ]
-
-    def _fetches(self) -> tuple[Fetch, ...]:
-        """Every page body this run received, for the archive's snapshots."""
-        now = datetime.now(UTC)
-        listing = [
-            Fetch("listing", page.url, page.page, page.fetched_at or now, page.status,
-                  page.content_type, page.etag, page.last_modified, page.body)
-            for page in sorted(self.pages, key=lambda page: page.page)
-        ]  # fmt: skip
-        articles = [
-            Fetch("article", details.url or details.listing_url, None, details.fetched_at or now,
-                  details.status, details.content_type, None, None, details.body)
-            for details in self.articles.values()
-        ]  # fmt: skip
-        return tuple(listing + articles)
-
     def _record_stats(self, summary: RunSummary) -> None:
-        for name in (
-            "status",
-            "pages",
-            "items_seen",
-            "items_new",
-            "items_edited",
-            "items_vanished",
-            "error",
-        ):
+        for name in ("status", "pages", "items_seen", "items_new", "items_edited",
+                     "items_vanished", "error"):  # fmt: skip
             self.stats.set_value(f"archive/{name}", getattr(summary, name))
+
+
+def _unfinished(run: TopicRun, reason: str) -> tuple[str, str, str] | None:
+    """Why the run cannot be committed (status, reason, error), or None when it can.
+
+    A later page that cannot be read does not stop the run: what was read is committed
+    as a partial run (see :func:`_report`).
+    """
+    if reason != "finished":
+        return "aborted", reason, f"crawl stopped before finishing ({reason})"
+    first_page = [failure for failure in run.failures if failure.page == 1]
+    if first_page:
+        return "failed", first_page[0].reason, first_page[0].error
+    if run.errors:
+        return "failed", "crash", run.errors[0]
+    if not run.pages:
+        return "failed", "crash", "no listing page was processed"
+    return None
+
+
+def _report(run: TopicRun) -> RunReport:
+    items = [item for page in run.pages for item in page.items]
+    by_page: dict[int, list[Sighting]] = {}
+    for item in items:
+        by_page.setdefault(item.page, []).append(
+            Sighting(item.url, item.headline, item.summary, item.published_at,
+                     item.position, item.page, truncated=item.truncated)
+        )  # fmt: skip
+    read = [page for page in sorted(run.pages, key=lambda page: page.page)]
+    later = [failure for failure in run.failures if failure.page > 1]
+    if later:  # pages after the first failing one are not the same listing any more
+        read = [page for page in read if page.page < min(f.page for f in later)]
+    pages = tuple(
+        PageResult(page.url, page.page, page.status == 304, page.etag,
+                   page.last_modified, tuple(by_page.get(page.page, ())))
+        for page in read
+    )  # fmt: skip
+    return RunReport(
+        pages,
+        gap_suspected=run.paging_end.gap_suspected if run.paging_end else False,
+        stopped_looking=run.paging_end.still_looking if run.paging_end else False,
+        coverage=coverage(items),
+        articles=tuple(_articles(run)),
+        article_failures={f.listing_url: f.error for f in run.article_failures},
+        fetches=_fetches(run),
+        extractor_version=EXTRACTOR_VERSION,
+        partial=_partial(min(later, key=lambda failure: failure.page)) if later else "",
+        fields_cleaned=sum(page.cleaned for page in read),
+    )
+
+
+def _articles(run: TopicRun) -> list[Article]:
+    """The article pages read, as the archive takes them (same-site canonicals only)."""
+    return [
+        Article(
+            details.listing_url,
+            details.canonical_url
+            if details.canonical_url
+            and looks_like_article(details.canonical_url, details.listing_url)
+            else "",
+            details.headline,
+            details.published_at,
+            details.tags,
+        )
+        for details in run.articles.values()
+    ]
+
+
+def _fetches(run: TopicRun) -> tuple[Fetch, ...]:
+    """Every page body this run received, for the archive's snapshots."""
+    now = datetime.now(UTC)
+    listing = [
+        Fetch("listing", page.url, page.page, page.fetched_at or now, page.status,
+              page.content_type, page.etag, page.last_modified, page.body)
+        for page in sorted(run.pages, key=lambda page: page.page)
+    ]  # fmt: skip
+    articles = [
+        Fetch("article", details.url or details.listing_url, None, details.fetched_at or now,
+              details.status, details.content_type, None, None, details.body)
+        for details in run.articles.values()
+    ]  # fmt: skip
+    return tuple(listing + articles)
 
 
 def _partial(failure: PageFailure) -> str:

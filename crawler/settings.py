@@ -68,6 +68,9 @@ TOPICWATCH_ENRICH_BUDGET = 60.0
 TOPICWATCH_ARTICLE_TIMEOUT = 15.0
 
 ITEM_PIPELINES = {"topicwatch.crawler.pipelines.ArchivePipeline": 300}
+# Topic runs: the lock, the run's row, the archive's memory, and closing what a shutdown
+# leaves (crawler.extensions); the pipeline commits each run.
+EXTENSIONS = {"topicwatch.crawler.extensions.ArchiveRuns": 500}
 
 LOG_LEVEL = "INFO"
 FEED_EXPORT_ENCODING = "utf-8"

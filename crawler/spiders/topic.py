@@ -1,8 +1,12 @@
 """The ``topic`` spider: read a topic listing page by page and yield what it lists.
 
-It only parses. What the archive already knows (for continuity paging and conditional
-GET) arrives as ``self.memory``, set by the archive pipeline when the spider opens;
-``scrapy crawl topic -a url=URL`` and ``topicwatch crawl`` therefore behave the same.
+It only parses. Each crawl of a topic is a topic run (:mod:`crawler.runs`): the spider asks
+for one through a signal (the archive extension answers it with what the archive knows
+for continuity paging, conditional GET and enrichment), tags every request and item with
+the run, and yields the run's :class:`RunComplete` once every request it sent is
+answered, so the pipeline commits each run on its own. ``scrapy crawl topic -a url=URL``
+and ``topicwatch crawl`` therefore behave the same; without an archive the run simply
+knows nothing.
 """
 
 from __future__ import annotations
@@ -11,7 +15,6 @@ import json
 from collections.abc import AsyncIterator, Iterable, Iterator
 from dataclasses import fields
 from datetime import UTC, datetime
-from types import SimpleNamespace
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -34,10 +37,12 @@ from topicwatch.crawler.items import (
     ListingPage,
     PageFailure,
     PagingEnd,
+    RunComplete,
 )
 from topicwatch.crawler.observe import observe_listing
+from topicwatch.crawler.runs import NoMemory, RunOrder, TopicRun, run_wanted
 
-Output = ListingPage | PageFailure | PagingEnd | ArticleDetails | scrapy.Request
+Output = ListingPage | PageFailure | PagingEnd | ArticleDetails | RunComplete | scrapy.Request
 
 
 class TopicSpider(scrapy.Spider):
@@ -67,74 +72,109 @@ class TopicSpider(scrapy.Spider):
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
-        self.url = topic_url(url or DEFAULT_TOPIC_URL)
-        self.topic = topic or ""
-        self.allowed_domains = [urlsplit(self.url).hostname or ""]
-        self.max_pages = _positive(max_pages, "max_pages")
-        self.exact_pages = _positive(pages, "pages") if pages not in (None, "") else None
-        self.selectors = parse_selectors(selectors)
-        self.memory: Any = SimpleNamespace(
-            known_urls=frozenset(),
-            pages={},
-            needs_article=lambda url, headline, summary: True,
-            pending_urls=(),
-            wants_more=lambda read: False,
+        self.order = RunOrder(
+            url=topic_url(url or DEFAULT_TOPIC_URL),
+            topic=topic or "",
+            max_pages=_positive(max_pages, "max_pages"),
+            exact_pages=_positive(pages, "pages") if pages not in (None, "") else None,
+            selectors=parse_selectors(selectors),
         )
-        self.read: list[tuple[str, int]] = []  # (url, page) of every item read, in order
-        self.articles_requested: set[str] = set()
+        self.url = self.order.url
+        self.active: dict[int, TopicRun] = {}
 
     async def start(self) -> AsyncIterator[scrapy.Request]:
-        yield self.page_request(self.url, page=1, offset=0)
+        run = self.open_run(self.order)
+        if run is not None:
+            yield self.page_request(run, run.order.url, page=1, offset=0)
 
-    def page_request(self, url: str, *, page: int, offset: int) -> scrapy.Request:
+    def open_run(self, order: RunOrder) -> TopicRun | None:
+        """A topic run from the archive extension (None: the topic is busy or the archive
+        unusable; the crawl's stats say which), or one that knows nothing without it."""
+        answers = self.crawler.signals.send_catch_log(run_wanted, order=order)
+        runs = [answer for _, answer in answers if isinstance(answer, TopicRun)]
+        if answers and not runs:
+            return None
+        run = runs[0] if runs else TopicRun(0, order, NoMemory())
+        self.active[run.id] = run
+        return run
+
+    # ------------------------------------------------------------------ requests
+
+    def _request(self, run: TopicRun, url: str, **kwargs: Any) -> scrapy.Request:
+        """A request of ``run``: counted until answered, kept on the topic's origins."""
+        meta = {"run_id": run.id, "topic_url": run.order.url, **kwargs.pop("meta", {})}
+        run.outstanding += 1
+        # dont_filter: the run decides what to read, and a filtered request would never be
+        # answered, leaving its run open for good.
+        return scrapy.Request(url, meta=meta, dont_filter=True, **kwargs)
+
+    def page_request(self, run: TopicRun, url: str, *, page: int, offset: int) -> scrapy.Request:
         """A listing page request, conditional when the archive has the page's validators.
 
         ``--pages N`` (gap filling) reads unconditionally: a 304 page has no "next" link.
         """
         headers = {}
-        remembered = self.memory.pages.get(url) if self.exact_pages is None else None
+        remembered = run.memory.pages.get(url) if run.order.exact_pages is None else None
         if remembered is not None:
             if remembered.etag:
                 headers["If-None-Match"] = remembered.etag
             if remembered.last_modified:
                 headers["If-Modified-Since"] = remembered.last_modified
-        return scrapy.Request(
-            url,
-            callback=self.parse,
-            errback=self.page_failed,
-            headers=headers,
-            dont_filter=True,
-            meta={
-                "page": page,
-                "offset": offset,
-                "listing_url": url,
-                "handle_httpstatus_list": [304],
-            },
-        )
+        return self._request(
+            run, url, callback=self.parse, errback=self.page_failed, headers=headers,
+            meta={"page": page, "offset": offset, "listing_url": url,
+                  "handle_httpstatus_list": [304]},
+        )  # fmt: skip
+
+    def _settle(self, run: TopicRun) -> Iterator[Output]:
+        """One of the run's requests is answered; after its last, the run is complete."""
+        run.outstanding -= 1
+        if run.outstanding == 0:
+            self.active.pop(run.id, None)
+            yield RunComplete(run.id)
+
+    def _answered(self, run: TopicRun, outputs: Iterator[Output]) -> Iterator[Output]:
+        """A callback's outputs, then the request settled, whatever the page did: an
+        exception on a hostile page fails its run, never another run or the crawl."""
+        try:
+            yield from outputs
+        except Exception as error:
+            run.errors.append(f"{type(error).__name__}: {error}")
+        yield from self._settle(run)
+
+    def _run(self, request: scrapy.Request) -> TopicRun:
+        return self.active[request.meta["run_id"]]
+
+    # ------------------------------------------------------------------ listing pages
 
     def parse(self, response: Response, **kwargs: Any) -> Iterator[Output]:
+        run = self._run(response.request)  # type: ignore[arg-type]
+        yield from self._answered(run, self._listing_page(run, response))
+
+    def _listing_page(self, run: TopicRun, response: Response) -> Iterator[Output]:
         page, offset, url = (response.meta[k] for k in ("page", "offset", "listing_url"))
         if response.status == 304:
-            yield from self._not_modified(response, url, page)
+            yield from self._not_modified(run, response, url, page)
             return
         if not isinstance(response, TextResponse) or not _is_html(response):
             content_type = _header(response, "Content-Type")
-            yield PageFailure(url, page, "content", f"not an HTML page ({content_type or '?'})")
+            yield PageFailure(url, page, "content", f"not an HTML page ({content_type or '?'})",
+                              run_id=run.id)  # fmt: skip
             return
-        if page > 1 and not same_listing(response.url, self.url):
-            where = f"redirected to {response.url}"
-            yield PageFailure(url, page, "redirect", f"page {page} of the listing {where}")
+        if page > 1 and not same_listing(response.url, run.order.url):
+            error = f"page {page} of the listing redirected to {response.url}"
+            yield PageFailure(url, page, "redirect", error, run_id=run.id)
             return
         fetched_at = datetime.now(UTC)
         seen = observe_listing(
             response.body,
             _header(response, "Content-Type"),
             response.url,
-            selectors=self.selectors,
+            selectors=run.order.selectors,
             fetched_at=fetched_at,
         )
         if seen.failure:
-            yield PageFailure(url, page, "content", seen.failure)
+            yield PageFailure(url, page, "content", seen.failure, run_id=run.id)
             return
         entries = seen.entries
         items = tuple(
@@ -156,101 +196,77 @@ class TopicSpider(scrapy.Spider):
             fetched_at=fetched_at,
             items=items,
             cleaned=seen.cleaned,
+            run_id=run.id,
         )
         yield from self._article_requests(
-            entry.url for entry in entries
-            if self.memory.needs_article(entry.url, entry.headline, entry.summary)
+            run,
+            (entry.url for entry in entries
+             if run.memory.needs_article(entry.url, entry.headline, entry.summary)),
         )  # fmt: skip
-        self.read += [(entry.url, page) for entry in entries]
-        known_here = any(entry.url in self.memory.known_urls for entry in entries)
-        yield from self._next(seen.next_url, page, offset + len(entries), known_here, entries)
+        run.read += [(entry.url, page) for entry in entries]
+        known_here = any(entry.url in run.memory.known_urls for entry in entries)
+        yield from self._next(run, seen.next_url, page, offset + len(entries), known_here, entries)
 
-    def _article_requests(self, urls: Iterable[str]) -> Iterator[scrapy.Request]:
-        """Read the article page of new, edited and pending items, each once, within the
-        run's count (``TOPICWATCH_ENRICH_MAX``); the time budget is crawler.enrichment's."""
-        if not self.settings.getbool("TOPICWATCH_ENRICH", True):
-            return
-        limit = self.settings.getint("TOPICWATCH_ENRICH_MAX", 20)
-        for url in urls:
-            if len(self.articles_requested) >= limit:
-                return
-            if url in self.articles_requested:
-                continue
-            self.articles_requested.add(url)
-            yield scrapy.Request(
-                url,
-                callback=self.parse_article,
-                errback=self.article_failed,
-                meta={"listing_url": url, ARTICLE: True, "max_retry_times": 0},
-                priority=-1,  # listing pages first: paging decisions wait on them
-            )
-
-    def parse_article(self, response: Response) -> Iterator[ArticleDetails | ArticleFailure]:
-        url = response.meta["listing_url"]
-        if not isinstance(response, TextResponse):
-            yield ArticleFailure(url, f"not an HTML page ({_header(response, 'Content-Type')})")
-            return
-        facts = extract_article(page_text(response), response.url)
-        yield ArticleDetails(
-            url,
-            facts.canonical_url,
-            facts.headline,
-            facts.published_at,
-            facts.tags,
-            url=response.url,
-            status=response.status,
-            body=response.body,
-            content_type=_header(response, "Content-Type"),
-            fetched_at=datetime.now(UTC),
-        )
-
-    def article_failed(self, failure: Failure) -> Iterator[ArticleFailure]:
-        request = failure.request  # type: ignore[attr-defined]
-        message = failure.getErrorMessage()
-        yield ArticleFailure(request.meta["listing_url"], message, skipped=message == BUDGET_SPENT)
-
-    def _not_modified(self, response: Response, url: str, page: int) -> Iterator[Output]:
-        remembered = self.memory.pages.get(url)
+    def _not_modified(
+        self, run: TopicRun, response: Response, url: str, page: int
+    ) -> Iterator[Output]:
+        remembered = run.memory.pages.get(url)
         count = remembered.item_count if remembered is not None else 0
-        yield ListingPage(
-            url, page, 304, _header(response, "ETag"), None, count, fetched_at=datetime.now(UTC)
-        )
-        yield from self._end("page not modified: its items are all known", gap_suspected=False)
+        yield ListingPage(url, page, 304, _header(response, "ETag"), None, count,
+                          fetched_at=datetime.now(UTC), run_id=run.id)  # fmt: skip
+        yield from self._end(run, "page not modified: its items are all known", gap=False)
 
     def _next(
-        self, next_url: str | None, page: int, offset: int, known_here: bool, entries: list[Any]
+        self,
+        run: TopicRun,
+        next_url: str | None,
+        page: int,
+        offset: int,
+        known_here: bool,
+        entries: list[Any],
     ) -> Iterator[Output]:
-        hard_limit = self.settings.getint("TOPICWATCH_MAX_PAGES_HARD", 50)
-        limit = min(self.exact_pages or self.max_pages, hard_limit)
-        continuing = self.exact_pages is None and known_here
+        order = run.order
+        hard_limit = self.settings.getint("TOPICWATCH_MAX_PAGES_HARD")
+        limit = min(order.exact_pages or order.max_pages, hard_limit)
+        continuing = order.exact_pages is None and known_here
         if not entries:
-            yield from self._end("no items on this page", gap_suspected=False)
-        elif continuing and not self.memory.wants_more(self.read):
-            yield from self._end("reached items already archived", gap_suspected=False)
+            yield from self._end(run, "no items on this page", gap=False)
+        elif continuing and not run.memory.wants_more(run.read):
+            yield from self._end(run, "reached items already archived", gap=False)
         elif next_url is None:
-            yield from self._end("no next page", gap_suspected=False)
+            yield from self._end(run, "no next page", gap=False)
         elif page >= limit:
-            gap = self.exact_pages is None and not known_here and bool(self.memory.known_urls)
-            looking = self.exact_pages is None and self.memory.wants_more(self.read)
-            yield from self._end(f"page limit {limit} reached", gap_suspected=gap, looking=looking)
+            gap = order.exact_pages is None and not known_here and bool(run.memory.known_urls)
+            looking = order.exact_pages is None and run.memory.wants_more(run.read)
+            yield from self._end(run, f"page limit {limit} reached", gap=gap, looking=looking)
         else:
-            yield self.page_request(next_url, page=page + 1, offset=offset)
+            yield self.page_request(run, next_url, page=page + 1, offset=offset)
 
-    def _end(self, reason: str, *, gap_suspected: bool, looking: bool = False) -> Iterator[Output]:
+    def _end(
+        self, run: TopicRun, reason: str, *, gap: bool, looking: bool = False
+    ) -> Iterator[Output]:
         """Paging is over: say why (``looking``: it stopped while it still wanted more),
         then read the pending items' article pages too."""
-        yield PagingEnd(reason, gap_suspected=gap_suspected, still_looking=looking)
-        yield from self._article_requests(self.memory.pending_urls)
+        yield PagingEnd(reason, gap_suspected=gap, still_looking=looking, run_id=run.id)
+        yield from self._article_requests(run, run.memory.pending_urls)
 
     def page_failed(self, failure: Failure) -> Iterator[Output]:
         """Errback: a page that could not be fetched after Scrapy's retries."""
         request = failure.request  # type: ignore[attr-defined]
-        url, page = request.meta["listing_url"], request.meta["page"]
-        yield from self._page_failure(failure, request, url, page)
-        if page > 1:  # the run commits what it read (partial): pending articles still count
-            yield from self._article_requests(self.memory.pending_urls)
+        run = self._run(request)
+        yield from self._answered(run, self._page_failure(run, failure, request))
 
     def _page_failure(
+        self, run: TopicRun, failure: Failure, request: scrapy.Request
+    ) -> Iterator[Output]:
+        url, page = request.meta["listing_url"], request.meta["page"]
+        for problem in self._page_problem(failure, request, url, page):
+            problem.run_id = run.id
+            yield problem
+        if page > 1:  # the run commits what it read (partial): pending articles still count
+            yield from self._article_requests(run, run.memory.pending_urls)
+
+    def _page_problem(
         self, failure: Failure, request: scrapy.Request, url: str, page: int
     ) -> Iterator[PageFailure]:
         if failure.check(HttpError):  # type: ignore[no-untyped-call]
@@ -266,6 +282,59 @@ class TopicSpider(scrapy.Spider):
         else:
             name = failure.type.__name__ if failure.type else "error"
             yield PageFailure(url, page, "network", f"{name}: {failure.getErrorMessage()} ({url})")
+
+    # ------------------------------------------------------------------ article pages
+
+    def _article_requests(self, run: TopicRun, urls: Iterable[str]) -> Iterator[scrapy.Request]:
+        """Read the article page of new, edited and pending items, each once, within the
+        run's count (``TOPICWATCH_ENRICH_MAX``); the time budget is crawler.enrichment's."""
+        if not self.settings.getbool("TOPICWATCH_ENRICH", True):
+            return
+        limit = self.settings.getint("TOPICWATCH_ENRICH_MAX", 20)
+        for url in urls:
+            if len(run.articles_requested) >= limit:
+                return
+            if url in run.articles_requested:
+                continue
+            run.articles_requested.add(url)
+            yield self._request(
+                run, url, callback=self.parse_article, errback=self.article_failed,
+                meta={"listing_url": url, ARTICLE: True, "max_retry_times": 0},
+                priority=-1,  # listing pages first: paging decisions wait on them
+            )  # fmt: skip
+
+    def parse_article(self, response: Response) -> Iterator[Output]:
+        run = self._run(response.request)  # type: ignore[arg-type]
+        yield from self._answered(run, self._article_page(run, response))
+
+    def _article_page(self, run: TopicRun, response: Response) -> Iterator[Output]:
+        url = response.meta["listing_url"]
+        if not isinstance(response, TextResponse):
+            error = f"not an HTML page ({_header(response, 'Content-Type')})"
+            yield ArticleFailure(url, error, run_id=run.id)  # type: ignore[misc]
+            return
+        facts = extract_article(page_text(response), response.url)
+        yield ArticleDetails(
+            url,
+            facts.canonical_url,
+            facts.headline,
+            facts.published_at,
+            facts.tags,
+            url=response.url,
+            status=response.status,
+            body=response.body,
+            content_type=_header(response, "Content-Type"),
+            fetched_at=datetime.now(UTC),
+            run_id=run.id,
+        )
+
+    def article_failed(self, failure: Failure) -> Iterator[Output]:
+        request = failure.request  # type: ignore[attr-defined]
+        run = self._run(request)
+        message = failure.getErrorMessage()
+        failed = ArticleFailure(request.meta["listing_url"], message,
+                                skipped=message == BUDGET_SPENT, run_id=run.id)  # fmt: skip
+        yield from self._answered(run, iter([failed]))  # type: ignore[list-item]
 
 
 def page_text(response: TextResponse) -> str:

@@ -1,0 +1,144 @@
+"""The archive's side of a crawl's lifecycle: opening topic runs, and closing what is left.
+
+A Scrapy extension, as Scrapy's own components own lifecycles: when the spider asks for a
+topic run (:data:`crawler.runs.run_wanted`), this takes the topic's lock (one writer per
+topic across processes), records the run as ``running`` (so a crash leaves a trace), and
+hands the spider the archive's memory of the topic. The pipeline commits each run when it
+is complete; runs a shutdown interrupts are closed here as ``aborted`` on
+``spider_closed``, the only signal that says why the crawl ended.
+
+Switched off (``NotConfigured``) without ``TOPICWATCH_DB``: ``scrapy crawl topic -o
+items.jsonl`` then exports the listing and writes no archive.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from contextlib import ExitStack
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlite_utils
+from scrapy import Spider, signals
+from scrapy.crawler import Crawler
+from scrapy.exceptions import NotConfigured
+
+from topicwatch.archive import ArchiveError, TopicBusy, open_archive, topic_lock
+from topicwatch.archive.changes import Sighting, continuity, dedupe, vanished_items
+from topicwatch.archive.daemon_state import pid_alive
+from topicwatch.archive.enrichment import needs_article, pending_urls
+from topicwatch.archive.queries import previous_listing, resolve_url, topic_id_of, topic_memory
+from topicwatch.archive.runs import begin_run, recover_stale_runs, topic_name_for
+from topicwatch.archive.verdict import confirmed
+from topicwatch.crawler.runs import RunOrder, TopicRun, run_wanted
+
+logger = logging.getLogger(__name__)
+
+
+class ArchiveMemory:
+    """The archive's memory of one topic, as a run asks it (:class:`crawler.runs.CrawlMemory`)."""
+
+    def __init__(self, db: sqlite_utils.Database, topic_url: str, enrich_max: int) -> None:
+        memory = topic_memory(db, topic_url)
+        self.db = db
+        self.known_urls = memory.known_urls
+        self.pages = memory.pages
+        self.listed = previous_listing(db, topic_url)
+        topic_id = topic_id_of(db, topic_url)
+        self.pending_urls = pending_urls(db, topic_id, enrich_max) if topic_id else []
+
+    def needs_article(self, url: str, headline: str, summary: str) -> bool:
+        return needs_article(self.db, url, headline, summary)
+
+    def wants_more(self, read: list[tuple[str, int]]) -> bool:
+        """Whether paging should read on from what was read so far: an item the topic
+        listed last time is missing from the stretch read (it may only have moved down),
+        or the stretch does not yet confirm the topic's previous listing (a burst of new
+        items, or not the topic's list at all: archive.verdict)."""
+        if not self.listed:
+            return False
+        sightings = dedupe(
+            Sighting(resolve_url(self.db, url), "", "", "", index, page)
+            for index, (url, page) in enumerate(read, start=1)
+        )
+        if vanished_items(sightings, self.listed):
+            return True
+        shape = continuity(sightings, self.listed, (), stopped_looking=False)
+        return not confirmed(shape.kept_in_order, shape.previous_listed)
+
+
+class ArchiveRuns:
+    """Open topic runs for the spider; close the ones a shutdown leaves unfinished."""
+
+    def __init__(self, crawler: Crawler, db_path: str) -> None:
+        self.crawler = crawler
+        settings = crawler.settings
+        self.db_path = db_path
+        self.trigger = settings.get("TOPICWATCH_TRIGGER", "manual")
+        self.lock_wait = settings.getfloat("TOPICWATCH_LOCK_WAIT", 0.0)
+        self.enrich_max = settings.getint("TOPICWATCH_ENRICH_MAX", 20)
+        self.runs: dict[int, TopicRun] = {}
+        self.databases: dict[int, sqlite_utils.Database] = {}
+        self._resources: dict[int, ExitStack] = {}
+        crawler.signals.connect(self.open_run, signal=run_wanted)
+        crawler.signals.connect(self.spider_closed, signal=signals.spider_closed)
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> ArchiveRuns:
+        db_path = crawler.settings.get("TOPICWATCH_DB")
+        if not db_path:
+            raise NotConfigured("no TOPICWATCH_DB: the crawl writes no archive")
+        return cls(crawler, db_path)
+
+    def open_run(self, order: RunOrder) -> TopicRun | None:
+        """Lock the topic, record its run as ``running``, and hand back the run (None, and
+        the reason in the crawl's stats, when the topic is busy or the archive unusable)."""
+        resources = ExitStack()
+        try:
+            resources.enter_context(topic_lock(self.db_path, order.url, wait=self.lock_wait))
+            db = open_archive(self.db_path)
+        except (TopicBusy, ArchiveError) as error:
+            resources.close()
+            kind = "busy" if isinstance(error, TopicBusy) else "archive_error"
+            self.crawler.stats.set_value(f"archive/{kind}", str(error))
+            # topicwatch crawl reports it in one line; log it for `scrapy crawl` users.
+            logger.log(logging.INFO if kind == "busy" else logging.ERROR, "%s", error)
+            return None
+        resources.callback(db.close)
+        now = datetime.now(UTC)
+        recover_stale_runs(db, now, is_alive=pid_alive)
+        run_id = begin_run(
+            db,
+            topic=order.topic or topic_name_for(order.url),
+            url=order.url,
+            trigger=self.trigger,
+            started_at=now,
+            pid=os.getpid(),
+        )
+        run = TopicRun(run_id, order, ArchiveMemory(db, order.url, self.enrich_max))
+        self.runs[run_id] = run
+        self.databases[run_id] = db
+        self._resources[run_id] = resources
+        self.crawler.stats.set_value("archive/run_id", run_id)
+        return run
+
+    def release(self, run: TopicRun) -> None:
+        """The run is on record (committed or failed): let go of its lock and connection."""
+        self.runs.pop(run.id, None)
+        self.databases.pop(run.id, None)
+        resources = self._resources.pop(run.id, None)
+        if resources is not None:
+            resources.close()
+
+    def spider_closed(self, spider: Spider, reason: str) -> None:
+        """Runs still open when the crawl ends were cut short (a shutdown, a crash)."""
+        from topicwatch.crawler.pipelines import ArchivePipeline  # the pipeline records runs
+
+        pipeline: Any = self.crawler.get_item_pipeline(ArchivePipeline)
+        for run in list(self.runs.values()):
+            try:
+                if pipeline is not None and not run.finished:
+                    pipeline.finish(run, reason)
+            finally:
+                self.release(run)
