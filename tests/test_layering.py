@@ -73,3 +73,92 @@ def test_no_module_imports_the_bare_folder_names():
     for path in [*python_files(*SOURCES), ROOT / "scheduler.py"]:
         bare = {n for n in imported_modules(path) if under(n, "archive") or under(n, "crawler")}
         assert not bare, (path, bare)
+
+
+# --------------------------------------------------------------------------- Scrapy's weight
+
+# What a crawl needs and nothing else should load: Scrapy starts Twisted's reactor
+# machinery and lxml, ~700 modules and most of a second before a command can answer.
+CRAWL_ONLY = ("scrapy", "twisted", "lxml", "parsel", "w3lib", "bs4")
+ANALYSTS_COMMANDS = ("search", "changes", "history", "asof", "export", "gaps", "show-snapshot")
+
+
+def module_file(name: str) -> Path | None:
+    """The source file of one of our modules (``topicwatch.x.y``); None for others."""
+    parts = name.split(".")
+    if parts[0] != "topicwatch":
+        return None
+    base = ROOT.joinpath(*parts)
+    for candidate in (base / "__init__.py", base.with_suffix(".py")):
+        if candidate.exists():
+            return candidate
+    return None
+
+
+def third_party_reached(*start: str) -> set[str]:
+    """Top-level packages the modules ``start`` import, directly or through ours, anywhere
+    in their source (function-level imports included: a lazy import is still an import)."""
+    seen: set[str] = set()
+    todo = list(start)
+    reached: set[str] = set()
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        path = module_file(name)
+        if path is None:
+            if not name.startswith("topicwatch"):
+                reached.add(name.split(".")[0])
+            continue
+        for imported in imported_modules(path):
+            parts = imported.split(".")
+            todo.extend(".".join(parts[: i + 1]) for i in range(len(parts)))
+    return reached
+
+
+def command_module(command: str) -> str:
+    from topicwatch.cli import COMMANDS
+
+    return COMMANDS[command].split(":")[0]
+
+
+def test_the_daemon_never_imports_scrapy():
+    daemon = [f"topicwatch.daemon.{p.stem}" for p in (ROOT / "topicwatch" / "daemon").glob("*.py")]
+    reached = third_party_reached(*daemon, command_module("daemon"), command_module("status"))
+    reached |= {n.split(".")[0] for n in imported_modules(ROOT / "scheduler.py")} - {"topicwatch"}
+    assert not reached & set(CRAWL_ONLY), sorted(reached & set(CRAWL_ONLY))
+
+
+def test_the_analysts_commands_never_import_scrapy():
+    for command in ANALYSTS_COMMANDS:
+        reached = third_party_reached("topicwatch.cli", command_module(command))
+        assert not reached & set(CRAWL_ONLY), (command, sorted(reached & set(CRAWL_ONLY)))
+
+
+def test_an_analysts_command_runs_without_loading_scrapy(tmp_path):
+    """What the process really loads (the static check above cannot see site-packages'
+    own imports): a search and a `changes` on a small archive, in a fresh interpreter.
+    The archive is the analysts' test story (real crawls; built once per session)."""
+    import subprocess
+
+    from query_archive import story_copy
+
+    _, db = story_copy(tmp_path)
+    script = (
+        "import sys\n"
+        "from topicwatch.cli import cli\n"
+        "for args in (['search', '--help'], ['changes', '--since', '1d', '--db', sys.argv[1]],"
+        " ['search', 'NATO', '--db', sys.argv[1]]):\n"
+        "    try:\n"
+        "        cli.main(args, standalone_mode=False)\n"
+        "    except SystemExit as done:\n"
+        "        assert not done.code, args\n"
+        f"heavy = sorted(m for m in sys.modules if m.split('.')[0] in {CRAWL_ONLY!r})\n"
+        "print('HEAVY', heavy)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(db)], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert "HEAVY []" in done.stdout, done.stdout[-2000:]

@@ -28,7 +28,7 @@ COMMANDS = {
     "export": "topicwatch.cli.export:export_command",
     "gaps": "topicwatch.cli.gaps:gaps_command",
     "serve": "topicwatch.cli.serve:serve_command",
-    "reparse": "topicwatch.cli.snapshots:reparse_command",
+    "reparse": "topicwatch.cli.reparse:reparse_command",
     "show-snapshot": "topicwatch.cli.snapshots:show_snapshot_command",
     "prune": "topicwatch.cli.snapshots:prune_command",
 }
