@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import sqlite_utils
@@ -172,3 +173,42 @@ def recover_stale_runs(
 
 def _one_line(text: str) -> str:
     return " ".join(text.split())[:500]
+
+
+def run_counts(run: dict[str, Any]) -> str:
+    """``2 pages, 40 seen, 3 new, 1 edited, 0 vanished`` (and filled, reappeared and the
+    article pages when there are any): a run's outcome in the words every output uses —
+    ``topicwatch crawl``, the daemon's log and ``topicwatch status``."""
+    counts = [
+        f"{run['pages']} pages",
+        f"{run['items_seen']} seen",
+        f"{run['items_new']} new",
+        f"{run['items_edited']} edited",
+        f"{run['items_vanished']} vanished",
+    ]
+    counts += [
+        f"{run[key]} {label}"
+        for key, label in (("items_filled", "filled"), ("items_reappeared", "reappeared"))
+        if run.get(key)
+    ]
+    line = ", ".join(counts)
+    if run.get("articles_fetched") or run.get("articles_pending"):
+        line += (
+            f"; {run.get('articles_fetched') or 0} article pages read,"
+            f" {run.get('articles_pending') or 0} pending"
+        )
+    return line
+
+
+def run_line(topic: str, status: str, run: dict[str, Any] | None, duration: float) -> str:
+    """``nato: ok run 12: 2 pages, 40 seen, 3 new, 1 edited, 0 vanished in 1.4s``, with
+    the run's reason and error when it has one; a topic without a run row (busy, killed
+    before it began) gets its status and duration only."""
+    if run is None:
+        return f"{topic}: {status} in {duration:.1f}s"
+    line = f"{topic}: {status} run {run['id']}: {run_counts(run)} in {duration:.1f}s"
+    if run.get("gap_suspected") and run.get("reason") != "partial":
+        line += " (gap suspected: page limit reached before known items)"
+    if run.get("error"):
+        line += f" ({run['reason']}: {run['error']})"
+    return line

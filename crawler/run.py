@@ -24,7 +24,7 @@ from topicwatch.archive import ArchiveError, open_archive
 from topicwatch.archive.durations import duration_seconds
 from topicwatch.archive.lock import lock_path, open_lock_file
 from topicwatch.archive.queries import run_row
-from topicwatch.archive.runs import end_run_without_changes
+from topicwatch.archive.runs import end_run_without_changes, run_line
 from topicwatch.crawler.spiders.topic import TopicSpider, parse_selectors, topic_url
 from topicwatch.origins import host_entries
 
@@ -187,25 +187,5 @@ def _close_unrecorded(db_path: str, run: dict[str, Any], problem: str) -> dict[s
 
 
 def describe(run: dict[str, Any], duration: float) -> str:
-    """The one line ``topicwatch crawl`` prints for a run."""
-    counts = [
-        f"{run['pages']} pages",
-        f"{run['items_seen']} items seen",
-        f"{run['items_new']} new",
-        f"{run['items_edited']} edited",
-        f"{run['items_vanished']} vanished",
-    ]
-    counts += [
-        f"{run[key]} {label}"
-        for key, label in (("items_filled", "filled"), ("items_reappeared", "reappeared"))
-        if run.get(key)
-    ]
-    line = f"{run['topic']}: {run['status']} run {run['id']}: {', '.join(counts)}"
-    if run.get("articles_fetched") or run.get("articles_pending"):
-        line += f"; {run['articles_fetched']} article pages read, {run['articles_pending']} pending"
-    line += f" in {duration:.1f}s"
-    if run["gap_suspected"] and run["reason"] != "partial":
-        line += " (gap suspected: page limit reached before known items)"
-    if run["error"]:
-        line += f" ({run['reason']}: {run['error']})"
-    return line
+    """The one line ``topicwatch crawl`` prints for a run (the daemon logs the same)."""
+    return run_line(run["topic"], run["status"], run, duration)

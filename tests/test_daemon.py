@@ -109,7 +109,10 @@ def test_runs_on_schedule_without_overlap_and_reports_status(site, db, tmp_path)
         assert by_name[name]["last_run"]["status"] == "ok"
         assert no_overlap(runs(db, name))
     assert runs(db, status="running") == []
-    line = r"INFO nato: ok run \d+: 1 pages, 20 seen, 20 new, 0 edited, 0 vanished in \d+\.\ds"
+    line = (
+        r"INFO nato: ok run \d+: 1 pages, 20 seen, 20 new, 0 edited, 0 vanished"
+        r"(; \d+ article pages read, \d+ pending)? in \d+\.\ds"
+    )
     assert re.search(line, daemon.output)
     after = status(db)
     assert after["alive"] is False and after["daemon"]["stopped_at"] is not None

@@ -27,12 +27,12 @@ from topicwatch.archive.daemon_state import (
 )
 from topicwatch.archive.daemon_status import read_status
 from topicwatch.archive.lock import topic_lock
-from topicwatch.archive.runs import begin_run, end_run_without_changes
+from topicwatch.archive.runs import begin_run, end_run_without_changes, run_line
 from topicwatch.cli import cli
 from topicwatch.cli.daemon import format_status
 from topicwatch.daemon.config import AlertConfig, TopicConfig
 from topicwatch.daemon.hooks import HookError, describe_hook, mask_url, run_command
-from topicwatch.daemon.log import JsonLines, run_line
+from topicwatch.daemon.log import JsonLines
 from topicwatch.daemon.schedule import backoff_delay, first_run_time, next_after_outcome
 
 T0 = datetime(2026, 2, 14, 12, 0, tzinfo=UTC)

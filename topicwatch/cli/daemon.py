@@ -22,6 +22,7 @@ from topicwatch.archive.daemon_state import pid_alive
 from topicwatch.archive.daemon_status import Status, TopicStatus, read_status
 from topicwatch.archive.db import check_archive, confirm_read
 from topicwatch.archive.lock import check_lock_dir
+from topicwatch.archive.runs import run_counts
 from topicwatch.cli.options import Problem, config_option
 from topicwatch.cli.output import say, to_json
 from topicwatch.daemon.config import Config, ConfigError, load_config
@@ -172,9 +173,7 @@ def _topic_lines(topic: TopicStatus, now: datetime, alive: bool) -> list[str]:
         duration = "" if seconds is None else f" in {span(seconds) if seconds else '<1s'}"
         lines.append(
             f"  last run: {run['status']} (run {run['id']}, {run['trigger']})"
-            f" {run['started_at']}{duration}: {run['pages']} pages, {run['items_seen']} seen,"
-            f" {run['items_new']} new, {run['items_edited']} edited,"
-            f" {run['items_vanished']} vanished"
+            f" {run['started_at']}{duration}: {run_counts(run)}"
         )
         if run["error"]:
             lines.append(f"  error: {run['reason']}: {run['error']}")

@@ -13,6 +13,8 @@ import sys
 from datetime import UTC, datetime, tzinfo
 from typing import Any
 
+from topicwatch.archive.runs import run_line
+
 LOGGER = "topicwatch.daemon"
 
 
@@ -46,24 +48,10 @@ def setup_logging(as_json: bool) -> logging.Logger:
     return logging.getLogger(LOGGER)
 
 
-def run_line(topic: str, status: str, run: dict[str, Any] | None, duration: float) -> str:
-    """``nato: ok run 12: 2 pages, 40 seen, 3 new, 1 edited, 0 vanished in 1.4s``."""
-    if run is None:
-        return f"{topic}: {status} in {duration:.1f}s"
-    line = (
-        f"{topic}: {status} run {run['id']}: {run['pages']} pages, {run['items_seen']} seen,"
-        f" {run['items_new']} new, {run['items_edited']} edited,"
-        f" {run['items_vanished']} vanished in {duration:.1f}s"
-    )
-    if run.get("error"):
-        line += f" ({run['reason']}: {run['error']})"
-    return line
-
-
 def run_fields(
     topic: str, status: str, run: dict[str, Any] | None, duration: float
 ) -> dict[str, Any]:
-    """The JSON-lines form of :func:`run_line`."""
+    """The JSON-lines form of :func:`archive.runs.run_line`."""
     fields: dict[str, Any] = {
         "event": "run",
         "topic": topic,
