@@ -10,11 +10,10 @@ sending and recording can resend); everything else here is exactly-once.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -23,7 +22,7 @@ import sqlite_utils
 
 from topicwatch.archive.clock import iso, parse_iso
 from topicwatch.archive.db import write_transaction
-from topicwatch.archive.lock import is_locked, lock_dir, lock_holder, open_lock_file, write_holder
+from topicwatch.archive.lock import file_lock, is_locked, lock_dir, lock_holder
 from topicwatch.archive.runs import ensure_topic
 
 ALERT_ATTEMPTS = 5
@@ -70,25 +69,15 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
-@contextmanager
-def daemon_lock(archive_path: str | os.PathLike[str]) -> Iterator[None]:
-    """Hold the archive's daemon lock: two schedulers on one archive would double every run.
+def daemon_lock(archive_path: str | os.PathLike[str]) -> AbstractContextManager[None]:
+    """Hold the archive's daemon lock: two schedulers on one archive would double every run."""
 
-    An ``flock`` beside the archive, freed by the kernel when the holder dies.
-    """
-    handle = open_lock_file(lock_dir(archive_path) / "daemon.lock")  # never via a symlink
-    try:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.pread(handle, 32, 0).decode(errors="replace").strip() or "?"
-            raise DaemonRunning(
-                f"another topicwatch daemon (pid {holder}) is running on {archive_path}"
-            ) from None
-        write_holder(handle)
-        yield
-    finally:
-        os.close(handle)
+    def busy(holder: str) -> Exception:
+        return DaemonRunning(
+            f"another topicwatch daemon (pid {holder}) is running on {archive_path}"
+        )
+
+    return file_lock(lock_dir(archive_path) / "daemon.lock", busy)
 
 
 # --------------------------------------------------------------------------- heartbeat

@@ -21,7 +21,7 @@ import os
 import stat
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 from topicwatch.archive.errors import ArchiveError
@@ -83,6 +83,33 @@ def check_lock_dir(archive_path: str | os.PathLike[str]) -> None:
 
 
 @contextmanager
+def file_lock(
+    path: Path,
+    busy: Callable[[str], Exception],
+    *,
+    wait: float = 0.0,
+    poll: float = 0.2,
+    monotonic: Callable[[], float] = time.monotonic,
+) -> Iterator[None]:
+    """Hold the ``flock`` of the lock file ``path``, waiting at most ``wait`` seconds; else
+    raise ``busy(holder pid)``. The one lock of topicwatch: a topic's, and the daemon's.
+
+    The kernel frees an flock when its holder dies, so a crash never leaves a stale lock;
+    the holder's pid is written into the file for the message the next comer reads.
+    """
+    handle = open_lock_file(path)
+    try:
+        deadline = monotonic() + wait
+        while not _try_lock(handle):
+            if monotonic() >= deadline:
+                raise busy(os.pread(handle, 32, 0).decode(errors="replace").strip() or "?")
+            time.sleep(poll)  # polling an flock: there is no blocking call with a timeout
+        write_holder(handle)
+        yield
+    finally:
+        os.close(handle)  # closing the descriptor releases the lock
+
+
 def topic_lock(
     archive_path: str | os.PathLike[str],
     topic_url: str,
@@ -90,20 +117,15 @@ def topic_lock(
     wait: float = 0.0,
     poll: float = 0.2,
     monotonic: Callable[[], float] = time.monotonic,
-) -> Iterator[None]:
-    """Hold the topic's lock, waiting at most ``wait`` seconds, else raise TopicBusy."""
-    handle = open_lock_file(lock_path(archive_path, topic_url))
-    try:
-        deadline = monotonic() + wait
-        while not _try_lock(handle):
-            if monotonic() >= deadline:
-                holder = os.pread(handle, 32, 0).decode(errors="replace").strip() or "?"
-                raise TopicBusy(f"topic {topic_url} is being crawled by pid {holder}")
-            time.sleep(poll)  # polling an flock: there is no blocking call with a timeout
-        write_holder(handle)
-        yield
-    finally:
-        os.close(handle)  # closing the descriptor releases the lock
+) -> AbstractContextManager[None]:
+    """Hold the topic's lock (one writer per topic), waiting at most ``wait`` seconds, else
+    raise TopicBusy."""
+
+    def busy(holder: str) -> Exception:
+        return TopicBusy(f"topic {topic_url} is being crawled by pid {holder}")
+
+    path = lock_path(archive_path, topic_url)
+    return file_lock(path, busy, wait=wait, poll=poll, monotonic=monotonic)
 
 
 def write_holder(handle: int) -> None:
