@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 
 import sqlite_utils
 
+from topicwatch.archive.aliases import resolve_url
 from topicwatch.archive.changes import KnownItem, Sighting, compare_text
 
 MAX_ATTEMPTS = 3  # an article page that failed this often is left alone
@@ -55,8 +56,8 @@ def needs_article(db: sqlite_utils.Database, url: str, headline: str, summary: s
     row = db.execute(
         "SELECT i.id, i.url, i.headline, i.summary, i.content_hash, e.enriched_at,"
         " coalesce(e.attempts, 0) FROM items AS i LEFT JOIN enrichment AS e ON e.item_id = i.id"
-        " WHERE i.url = ? OR i.url = (SELECT url FROM url_aliases WHERE alias = ?)",
-        [url, url],
+        " WHERE i.url = ?",
+        [resolve_url(db, url)],
     ).fetchone()
     if row is None:
         return True

@@ -105,12 +105,6 @@ def topic_id_of(db: sqlite_utils.Database, topic_url: str) -> int | None:
     return None if row is None else int(row[0])
 
 
-def resolve_url(db: sqlite_utils.Database, url: str) -> str:
-    """The item URL a listing URL stands for (itself, unless an alias names another)."""
-    row = db.execute("SELECT url FROM url_aliases WHERE alias = ?", [url]).fetchone()
-    return str(row[0]) if row else url
-
-
 def previous_ok_run(db: sqlite_utils.Database, topic_id: int) -> tuple[int, str] | None:
     """The topic's latest ok crawl run (id, started_at), latest by run sequence.
 

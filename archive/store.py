@@ -17,6 +17,7 @@ from datetime import datetime
 
 import sqlite_utils
 
+from topicwatch.archive.aliases import canonical_urls, resolve_url
 from topicwatch.archive.changes import (
     Classification,
     KnownItem,
@@ -33,12 +34,7 @@ from topicwatch.archive.changes import (
 from topicwatch.archive.clock import iso, parse_iso
 from topicwatch.archive.db import write_transaction
 from topicwatch.archive.enrichment import Article, pending_count, record_attempts, with_article
-from topicwatch.archive.queries import (
-    listed_items,
-    previous_ok_run,
-    recent_first_page_counts,
-    resolve_url,
-)
+from topicwatch.archive.queries import listed_items, previous_ok_run, recent_first_page_counts
 from topicwatch.archive.runs import close_without_changes
 from topicwatch.archive.search_index import index_run
 from topicwatch.archive.snapshots import Fetch, record_fetches
@@ -260,7 +256,7 @@ def _revise_aliases(db: sqlite_utils.Database, cards: dict[str, Sighting]) -> li
     """Drop aliases the listing contradicts: it shows the alias and its target as two
     cards of different texts (a wrong rel=canonical merged two articles)."""
     notes = []
-    for alias, url in _alias_rows(db, cards):
+    for alias, url in canonical_urls(db, cards).items():
         if url in cards and not same_text(cards[alias], cards[url]):
             db.execute("DELETE FROM url_aliases WHERE alias = ?", [alias])
             notes.append(f"alias {alias} -> {url} revised: the listing shows two articles")
@@ -294,19 +290,9 @@ def _write_aliases(
     )
 
 
-def _alias_rows(db: sqlite_utils.Database, urls: Iterable[str]) -> list[tuple[str, str]]:
-    rows: list[tuple[str, str]] = []
-    for chunk in _chunks(sorted(urls)):
-        marks = ",".join("?" * len(chunk))
-        rows += db.execute(
-            f"SELECT alias, url FROM url_aliases WHERE alias IN ({marks})", list(chunk)
-        ).fetchall()
-    return rows
-
-
 def _resolve_aliases(db: sqlite_utils.Database, sightings: list[Sighting]) -> list[Sighting]:
     """Listing URLs known under another URL (rel=canonical, drift) become that URL."""
-    canonical = dict(_alias_rows(db, {s.url for s in sightings}))
+    canonical = canonical_urls(db, {s.url for s in sightings})
     return [replace(s, url=canonical[s.url]) if s.url in canonical else s for s in sightings]
 
 

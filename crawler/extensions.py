@@ -25,10 +25,11 @@ from scrapy.crawler import Crawler
 from scrapy.exceptions import NotConfigured
 
 from topicwatch.archive import ArchiveError, TopicBusy, open_archive, topic_lock
+from topicwatch.archive.aliases import resolve_url
 from topicwatch.archive.changes import Sighting, continuity, dedupe, vanished_items
 from topicwatch.archive.daemon_state import pid_alive
 from topicwatch.archive.enrichment import needs_article, pending_urls
-from topicwatch.archive.queries import previous_listing, resolve_url, topic_id_of, topic_memory
+from topicwatch.archive.queries import previous_listing, topic_id_of, topic_memory
 from topicwatch.archive.runs import begin_run, recover_stale_runs, topic_name_for
 from topicwatch.archive.verdict import confirmed
 from topicwatch.crawler.runs import RunOrder, TopicRun, run_wanted

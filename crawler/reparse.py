@@ -14,7 +14,7 @@ from datetime import datetime
 
 import sqlite_utils
 
-from topicwatch.archive.queries import resolve_url
+from topicwatch.archive.aliases import resolve_url
 from topicwatch.archive.reextract import (
     Reading,
     ReparsePlan,
