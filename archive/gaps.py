@@ -13,9 +13,10 @@ Three kinds of gap, per topic:
 A gap is *covered* once a later stored listing ends in an item first seen before the
 gap began: that run read from page 1 down past everything newer, so nothing still listed
 was missed (items added and removed inside the gap are beyond recovery). Otherwise it is
-*open*, and ``fill`` is the ``topicwatch crawl --pages N`` that reads down far enough:
-N is estimated from where the gap's edge sits now (items per page from recent first
-pages, plus the arrivals since), with a page to spare.
+*open*, and ``pages`` is how far a crawl of ``url`` must read down to fill it (the CLI
+turns that into the ``topicwatch crawl --pages N`` to run): N is estimated from where the
+gap's edge sits now (items per page from recent first pages, plus the arrivals since),
+with a page to spare.
 """
 
 from __future__ import annotations
@@ -29,7 +30,6 @@ from statistics import median
 import sqlite_utils
 
 from topicwatch.archive.clock import iso, parse_iso
-from topicwatch.archive.runs import topic_name_for
 
 INTERVALS = 2
 MAX_PAGES = 50
@@ -47,8 +47,8 @@ class Gap:
     runs: tuple[int, ...]
     detail: str
     status: str
-    pages: int
-    fill: tuple[str, ...]
+    pages: int  # listing pages a crawl must read to fill it
+    url: str  # the topic's listing
 
 
 @dataclass(frozen=True)
@@ -241,9 +241,6 @@ class _TopicGaps:
         depth: int,
     ) -> Gap:
         pages = min(MAX_PAGES, math.ceil(depth / self.per_page) + 1)
-        fill: tuple[str, ...] = ("topicwatch", "crawl", "--url", self.url, "--pages", str(pages))
-        if self.name != topic_name_for(self.url):
-            fill += ("--topic", self.name)
         status = "covered" if covered else "open"
         return Gap(
             self.name,
@@ -254,7 +251,7 @@ class _TopicGaps:
             detail,
             status,
             pages,
-            fill,
+            self.url,
         )
 
 

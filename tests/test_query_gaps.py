@@ -13,7 +13,7 @@ import pytest
 from conftest import run_crawl
 from query_archive import NOW, invoke, invoke_json, retime, story_copy
 
-GAP_KEYS = {"topic", "kind", "start", "end", "runs", "detail", "status", "pages", "fill"}
+GAP_KEYS = {"topic", "kind", "start", "end", "runs", "detail", "status", "pages", "url", "fill"}
 
 
 @pytest.fixture(scope="module")

@@ -12,8 +12,9 @@ from datetime import UTC, datetime
 
 import click
 
-from topicwatch.archive.gaps import find_gaps
+from topicwatch.archive.gaps import Gap, find_gaps
 from topicwatch.archive.lookup import topic_id_or_none
+from topicwatch.archive.runs import topic_name_for
 from topicwatch.cli.options import (
     DEFAULT_DB,
     db_option,
@@ -58,14 +59,22 @@ def gaps_command(db: str, topic: str | None, fmt: str | None) -> None:
     now = datetime.now(UTC)
     with reading(db) as archive:
         gaps = find_gaps(archive, now, topic_id_or_none(archive, topic))
-    rows = []
-    for gap in gaps:
-        extra = () if db == DEFAULT_DB else ("--db", db)
-        row = {**dataclasses.asdict(gap), "runs": list(gap.runs)}
-        row["fill"] = shlex.join([*gap.fill, *extra])
-        rows.append(row)
+    rows = [
+        {**dataclasses.asdict(gap), "runs": list(gap.runs), "fill": fill_command(gap, db)}
+        for gap in gaps
+    ]
     if fmt:
         emit(rows, fmt, ())
     else:
         cells = [{**r, "start": short_time(r["start"]), "end": short_time(r["end"])} for r in rows]
         emit(cells, None, GAP_COLUMNS)
+
+
+def fill_command(gap: Gap, db: str) -> str:
+    """The ``topicwatch crawl`` that reads down far enough to fill ``gap``, ready to paste."""
+    command = ["topicwatch", "crawl", "--url", gap.url, "--pages", str(gap.pages)]
+    if gap.topic != topic_name_for(gap.url):
+        command += ["--topic", gap.topic]
+    if db != DEFAULT_DB:
+        command += ["--db", db]
+    return shlex.join(command)
