@@ -9,6 +9,7 @@ from bench.report import log, table, write_section
 
 # name -> (module, section title); each module has run(quick) -> rows and NOTES.
 BENCHMARKS = {
+    "startup": ("bench.startup", "Analysts' commands: time to answer"),
     "extraction": ("bench.extraction", "Extraction per 20-item page"),
     "snapshots": ("bench.snapshots", "Snapshot storage, compression and reparse"),
     "crawl": ("bench.crawl", "Crawl throughput against a download-only spider"),

@@ -18,7 +18,9 @@ Texts come from :mod:`bench.search_texts`. Building takes minutes at 1M items, s
 from __future__ import annotations
 
 import json
+import os
 import random
+import re
 import tempfile
 import time
 from collections import deque
@@ -231,15 +233,31 @@ def cached_archive(items: int, edits: int, progress: Progress = lambda _: None) 
         data.update(path=path, end=datetime.fromisoformat(data["end"]), cached=True)
         return Built(**data)
     CACHE.mkdir(parents=True, exist_ok=True)
-    scratch = path.with_suffix(".building")
-    for stale in CACHE.glob(scratch.name + "*"):
-        stale.unlink()
+    # A scratch file of this process's own: two benches (two test suites) building at once
+    # each build their own, and the atomic renames make either one the cached archive.
+    scratch = path.with_suffix(f".building-{os.getpid()}")
+    for stale in CACHE.glob(f"{name}.building-*"):
+        builder = re.search(r"\.building-(\d+)", stale.name)
+        if builder is None or not _alive(int(builder.group(1))):
+            stale.unlink(missing_ok=True)  # left by a build that died (its -journal too)
     progress(f"search: building a {items:,}-item archive in {scratch} (cached for next time)")
     built = build(scratch, items, edits, progress)
-    scratch.rename(path)
-    meta.write_text(
+    fresh_meta = meta.with_suffix(f".json-{os.getpid()}")
+    fresh_meta.write_text(
         json.dumps({**asdict(built), "path": str(path), "end": built.end.isoformat()}),
         encoding="utf-8",
     )
+    os.replace(scratch, path)
+    os.replace(fresh_meta, meta)
     progress(f"search: built in {built.seconds:.0f} s: {built.versions:,} versions")
     return Built(**{**asdict(built), "path": path})
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -12,11 +12,12 @@ from conftest import child_env
 def test_quick_benchmarks_print_their_tables():
     done = subprocess.run(
         [sys.executable, "-m", "bench", "--quick", "--no-write", "--only",
-         "extraction,snapshots,crawl,recrawl,ingest,search"],
+         "startup,extraction,snapshots,crawl,recrawl,ingest,search"],
         cwd=Path(__file__).parents[1], env=child_env(), capture_output=True, text=True,
         timeout=300,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
+    assert "## Analysts' commands: time to answer" in done.stdout
     assert "## Extraction per 20-item page" in done.stdout
     assert "compression: gzip -6 (chosen)" in done.stdout
     assert "## Crawl throughput against a download-only spider" in done.stdout
