@@ -13,8 +13,8 @@ from datetime import datetime
 
 import sqlite_utils
 
-from topicwatch.archive.clock import iso
 from topicwatch.archive.lookup import NotFound
+from topicwatch.archive.timestamps import iso
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 import sqlite_utils
 
-from topicwatch.archive.changelog import Change
+from topicwatch.archive.change_feed import Change
 from topicwatch.archive.diff import char_diff, render
 
 ATOM = "http://www.w3.org/2005/Atom"

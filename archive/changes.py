@@ -31,8 +31,8 @@ from bisect import bisect_left
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from topicwatch.archive.layout_guard import Continuity
 from topicwatch.archive.text import comparison_key, content_hash, is_mojibake_of
-from topicwatch.archive.verdict import Continuity
 
 DRIFT_MIN = 3
 

@@ -20,10 +20,10 @@ from typing import Any
 
 import sqlite_utils
 
-from topicwatch.archive.clock import iso, parse_iso
 from topicwatch.archive.db import write_transaction
 from topicwatch.archive.lock import file_lock, is_locked, lock_dir, lock_holder
 from topicwatch.archive.runs import ensure_topic
+from topicwatch.archive.timestamps import iso, parse_iso
 
 ALERT_ATTEMPTS = 5
 STALE_BEATS = 3  # a daemon is presumed dead after missing this many heartbeats
@@ -405,12 +405,11 @@ def child_run(db: sqlite_utils.Database, pid: int, after_run: int) -> dict[str, 
     By run sequence, not by time: a clock set back while the child started must not hide
     its row (and make the daemon record a second one).
     """
-    cursor = db.execute(
+    rows = db.query(
         "SELECT * FROM crawl_runs WHERE pid = ? AND id > ? ORDER BY id DESC LIMIT 1",
         [pid, after_run],
     )
-    row = cursor.fetchone()
-    return None if row is None else dict(zip([c[0] for c in cursor.description], row, strict=True))
+    return next(rows, None)
 
 
 def relabel_timeout(

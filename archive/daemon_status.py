@@ -13,8 +13,8 @@ from typing import Any
 
 import sqlite_utils
 
-from topicwatch.archive.clock import iso, parse_iso
 from topicwatch.archive.daemon_state import Heartbeat, daemon_alive, read_heartbeat
+from topicwatch.archive.timestamps import iso, parse_iso
 
 _RUN_FIELDS = (
     "id, trigger, status, reason, error, started_at, finished_at, pages,"
@@ -147,15 +147,14 @@ def _alert(db: sqlite_utils.Database, topic_id: int) -> dict[str, Any] | None:
 
 
 def _last_run(db: sqlite_utils.Database, topic_id: int) -> dict[str, Any] | None:
-    cursor = db.execute(
+    rows = db.query(
         f"SELECT {_RUN_FIELDS} FROM crawl_runs WHERE topic_id = ? AND status != 'running'"
         " ORDER BY id DESC LIMIT 1",
         [topic_id],
     )
-    row = cursor.fetchone()
-    if row is None:
+    run = next(rows, None)
+    if run is None:
         return None
-    run = dict(zip([c[0] for c in cursor.description], row, strict=True))
     if run["finished_at"]:
         elapsed = parse_iso(run["finished_at"]) - parse_iso(run["started_at"])
         run["duration"] = elapsed.total_seconds()

@@ -29,7 +29,7 @@ from statistics import median
 
 import sqlite_utils
 
-from topicwatch.archive.clock import iso, parse_iso
+from topicwatch.archive.timestamps import iso, parse_iso
 
 INTERVALS = 2
 MAX_PAGES = 50

@@ -53,8 +53,10 @@ class Stretch:
 
 
 @dataclass(frozen=True)
-class Sighting:
-    """The item on one topic's listing."""
+class TopicListing:
+    """The item on one topic's listing: when first and last listed, where, and the
+    stretches it stood there (``sightings`` in JSON; :class:`archive.changes.Sighting` is
+    one card of one run, a different thing)."""
 
     topic: str
     first_listed_at: str
@@ -72,14 +74,12 @@ class History:
     item: dict[str, Any]
     versions: list[Version]
     events: list[Event]
-    sightings: list[Sighting]
+    sightings: list[TopicListing]
 
 
 def item_history(db: sqlite_utils.Database, item_id: int) -> History:
     """The history of the item with id ``item_id`` (see :func:`archive.lookup.find_item_id`)."""
-    cursor = db.execute("SELECT * FROM items WHERE id = ?", [item_id])
-    names = [column[0] for column in cursor.description]
-    item = dict(zip(names, cursor.fetchone(), strict=True))
+    item = db.table("items").get(item_id)
     return History(item, _versions(db, item_id), _events(db, item_id), _sightings(db, item_id))
 
 
@@ -131,7 +131,7 @@ def _events(db: sqlite_utils.Database, item_id: int) -> list[Event]:
     ]
 
 
-def _sightings(db: sqlite_utils.Database, item_id: int) -> list[Sighting]:
+def _sightings(db: sqlite_utils.Database, item_id: int) -> list[TopicListing]:
     rows = db.execute(
         "SELECT t.id, t.name, ti.first_listed_at, ti.last_listed_at, ti.vanished_at,"
         " ti.last_position, ti.last_page FROM topic_items AS ti"
@@ -139,7 +139,7 @@ def _sightings(db: sqlite_utils.Database, item_id: int) -> list[Sighting]:
         [item_id],
     ).fetchall()
     return [
-        Sighting(name, first, last, vanished, position, page, _stretches(db, topic_id, item_id))
+        TopicListing(name, first, last, vanished, position, page, _stretches(db, topic_id, item_id))
         for topic_id, name, first, last, vanished, position, page in rows
     ]
 

@@ -13,8 +13,8 @@ from urllib.parse import unquote, urlsplit
 
 import sqlite_utils
 
-from topicwatch.archive.clock import iso
 from topicwatch.archive.db import write_transaction
+from topicwatch.archive.timestamps import iso
 
 TRIGGERS = ("manual", "schedule")
 

@@ -34,9 +34,9 @@ from typing import Any
 
 import sqlite_utils
 
-from topicwatch.archive.clock import iso
 from topicwatch.archive.fold import key_with_offsets, match_key, search_key
 from topicwatch.archive.sql_functions import register_functions
+from topicwatch.archive.timestamps import iso
 
 MAX_EXPANSION = 200
 PROBE = 200

@@ -19,8 +19,8 @@ from datetime import datetime
 
 import sqlite_utils
 
-from topicwatch.archive.clock import iso
 from topicwatch.archive.db import write_transaction
+from topicwatch.archive.timestamps import iso
 
 COMPRESSION = "gzip"
 

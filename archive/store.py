@@ -3,7 +3,7 @@
 Everything a run writes happens in one short ``BEGIN IMMEDIATE`` transaction at its end,
 so the run is wholly in the archive or wholly absent, whatever kills the process.
 Bulk statements (``executemany``) keep it cheap: most runs only re-sight known items.
-The rules themselves are pure functions (:mod:`archive.changes`, :mod:`archive.verdict`);
+The rules themselves are pure functions (:mod:`archive.changes`, :mod:`archive.layout_guard`);
 this module reads what they need, applies them in order and writes their verdicts.
 """
 
@@ -31,15 +31,15 @@ from topicwatch.archive.changes import (
     same_text,
     settle_returns,
 )
-from topicwatch.archive.clock import iso, parse_iso
+from topicwatch.archive.crawl_memory import listed_items, previous_ok_run, recent_first_page_counts
 from topicwatch.archive.db import write_transaction
 from topicwatch.archive.enrichment import Article, pending_count, record_attempts, with_article
-from topicwatch.archive.queries import listed_items, previous_ok_run, recent_first_page_counts
+from topicwatch.archive.layout_guard import Pace, continuity_failure, layout_failure
 from topicwatch.archive.runs import close_without_changes
 from topicwatch.archive.search_index import index_run
 from topicwatch.archive.snapshots import Fetch, record_fetches
 from topicwatch.archive.text import content_hash, valid_unicode
-from topicwatch.archive.verdict import Pace, continuity_failure, layout_failure
+from topicwatch.archive.timestamps import iso, parse_iso
 
 _CHUNK = 500
 RECENT_VERSIONS = 5  # a return to one of an item's last versions is alternation, not an edit

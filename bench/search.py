@@ -1,7 +1,7 @@
 """``topicwatch search`` and ``topicwatch changes`` latency on a year-sized archive.
 
 Each query runs through the library function its command calls (:func:`archive.search.search`,
-:func:`archive.changelog.list_changes`) on the archive opened read-only as the command
+:func:`archive.change_feed.list_changes`) on the archive opened read-only as the command
 opens it; the baseline is a naive scan of the same rows with the same filters and limit:
 ``LIKE '%word%'`` over headline and summary for search, the ``changes`` table without
 its indexes for changes. The archive is synthetic (bench/search_archive.py), built once
@@ -25,11 +25,11 @@ from bench.report import Row, log
 from bench.search_archive import SEED, Built, cached_archive
 from bench.search_texts import Texts
 from topicwatch.archive import open_archive
-from topicwatch.archive.changelog import list_changes
-from topicwatch.archive.clock import iso
+from topicwatch.archive.change_feed import list_changes
 from topicwatch.archive.lookup import require_runs, topic_id_or_none
 from topicwatch.archive.moments import parse_moment
 from topicwatch.archive.search import SearchRequest, search
+from topicwatch.archive.timestamps import iso
 
 TARGET = 0.050
 LIMIT = 20
@@ -49,7 +49,7 @@ topics. Cached under `$TMPDIR/topicwatch-bench/`, keyed by size, generator and s
 version (the build time shown is the first build's).
 
 Each query is the library call its command makes (`archive.search.search`, limit 20;
-`archive.changelog.list_changes`, limit 200), each repetition on a fresh read-only
+`archive.change_feed.list_changes`, limit 200), each repetition on a fresh read-only
 connection (SQLite's cache cold, the OS page cache warm), timed with `time.perf_counter`;
 one warm-up run of every query is not counted. `--since` counts back from the archive's
 last run. Baselines, same rows, filters and limit: search is `LIKE '%word%'` on headline

@@ -7,7 +7,7 @@ the time the page was fetched. A date without a zone is Japan time (JST, +09:00)
 Reading a date never raises, whatever the page holds: a text that is written like a date
 but names no representable moment (2026年2月31日, 1000000日前) is *unreadable*, and the
 card's date is then dropped and counted rather than failing the page. Only the first
-:data:`~crawler.entry.DATE_TEXT_CAP` characters are read, and every pattern is linear.
+:data:`~crawler.extracted.DATE_TEXT_CAP` characters are read, and every pattern is linear.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import re
 from datetime import datetime, timedelta, timezone
 from typing import NamedTuple
 
-from topicwatch.crawler.entry import DATE_TEXT_CAP
+from topicwatch.crawler.extracted import DATE_TEXT_CAP
 
 JST = timezone(timedelta(hours=9), "JST")
 

@@ -27,11 +27,11 @@ from scrapy.exceptions import NotConfigured
 from topicwatch.archive import ArchiveError, TopicBusy, open_archive, topic_lock
 from topicwatch.archive.aliases import resolve_url
 from topicwatch.archive.changes import Sighting, continuity, dedupe, vanished_items
+from topicwatch.archive.crawl_memory import previous_listing, topic_id_of, topic_memory
 from topicwatch.archive.daemon_state import pid_alive
 from topicwatch.archive.enrichment import needs_article, pending_urls
-from topicwatch.archive.queries import previous_listing, topic_id_of, topic_memory
+from topicwatch.archive.layout_guard import confirmed
 from topicwatch.archive.runs import begin_run, recover_stale_runs, topic_name_for
-from topicwatch.archive.verdict import confirmed
 from topicwatch.crawler.runs import RunOrder, TopicRun, run_wanted
 
 logger = logging.getLogger(__name__)
@@ -56,7 +56,7 @@ class ArchiveMemory:
         """Whether paging should read on from what was read so far: an item the topic
         listed last time is missing from the stretch read (it may only have moved down),
         or the stretch does not yet confirm the topic's previous listing (a burst of new
-        items, or not the topic's list at all: archive.verdict)."""
+        items, or not the topic's list at all: archive.layout_guard)."""
         if not self.listed:
             return False
         sightings = dedupe(

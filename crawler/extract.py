@@ -21,7 +21,7 @@ from topicwatch.archive.text import strip_volatile_edges
 from topicwatch.archive.urls import PageUrls, canonical_url
 from topicwatch.crawler.cards import Card, find_cards, unnest_cards
 from topicwatch.crawler.dates import DateReading, read_date
-from topicwatch.crawler.entry import Entry, make_entry
+from topicwatch.crawler.extracted import Entry, make_entry
 from topicwatch.crawler.structured import item_list_entries
 from topicwatch.crawler.text import clean_text, valid_unicode, visible_text
 
@@ -83,7 +83,7 @@ class Listing:
     """A listing page's entries in page order, its next page, and how they were found.
 
     ``cleaned`` counts the entries' fields that were cut to their cap, repaired or
-    dropped (see :class:`crawler.entry.Entry`): a bad field costs itself, not the page.
+    dropped (see :class:`crawler.extracted.Entry`): a bad field costs itself, not the page.
     """
 
     entries: list[Entry] = field(default_factory=list)

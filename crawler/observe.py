@@ -16,8 +16,8 @@ from datetime import datetime
 from w3lib.encoding import html_to_unicode
 
 from topicwatch.crawler.charset import Decoded, decode_page
-from topicwatch.crawler.entry import Entry
 from topicwatch.crawler.extract import Listing, Selectors, extract_listing
+from topicwatch.crawler.extracted import Entry
 
 # extract_listing's shape (reparse tests a candidate extractor through the same path).
 Extractor = Callable[..., Listing]

@@ -15,7 +15,7 @@ from datetime import datetime
 import sqlite_utils
 
 from topicwatch.archive.aliases import resolve_url
-from topicwatch.archive.reextract import (
+from topicwatch.archive.reparse import (
     Reading,
     ReparsePlan,
     SnapshotFetch,

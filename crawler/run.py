@@ -21,9 +21,9 @@ from scrapy.exceptions import UsageError
 from scrapy.settings import BaseSettings, Settings
 
 from topicwatch.archive import ArchiveError, open_archive
+from topicwatch.archive.crawl_memory import run_row
 from topicwatch.archive.durations import duration_seconds
 from topicwatch.archive.lock import lock_path, open_lock_file
-from topicwatch.archive.queries import run_row
 from topicwatch.archive.runs import end_run_without_changes, run_line
 from topicwatch.crawler.spiders.topic import TopicSpider, parse_selectors, topic_url
 from topicwatch.origins import host_entries

@@ -15,7 +15,7 @@ from typing import Any, NamedTuple
 from topicwatch.archive.text import strip_volatile_edges
 from topicwatch.archive.urls import PageUrls
 from topicwatch.crawler.dates import read_date
-from topicwatch.crawler.entry import HEADLINE_CAP, SUMMARY_CAP, Entry, cut_markup, make_entry
+from topicwatch.crawler.extracted import HEADLINE_CAP, SUMMARY_CAP, Entry, cut_markup, make_entry
 from topicwatch.crawler.text import has_lone_surrogates, text_from_markup
 
 _MAX_DEPTH = 32  # JSON-LD graphs nest a few levels; deeper is no ItemList we can use

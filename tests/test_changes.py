@@ -17,8 +17,8 @@ from topicwatch.archive.changes import (
     settle_returns,
     vanished_items,
 )
+from topicwatch.archive.layout_guard import Pace, confirmed, continuity_failure
 from topicwatch.archive.text import comparison_key, content_hash, is_mojibake_of, normalise
-from topicwatch.archive.verdict import Pace, confirmed, continuity_failure
 
 
 def sight(url: str, position: int, page: int = 1, headline: str = "h", summary: str = "s"):

@@ -18,8 +18,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from topicwatch.crawler.dates import read_date
-from topicwatch.crawler.entry import HEADLINE_CAP, SUMMARY_CAP
 from topicwatch.crawler.extract import Listing, extract_listing
+from topicwatch.crawler.extracted import HEADLINE_CAP, SUMMARY_CAP
 
 FETCHED = datetime(2026, 2, 13, 3, 0, tzinfo=UTC)
 CPU_BOUND = 30.0  # seconds; linear code needs under ~6 on a slow machine

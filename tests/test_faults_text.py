@@ -32,8 +32,8 @@ from fault_matrix import rows as matrix_rows
 from fixture_site import load_seed_articles
 from hostile_pages import SUMMARY, hostile_cards
 
-from topicwatch.crawler.entry import SUMMARY_CAP
 from topicwatch.crawler.extract import extract_listing
+from topicwatch.crawler.extracted import SUMMARY_CAP
 
 SEED = load_seed_articles()
 FAULTS = matrix_rows("text")

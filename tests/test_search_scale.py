@@ -17,11 +17,11 @@ import sqlite_utils
 
 from bench.search_archive import Built, build
 from topicwatch.archive import open_archive
-from topicwatch.archive.changelog import list_changes
-from topicwatch.archive.clock import iso
+from topicwatch.archive.change_feed import list_changes
 from topicwatch.archive.fold import PAIRS, SINGLES, key_with_offsets, match_key, search_key
 from topicwatch.archive.search import _PLAIN, WINDOW, SearchRequest, search
 from topicwatch.archive.search_index import index_versions
+from topicwatch.archive.timestamps import iso
 
 QUERIES = ["英国", "北", "NATO", "ウクライナ", "砕氷船", "ルッテ 米国", "英国 北極"]
 WINDOWS = [timedelta(hours=12), timedelta(days=2), timedelta(days=5), timedelta(days=10)]

@@ -41,8 +41,8 @@ from fixture_site import load_seed_articles
 
 from topicwatch.archive import open_archive
 from topicwatch.archive.changes import Sighting
+from topicwatch.archive.crawl_memory import topic_memory
 from topicwatch.archive.enrichment import Article, needs_article
-from topicwatch.archive.queries import topic_memory
 from topicwatch.archive.runs import begin_run
 from topicwatch.archive.store import PageResult, RunReport, commit_run
 from topicwatch.cli import cli

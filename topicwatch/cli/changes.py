@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from topicwatch.archive.changelog import KINDS, Change, list_changes
+from topicwatch.archive.change_feed import KINDS, Change, list_changes
 from topicwatch.archive.diff import Op, char_diff, excerpt, render
 from topicwatch.archive.lookup import MAX_ROW_ID, topic_id_or_none
 from topicwatch.cli.options import (

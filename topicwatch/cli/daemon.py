@@ -17,12 +17,12 @@ from pathlib import Path
 import click
 
 from topicwatch.archive import ArchiveError, open_archive
-from topicwatch.archive.clock import parse_iso
 from topicwatch.archive.daemon_state import pid_alive
 from topicwatch.archive.daemon_status import Status, TopicStatus, read_status
 from topicwatch.archive.db import check_archive, confirm_read
 from topicwatch.archive.lock import check_lock_dir
 from topicwatch.archive.runs import run_counts
+from topicwatch.archive.timestamps import parse_iso
 from topicwatch.cli.options import Problem, config_option
 from topicwatch.cli.output import say, to_json
 from topicwatch.daemon.config import Config, ConfigError, load_config

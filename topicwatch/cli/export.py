@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 import click
 
 from topicwatch.archive.atom import atom_feed, entry_id, feed_info
-from topicwatch.archive.changelog import list_changes
+from topicwatch.archive.change_feed import list_changes
 from topicwatch.archive.lookup import MAX_ROW_ID, topic_id_or_none
 from topicwatch.cli.changes import change_object
 from topicwatch.cli.options import (

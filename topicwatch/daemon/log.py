@@ -101,12 +101,12 @@ def run_record(
     elif failures:
         backoff = " (backing off)" if failures >= 2 else ""
         line += f"; {failures} consecutive failure(s), next attempt{backoff}"
-        line += f" {when(next_run, now, timezone)}"
+        line += f" {time_until(next_run, now, timezone)}"
         level = logging.ERROR if failures >= alert_after else logging.WARNING
     return level, line, fields
 
 
-def when(moment: datetime | None, now: datetime, timezone: tzinfo) -> str:
+def time_until(moment: datetime | None, now: datetime, timezone: tzinfo) -> str:
     """``now``, or ``in 90s at 2026-02-14 12:30:00 JST``."""
     if moment is None:
         return "not scheduled"

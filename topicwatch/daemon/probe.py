@@ -30,8 +30,8 @@ from protego import Protego
 
 from topicwatch import USER_AGENT
 from topicwatch.archive import TopicBusy, open_archive, topic_lock
+from topicwatch.archive.crawl_memory import page_memory, run_row
 from topicwatch.archive.daemon_state import pid_alive
-from topicwatch.archive.queries import page_memory, run_row
 from topicwatch.archive.runs import begin_run, end_run_without_changes, recover_stale_runs
 from topicwatch.archive.snapshots import Fetch
 from topicwatch.archive.store import PageResult, RunReport, commit_run

@@ -49,6 +49,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from tzlocal import get_localzone
 
 from topicwatch.archive import ArchiveError, open_archive
+from topicwatch.archive.crawl_memory import run_row
 from topicwatch.archive.daemon_state import (
     DaemonRunning,
     child_run,
@@ -71,7 +72,6 @@ from topicwatch.archive.daemon_state import (
 )
 from topicwatch.archive.daemon_state import beat as write_beat
 from topicwatch.archive.durations import format_duration
-from topicwatch.archive.queries import run_row
 from topicwatch.archive.runs import record_unregistered_run, recover_stale_runs
 from topicwatch.daemon.bounded import Inflight
 from topicwatch.daemon.config import Config, TopicConfig
@@ -85,7 +85,7 @@ from topicwatch.daemon.hooks import (
     describe_hook,
 )
 from topicwatch.daemon.job_watch import JobWatch
-from topicwatch.daemon.log import run_record, setup_logging, span, when
+from topicwatch.daemon.log import run_record, setup_logging, span, time_until
 from topicwatch.daemon.probe import OutOfTime, probe_policy, record_if_unchanged
 from topicwatch.daemon.schedule import (
     coalesce,
@@ -219,7 +219,10 @@ class Daemon:
             )
             self.expected[topic.name] = first
             log.info(
-                "%s: %s, first run %s", topic.name, topic.schedule, when(first, now, self.timezone)
+                "%s: %s, first run %s",
+                topic.name,
+                topic.schedule,
+                time_until(first, now, self.timezone),
             )
         self.courier.start()
         self.courier.wake()  # alerts a previous daemon left pending

@@ -15,7 +15,7 @@ from datetime import datetime
 
 import sqlite_utils
 
-from topicwatch.archive.clock import iso
+from topicwatch.archive.timestamps import iso
 
 KINDS = ("new", "edited", "vanished", "reappeared")
 

@@ -22,10 +22,10 @@ from datetime import datetime
 import sqlite_utils
 
 from topicwatch.archive.changes import KnownItem, Sighting, compare_text
-from topicwatch.archive.clock import iso
 from topicwatch.archive.db import write_transaction
 from topicwatch.archive.search_index import index_run
 from topicwatch.archive.text import comparison_key, content_hash
+from topicwatch.archive.timestamps import iso
 
 
 @dataclass(frozen=True)

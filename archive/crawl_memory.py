@@ -9,7 +9,7 @@ from typing import Any
 import sqlite_utils
 
 from topicwatch.archive.changes import ListedItem
-from topicwatch.archive.verdict import RECENT_RUNS
+from topicwatch.archive.layout_guard import RECENT_RUNS
 
 
 @dataclass(frozen=True)
@@ -132,8 +132,7 @@ def recent_first_page_counts(db: sqlite_utils.Database, topic_id: int) -> list[i
 
 def run_row(db: sqlite_utils.Database, run_id: int) -> dict[str, Any]:
     """One ``crawl_runs`` row as a dict (raises KeyError when absent)."""
-    cursor = db.execute("SELECT * FROM crawl_runs WHERE id = ?", [run_id])
-    row = cursor.fetchone()
-    if row is None:
-        raise KeyError(run_id)
-    return dict(zip([c[0] for c in cursor.description], row, strict=True))
+    try:
+        return db.table("crawl_runs").get(run_id)
+    except sqlite_utils.db.NotFoundError:
+        raise KeyError(run_id) from None
