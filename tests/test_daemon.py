@@ -362,3 +362,22 @@ def test_the_daemon_never_imports_scrapy():
         [sys.executable, "-c", probe], capture_output=True, text=True, env=child_env(), timeout=60
     )
     assert done.stdout.strip() == "[]", done.stderr
+
+
+def test_sigterm_while_another_writer_holds_the_archive_stops_promptly(gated, db, tmp_path):
+    """The stop's last records wait a second for the archive, not the 30 s busy timeout
+    per write: SIGTERM ends the daemon within its grace plus a few seconds, always."""
+    config = write_config(
+        tmp_path / "tw.toml", db, [{"url": gated.topic_url()}], defaults={"every": "1h"}
+    )
+    with Daemon(config) as daemon:
+        wait_until(lambda: runs(db, status="ok"), what="the first run")
+        writer = sqlite3.connect(db, timeout=60, isolation_level=None)
+        try:
+            writer.execute("BEGIN IMMEDIATE")  # another writer, holding the archive
+            daemon.process.send_signal(signal.SIGTERM)
+            assert daemon.wait(timeout=25) == 0
+        finally:
+            writer.execute("ROLLBACK")
+            writer.close()
+    assert "could not record the stop (database is locked)" in daemon.output

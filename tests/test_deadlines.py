@@ -251,3 +251,12 @@ def test_no_worker_outlives_an_ordinary_answer(site):
     for _ in range(5):
         assert conditional_get(site.topic_url(), etag, None, policy(5)) == NotModified(etag)
     wait_until(lambda: threading.active_count() <= before, timeout=5, what="workers ending")
+
+
+def test_a_crawl_timeout_of_weeks_does_not_overflow_the_wait():
+    """A config's `timeout = "30d"` is valid; a single 30-day wait overflowed poll()."""
+    from topicwatch.daemon.crawl_processes import Children
+
+    done = Children().run([sys.executable, "-c", "print('finished')"], timeout=30 * 86400.0)
+    assert done is not None
+    assert (done.returncode, done.stdout.strip(), done.timed_out) == (0, "finished", False)

@@ -19,6 +19,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 KILL_GRACE = 5.0  # seconds from SIGTERM (Scrapy closes and records) to SIGKILL
+# The longest single wait handed to communicate(): its poll() takes milliseconds as a C
+# int, so a wait over ~24.8 days (a config's `timeout = "30d"`) raised OverflowError.
+LONGEST_WAIT = 86400.0
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +42,18 @@ class ChildExit:
         """The child's last stderr line: its one-line error message, if it printed one."""
         lines = [line for line in self.stderr.strip().splitlines() if line.strip()]
         return lines[-1].strip()[:300] if lines else ""
+
+
+def communicate_within(process: subprocess.Popen[str], seconds: float) -> tuple[str, str]:
+    """``process.communicate()`` within ``seconds``, however long (TimeoutExpired after)."""
+    end = time.monotonic() + max(seconds, 0.0)
+    while True:
+        remaining = max(end - time.monotonic(), 0.0)
+        try:
+            return process.communicate(timeout=min(remaining, LONGEST_WAIT))
+        except subprocess.TimeoutExpired:
+            if remaining <= LONGEST_WAIT:
+                raise
 
 
 class Children:
@@ -89,7 +104,7 @@ class Children:
             timed_out = False
             try:
                 limit = timeout if deadline is None else deadline - time.monotonic()
-                stdout, stderr = process.communicate(timeout=max(limit, 0.0))
+                stdout, stderr = communicate_within(process, limit)
             except subprocess.TimeoutExpired:
                 timed_out = True
                 log.warning("crawl pid %d ran over its %gs timeout: SIGTERM", process.pid, timeout)

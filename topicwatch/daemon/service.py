@@ -105,6 +105,7 @@ KEEP_EVENTS = timedelta(days=90)
 # Seconds at shutdown, once crawls have ended, for jobs to record their outcomes and the
 # courier to send the alerts they queued (skipped by a second SIGTERM).
 STOP_TAIL = 5.0
+STOP_BUSY_MS = 1000  # how long the last records of a stop wait for another writer
 
 log = logging.getLogger("topicwatch.daemon")
 T = TypeVar("T")
@@ -267,9 +268,19 @@ class Daemon:
         if not self.courier.stop(within=tail - time.monotonic()):  # alerts the runs queued
             log.error("the alert courier did not stop: stopping without it")
         now = utcnow()
-        with self.archive() as db:
-            record_event(db, now, "stopped", None, f"pid {os.getpid()}")
-            release_heartbeat(db, os.getpid(), now)
+        try:
+            with self.archive() as db:
+                # Another writer holding the archive must not hold the stop: the busy
+                # timeout (30 s) per write would make SIGTERM take a minute.
+                db.execute(f"PRAGMA busy_timeout = {STOP_BUSY_MS}")
+                record_event(db, now, "stopped", None, f"pid {os.getpid()}")
+                release_heartbeat(db, os.getpid(), now)
+        except (ArchiveError, sqlite3.Error) as error:
+            log.error(
+                "could not record the stop (%s); status reads the daemon as gone once its"
+                " heartbeat is stale",
+                error,
+            )
         log.info("daemon stopped")
 
     # ------------------------------------------------------------------ jobs
