@@ -162,7 +162,7 @@ def test_sigterm_waits_for_a_running_crawl_within_the_grace(gated, db, tmp_path)
         daemon.process.send_signal(signal.SIGTERM)
         daemon.wait_for_output("stopping: waiting up to 30s for 1 crawl(s)")
         gated.gate.set()
-        assert daemon.wait() == 0
+        assert daemon.wait() == 0, daemon.output
     assert [r["status"] for r in runs(db)] == ["ok"]
 
 
