@@ -111,6 +111,59 @@ def _volatile_fragments(case: Case) -> tuple[Crawl, Counter[str]]:
     return crawl, Counter()
 
 
+def _wide(number: int) -> str:
+    """``number`` in full-width digits with a full-width thousands comma (１，２３４)."""
+    return f"{number:,}".translate(str.maketrans("0123456789,", "０１２３４５６７８９，"))
+
+
+def volatile_shapes(text: str, run: int) -> str:
+    """Headlines and summaries with fragments of other forms than :func:`volatile`'s: other
+    units and widths, counting nouns, prefixes, badges, reading times, each in an element of
+    its own and changing between runs; and one headline that gains a real year."""
+    shapes = [
+        "<span>{h}</span><span>{y}年前</span>",
+        "{h} <small>Updated {m} hours ago</small>",
+        "<span>ＮＥＷ！</span>{h}" if run == 1 else "<span>速報</span>{h}",
+        "{h}<span>{v:,}回再生</span>",
+        "{h} <span>{k}k views</span>",
+        "<span>PR</span>{h}" if run == 1 else "{h}<span>【ＰＲ】</span>",
+        "{h} <span>{m} min read</span>",
+        "<span>{h}</span><span>{w}時間前</span>",
+        "{h}<span>再生回数 {v:,}</span>",
+        "<span>{h}</span> <span>いいね！ {m}</span>",
+    ]
+    numbers = count()
+
+    def title(match: re.Match[str]) -> str:
+        n = next(numbers)
+        shape = shapes[n % len(shapes)]
+        if n == 11:
+            shape = "{h} 2024年"  # a real year at the end: an edit, and it stays
+        values = {"h": match[2], "y": n + run, "m": n + 3 * run, "v": 1000 + 7 * n * run,
+                  "k": f"{run}.{n % 10}", "w": _wide(n + run)}  # fmt: skip
+        return match[1] + shape.format(**values) + match[3]
+
+    text = TITLE.sub(title, text)
+    return EXCERPT.sub(
+        lambda m: f"{m[1]}{m[2]}<span>閲覧数：{_wide(1200 + run)}</span>{m[3]}", text
+    )
+
+
+@scenario("volatile-shapes")
+def _volatile_shapes(case: Case) -> tuple[Crawl, Counter[str]]:
+    text = page(case)
+    for run in (1, 2):
+        served = volatile_shapes(text, run)
+        assert served.count("年前") == 3 and served.count("閲覧数：") == 21
+        case.site.serve_raw(P, served.encode())
+        crawl = case.crawl()
+        assert crawl.returncode == 0 and crawl.run["items_seen"] == 20, crawl.stderr
+    headlines = {h for (h,) in rows(case.db, "SELECT headline FROM items")}
+    year = next(h for h in headlines if h.endswith(" 2024年"))
+    assert headlines == {a.headline for a in SEED} - {year.removesuffix(" 2024年")} | {year}
+    return crawl, Counter(edited=1)
+
+
 # --------------------------------------------------------------------------- mislabelled
 
 
