@@ -38,28 +38,37 @@ def content_hash(headline: str, summary: str) -> str:
     return hashlib.sha1(key.encode("utf-8")).hexdigest()
 
 
-# Codecs a lying charset label makes a browser-less decoder use on UTF-8 bytes.
-_MOJIBAKE_CODECS = ("cp932", "euc_jp", "cp1252", "latin-1")
+# Codecs a lying charset label makes a decoder use (wrong), and what the bytes were (right).
+_WRONG_CODECS = ("cp932", "euc_jp", "cp1252", "latin-1")
+_RIGHT_CODECS = ("utf-8", "cp932", "euc_jp")
 
 
 def is_mojibake_of(text: str, original: str) -> bool:
-    """Whether ``text`` is ``original``'s UTF-8 bytes decoded with a legacy codec.
+    """Whether ``text`` is ``original``'s bytes decoded with the wrong codec.
 
-    A UTF-8 page labelled Shift_JIS decodes without a single error into plausible kanji;
-    comparing it with the archived text would record an edit of every field. Encoding the
-    suspect back with each legacy codec and reading the bytes as UTF-8 undoes exactly
-    that mistake, so the check never mistakes a real edit for mojibake.
+    A UTF-8 page labelled Shift_JIS decodes without a single error into plausible kanji,
+    and a Shift_JIS or EUC-JP page labelled windows-1252 into Latin letters; comparing it
+    with the archived text would record an edit of every field. Encoding the suspect back
+    with the wrong codec and decoding the bytes with the right one undoes exactly that
+    mistake, so the check never mistakes a real edit for mojibake.
     """
     if not original or not text or text == original:
         return False
     key = comparison_key(original)
-    for codec in _MOJIBAKE_CODECS:
+    for wrong in _WRONG_CODECS:
         try:
-            recovered = text.encode(codec).decode("utf-8")
+            raw = text.encode(wrong)
         except UnicodeError:
             continue
-        if comparison_key(recovered) == key:
-            return True
+        for right in _RIGHT_CODECS:
+            if right == wrong:
+                continue
+            try:
+                recovered = raw.decode(right)
+            except UnicodeError:
+                continue
+            if comparison_key(recovered) == key:
+                return True
     return False
 
 

@@ -478,6 +478,14 @@ MATRIX: list[Fault] = [
           "one summary)", "decodes by the bytes: valid UTF-8 sequences far outnumber the bad "
           "bytes, so UTF-8 wins over a clean-looking Shift_JIS mojibake; the summary holding a "
           "bad byte counts as not observed: no mojibake, no edits", "0", "ok"),
+    Fault("mislabelled-scored", "text",
+          "one listing mislabelled five ways in turn: EUC-JP as `windows-1252`, Shift_JIS as "
+          "`ISO-8859-1`, EUC-JP as `Shift_JIS`, Shift_JIS as `EUC-JP`, EUC-JP with stray "
+          "bytes as `UTF-8`",
+          "scores every candidate decoding (kana and common kanji for, half-width katakana, "
+          "rare kanji and unreadable bytes against) and reads the page by the best: no "
+          "mojibake, no edits (a Latin-1 reading of Japanese bytes scored nothing, so it was "
+          "archived as an edit of every item)", "0", "ok"),
     Fault("bad-card-fields", "text",
           "cards with unreadable dates (`1000000日前`, a 5,000-digit relative time) and JSON-LD "
           "text ending in a lone surrogate",

@@ -181,6 +181,36 @@ def _mislabelled_stray_bytes(case: Case) -> tuple[Crawl, Counter[str]]:
     return crawl, Counter()
 
 
+NEW_HEADLINE = "北極圏の新たな監視網、加盟国が合意した"
+MISLABELLED = [  # (codec of the bytes, label in the header, bad bytes added)
+    ("euc_jp", "windows-1252", b""),
+    ("cp932", "ISO-8859-1", b""),
+    ("euc_jp", "Shift_JIS", b""),
+    ("cp932", "EUC-JP", b""),
+    ("euc_jp", "UTF-8", b"\xff\xff\xff"),
+]
+
+
+@scenario("mislabelled-scored")
+def _mislabelled_scored(case: Case) -> tuple[Crawl, Counter[str]]:
+    """Every mislabelling of the seed listing, crawled one after another: no edits, and a
+    new item's text archived as published (no mojibake check protects a new item)."""
+    text = page(case)
+    first = card_of(text, SEED[0].slug)
+    fresh = first.replace(SEED[0].slug, "scored-new").replace(SEED[0].headline, NEW_HEADLINE)
+    text = text.replace(first, fresh + first)
+    for codec, label, bad in MISLABELLED:
+        body = text.encode(codec, errors="xmlcharrefreplace")
+        body = body.replace(b"</head>", b"<!-- " + bad + b" -->\n</head>", 1)
+        assert SEED[0].headline not in body.decode(label, errors="replace")  # a lying label
+        case.site.serve_raw(P, body, headers={"Content-Type": f"text/html; charset={label}"})
+        crawl = case.crawl()
+        assert crawl.run["items_seen"] == 21, (label, crawl.stderr)
+    stored = {h for (h,) in rows(case.db, "SELECT headline FROM items")}
+    assert stored == {article.headline for article in SEED} | {NEW_HEADLINE}
+    return crawl, Counter(new=1)
+
+
 # --------------------------------------------------------------------------- bad cards
 
 
