@@ -103,7 +103,7 @@ def test_fragments_are_known_by_shape_in_any_width(fragment):
 
 @pytest.mark.parametrize("label", ["PR", "AD", "Sponsored", "広告", "ＰＲ"])
 def test_word_labels_go_only_before_the_text(label):
-    """"PR" or 広告 before a headline is a theme's label; after it, a word (Apple PR,
+    """A "PR" or 広告 before a headline is a theme's label; after it, a word (Apple PR,
     Google 広告)."""
     assert is_leading_volatile(label) and not is_volatile(label)
     assert strip_volatile_edges(f"{label} {HEADLINE}") == HEADLINE
