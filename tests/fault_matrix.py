@@ -152,6 +152,16 @@ HISTORY: list[Fault] = [
     Fault("session-ids", "history",
           "a new session id in every link each run (`?PHPSESSID=…`, `;jsessionid=…`)",
           "session and tracking parameters never make identity: nothing new", "0", "ok"),
+    Fault("session-paths", "history",
+          "an ASP.NET cookieless session in every link, new each run (`/(S(<token>))/articles/"
+          "…`), click ids (`utm_*`, `fbclid`, `gclid`, `_ga`) and a newline inside an href",
+          "the session segment, click ids and the newline (browsers drop tabs and newlines "
+          "in URLs) make no identity: nothing new, and nothing left to identity drift", "0",
+          "ok"),
+    Fault("sid-article-ids", "history",
+          "a site whose article links are `/story.php?sid=1000`, `?sid=1001`, …",
+          "`sid` is a session only when its value is a session token (16+ random letters and "
+          "digits): 20 distinct items (all 20 were one)", "0", "ok"),
     Fault("identity-drift", "history",
           "every link changes form (`?v=2` appended), the texts unchanged, no "
           "`rel=canonical` to say so",
