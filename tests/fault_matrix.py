@@ -501,6 +501,14 @@ MATRIX: list[Fault] = [
           "text ending in a lone surrogate",
           "drops or cleans the bad field of that card and counts it (`Listing.cleaned`); the "
           "rest of the page is archived: no failed run, no edits", "0", "ok"),
+    Fault("jsonld-foreign-things", "text",
+          "a JSON-LD `ItemList` of the 20 articles (values as `{\"@value\": …}`, `{\"@id\": "
+          "…}`, lists) that also lists a `Person`, `Organization`, `WebSite`, beside a "
+          "`BreadcrumbList`, and elements whose URL is a lone surrogate, an object or a number",
+          "takes only article-like things (`*Article`, `*Posting`, `WebPage`, untyped items) "
+          "and reads values by their JSON-LD shape; a junk URL drops its element alone: the "
+          "20 items, nothing new, no edits (the surrogate URL failed the run; authors and "
+          "the publisher became items; `{'@value': …}` became a headline)", "0", "ok"),
     Fault("hostile-text", "text",
           "a 7 MB listing of hostile text: a 3 MB summary of `…`, a 20,000-digit date, "
           "100,000 badges in one headline", "reads it in seconds (every text rule is linear) "

@@ -249,6 +249,60 @@ def _bad_card_fields(case: Case) -> tuple[Crawl, Counter[str]]:
     return crawl, Counter()
 
 
+def foreign_things(base_url: str) -> str:
+    """A JSON-LD block as SEO plugins write them: the topic's 20 articles (values in their
+    other JSON-LD shapes), with the site's breadcrumbs, publisher, site and authors in
+    ItemList-shaped lists beside them, and elements whose URL is junk."""
+
+    def url(slug: str) -> str:
+        return f"{base_url}/articles/{slug}/"
+
+    shapes = [
+        lambda a: {"url": url(a.slug), "name": a.headline},
+        lambda a: {"item": {"@type": "NewsArticle", "@id": url(a.slug),
+                            "headline": {"@value": a.headline, "@language": "ja"}}},
+        lambda a: {"url": {"@id": url(a.slug)}, "name": [a.headline],
+                   "@type": "https://schema.org/BlogPosting"},
+    ]  # fmt: skip
+    articles = [
+        {"@type": "ListItem", "position": n + 1} | shapes[n % 3](a) for n, a in enumerate(SEED)
+    ]
+    others = [
+        {"@type": "ListItem", "item": {"@type": kind, "url": f"{base_url}/{path}/", "name": name}}
+        for kind, path, name in [("Person", "people/yamada", "山田太郎"),
+                                 ("Organization", "org/novaist", "ノヴァイスト"),
+                                 ("WebSite", "site", "ノヴァイスト"),
+                                 ("schema:Person", "people/suzuki", "鈴木花子")]
+    ] + [
+        {"@type": "ListItem", "url": "/articles/broken-\ud800/", "name": "壊れたURL"},
+        {"@type": "ListItem", "url": {"nested": True}, "name": "URLなし"},
+        {"@type": "ListItem", "url": 12345, "name": "数字のURL"},
+    ]  # fmt: skip
+    graph = {"@context": "https://schema.org", "@graph": [
+        {"@type": "BreadcrumbList", "itemListElement": [
+            {"@type": "ListItem", "item": {"@id": f"{base_url}/news/", "name": "ニュース"}},
+            {"@type": "ListItem", "item": {"@id": f"{base_url}/news/world/", "name": "国際"}}]},
+        {"@type": ["ItemList", "BreadcrumbList"], "itemListElement": [
+            {"@type": "ListItem", "item": f"{base_url}/category/world/", "name": "国際"},
+            {"@type": "ListItem", "item": f"{base_url}/world-news/", "name": "世界"}]},
+        {"@type": "ItemList", "itemListElement": articles + others},
+    ]}  # fmt: skip
+    block = json.dumps(graph)  # the lone surrogate escaped, as a CMS writes it
+    assert "\\ud800" in block
+    return f'<script type="application/ld+json">{block}</script>'
+
+
+@scenario("jsonld-foreign-things")
+def _jsonld_foreign_things(case: Case) -> tuple[Crawl, Counter[str]]:
+    served = page(case).replace("</head>", foreign_things(case.site.base_url) + "</head>", 1)
+    read = extract_listing(served, case.site.topic_url(), fetched_at=datetime.now(UTC))
+    assert read.method == "json-ld" and len(read.entries) == 20
+    case.site.serve_raw(P, served.encode())
+    crawl = case.crawl()
+    assert crawl.run["items_seen"] == 20, crawl.stderr
+    return crawl, Counter()
+
+
 # --------------------------------------------------------------------------- hostile text
 
 
