@@ -499,8 +499,10 @@ def _v9_volatile_shapes(db: sqlite_utils.Database) -> None:
 
     The comparison now reads fragments in their NFKC form (ＮＥＷ！, ３分前) and by shape:
     any number beside a counting noun (1,234回再生, 再生回数 1,234), "Updated 3 hours ago",
-    reading times (5 min read), more badges (速報, 【PR】). Stored text is unchanged; hashes
-    of text holding such fragments are recomputed, as in version 8.
+    reading times (5 min read), more badges (速報, 【PR】, ★NEW★, 速報：); and it ignores
+    invisible characters (soft hyphens, zero-width spaces, bidi marks, variation
+    selectors). Stored text is unchanged; hashes of text holding such fragments or
+    characters are recomputed, as in version 8.
     """
     _rehash(db)
 

@@ -28,8 +28,23 @@ def comparison_key(text: str) -> str:
 
     Removing (not just folding) whitespace is deliberate: Japanese sets no word spaces, so
     a space appearing after 「、」 or around a Latin name is a rendering change, not an edit.
+    Invisible characters go too (:func:`visible_form`).
     """
-    return _WHITESPACE.sub("", unicodedata.normalize("NFKC", without_volatile_edges(text)))
+    return _WHITESPACE.sub("", without_volatile_edges(text))
+
+
+# Default-ignorable code points: soft hyphens (&shy; for hyphenation), zero-width spaces
+# and joiners, word joiners, BOMs, bidi marks, variation selectors (❤ / ❤️, 葛 / 葛󠄀). A
+# theme or CMS adds and drops them without a visible change.
+_IGNORABLE = re.compile(
+    "[\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f\u202a-\u202e"
+    "\u2060-\u206f\u3164\ufe00-\ufe0f\ufeff\uffa0\U000e0000-\U000e0fff]"
+)
+
+
+def visible_form(text: str) -> str:
+    """``text`` in NFKC without invisible characters: what a reader sees, for comparing."""
+    return _IGNORABLE.sub("", unicodedata.normalize("NFKC", text))
 
 
 def content_hash(headline: str, summary: str) -> str:
@@ -109,7 +124,7 @@ _EN_UNIT = (
     r"|y|yrs?|years?)"
 )
 _RELATIVE_TIME = (
-    rf"(?:(?:最終)?{_WHEN_VERB}(?:日時?)?:?\s?)?(?:約|およそ)?\d{{1,9}}\s?{_AGO_UNIT}前"
+    rf"(?:(?:最終)?{_WHEN_VERB}(?:日時?)?:?\s?)?(?:約|およそ)?\d{{1,9}}\s?{_AGO_UNIT}\s?前"
     rf"(?:に?{_WHEN_VERB}(?:されました)?)?"
     rf"|(?i:(?:(?:last\s)?(?:updated|posted|published|edited)(?:\son)?\s?:?\s?)?"
     rf"(?:(?:\d{{1,9}}|an?|one)\s?{_EN_UNIT}\sago|just\snow))"
@@ -132,21 +147,28 @@ _COUNTER = (
 )
 _BADGE = (
     r"NEW!{0,3}|(?i:new)!{1,3}|UP!{0,3}|(?i:up)!{1,3}|HOT!{0,3}|UPDATED!?"
-    r"|更新!?|新着!?|速報!?|注目!?"
+    r"|更新!?|新着!?|速報!?|注目!?|🆕|🆙|🔥NEW"
 )
 # Labels that are words too (Apple PR, Google 広告): dropped only before the text, or in
 # brackets of their own, where a theme puts them.
 _LEADING_LABEL = r"PR|AD|Ad|Sponsored|SPONSORED|広告|スポンサー|提供"
 _VOLATILE_BODY = f"(?:{_RELATIVE_TIME}|{_READING_TIME}|{_COUNTER}|{_BADGE})"
-_OPEN, _CLOSE = "[\\[【［(（<＜〈《]", "[\\]】］)）>＞〉》]"
-_BRACKETED = f"{_OPEN}\\s?(?:{_VOLATILE_BODY}|{_LEADING_LABEL})\\s?{_CLOSE}"
+# Brackets, and the symbols themes set on both sides of a badge (★NEW★, ■速報■).
+_DECORATIONS = "★☆■□◆◇●○"
+_OPENERS, _CLOSERS = "[【［(（<＜〈《〔〖" + _DECORATIONS, "]】］)）>＞〉》〕〗" + _DECORATIONS
+_OPEN, _CLOSE = f"[{re.escape(_OPENERS)}]", f"[{re.escape(_CLOSERS)}]"
+# Inside brackets of its own a badge may take any case: [New], (updated), [LIVE].
+_BRACKETED_BADGE = r"(?i:new|up|hot|updated?|live|breaking)!{0,3}"
+_BRACKETED = f"{_OPEN}\\s?(?:{_VOLATILE_BODY}|{_LEADING_LABEL}|{_BRACKETED_BADGE})\\s?{_CLOSE}"
+# A badge with a colon, before the text (速報：…, UPDATE: …, Breaking: …): glued or apart.
+_BADGE_COLON = f"(?:{_BADGE}|{_LEADING_LABEL}|(?i:update|updated|breaking))\\s?:"
 VOLATILE_FRAGMENT = re.compile(f"{_VOLATILE_BODY}|{_BRACKETED}")
 """One volatile fragment, whole (``fullmatch`` on its NFKC form, whitespace folded)."""
-LEADING_FRAGMENT = re.compile(f"{_VOLATILE_BODY}|{_BRACKETED}|{_LEADING_LABEL}")
+LEADING_FRAGMENT = re.compile(f"{_VOLATILE_BODY}|{_BRACKETED}|{_LEADING_LABEL}|{_BADGE_COLON}")
 """What may be dropped before a field's text: any fragment, and the word labels."""
 
 _BRACKETED_FRAGMENT = re.compile(_BRACKETED)
-_OPENERS, _CLOSERS = "[【［(（<＜〈《", "]】］)）>＞〉》"
+_BADGE_COLON_FRAGMENT = re.compile(_BADGE_COLON)
 _SEPARATOR = re.compile(r"[|｜/／・·•:：\-–—]+")
 _CHUNK = re.compile(r"\s+|\S+")
 _MAX_FRAGMENT = 40  # characters: longer than anything the patterns match
@@ -155,7 +177,7 @@ _MAX_WORDS = 4  # a fragment spans at most this many words ("3 minutes ago", "�
 
 def _matches(pattern: re.Pattern[str], candidate: str) -> bool:
     """Whether ``candidate``'s NFKC form (whitespace folded) is wholly one fragment."""
-    return pattern.fullmatch(" ".join(unicodedata.normalize("NFKC", candidate).split())) is not None
+    return pattern.fullmatch(" ".join(visible_form(candidate).split())) is not None
 
 
 def is_volatile(fragment: str) -> bool:
@@ -246,7 +268,8 @@ def _fragment_size(kept: deque[str], *, tail: bool) -> int:
 
 
 def _cut_bracketed(kept: deque[str], *, tail: bool) -> bool:
-    """Cut a bracketed fragment glued to the edge word: ``【NEW】見出し``, ``見出し(3分前)``."""
+    """Cut a bracketed fragment glued to the edge word (``【NEW】見出し``, ``見出し(3分前)``,
+    ``★NEW★見出し``), or a badge and its colon glued before it (``速報：見出し``)."""
     if not kept:
         return False
     word = kept[-1] if tail else kept[0]
@@ -254,22 +277,29 @@ def _cut_bracketed(kept: deque[str], *, tail: bool) -> bool:
         if word[-1] not in _CLOSERS:
             return False
         start = max(0, len(word) - _MAX_FRAGMENT)
-        opening = max(word.rfind(char, start) for char in _OPENERS)
+        opening = max(word.rfind(char, start, len(word) - 1) for char in _OPENERS)
         if opening <= 0 or not _matches(_BRACKETED_FRAGMENT, word[opening:]):
             return False
         kept[-1] = word[:opening]
         return True
-    if word[0] not in _OPENERS:
+    end = _glued_head(word)
+    if not end:
         return False
-    closing = next((i for i, char in enumerate(word[:_MAX_FRAGMENT]) if char in _CLOSERS), -1)
-    if (
-        closing < 0
-        or closing + 1 == len(word)
-        or not _matches(_BRACKETED_FRAGMENT, word[: closing + 1])
-    ):
-        return False
-    kept[0] = word[closing + 1 :]
+    kept[0] = word[end:]
     return True
+
+
+def _glued_head(word: str) -> int:
+    """Where the text starts after a bracketed fragment or a badge and colon (0: none)."""
+    head = word[:_MAX_FRAGMENT]
+    if word[0] in _OPENERS:
+        closing = next((i for i, char in enumerate(head[1:], 1) if char in _CLOSERS), 0)
+        if closing and _matches(_BRACKETED_FRAGMENT, word[: closing + 1]):
+            return closing + 1 if closing + 1 < len(word) else 0
+    colon = next((i for i, char in enumerate(head[:12]) if char in ":："), 0)
+    if colon and colon + 1 < len(word) and _matches(_BADGE_COLON_FRAGMENT, word[: colon + 1]):
+        return colon + 1
+    return 0
 
 
 # A relative time or counter glued to the end of a field ("見出し48分前"): how older
@@ -287,7 +317,7 @@ def without_volatile_edges(text: str) -> str:
     end, as archives written before fragments were separated hold them (comparing only:
     stored text keeps what was published). Linear: only the last characters are tried.
     """
-    text = unicodedata.normalize("NFKC", text)
+    text = visible_form(text)
     edges = text.strip()
     if not edges or (edges[0] not in _FRAGMENT_STARTS and edges[-1] not in _FRAGMENT_ENDS):
         return text  # the common case, decided in a few hundred nanoseconds
@@ -304,7 +334,7 @@ def without_volatile_edges(text: str) -> str:
 # views, 3 hours ago), brackets, icons, and the first or last characters of the Japanese
 # forms. tests/test_text_volatile.py checks every example fragment against them.
 _ASCII = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
-_ICONS = "👁👀💬❤♥♡🔥👍⭐★☆🔖\ufe0f"
+_ICONS = "👁👀💬❤♥♡🔥👍⭐★☆🔖🆕🆙\ufe0f" + _DECORATIONS
 _FRAGMENT_STARTS = frozenset(
     _ASCII + _ICONS + _OPENERS + "[(<約お最更公投配掲た今昨一本読閲表視再いコシビブはス新速注広提"
 )

@@ -483,6 +483,12 @@ MATRIX: list[Fault] = [
           "knows a fragment by its shape (a number and a unit or counting noun) in its NFKC "
           "form: no edits; a headline that ends in a real year (`2024年`) is an edit and keeps "
           "it, and a trailing word (`Apple PR`) is text", "0", "ok"),
+    Fault("invisible-and-decorated", "text",
+          "headlines that gain and lose, run to run, a soft hyphen (`&shy;`), a zero-width "
+          "space or a bidi mark inside, or a badge between decorations or with a colon before "
+          "them (`★NEW★`, `■速報■`, `[Updated]`, `速報：`, `UPDATE:`)",
+          "compares what a reader sees: invisible characters (default-ignorable code points) "
+          "do not count, and such badges are fragments: no edits", "0", "ok"),
     Fault("mislabelled-stray-bytes", "text",
           "a UTF-8 page labelled `Shift_JIS` with stray invalid bytes (in a comment and in "
           "one summary)", "decodes by the bytes: valid UTF-8 sequences far outnumber the bad "

@@ -164,6 +164,37 @@ def _volatile_shapes(case: Case) -> tuple[Crawl, Counter[str]]:
     return crawl, Counter(edited=1)
 
 
+def invisible_and_decorated(text: str, run: int) -> str:
+    """Headlines with what a theme adds and drops between runs without a visible edit:
+    soft hyphens and zero-width characters inside, decorated or colon badges before."""
+    shapes = [
+        "{a}&shy;{b}", "{a}&#8203;{b}", "&#8206;{a}{b}", "<span>★NEW★</span>{a}{b}",
+        "速報：{a}{b}", "<span>[Updated]</span> {a}{b}", "■速報■{a}{b}",
+        "<span>UPDATE:</span> {a}{b}",
+    ]  # fmt: skip
+    numbers = count()
+
+    def title(match: re.Match[str]) -> str:
+        n = next(numbers)
+        shape = shapes[(n + run) % len(shapes)] if (n + run) % 3 else "{a}{b}"
+        half = len(match[2]) // 2
+        return match[1] + shape.format(a=match[2][:half], b=match[2][half:]) + match[3]
+
+    return TITLE.sub(title, text)
+
+
+@scenario("invisible-and-decorated")
+def _invisible_and_decorated(case: Case) -> tuple[Crawl, Counter[str]]:
+    text = page(case)
+    for run in (1, 2):
+        served = invisible_and_decorated(text, run)
+        assert served.count("&shy;") >= 2 and served.count("速報：") >= 2
+        case.site.serve_raw(P, served.encode())
+        crawl = case.crawl()
+        assert crawl.returncode == 0 and crawl.run["items_seen"] == 20, crawl.stderr
+    return crawl, Counter()
+
+
 # --------------------------------------------------------------------------- mislabelled
 
 

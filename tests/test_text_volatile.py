@@ -15,6 +15,7 @@ from topicwatch.archive.text import (
     is_volatile,
     strip_volatile_chunks,
     strip_volatile_edges,
+    visible_form,
 )
 
 HEADLINE = "英国が兵器共同調達の新枠組み提案へ"
@@ -131,3 +132,31 @@ def test_counters_by_shape_are_read_glued_to_the_end():
     for glued in ("1,234回再生", "再生回数 1,234", "３分前", "12件のコメント"):
         assert comparison_key(HEADLINE + glued) == comparison_key(HEADLINE)
     assert comparison_key("五輪2024年") != comparison_key("五輪")
+
+
+@pytest.mark.parametrize(
+    "variant",
+    [
+        HEADLINE.replace("共同", "共\u00ad同"),  # a soft hyphen (&shy;)
+        HEADLINE + "\u200b", "\u2060" + HEADLINE, "\ufeff" + HEADLINE, "\u200e" + HEADLINE,
+        "〔速報〕" + HEADLINE, "■速報■" + HEADLINE, "★NEW★ " + HEADLINE, "🆕 " + HEADLINE,
+        HEADLINE + " 🆕", "[New] " + HEADLINE, "[Updated] " + HEADLINE, "(updated) " + HEADLINE,
+        "[LIVE] " + HEADLINE, "UPDATE: " + HEADLINE, "速報：" + HEADLINE, "Breaking: " + HEADLINE,
+        HEADLINE + " 3 時間 前", HEADLINE + " 3日前\u200b",
+    ],
+)  # fmt: skip
+def test_invisible_characters_and_decorated_badges_are_no_edit(variant):
+    """A theme adding &shy;, a zero-width space or a bidi mark changes nothing visible; a
+    badge between decorations, any-case in brackets, or with a colon before the text is a
+    badge."""
+    assert comparison_key(variant) == comparison_key(HEADLINE)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["★5つ星ホテル", "■特集 北極圏の安全保障", "New rules for NATO", "Up and away",
+     "Update on the summit", "速報値で3%増", "Live from Brussels"],
+)  # fmt: skip
+def test_decorations_and_words_alone_are_text(text):
+    assert strip_volatile_edges(text) == text
+    assert comparison_key(text) == visible_form(text).replace(" ", "")
