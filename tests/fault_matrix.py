@@ -515,6 +515,12 @@ MATRIX: list[Fault] = [
           "and reads values by their JSON-LD shape; a junk URL drops its element alone: the "
           "20 items, nothing new, no edits (the surrogate URL failed the run; authors and "
           "the publisher became items; `{'@value': …}` became a headline)", "0", "ok"),
+    Fault("dates-other-forms", "text",
+          "new cards dated only in text: in full-width digits (`２０２６年１２月１日`), in years "
+          "(`3年前`), in English (`Updated 3 hours ago`)",
+          "reads each date in its NFKC form and every unit (年, 週, English `… ago`): the new "
+          "items are dated (they had no date, so the layout could not order them)", "0",
+          "ok"),
     Fault("hostile-text", "text",
           "a 7 MB listing of hostile text: a 3 MB summary of `…`, a 20,000-digit date, "
           "100,000 badges in one headline", "reads it in seconds (every text rule is linear) "

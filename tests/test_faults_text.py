@@ -13,7 +13,7 @@ import re
 import time
 from collections import Counter
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from itertools import count
 
 import pytest
@@ -332,6 +332,33 @@ def _jsonld_foreign_things(case: Case) -> tuple[Crawl, Counter[str]]:
     crawl = case.crawl()
     assert crawl.run["items_seen"] == 20, crawl.stderr
     return crawl, Counter()
+
+
+DATE_FORMS = {  # the date text a theme prints (no machine-readable date), and its reading
+    "dated-wide": ("２０２６年１２月１日", "2026-12-01T00:00:00+09:00"),
+    "dated-years": ("3年前", ""),  # relative: read against the fetch time, checked below
+    "dated-english": ("Updated 3 hours ago", ""),
+}
+
+
+@scenario("dates-other-forms")
+def _dates_other_forms(case: Case) -> tuple[Crawl, Counter[str]]:
+    """New cards dated only in text, in full-width digits, in years ago, in English."""
+    text = page(case)
+    first = card_of(text, SEED[0].slug)
+    for slug, (date, _) in DATE_FORMS.items():
+        card = first.replace(SEED[0].slug, slug).replace(SEED[0].headline, f"{slug}の見出し")
+        card = re.sub(r"<time .*?</time>", f'<span class="p-card__date">{date}</span>', card)
+        text = text.replace(first, card + first)
+    case.site.serve_raw(P, text.encode())
+    started = datetime.now(UTC)
+    crawl = case.crawl()
+    dates = dict(rows(case.db, "SELECT url, published_at FROM items WHERE url LIKE '%/dated-%'"))
+    read = {url.split("/")[-2]: datetime.fromisoformat(iso) for url, iso in dates.items() if iso}
+    assert read["dated-wide"].isoformat() == DATE_FORMS["dated-wide"][1]
+    assert abs(started - read["dated-years"] - timedelta(days=3 * 365)) < timedelta(minutes=5)
+    assert abs(started - read["dated-english"] - timedelta(hours=3)) < timedelta(minutes=5)
+    return crawl, Counter(new=3)
 
 
 # --------------------------------------------------------------------------- hostile text

@@ -134,3 +134,29 @@ def test_ids_that_look_like_sessions_keep_their_identity(a, b):
 
 def test_non_utf8_escapes_are_kept_as_published():
     assert both("/articles/caf%e9/") == "https://novaist.jp/articles/caf%E9/"
+
+
+DECEMBER_3RD = datetime(2026, 12, 3, 0, 0, tzinfo=UTC)  # 09:00 JST
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("２０２６年１２月３日", "2026-12-03T00:00:00+09:00"),  # full-width digits
+        ("２０２６．１２．０３　１０：２０", "2026-12-03T10:20:00+09:00"),
+        ("３時間前", "2026-12-03T06:00:00+09:00"),
+        ("3 時間 前", "2026-12-03T06:00:00+09:00"),
+        ("2週前", "2026-11-19T09:00:00+09:00"),
+        ("3年前", "2023-12-04T09:00:00+09:00"),
+        ("3 hours ago", "2026-12-03T06:00:00+09:00"),
+        ("Updated 5 mins ago", "2026-12-03T08:55:00+09:00"),
+        ("2 months ago", "2026-10-04T09:00:00+09:00"),
+    ],
+)
+def test_dates_in_other_widths_and_units_are_read(text, expected):
+    assert parse_date(text, fetched_at=DECEMBER_3RD) == expected
+
+
+@pytest.mark.parametrize("text", ["2024年", "第3回", "3 hours", "ago"])
+def test_texts_that_are_no_dates_stay_none(text):
+    assert parse_date(text, fetched_at=DECEMBER_3RD) == ""
