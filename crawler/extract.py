@@ -25,7 +25,13 @@ from topicwatch.crawler.entry import Entry, make_entry
 from topicwatch.crawler.structured import item_list_entries
 from topicwatch.crawler.text import clean_text, valid_unicode, visible_text
 
-_DROP_TAGS = ("script", "style", "noscript", "template", "svg", "iframe", "button", "select")
+# Furigana (<rt>) and its fallback parentheses (<rp>) annotate the text, they are not it: a
+# site adding readings above 北極圏 has not edited the headline.
+_DROP_TAGS = (
+    "script", "style", "noscript", "template", "svg", "iframe", "button", "select", "rt", "rp",
+)  # fmt: skip
+# Inline styles that hide an element from every reader.
+_HIDDEN_STYLE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden", re.IGNORECASE)
 _MORE_LINK = re.compile(
     r"^(続きを読む|続きをみる|続きを見る|もっと見る|詳しくはこちら|記事を読む|Read more|"
     r"Continue reading|More)\b.*$",
@@ -349,8 +355,12 @@ def _add_run(runs: list[list[str]], text: str, glued: bool) -> None:
 
 
 def _is_label(node: HtmlElement) -> bool:
-    """Screen-reader text, a date, a badge/category label, or a "続きを読む" link."""
+    """Screen-reader text, hidden text, a date, a badge/category label, or a "続きを読む"
+    link. Hidden text (``hidden``, ``display: none``) is no part of what a reader sees, and
+    themes toggle it."""
     if set(node.get("class", "").split()) & _SCREEN_READER or node.tag == "time":
+        return True
+    if node.get("hidden") is not None or _HIDDEN_STYLE.search(node.get("style", "")):
         return True
     if _class_words(node) & _LABEL_WORDS:
         return True

@@ -489,6 +489,11 @@ MATRIX: list[Fault] = [
           "them (`★NEW★`, `■速報■`, `[Updated]`, `速報：`, `UPDATE:`)",
           "compares what a reader sees: invisible characters (default-ignorable code points) "
           "do not count, and such badges are fragments: no edits", "0", "ok"),
+    Fault("furigana-hidden", "text",
+          "headlines with furigana (`<ruby>北極<rp>(</rp><rt>よみ</rt><rp>)</rp></ruby>`) and "
+          "hidden spans (`hidden`, `display: none`) in one run, plain the next",
+          "reads the text a reader sees: readings (`<rt>`, `<rp>`) and hidden elements are no "
+          "part of it: no edits (each headline was edited, then edited back)", "0", "ok"),
     Fault("mislabelled-stray-bytes", "text",
           "a UTF-8 page labelled `Shift_JIS` with stray invalid bytes (in a comment and in "
           "one summary)", "decodes by the bytes: valid UTF-8 sequences far outnumber the bad "

@@ -195,6 +195,33 @@ def _invisible_and_decorated(case: Case) -> tuple[Crawl, Counter[str]]:
     return crawl, Counter()
 
 
+def annotated(text: str, run: int) -> str:
+    """Run 1: every headline with furigana over its first characters and a hidden span
+    (a theme's toggled text); later runs: the plain headlines."""
+    if run > 1:
+        return text
+
+    def title(match: re.Match[str]) -> str:
+        base, rest = match[2][:2], match[2][2:]
+        ruby = f"<ruby>{base}<rp>(</rp><rt>よみ</rt><rp>)</rp></ruby>"
+        hidden = '<span hidden>速報版</span><span style="display: none">非表示</span>'
+        return match[1] + hidden + ruby + rest + match[3]
+
+    return TITLE.sub(title, text)
+
+
+@scenario("furigana-hidden")
+def _furigana_hidden(case: Case) -> tuple[Crawl, Counter[str]]:
+    text = page(case)
+    for run in (1, 2):
+        served = annotated(text, run)
+        case.site.serve_raw(P, served.encode())
+        crawl = case.crawl()
+        assert crawl.returncode == 0 and crawl.run["items_seen"] == 20, crawl.stderr
+    assert served == text and "<rt>" in annotated(text, 1)
+    return crawl, Counter()
+
+
 # --------------------------------------------------------------------------- mislabelled
 
 
