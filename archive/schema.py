@@ -501,8 +501,9 @@ def _v9_volatile_shapes(db: sqlite_utils.Database) -> None:
     any number beside a counting noun (1,234回再生, 再生回数 1,234), "Updated 3 hours ago",
     reading times (5 min read), more badges (速報, 【PR】, ★NEW★, 速報：); and it ignores
     invisible characters (soft hyphens, zero-width spaces, bidi marks, variation
-    selectors). Stored text is unchanged; hashes of text holding such fragments or
-    characters are recomputed, as in version 8.
+    selectors) and folds spelling variants (〜/～, ―/—, smart quotes). Stored text is
+    unchanged; hashes of text holding such fragments or characters are recomputed, as in
+    version 8.
     """
     _rehash(db)
 

@@ -42,9 +42,21 @@ _IGNORABLE = re.compile(
 )
 
 
+# Characters that one text shows in two spellings depending on who wrote the bytes: the
+# Windows-31J and JIS tables decode the same Shift_JIS bytes as ～/〜, －/−, ―/—, ∥/‖; and a
+# CMS "smart quotes" filter (WordPress' wptexturize) turns "…" into “…” and -- into –.
+_VARIANTS = str.maketrans(
+    {"〜": "~", "‖": "∥", "‘": "'", "’": "'", "‚": "'", "‛": "'", "“": '"', "”": '"', "„": '"',
+     "‟": '"', "′": "'", "″": '"'}
+)  # fmt: skip
+_DASHES = re.compile("[-\u2010-\u2015\u2212]+")
+
+
 def visible_form(text: str) -> str:
-    """``text`` in NFKC without invisible characters: what a reader sees, for comparing."""
-    return _IGNORABLE.sub("", unicodedata.normalize("NFKC", text))
+    """``text`` in NFKC without invisible characters, with the spelling variants above
+    folded and a run of dashes as one ``-``: what a reader sees, for comparing."""
+    text = _IGNORABLE.sub("", unicodedata.normalize("NFKC", text)).translate(_VARIANTS)
+    return _DASHES.sub("-", text)
 
 
 def content_hash(headline: str, summary: str) -> str:

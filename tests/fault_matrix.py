@@ -494,6 +494,12 @@ MATRIX: list[Fault] = [
           "hidden spans (`hidden`, `display: none`) in one run, plain the next",
           "reads the text a reader sees: readings (`<rt>`, `<rp>`) and hidden elements are no "
           "part of it: no edits (each headline was edited, then edited back)", "0", "ok"),
+    Fault("spelling-variants", "text",
+          "headlines whose characters change spelling between runs but not meaning: `〜`/`～`, "
+          "`―`/`—`, `－`/`−` (the Windows-31J and JIS tables read the same Shift_JIS bytes "
+          "so), smart quotes and `--` from a CMS filter",
+          "folds these variants for comparing (stored text stays as published): no edits",
+          "0", "ok"),
     Fault("mislabelled-stray-bytes", "text",
           "a UTF-8 page labelled `Shift_JIS` with stray invalid bytes (in a comment and in "
           "one summary)", "decodes by the bytes: valid UTF-8 sequences far outnumber the bad "

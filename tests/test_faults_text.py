@@ -222,6 +222,33 @@ def _furigana_hidden(case: Case) -> tuple[Crawl, Counter[str]]:
     return crawl, Counter()
 
 
+def spelled(text: str, run: int) -> str:
+    """Three headlines edited once (run 1), then the same texts as another table or a
+    smart-quotes filter spells them (run 2): 〜/～, “”/"", ―/—, －/−."""
+    forms = [("{h}（東京〜大阪）", "{h}（東京～大阪）"), ("“{h}”", '"{h}"'),
+             ("{h}―気温－５度", "{h}—気温−5度")]  # fmt: skip
+    numbers = count()
+
+    def title(match: re.Match[str]) -> str:
+        n = next(numbers) - 2  # past the lead and the card repeating it: three items
+        if not 0 <= n < len(forms):
+            return match[0]
+        return match[1] + forms[n][run - 1].format(h=match[2]) + match[3]
+
+    return TITLE.sub(title, text)
+
+
+@scenario("spelling-variants")
+def _spelling_variants(case: Case) -> tuple[Crawl, Counter[str]]:
+    text = page(case)
+    for run in (1, 2):
+        case.site.serve_raw(P, spelled(text, run).encode())
+        crawl = case.crawl()
+        assert crawl.returncode == 0 and crawl.run["items_seen"] == 20, crawl.stderr
+    assert crawl.run["items_edited"] == 0
+    return crawl, Counter(edited=3)
+
+
 # --------------------------------------------------------------------------- mislabelled
 
 

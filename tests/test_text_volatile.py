@@ -160,3 +160,24 @@ def test_invisible_characters_and_decorated_badges_are_no_edit(variant):
 def test_decorations_and_words_alone_are_text(text):
     assert strip_volatile_edges(text) == text
     assert comparison_key(text) == visible_form(text).replace(" ", "")
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        ("東京～大阪で演習", "東京〜大阪で演習"),  # Windows-31J vs JIS reading of 0x8160
+        ("気温－５度", "気温−5度"),  # 0x817C
+        ("NATO―米国", "NATO—米国"),  # 0x815C
+        ("“Arctic Sentry” begins", '"Arctic Sentry" begins'),  # smart quotes
+        ("NATO’s chief", "NATO's chief"),
+        ("Allies -- and rivals", "Allies – and rivals"),
+    ],
+)
+def test_spelling_variants_of_one_text_compare_equal(a, b):
+    """The same bytes decoded by another table, or a CMS's smart-quotes filter: no edit."""
+    assert comparison_key(a) == comparison_key(b)
+
+
+def test_real_punctuation_edits_still_count():
+    assert comparison_key("東京～大阪") != comparison_key("東京・大阪")
+    assert comparison_key('"NATO"') != comparison_key("NATO")
