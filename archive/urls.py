@@ -42,6 +42,7 @@ _FILE_SUFFIX = re.compile(
     r"\.(jpe?g|png|gif|webp|svg|pdf|zip|css|js|xml|json|rss|atom|ico|mp4|mp3)$", re.I
 )
 _PERCENT = re.compile(r"%[0-9a-fA-F]{2}")
+_DIRECTORY_INDEX = re.compile(r"index\.(?:html?|shtml|php|aspx?|jsp)", re.IGNORECASE)
 _SAFE_PATH = "/:@!$&'()*+,;=-._~"
 _PLAIN_PATH = re.compile(r"[A-Za-z0-9/:@!$&'()*+,;=._~-]*")
 
@@ -110,6 +111,8 @@ def _canonical_path(path: str) -> str:
     normal = posixpath.normpath(path)
     normal = "/" if normal in (".", "//") else normal
     last = normal.rsplit("/", 1)[-1]
+    if _DIRECTORY_INDEX.fullmatch(last):  # /slug/index.html is /slug/ on every server
+        return normal[: -len(last)]
     if not normal.endswith("/") and "." not in last:
         normal += "/"
     return normal

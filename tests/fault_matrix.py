@@ -158,6 +158,10 @@ HISTORY: list[Fault] = [
           "the session segment, click ids and the newline (browsers drop tabs and newlines "
           "in URLs) make no identity: nothing new, and nothing left to identity drift", "0",
           "ok"),
+    Fault("directory-index", "history",
+          "every link names its directory index this run (`/articles/slug/index.html`)",
+          "a directory index (`index.html`, `index.php`, …) is its directory: nothing new, "
+          "nothing left to identity drift", "0", "ok"),
     Fault("sid-article-ids", "history",
           "a site whose article links are `/story.php?sid=1000`, `?sid=1001`, …",
           "`sid` is a session only when its value is a session token (16+ random letters and "

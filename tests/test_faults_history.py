@@ -273,6 +273,18 @@ def _session_paths(case: Case) -> Outcome:
     return crawl, Counter()
 
 
+@scenario("directory-index")
+def _directory_index(case: Case) -> Outcome:
+    """Every link names its directory index (``/articles/slug/index.html``) this run."""
+    page = case.site.page_bytes(P).decode()
+    served = re.sub(r'href="(/articles/(?!tag/)[^"]+?)/?"', r'href="\1/index.html"', page)
+    case.site.serve_raw(P, served.encode())
+    crawl = case.crawl(TOPICWATCH_ENRICH="false")
+    assert (crawl.run["items_new"], crawl.run["items_seen"]) == (0, 20), crawl.stderr
+    assert "identity drift" not in crawl.stderr
+    return crawl, Counter()
+
+
 @scenario("sid-article-ids")
 def _sid_article_ids(case: Case) -> Outcome:
     """A site whose articles are ``/story.php?sid=<n>`` (a short number, not a session)."""

@@ -110,6 +110,8 @@ def both(href: str) -> str | None:
         "/articles/nato-arctic-sentry-2/?srsltid=AfmBOo&_ga=2.1.2-3&_gl=1*x&fbclid=z",
         "/articles/nato-\narctic-sentry-2/",
         "/articles/nato-arctic-sentry-2/\t",
+        "/articles/nato-arctic-sentry-2/index.html",
+        "/articles/nato-arctic-sentry-2/INDEX.PHP",
     ],
 )
 def test_sessions_and_click_ids_make_no_identity(href):
@@ -125,6 +127,7 @@ def test_sessions_and_click_ids_make_no_identity(href):
         ("/articles/x;sid=123/", "/articles/x;sid=124/"),
         ("/articles/caf%E9/", "/articles/caf%E8/"),  # Latin-1 escapes: no U+FFFD for both
         ("/articles/x/?id=%e9", "/articles/x/?id=%e8"),
+        ("/articles/x/myindex.html", "/articles/x/"),  # only a directory index is the directory
     ],
 )
 def test_ids_that_look_like_sessions_keep_their_identity(a, b):
