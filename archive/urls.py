@@ -24,7 +24,9 @@ TRACKING_PARAMS = re.compile(
 # story id on Slash-style sites): a session only when the value is a session token.
 _SESSION_OR_ID = re.compile(r"^(sid|session|s_id)$", re.IGNORECASE)
 # A session token: long, and random (letters and digits mixed), unlike an id or a slug.
-_TOKEN = re.compile(r"(?=[^/]*\d)(?=[^/]*[A-Za-z])[A-Za-z0-9_\-.,]{16,256}")
+# 20 characters at least: PHP's are 26 or 32, Java's 32, ASP's 24; a story id such as
+# news20241203a001 is shorter.
+_TOKEN = re.compile(r"(?=[^/]*\d)(?=[^/]*[A-Za-z])[A-Za-z0-9_\-.,]{20,256}")
 # A session id in a path parameter (Java servlets: ``/slug;jsessionid=ABC``, PHP ``;sid=``).
 _PATH_SESSION = re.compile(r";(jsessionid|phpsessid|sid|sessionid)=([^/?#;]*)", re.IGNORECASE)
 # ASP.NET cookieless sessions put the session in a path segment: ``/(S(lit3py55…))/`` or

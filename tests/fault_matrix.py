@@ -164,7 +164,7 @@ HISTORY: list[Fault] = [
           "nothing left to identity drift", "0", "ok"),
     Fault("sid-article-ids", "history",
           "a site whose article links are `/story.php?sid=1000`, `?sid=1001`, …",
-          "`sid` is a session only when its value is a session token (16+ random letters and "
+          "`sid` is a session only when its value is a session token (20+ random letters and "
           "digits): 20 distinct items (all 20 were one)", "0", "ok"),
     Fault("identity-drift", "history",
           "every link changes form (`?v=2` appended), the texts unchanged, no "

@@ -123,6 +123,7 @@ def test_sessions_and_click_ids_make_no_identity(href):
     [
         ("/story.php?sid=123", "/story.php?sid=124"),  # sid as a story id
         ("/story.php?sid=20240101a", "/story.php?sid=20240101b"),
+        ("/story.php?sid=news20241203a001", "/story.php?sid=news20241203a002"),
         ("/story.php?sid=long-article-slug-here", "/story.php?sid=other-article-slug"),
         ("/articles/x;sid=123/", "/articles/x;sid=124/"),
         ("/articles/caf%E9/", "/articles/caf%E8/"),  # Latin-1 escapes: no U+FFFD for both
