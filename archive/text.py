@@ -135,8 +135,10 @@ _EN_UNIT = (
     r"(?:s|secs?|seconds?|m|mins?|minutes?|h|hrs?|hours?|d|days?|w|wks?|weeks?|mo|months?"
     r"|y|yrs?|years?)"
 )
+# 数 ("a few") counts as a number in Japanese: 数分前, 十数時間前. Not in English: "what
+# we knew a few days ago" ends a headline far more often than 数日前 does.
 _RELATIVE_TIME = (
-    rf"(?:(?:最終)?{_WHEN_VERB}(?:日時?)?:?\s?)?(?:約|およそ)?\d{{1,9}}\s?{_AGO_UNIT}\s?前"
+    rf"(?:(?:最終)?{_WHEN_VERB}(?:日時?)?:?\s?)?(?:約|およそ)?(?:\d{{1,9}}|十?数)\s?{_AGO_UNIT}\s?前"
     rf"(?:に?{_WHEN_VERB}(?:されました)?)?"
     rf"|(?i:(?:(?:last\s)?(?:updated|posted|published|edited)(?:\son)?\s?:?\s?)?"
     rf"(?:(?:\d{{1,9}}|an?|one)\s?{_EN_UNIT}\sago|just\snow))"
@@ -348,7 +350,10 @@ def without_volatile_edges(text: str) -> str:
 _ASCII = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
 _ICONS = "👁👀💬❤♥♡🔥👍⭐★☆🔖🆕🆙\ufe0f" + _DECORATIONS
 _FRAGMENT_STARTS = frozenset(
-    _ASCII + _ICONS + _OPENERS + "[(<約お最更公投配掲た今昨一本読閲表視再いコシビブはス新速注広提"
+    _ASCII
+    + _ICONS
+    + _OPENERS
+    + "[(<約お最更公投配掲た今昨一本読閲表視再いコシビブはス新速注広提数十"
 )
 _FRAGMENT_ENDS = frozenset(
     _ASCII

@@ -481,9 +481,9 @@ MATRIX: list[Fault] = [
           "no edits, run after run", "0", "ok"),
     Fault("volatile-shapes", "text",
           "the same fragments in other forms, changing from run to run: other units and "
-          "widths (`3年前`, `１時間前`, `Updated 3 hours ago`), any number beside a counting "
-          "noun (`1,234回再生`, `再生回数 1,234`, `閲覧数：１，２３４`, `1.2k views`), reading "
-          "times (`5 min read`), badges (`ＮＥＷ！`, `速報`, a leading `PR`, `【ＰＲ】`)",
+          "widths (`3年前`, `１時間前`, `数時間前`, `Updated 3 hours ago`), any number beside a "
+          "counting noun (`1,234回再生`, `再生回数 1,234`, `閲覧数：１，２３４`, `1.2k views`), "
+          "reading times (`5 min read`), badges (`ＮＥＷ！`, `速報`, a leading `PR`, `【ＰＲ】`)",
           "knows a fragment by its shape (a number and a unit or counting noun) in its NFKC "
           "form: no edits; a headline that ends in a real year (`2024年`) is an edit and keeps "
           "it, and a trailing word (`Apple PR`) is text", "0", "ok"),

@@ -128,7 +128,9 @@ def volatile_shapes(text: str, run: int) -> str:
         "{h} <span>{k}k views</span>",
         "<span>PR</span>{h}" if run == 1 else "{h}<span>【ＰＲ】</span>",
         "{h} <span>{m} min read</span>",
-        "<span>{h}</span><span>{w}時間前</span>",
+        "<span>{h}</span><span>{w}時間前</span>"
+        if run == 1
+        else "<span>{h}</span><span>数時間前</span>",
         "{h}<span>再生回数 {v:,}</span>",
         "<span>{h}</span> <span>いいね！ {m}</span>",
     ]

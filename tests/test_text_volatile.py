@@ -84,7 +84,8 @@ def test_stripping_is_linear():
 @pytest.mark.parametrize(
     "fragment",
     [
-        "3年前", "2 years ago", "1時間前", "１時間前", "約１時間前", "２年前に更新",
+        "3年前", "2 years ago", "1時間前", "１時間前", "約１時間前", "２年前に更新", "数分前",
+        "十数時間前", "数日前",
         "最終更新：３時間前", "Updated 3 hours ago", "updated 2 days ago", "Posted 5 mins ago",
         "5 min read", "3 minute read", "5分で読める", "読了時間：約3分", "1.2k views",
         "1.2K views", "1.2M views", "10K reads", "閲覧数 1,234", "閲覧数：１，２３４",
@@ -117,7 +118,8 @@ def test_word_labels_go_only_before_the_text(label):
         "2024年", "2026", "1,234", "１２３", "NATO首脳会議 2024年", "米大統領選 2024",
         "速報値で3%増", "PRの極意", "閲覧数の多い記事", "Top 10 views of 2024",
         "Updated guidance on tariffs", "The New Yorker", "Apple PR", "Google 広告",
-        "3件", "第3回 NATO会議 2026", "視聴率 12.3%", "ル・マン 24h",
+        "3件", "第3回 NATO会議 2026", "視聴率 12.3%", "ル・マン 24h", "数日前の地震",
+        "What we knew a few days ago",
     ],
 )  # fmt: skip
 def test_headline_words_and_numbers_survive(text):
