@@ -111,7 +111,7 @@ def extract_listing(
     if root is None:
         return Listing(diagnostics="empty or unparseable document")
     urls = PageUrls(page_url)
-    structured = item_list_entries(root, urls)
+    structured, junk_urls = item_list_entries(root, urls)
     _drop_noise(root)
     next_url = find_next_page(root, urls, selectors)
     if selectors and selectors.item:
@@ -124,14 +124,18 @@ def extract_listing(
     dom = [_entry_from_card(card, fetched_at) for card in lists[0].cards] if lists else []
     diagnostics = "; ".join(f"{g.where} x{len(g.cards)} score {g.score:.1f}" for g in groups[:3])
     if structured and len(structured) >= len(dom):
-        return _listing(_merge(structured, dom), next_url, "json-ld", diagnostics)
+        entries = _merge(structured, dom)
+        return _listing(entries, next_url, "json-ld", diagnostics, junk_urls)
     if not dom:
-        return Listing([], next_url, "none", diagnostics or "no article links")
-    return _listing(_merge(dom, structured), next_url, "cards", diagnostics)
+        return Listing([], next_url, "none", diagnostics or "no article links", junk_urls)
+    return _listing(_merge(dom, structured), next_url, "cards", diagnostics, junk_urls)
 
 
-def _listing(entries: list[Entry], next_url: str | None, method: str, diagnostics: str) -> Listing:
-    cleaned = sum(entry.irregular for entry in entries)
+def _listing(
+    entries: list[Entry], next_url: str | None, method: str, diagnostics: str, dropped: int = 0
+) -> Listing:
+    """``dropped``: JSON-LD elements whose URL was junk, counted with the cleaned fields."""
+    cleaned = sum(entry.irregular for entry in entries) + dropped
     return Listing(entries, next_url, method, diagnostics, cleaned)
 
 

@@ -29,16 +29,31 @@ from topicwatch.crawler.text import has_lone_surrogates, text_from_markup
 _MAX_DEPTH = 32  # JSON-LD graphs nest a few levels; deeper is no ItemList we can use
 
 
-def item_list_entries(root: Any, urls: PageUrls) -> list[Entry]:
-    """Entries of the page's JSON-LD ``ItemList`` blocks, in list order ([] if none)."""
-    entries = []
+class StructuredList(NamedTuple):
+    """The entries of a page's JSON-LD lists, and how many elements had a junk URL."""
+
+    entries: list[Entry]
+    junk_urls: int = 0
+
+
+def item_list_entries(root: Any, urls: PageUrls) -> StructuredList:
+    """Entries of the page's JSON-LD ``ItemList`` blocks, in list order (none if none).
+
+    An element whose URL is no address (a lone surrogate, an object, a number) is dropped
+    and counted; one whose URL is simply no article (a tag page) is dropped silently.
+    """
+    entries, junk = [], 0
     for node in root.xpath("//script[@type='application/ld+json']"):
         for element in _list_elements(_load(node.text_content())):
-            href = _url_value(_first(element, "url", "@id"))
-            url = urls.article(href) if href and not has_lone_surrogates(href) else None
+            given = _first(element, "url", "@id")
+            href = _url_value(given)
+            if not href or has_lone_surrogates(href):
+                junk += given is not None  # no URL at all is no junk: just no article
+                continue
+            url = urls.article(href)
             if url is not None:
                 entries.append(_entry(url, element))
-    return entries
+    return StructuredList(entries, junk)
 
 
 class _Field(NamedTuple):

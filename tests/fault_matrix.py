@@ -527,8 +527,9 @@ MATRIX: list[Fault] = [
           "…}`, lists) that also lists a `Person`, `Organization`, `WebSite`, beside a "
           "`BreadcrumbList`, and elements whose URL is a lone surrogate, an object or a number",
           "takes only article-like things (`*Article`, `*Posting`, `WebPage`, untyped items) "
-          "and reads values by their JSON-LD shape; a junk URL drops its element alone: the "
-          "20 items, nothing new, no edits (the surrogate URL failed the run; authors and "
+          "and reads values by their JSON-LD shape; a junk URL drops its element alone and "
+          "is counted (`fields_cleaned` 3): the 20 items, nothing new, no edits (the "
+          "surrogate URL failed the run; authors and "
           "the publisher became items; `{'@value': …}` became a headline)", "0", "ok"),
     Fault("dates-other-forms", "text",
           "new cards dated only in text: in full-width digits (`２０２６年１２月１日`), in years "

@@ -386,7 +386,7 @@ def _jsonld_foreign_things(case: Case) -> tuple[Crawl, Counter[str]]:
     assert read.method == "json-ld" and len(read.entries) == 20
     case.site.serve_raw(P, served.encode())
     crawl = case.crawl()
-    assert crawl.run["items_seen"] == 20, crawl.stderr
+    assert (crawl.run["items_seen"], crawl.run["fields_cleaned"]) == (20, 3), crawl.stderr
     return crawl, Counter()
 
 

@@ -82,3 +82,15 @@ def test_non_text_values_are_no_text():
     assert entries({"@type": "ListItem", "url": "/articles/b/", "name": 2024}) == [
         ("/articles/b/", "2024")
     ]
+
+
+def test_junk_urls_are_counted_with_the_cleaned_fields():
+    """Dropped, and counted (the run's ``fields_cleaned``): a repair an operator can see."""
+    junk = [{"@type": "ListItem", "url": url, "name": "x"} for url in ("/a-\ud800/", {"a": 1}, 7)]
+    good = {"@type": "ListItem", "url": "/articles/ok/", "name": "OK"}
+    no_url = {"@type": "ListItem", "name": "名前だけ"}
+    block = json.dumps({"@type": "ItemList", "itemListElement": [*junk, good, no_url]})
+    page = f'<html><head><script type="application/ld+json">{block}</script></head></html>'
+    listing = extract_listing(page, BASE)
+    assert [e.url for e in listing.entries] == ["http://127.0.0.1:8000/articles/ok/"]
+    assert listing.cleaned == 3
