@@ -6,7 +6,9 @@ trust the label; an archive cannot afford to, so the bytes decide:
 
 1. bytes that are valid UTF-8 are UTF-8, whatever the label (Shift_JIS or EUC-JP text of
    any length is practically never valid UTF-8);
-2. else every candidate decoding is read and scored, and the one that reads most like
+2. a page labelled with another codec (GBK, Big5, EUC-KR…) that decodes cleanly keeps
+   its label: the scoring below knows Japanese text, not theirs;
+3. else every candidate decoding is read and scored, and the one that reads most like
    text wins: the declared one (Shift_JIS read as Windows-31J, as browsers do), UTF-8,
    EUC-JP and Windows-31J, each with U+FFFD for the bytes it cannot read. A candidate
    scores a point per character a Japanese text is made of (kana, CJK punctuation,
@@ -30,6 +32,7 @@ fields holding U+FFFD are treated as not observed by the spider. The crawl and
 
 from __future__ import annotations
 
+import codecs
 import re
 from functools import lru_cache
 from typing import NamedTuple
@@ -37,6 +40,14 @@ from typing import NamedTuple
 from topicwatch.crawler.text import browser_decode, decode_cp932
 
 _CANDIDATES = ("utf-8-sig", "euc_jp")
+# Labels whose pages are scored: the ones Japanese pages are mislabelled with (UTF-8, the
+# Japanese codecs, the Western defaults). Another label that decodes cleanly (a Chinese or
+# Korean site's) is trusted: the scoring knows Japanese text, not theirs.
+_SCORED_LABELS = frozenset(
+    {"utf-8", "utf-8-sig", "ascii", "shift_jis", "cp932", "shift_jis_2004", "shift_jisx0213",
+     "euc_jp", "euc_jis_2004", "euc_jisx0213", "iso2022_jp", "cp1252", "iso8859-1",
+     "iso8859-15", ""}
+)  # fmt: skip
 _UNREADABLE_COST = 4  # points per byte a decoding could not read
 _REPLACEMENT = "\ufffd"
 
@@ -55,7 +66,10 @@ def decode_page(body: bytes, encoding: str, fallback: str) -> Decoded:
     except UnicodeDecodeError:
         pass
     published = body.count(_REPLACEMENT.encode())  # U+FFFD the page itself holds
-    candidates = [browser_decode(body, encoding, fallback)]
+    declared = browser_decode(body, encoding, fallback)
+    if _label(encoding) not in _SCORED_LABELS and declared.count(_REPLACEMENT) <= published:
+        return Decoded(declared, False)  # GBK, Big5, EUC-KR… read cleanly: nothing to rescue
+    candidates = [declared]
     candidates += [body.decode(codec, errors="replace") for codec in _CANDIDATES]
     candidates.append(decode_cp932(body))
     best = max(candidates, key=lambda text: plausibility(text, published))  # first wins ties
@@ -63,7 +77,7 @@ def decode_page(body: bytes, encoding: str, fallback: str) -> Decoded:
 
 
 def plausibility(text: str, published: int = 0) -> int:
-    """How much ``text`` reads like a page rather than mojibake (see the module's rule 2).
+    """How much ``text`` reads like a page rather than mojibake (see the module's rule 3).
 
     Common kanji count at most twice the kana beside them: Japanese prose always has kana,
     while a Western page read as Shift_JIS turns ``’s`` and ``“T`` into common kanji and
@@ -101,3 +115,11 @@ def _common_kanji() -> re.Pattern[str]:
                 char = bytes((lead, trail)).decode("cp932", errors="ignore")
                 chars.append(char)
     return re.compile("[" + re.escape("".join(chars)) + "]")
+
+
+def _label(encoding: str) -> str:
+    """The codec name of a label ("" for a label Python does not know)."""
+    try:
+        return codecs.lookup(encoding).name
+    except LookupError:
+        return ""

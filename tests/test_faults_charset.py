@@ -135,3 +135,17 @@ def test_legacy_mojibake_is_recognised_as_no_edit(wrong, right):
     original = "北大西洋条約機構の加盟国は、防衛費の増額で合意した。"
     assert is_mojibake_of(original.encode(right).decode(wrong), original)
     assert not is_mojibake_of(original.replace("合意", "決裂"), original)
+
+
+@pytest.mark.parametrize(
+    ("text", "codec"),
+    [
+        ("北约秘书长宣布在北极启动新的监视任务，各成员国同意增加国防开支。" * 4, "gbk"),
+        ("北約秘書長宣布在北極啟動新的監視任務，各成員國同意增加國防開支。" * 4, "big5"),
+        ("나토 사무총장은 북극에서 새로운 감시 임무를 시작한다고 발표했다." * 4, "euc-kr"),
+    ],
+)
+def test_other_honest_labels_that_read_cleanly_are_trusted(text, codec):
+    """The scoring knows Japanese: a Chinese or Korean page is never 'rescued' into it."""
+    body = text.encode(codec)
+    assert decode_page(body, codec, body.decode(codec)) == (text, False)
