@@ -491,6 +491,25 @@ def _v8_volatile_edges(db: sqlite_utils.Database) -> None:
     text (which stays as published): an unchanged item must not look edited, and a return
     to an earlier version must be recognised by its hash.
     """
+    _rehash(db)
+
+
+def _v9_volatile_shapes(db: sqlite_utils.Database) -> None:
+    """Content hashes under the comparison that knows volatile fragments by their shape.
+
+    The comparison now reads fragments in their NFKC form (ＮＥＷ！, ３分前) and by shape:
+    any number beside a counting noun (1,234回再生, 再生回数 1,234), "Updated 3 hours ago",
+    reading times (5 min read), more badges (速報, 【PR】, ★NEW★, 速報：); and it ignores
+    invisible characters (soft hyphens, zero-width spaces, bidi marks, variation
+    selectors) and folds spelling variants (〜/～, ―/—, smart quotes). Stored text is
+    unchanged; hashes of text holding such fragments or characters are recomputed, as in
+    version 8.
+    """
+    _rehash(db)
+
+
+def _rehash(db: sqlite_utils.Database) -> None:
+    """Recompute every stored content hash from the stored text under today's comparison."""
     for table in ("items", "item_versions"):
         rows = db.execute(f"SELECT id, headline, summary, content_hash FROM {table}").fetchall()
         db.conn.executemany(
@@ -512,6 +531,7 @@ MIGRATIONS: list[Migration] = [
     _v6_listed_items_index,
     _v7_trust,
     _v8_volatile_edges,
+    _v9_volatile_shapes,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -28,8 +28,35 @@ def comparison_key(text: str) -> str:
 
     Removing (not just folding) whitespace is deliberate: Japanese sets no word spaces, so
     a space appearing after 「、」 or around a Latin name is a rendering change, not an edit.
+    Invisible characters go too (:func:`visible_form`).
     """
-    return _WHITESPACE.sub("", unicodedata.normalize("NFKC", without_volatile_edges(text)))
+    return _WHITESPACE.sub("", without_volatile_edges(text))
+
+
+# Default-ignorable code points: soft hyphens (&shy; for hyphenation), zero-width spaces
+# and joiners, word joiners, BOMs, bidi marks, variation selectors (❤ / ❤️, 葛 / 葛󠄀). A
+# theme or CMS adds and drops them without a visible change.
+_IGNORABLE = re.compile(
+    "[\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f\u202a-\u202e"
+    "\u2060-\u206f\u3164\ufe00-\ufe0f\ufeff\uffa0\U000e0000-\U000e0fff]"
+)
+
+
+# Characters that one text shows in two spellings depending on who wrote the bytes: the
+# Windows-31J and JIS tables decode the same Shift_JIS bytes as ～/〜, －/−, ―/—, ∥/‖; and a
+# CMS "smart quotes" filter (WordPress' wptexturize) turns "…" into “…” and -- into –.
+_VARIANTS = str.maketrans(
+    {"〜": "~", "‖": "∥", "‘": "'", "’": "'", "‚": "'", "‛": "'", "“": '"', "”": '"', "„": '"',
+     "‟": '"', "′": "'", "″": '"'}
+)  # fmt: skip
+_DASHES = re.compile("[-\u2010-\u2015\u2212]+")
+
+
+def visible_form(text: str) -> str:
+    """``text`` in NFKC without invisible characters, with the spelling variants above
+    folded and a run of dashes as one ``-``: what a reader sees, for comparing."""
+    text = _IGNORABLE.sub("", unicodedata.normalize("NFKC", text)).translate(_VARIANTS)
+    return _DASHES.sub("-", text)
 
 
 def content_hash(headline: str, summary: str) -> str:
@@ -38,28 +65,37 @@ def content_hash(headline: str, summary: str) -> str:
     return hashlib.sha1(key.encode("utf-8")).hexdigest()
 
 
-# Codecs a lying charset label makes a browser-less decoder use on UTF-8 bytes.
-_MOJIBAKE_CODECS = ("cp932", "euc_jp", "cp1252", "latin-1")
+# Codecs a lying charset label makes a decoder use (wrong), and what the bytes were (right).
+_WRONG_CODECS = ("cp932", "euc_jp", "cp1252", "latin-1")
+_RIGHT_CODECS = ("utf-8", "cp932", "euc_jp")
 
 
 def is_mojibake_of(text: str, original: str) -> bool:
-    """Whether ``text`` is ``original``'s UTF-8 bytes decoded with a legacy codec.
+    """Whether ``text`` is ``original``'s bytes decoded with the wrong codec.
 
-    A UTF-8 page labelled Shift_JIS decodes without a single error into plausible kanji;
-    comparing it with the archived text would record an edit of every field. Encoding the
-    suspect back with each legacy codec and reading the bytes as UTF-8 undoes exactly
-    that mistake, so the check never mistakes a real edit for mojibake.
+    A UTF-8 page labelled Shift_JIS decodes without a single error into plausible kanji,
+    and a Shift_JIS or EUC-JP page labelled windows-1252 into Latin letters; comparing it
+    with the archived text would record an edit of every field. Encoding the suspect back
+    with the wrong codec and decoding the bytes with the right one undoes exactly that
+    mistake, so the check never mistakes a real edit for mojibake.
     """
     if not original or not text or text == original:
         return False
     key = comparison_key(original)
-    for codec in _MOJIBAKE_CODECS:
+    for wrong in _WRONG_CODECS:
         try:
-            recovered = text.encode(codec).decode("utf-8")
+            raw = text.encode(wrong)
         except UnicodeError:
             continue
-        if comparison_key(recovered) == key:
-            return True
+        for right in _RIGHT_CODECS:
+            if right == wrong:
+                continue
+            try:
+                recovered = raw.decode(right)
+            except UnicodeError:
+                continue
+            if comparison_key(recovered) == key:
+                return True
     return False
 
 
@@ -84,44 +120,90 @@ def valid_unicode(text: str) -> str:
 # each run would see an edit. A fragment is dropped only when it stands apart at an edge
 # of the field (whitespace or, for the crawler, an element edge around it, or brackets of
 # its own): 「3日前の地震」 keeps its words. The patterns are bounded, so each test is cheap.
+#
+# Candidates are matched in their NFKC form (ＮＥＷ！, ３分前, 閲覧数：１，２３４ read as
+# NEW!, 3分前, 閲覧数:1,234), so one pattern covers every width. The rules are shapes, not
+# lists of examples: a relative time is a number and a unit followed by "ago" (前); a
+# counter is a number beside a counting noun (views, 再生, いいね) or icon. A number alone,
+# or a year (2024年), is never a fragment: a headline may be just that.
 
-_NUMBER = r"(?:\d{1,3}(?:[,，]\d{3}){1,4}|\d{1,9}(?:[.．]\d{1,2})?)"
-_AMOUNT = rf"{_NUMBER}\s?(?:[kKmM万千]\+?|\+)?"
+_NUMBER = r"(?:\d{1,3}(?:,\d{3}){1,4}|\d{1,9}(?:\.\d{1,3})?)"
+_AMOUNT = rf"{_NUMBER}\s?(?:[kKmMbB万千億]\+?|\+)?"
 _AGO_UNIT = r"(?:秒|分|時間|日|週間|週|か月|ヶ月|カ月|ヵ月|ケ月|年)"
+_WHEN_VERB = r"(?:更新|公開|投稿|配信|掲載)"
+_EN_UNIT = (
+    r"(?:s|secs?|seconds?|m|mins?|minutes?|h|hrs?|hours?|d|days?|w|wks?|weeks?|mo|months?"
+    r"|y|yrs?|years?)"
+)
+# 数 ("a few") counts as a number in Japanese: 数分前, 十数時間前. Not in English: "what
+# we knew a few days ago" ends a headline far more often than 数日前 does.
 _RELATIVE_TIME = (
-    rf"(?:(?:更新|公開|投稿)[:：]?\s?)?(?:約|およそ)?\d{{1,9}}\s?{_AGO_UNIT}前"
-    r"(?:に?(?:更新|公開|投稿))?"
-    r"|(?i:\d{1,9}\s?(?:s|secs?|seconds?|m|mins?|minutes?|h|hrs?|hours?|d|days?|w|wks?"
-    r"|weeks?|mo|months?|y|yrs?|years?)\s?ago|(?:an?|one)\s(?:second|minute|hour|day|week"
-    r"|month|year)\sago|just\snow)"
+    rf"(?:(?:最終)?{_WHEN_VERB}(?:日時?)?:?\s?)?(?:約|およそ)?(?:\d{{1,9}}|十?数)\s?{_AGO_UNIT}\s?前"
+    rf"(?:に?{_WHEN_VERB}(?:されました)?)?"
+    rf"|(?i:(?:(?:last\s)?(?:updated|posted|published|edited)(?:\son)?\s?:?\s?)?"
+    rf"(?:(?:\d{{1,9}}|an?|one)\s?{_EN_UNIT}\sago|just\snow))"
     r"|たった今|今日|昨日|一昨日|本日"
 )
-_COUNTER_WORD = r"(?:(?i:views?|pv|reads?|likes?|shares?|comments?)|閲覧数?|回閲覧|回表示|いいね|件のコメント|コメント|シェア|ビュー)"  # noqa: E501
-_COUNTER_ICON = "(?:👁\ufe0f?|👀|💬|❤\ufe0f?|♥|♡|🔥)"
-_COUNTER = (
-    rf"{_AMOUNT}\s?{_COUNTER_WORD}"
-    rf"|(?:{_COUNTER_WORD}|{_COUNTER_ICON})\s?[:：]?\s?{_AMOUNT}(?:\s?(?:回|件|{_COUNTER_WORD}))?"
+# Reading time moves with the article's length, never with its headline.
+_READING_TIME = (
+    r"(?i:\d{1,3}\s?(?:-\s?\d{1,3}\s?)?(?:mins?|minutes?)\s(?:read|reading))"
+    r"|読了(?:時間)?(?:目安)?:?\s?(?:約)?\d{1,3}\s?分|(?:約)?\d{1,3}\s?分で読(?:める|めます)"
 )
-_BADGE = r"NEW!{0,3}|(?i:new)!{1,3}|UP!{0,3}|(?i:up)!{1,3}|HOT!{0,3}|更新!?|新着!?"
-_VOLATILE_BODY = f"(?:{_RELATIVE_TIME}|{_COUNTER}|{_BADGE})"
-_OPEN, _CLOSE = "[\\[【［(（<＜〈《]", "[\\]】］)）>＞〉》]"
-_BRACKETED = f"{_OPEN}\\s?{_VOLATILE_BODY}\\s?{_CLOSE}"
+# A counting noun: what a counter counts. 数 / 回数 may follow it (閲覧数, 再生回数).
+_COUNT_NOUN = (
+    r"(?:(?i:views?|page\s?views?|pv|reads?|likes?|shares?|comments?|plays?|bookmarks?"
+    r"|reactions?)|閲覧|表示|視聴|再生|いいね!?|コメント|シェア|ビュー|ブックマーク|はてブ|スキ)"
+)
+_COUNTER_ICON = "(?:👁\ufe0f?|👀|💬|❤\ufe0f?|♥|♡|🔥|👍|⭐|★|☆|🔖)"
+_COUNTER = (
+    rf"{_AMOUNT}\s?(?:[回件]\s?(?:の\s?)?)?{_COUNT_NOUN}数?"
+    rf"|(?:{_COUNT_NOUN}(?:回?数)?|{_COUNTER_ICON})\s?:?\s?{_AMOUNT}(?:\s?(?:[回件人]|{_COUNT_NOUN}))?"
+)
+_BADGE = (
+    r"NEW!{0,3}|(?i:new)!{1,3}|UP!{0,3}|(?i:up)!{1,3}|HOT!{0,3}|UPDATED!?"
+    r"|更新!?|新着!?|速報!?|注目!?|🆕|🆙|🔥NEW"
+)
+# Labels that are words too (Apple PR, Google 広告): dropped only before the text, or in
+# brackets of their own, where a theme puts them.
+_LEADING_LABEL = r"PR|AD|Ad|Sponsored|SPONSORED|広告|スポンサー|提供"
+_VOLATILE_BODY = f"(?:{_RELATIVE_TIME}|{_READING_TIME}|{_COUNTER}|{_BADGE})"
+# Brackets, and the symbols themes set on both sides of a badge (★NEW★, ■速報■).
+_DECORATIONS = "★☆■□◆◇●○"
+_OPENERS, _CLOSERS = "[【［(（<＜〈《〔〖" + _DECORATIONS, "]】］)）>＞〉》〕〗" + _DECORATIONS
+_OPEN, _CLOSE = f"[{re.escape(_OPENERS)}]", f"[{re.escape(_CLOSERS)}]"
+# Inside brackets of its own a badge may take any case: [New], (updated), [LIVE].
+_BRACKETED_BADGE = r"(?i:new|up|hot|updated?|live|breaking)!{0,3}"
+_BRACKETED = f"{_OPEN}\\s?(?:{_VOLATILE_BODY}|{_LEADING_LABEL}|{_BRACKETED_BADGE})\\s?{_CLOSE}"
+# A badge with a colon, before the text (速報：…, UPDATE: …, Breaking: …): glued or apart.
+_BADGE_COLON = f"(?:{_BADGE}|{_LEADING_LABEL}|(?i:update|updated|breaking))\\s?:"
 VOLATILE_FRAGMENT = re.compile(f"{_VOLATILE_BODY}|{_BRACKETED}")
-"""One volatile fragment, whole (``fullmatch``, whitespace folded to single spaces)."""
+"""One volatile fragment, whole (``fullmatch`` on its NFKC form, whitespace folded)."""
+LEADING_FRAGMENT = re.compile(f"{_VOLATILE_BODY}|{_BRACKETED}|{_LEADING_LABEL}|{_BADGE_COLON}")
+"""What may be dropped before a field's text: any fragment, and the word labels."""
 
 _BRACKETED_FRAGMENT = re.compile(_BRACKETED)
-_OPENERS, _CLOSERS = "[【［(（<＜〈《", "]】］)）>＞〉》"
+_BADGE_COLON_FRAGMENT = re.compile(_BADGE_COLON)
 _SEPARATOR = re.compile(r"[|｜/／・·•:：\-–—]+")
 _CHUNK = re.compile(r"\s+|\S+")
 _MAX_FRAGMENT = 40  # characters: longer than anything the patterns match
 _MAX_WORDS = 4  # a fragment spans at most this many words ("3 minutes ago", "閲覧数 : 52")
 
 
+def _matches(pattern: re.Pattern[str], candidate: str) -> bool:
+    """Whether ``candidate``'s NFKC form (whitespace folded) is wholly one fragment."""
+    return pattern.fullmatch(" ".join(visible_form(candidate).split())) is not None
+
+
 def is_volatile(fragment: str) -> bool:
     """Whether ``fragment`` is, as a whole, a relative time, a counter or a badge."""
     if len(fragment) > 4 * _MAX_FRAGMENT:  # even with its whitespace not yet folded
         return False
-    return VOLATILE_FRAGMENT.fullmatch(" ".join(fragment.split())) is not None
+    return _matches(VOLATILE_FRAGMENT, fragment)
+
+
+def is_leading_volatile(fragment: str) -> bool:
+    """Whether ``fragment`` may be dropped before a field's text (a word label: PR, 広告)."""
+    return len(fragment) <= 4 * _MAX_FRAGMENT and _matches(LEADING_FRAGMENT, fragment)
 
 
 def strip_volatile_edges(text: str) -> str:
@@ -178,24 +260,30 @@ def _pop(kept: deque[str], *, tail: bool) -> None:
 
 
 def _fragment_size(kept: deque[str], *, tail: bool) -> int:
-    """How many chunks at that end form the shortest volatile fragment (0: none do)."""
+    """How many chunks at that end form the longest volatile fragment (0: none do).
+
+    The longest, not the shortest: "Updated 3 hours ago" is one fragment, and stopping at
+    "3 hours ago" would leave "Updated" behind as if it were the headline's last word.
+    """
     picked: list[str] = []
-    length = words = 0
+    length = words = best = 0
+    pattern = VOLATILE_FRAGMENT if tail else LEADING_FRAGMENT
     for offset in range(min(len(kept), 2 * _MAX_WORDS)):
         chunk = kept[-1 - offset] if tail else kept[offset]
         space = chunk.isspace()
         length += 1 if space else len(chunk)
         words += not space
         if length > _MAX_FRAGMENT or words > _MAX_WORDS:
-            return 0
+            break
         picked.append(" " if space else chunk)
-        if not space and VOLATILE_FRAGMENT.fullmatch("".join(picked[::-1] if tail else picked)):
-            return offset + 1
-    return 0
+        if not space and _matches(pattern, "".join(picked[::-1] if tail else picked)):
+            best = offset + 1
+    return best
 
 
 def _cut_bracketed(kept: deque[str], *, tail: bool) -> bool:
-    """Cut a bracketed fragment glued to the edge word: ``【NEW】見出し``, ``見出し(3分前)``."""
+    """Cut a bracketed fragment glued to the edge word (``【NEW】見出し``, ``見出し(3分前)``,
+    ``★NEW★見出し``), or a badge and its colon glued before it (``速報：見出し``)."""
     if not kept:
         return False
     word = kept[-1] if tail else kept[0]
@@ -203,18 +291,29 @@ def _cut_bracketed(kept: deque[str], *, tail: bool) -> bool:
         if word[-1] not in _CLOSERS:
             return False
         start = max(0, len(word) - _MAX_FRAGMENT)
-        opening = max(word.rfind(char, start) for char in _OPENERS)
-        if opening <= 0 or not _BRACKETED_FRAGMENT.fullmatch(word, opening):
+        opening = max(word.rfind(char, start, len(word) - 1) for char in _OPENERS)
+        if opening <= 0 or not _matches(_BRACKETED_FRAGMENT, word[opening:]):
             return False
         kept[-1] = word[:opening]
         return True
-    if word[0] not in _OPENERS:
+    end = _glued_head(word)
+    if not end:
         return False
-    match = _BRACKETED_FRAGMENT.match(word[:_MAX_FRAGMENT])
-    if match is None or match.end() == len(word):
-        return False
-    kept[0] = word[match.end() :]
+    kept[0] = word[end:]
     return True
+
+
+def _glued_head(word: str) -> int:
+    """Where the text starts after a bracketed fragment or a badge and colon (0: none)."""
+    head = word[:_MAX_FRAGMENT]
+    if word[0] in _OPENERS:
+        closing = next((i for i, char in enumerate(head[1:], 1) if char in _CLOSERS), 0)
+        if closing and _matches(_BRACKETED_FRAGMENT, word[: closing + 1]):
+            return closing + 1 if closing + 1 < len(word) else 0
+    colon = next((i for i, char in enumerate(head[:12]) if char in ":："), 0)
+    if colon and colon + 1 < len(word) and _matches(_BADGE_COLON_FRAGMENT, word[: colon + 1]):
+        return colon + 1
+    return 0
 
 
 # A relative time or counter glued to the end of a field ("見出し48分前"): how older
@@ -226,12 +325,13 @@ _GLUED_TAIL = re.compile(
 
 
 def without_volatile_edges(text: str) -> str:
-    """``text`` as compared: volatile fragments at its edges do not count.
+    """``text`` as compared (NFKC): volatile fragments at its edges do not count.
 
     :func:`strip_volatile_edges`, then a numbered relative time or counter glued to the
     end, as archives written before fragments were separated hold them (comparing only:
     stored text keeps what was published). Linear: only the last characters are tried.
     """
+    text = visible_form(text)
     edges = text.strip()
     if not edges or (edges[0] not in _FRAGMENT_STARTS and edges[-1] not in _FRAGMENT_ENDS):
         return text  # the common case, decided in a few hundred nanoseconds
@@ -243,15 +343,21 @@ def without_volatile_edges(text: str) -> str:
     return text[: len(text) - len(tail) + glued.start()].rstrip() if glued else text
 
 
-# The characters a volatile fragment can begin or end with (a cheap test that most texts,
-# ending in 。 or a word, fail at once): ASCII letters and digits (NEW, views, 3 hours
-# ago), brackets, icons, and the first or last characters of the Japanese forms.
+# The characters a volatile fragment can begin or end with, in NFKC form (a cheap test
+# that most texts, ending in 。 or a word, fail at once): ASCII letters and digits (NEW,
+# views, 3 hours ago), brackets, icons, and the first or last characters of the Japanese
+# forms. tests/test_text_volatile.py checks every example fragment against them.
 _ASCII = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
-_FULLWIDTH_DIGITS = "０１２３４５６７８９"
-_ICONS = "👁👀💬❤♥♡🔥\ufe0f"
+_ICONS = "👁👀💬❤♥♡🔥👍⭐★☆🔖🆕🆙\ufe0f" + _DECORATIONS
 _FRAGMENT_STARTS = frozenset(
-    _ASCII + _FULLWIDTH_DIGITS + _ICONS + _OPENERS + "約お更公投た今昨一本閲回い件コシビ新"
+    _ASCII
+    + _ICONS
+    + _OPENERS
+    + "[(<約お最更公投配掲た今昨一本読閲表視再いコシビブはス新速注広提数十"
 )
 _FRAGMENT_ENDS = frozenset(
-    _ASCII + _FULLWIDTH_DIGITS + _ICONS + _CLOSERS + "!！前新着日今回件覧数示ねトアー稿開万千+"
+    _ASCII
+    + _ICONS
+    + _CLOSERS
+    + "])>!+前新着日今回件人覧数示ねトアー稿開信載た生聴クブキ分るす報目告供万千億"
 )

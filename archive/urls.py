@@ -14,14 +14,26 @@ from urllib.parse import parse_qsl, quote, unquote, urlencode, urljoin, urlsplit
 # Parameters that say who clicked or which session asked, never which article: they must
 # not make identity, or a new session id in every link would be a wave of "new" items.
 TRACKING_PARAMS = re.compile(
-    r"^(utm_\w+|fbclid|gclid|dclid|gbraid|wbraid|yclid|msclkid|mc_cid|mc_eid|_ga|_gl|igshid"
-    r"|ref|ref_src|spm|cmpid|from"
-    r"|phpsessid|jsessionid|sid|sessid|sessionid|session_id|aspsessionid\w*|cfid|cftoken"
+    r"^(utm_\w+|fbclid|gclid|dclid|gbraid|wbraid|yclid|msclkid|ttclid|twclid|li_fat_id|igsh"
+    r"|igshid|srsltid|s_kwcid|ef_id|mc_cid|mc_eid|_ga|_gl|_kx|ref|ref_src|spm|cmpid|from"
+    r"|phpsessid|jsessionid|sessid|sessionid|session_id|aspsessionid\w*|cfid|cftoken"
     r"|zenid|oscsid|xtor|_hsenc|_hsmi|mkt_tok)$",
     re.IGNORECASE,
 )
+# Names that carry a session on some sites and the article on others (``?sid=123`` is a
+# story id on Slash-style sites): a session only when the value is a session token.
+_SESSION_OR_ID = re.compile(r"^(sid|session|s_id)$", re.IGNORECASE)
+# A session token: long, and random (letters and digits mixed), unlike an id or a slug.
+# 20 characters at least: PHP's are 26 or 32, Java's 32, ASP's 24; a story id such as
+# news20241203a001 is shorter.
+_TOKEN = re.compile(r"(?=[^/]*\d)(?=[^/]*[A-Za-z])[A-Za-z0-9_\-.,]{20,256}")
 # A session id in a path parameter (Java servlets: ``/slug;jsessionid=ABC``, PHP ``;sid=``).
-_PATH_SESSION = re.compile(r";(jsessionid|phpsessid|sid|sessionid)=[^/?#]*", re.IGNORECASE)
+_PATH_SESSION = re.compile(r";(jsessionid|phpsessid|sid|sessionid)=([^/?#;]*)", re.IGNORECASE)
+# ASP.NET cookieless sessions put the session in a path segment: ``/(S(lit3py55…))/`` or
+# ``/(X(1)S(…)A(…))/``, the same article under a new path for every visitor.
+_ASPNET_SESSION = re.compile(r"/\((?:[A-Z]\([A-Za-z0-9_\-]*\))+\)(?=/|$)")
+# What browsers drop from anywhere in a URL (WHATWG URL: ASCII tab or newline).
+_TAB_NEWLINE = re.compile("[\t\n\r]")
 DEFAULT_PORTS = {"http": 80, "https": 443}
 _NOT_ARTICLE_SEGMENTS = {
     "tag", "tags", "category", "categories", "author", "page", "feed", "search", "wp-admin",
@@ -32,6 +44,7 @@ _FILE_SUFFIX = re.compile(
     r"\.(jpe?g|png|gif|webp|svg|pdf|zip|css|js|xml|json|rss|atom|ico|mp4|mp3)$", re.I
 )
 _PERCENT = re.compile(r"%[0-9a-fA-F]{2}")
+_DIRECTORY_INDEX = re.compile(r"index\.(?:html?|shtml|php|aspx?|jsp)", re.IGNORECASE)
 _SAFE_PATH = "/:@!$&'()*+,;=-._~"
 _PLAIN_PATH = re.compile(r"[A-Za-z0-9/:@!$&'()*+,;=._~-]*")
 
@@ -51,7 +64,7 @@ def canonical_url(href: str, base: str) -> str | None:
     Same-site links take the scheme and host spelling of ``base`` (http/https folded).
     Only http and https URLs are accepted.
     """
-    href = href.strip()
+    href = _TAB_NEWLINE.sub("", href).strip()
     if not href or href.startswith(("javascript:", "mailto:", "tel:", "data:", "#")):
         return None
     try:
@@ -80,11 +93,19 @@ def site_of_host(host: str) -> str:
 
 def _canonical_path(path: str) -> str:
     """Normalise escapes (upper-case, unreserved decoded), dot segments, trailing slash;
-    drop session ids carried as path parameters."""
+    drop session ids carried as path parameters or ASP.NET session segments.
+
+    Escapes of bytes that are no UTF-8 (``caf%E9``, a Latin-1 era link) are kept as they
+    are: decoding them to U+FFFD would give ``caf%E9`` and ``caf%E8`` one identity."""
     if ";" in path:
-        path = _PATH_SESSION.sub("", path)
+        path = _PATH_SESSION.sub(_drop_path_session, path)
+    if "(" in path:
+        path = _ASPNET_SESSION.sub("", path)
     if not _PLAIN_PATH.fullmatch(path):  # most paths need no re-escaping
-        path = quote(unquote(_PERCENT.sub(lambda m: m.group(0).upper(), path)), safe=_SAFE_PATH)
+        upper = _PERCENT.sub(lambda m: m.group(0).upper(), path)
+        path = quote(
+            unquote(upper, errors="surrogateescape"), safe=_SAFE_PATH, errors="surrogateescape"
+        )
     if not path:
         return "/"
     if "." not in path and "//" not in path:  # nothing for normpath to do
@@ -92,17 +113,30 @@ def _canonical_path(path: str) -> str:
     normal = posixpath.normpath(path)
     normal = "/" if normal in (".", "//") else normal
     last = normal.rsplit("/", 1)[-1]
+    if _DIRECTORY_INDEX.fullmatch(last):  # /slug/index.html is /slug/ on every server
+        return normal[: -len(last)]
     if not normal.endswith("/") and "." not in last:
         normal += "/"
     return normal
 
 
+def _drop_path_session(match: re.Match[str]) -> str:
+    name, value = match.group(1), match.group(2)
+    return match.group(0) if _SESSION_OR_ID.match(name) and not _TOKEN.fullmatch(value) else ""
+
+
 def _clean_query(query: str) -> str:
     if not query:
         return ""
-    pairs = [(k, v) for k, v in parse_qsl(query, keep_blank_values=True)]
-    kept = sorted((k, v) for k, v in pairs if not TRACKING_PARAMS.match(k))
-    return urlencode(kept)
+    pairs = parse_qsl(query, keep_blank_values=True, errors="surrogateescape")
+    kept = sorted((k, v) for k, v in pairs if not _is_session_or_tracking(k, v))
+    return urlencode(kept, errors="surrogateescape")
+
+
+def _is_session_or_tracking(name: str, value: str) -> bool:
+    if _SESSION_OR_ID.match(name):
+        return _TOKEN.fullmatch(value) is not None
+    return TRACKING_PARAMS.match(name) is not None
 
 
 def is_same_site(url: str, base: str) -> bool:
@@ -132,16 +166,20 @@ class PageUrls:
         self.origin = f"{parts.scheme}://{parts.netloc}"
 
     def canonical(self, href: str) -> str | None:
-        """``canonical_url(href, page_url)``, cached."""
+        """``canonical_url(href, page_url)``, cached (None for an href that is no URL)."""
         if href not in self._canonical:
-            self._canonical[href] = self._root_relative(href) or canonical_url(href, self.page_url)
+            try:
+                url = self._root_relative(href) or canonical_url(href, self.page_url)
+            except ValueError:  # a lone surrogate from JSON: not encodable, so no address
+                url = None
+            self._canonical[href] = url
         return self._canonical[href]
 
     def _root_relative(self, href: str) -> str | None:
         """Fast path for the common ``/path?query`` link: no joining, one split."""
         if not href.startswith("/") or href.startswith("//"):
             return None
-        rest = href.split("#", 1)[0]
+        rest = _TAB_NEWLINE.sub("", href).split("#", 1)[0]
         path, _, query = rest.partition("?")
         if "." in path or "\\" in path:  # dot segments and oddities take the full path
             return None

@@ -11,4 +11,9 @@ Kept free of imports: the daemon names :data:`EXTRACTOR_VERSION` without loading
 # 3: volatile edge fragments dropped, fields capped, unreadable dates dropped, lone
 #    surrogates dropped, mostly-UTF-8 pages read as UTF-8, a sidebar or widget list never
 #    taken for the topic's (issue 12)
-EXTRACTOR_VERSION = "3"
+# 4: volatile fragments known by shape and in any width (1,234回再生, ＮＥＷ！, Updated 3
+#    hours ago, 【PR】, ★NEW★, 速報：), furigana (<rt>) and hidden text dropped, dates
+#    in full-width digits and English read, JSON-LD items of non-article types and junk
+#    values dropped, mislabelled charsets decided by scoring the candidate decodings
+#    (issue 12)
+EXTRACTOR_VERSION = "4"

@@ -13,6 +13,7 @@ card's date is then dropped and counted rather than failing the page. Only the f
 from __future__ import annotations
 
 import re
+import unicodedata
 from datetime import datetime, timedelta, timezone
 from typing import NamedTuple
 
@@ -25,8 +26,13 @@ _ABSOLUTE = re.compile(
     r"(?:\D{0,6}?(?P<H>\d{1,2})\s*(?:[:時])\s*(?P<M>\d{1,2})\s*分?)?"
 )
 # A whole number (never the tail of a longer one), taken without backtracking into it.
-_RELATIVE = re.compile(r"(?<!\d)(?P<n>\d++)\s*(?P<unit>秒|分|時間|日|週間|か月|ヶ月|カ月)前")
-_UNIT_SECONDS = {"秒": 1, "分": 60, "時間": 3600, "日": 86400, "週間": 604800}
+_RELATIVE = re.compile(
+    r"(?<!\d)(?P<n>\d++)\s*(?:(?P<unit>秒|分|時間|日|週間|週|か月|ヶ月|カ月|ヵ月|ケ月|年)\s?前"
+    r"|(?P<en>(?i:seconds?|secs?|minutes?|mins?|hours?|hrs?|days?|weeks?|months?|years?))\s+ago)"
+)
+_UNIT_SECONDS = {"秒": 1, "分": 60, "時間": 3600, "日": 86400, "週間": 604800, "週": 604800}
+_EN_UNITS = {"s": "秒", "m": "分", "h": "時間", "d": "日", "w": "週", "y": "年"}
+_MONTH, _YEAR = 30 * 86400, 365 * 86400  # approximate on purpose
 _MAX_RELATIVE_DIGITS = 6  # 999999日前 is already ~2,700 years
 
 
@@ -45,7 +51,8 @@ def parse_date(text: str, *, fetched_at: datetime | None = None) -> str:
 def read_date(text: str, *, fetched_at: datetime | None = None) -> DateReading:
     """Read the first date in ``text``; never raises (see the module's docstring)."""
     text = text.strip()
-    capped = text[:DATE_TEXT_CAP]
+    # NFKC: ２０２６年１２月３日 and ３時間前 are the same dates as their half-width forms.
+    capped = unicodedata.normalize("NFKC", text[:DATE_TEXT_CAP])
     reading = _read(capped, fetched_at)
     if not reading.iso and len(text) > len(capped):
         return DateReading("", True)  # cut at the cap with no date in it: not a date text
@@ -95,10 +102,16 @@ def _from_match(match: re.Match[str]) -> DateReading:
 def _from_relative(match: re.Match[str], fetched_at: datetime) -> DateReading:
     if len(match["n"]) > _MAX_RELATIVE_DIGITS:
         return DateReading("", True)
-    amount, unit = int(match["n"]), match["unit"]
-    seconds = _UNIT_SECONDS.get(unit, 30 * 86400)  # months: approximate on purpose
+    amount, unit = int(match["n"]), match["unit"] or _english_unit(match["en"])
+    seconds = _UNIT_SECONDS.get(unit, _YEAR if unit == "年" else _MONTH)
     try:
         moment = fetched_at.astimezone(JST) - timedelta(seconds=amount * seconds)
     except OverflowError:  # before year 1
         return DateReading("", True)
     return DateReading(moment.replace(microsecond=0).isoformat())
+
+
+def _english_unit(word: str) -> str:
+    """``hours`` -> 時間, ``mins`` -> 分, ``months`` -> a month unit (ヶ月)."""
+    word = word.lower()
+    return "ヶ月" if word.startswith("mo") else _EN_UNITS[word[0]]

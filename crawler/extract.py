@@ -25,7 +25,13 @@ from topicwatch.crawler.extracted import Entry, make_entry
 from topicwatch.crawler.structured import item_list_entries
 from topicwatch.crawler.text import clean_text, valid_unicode, visible_text
 
-_DROP_TAGS = ("script", "style", "noscript", "template", "svg", "iframe", "button", "select")
+# Furigana (<rt>) and its fallback parentheses (<rp>) annotate the text, they are not it: a
+# site adding readings above 北極圏 has not edited the headline.
+_DROP_TAGS = (
+    "script", "style", "noscript", "template", "svg", "iframe", "button", "select", "rt", "rp",
+)  # fmt: skip
+# Inline styles that hide an element from every reader.
+_HIDDEN_STYLE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden", re.IGNORECASE)
 _MORE_LINK = re.compile(
     r"^(続きを読む|続きをみる|続きを見る|もっと見る|詳しくはこちら|記事を読む|Read more|"
     r"Continue reading|More)\b.*$",
@@ -105,7 +111,7 @@ def extract_listing(
     if root is None:
         return Listing(diagnostics="empty or unparseable document")
     urls = PageUrls(page_url)
-    structured = item_list_entries(root, urls)
+    structured, junk_urls = item_list_entries(root, urls)
     _drop_noise(root)
     next_url = find_next_page(root, urls, selectors)
     if selectors and selectors.item:
@@ -118,14 +124,18 @@ def extract_listing(
     dom = [_entry_from_card(card, fetched_at) for card in lists[0].cards] if lists else []
     diagnostics = "; ".join(f"{g.where} x{len(g.cards)} score {g.score:.1f}" for g in groups[:3])
     if structured and len(structured) >= len(dom):
-        return _listing(_merge(structured, dom), next_url, "json-ld", diagnostics)
+        entries = _merge(structured, dom)
+        return _listing(entries, next_url, "json-ld", diagnostics, junk_urls)
     if not dom:
-        return Listing([], next_url, "none", diagnostics or "no article links")
-    return _listing(_merge(dom, structured), next_url, "cards", diagnostics)
+        return Listing([], next_url, "none", diagnostics or "no article links", junk_urls)
+    return _listing(_merge(dom, structured), next_url, "cards", diagnostics, junk_urls)
 
 
-def _listing(entries: list[Entry], next_url: str | None, method: str, diagnostics: str) -> Listing:
-    cleaned = sum(entry.irregular for entry in entries)
+def _listing(
+    entries: list[Entry], next_url: str | None, method: str, diagnostics: str, dropped: int = 0
+) -> Listing:
+    """``dropped``: JSON-LD elements whose URL was junk, counted with the cleaned fields."""
+    cleaned = sum(entry.irregular for entry in entries) + dropped
     return Listing(entries, next_url, method, diagnostics, cleaned)
 
 
@@ -349,8 +359,12 @@ def _add_run(runs: list[list[str]], text: str, glued: bool) -> None:
 
 
 def _is_label(node: HtmlElement) -> bool:
-    """Screen-reader text, a date, a badge/category label, or a "続きを読む" link."""
+    """Screen-reader text, hidden text, a date, a badge/category label, or a "続きを読む"
+    link. Hidden text (``hidden``, ``display: none``) is no part of what a reader sees, and
+    themes toggle it."""
     if set(node.get("class", "").split()) & _SCREEN_READER or node.tag == "time":
+        return True
+    if node.get("hidden") is not None or _HIDDEN_STYLE.search(node.get("style", "")):
         return True
     if _class_words(node) & _LABEL_WORDS:
         return True

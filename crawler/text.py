@@ -71,7 +71,19 @@ def text_from_markup(value: str) -> str:
 
 # Browsers decode every Shift_JIS label as Windows-31J (WHATWG Encoding Standard), and
 # Japanese sites rely on it (①, ～, 髙). Charset sniffing reports shift_jis_2004 instead.
-_BROWSER_SUPERSETS = {"shift_jis": "cp932", "shift_jis_2004": "cp932", "shift_jisx0213": "cp932"}
+_BROWSER_SUPERSETS = {
+    "shift_jis": "cp932", "shift_jis_2004": "cp932", "shift_jisx0213": "cp932", "cp932": "cp932",
+}  # fmt: skip
+# Python's cp932 reads the bytes 0xA0 and 0xFD-0xFF as private-use U+F8F0-U+F8F3 (a
+# Microsoft table); browsers find no character there (U+FFFD). Read as browsers do, a stray
+# byte is an unreadable byte, and the page is flagged lossy instead of storing an invisible
+# character in a headline.
+_CP932_UNDEFINED = {code: "\ufffd" for code in range(0xF8F0, 0xF8F4)}
+
+
+def decode_cp932(body: bytes) -> str:
+    """``body`` as Windows-31J, as browsers read it (U+FFFD for bytes that are no character)."""
+    return body.decode("cp932", errors="replace").translate(_CP932_UNDEFINED)
 
 
 def browser_decode(body: bytes, encoding: str, fallback: str) -> str:
@@ -80,5 +92,4 @@ def browser_decode(body: bytes, encoding: str, fallback: str) -> str:
         name = codecs.lookup(encoding).name
     except LookupError:
         return fallback
-    superset = _BROWSER_SUPERSETS.get(name)
-    return body.decode(superset, errors="replace") if superset else fallback
+    return decode_cp932(body) if name in _BROWSER_SUPERSETS else fallback

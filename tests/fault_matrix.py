@@ -152,6 +152,20 @@ HISTORY: list[Fault] = [
     Fault("session-ids", "history",
           "a new session id in every link each run (`?PHPSESSID=…`, `;jsessionid=…`)",
           "session and tracking parameters never make identity: nothing new", "0", "ok"),
+    Fault("session-paths", "history",
+          "an ASP.NET cookieless session in every link, new each run (`/(S(<token>))/articles/"
+          "…`), click ids (`utm_*`, `fbclid`, `gclid`, `_ga`) and a newline inside an href",
+          "the session segment, click ids and the newline (browsers drop tabs and newlines "
+          "in URLs) make no identity: nothing new, and nothing left to identity drift", "0",
+          "ok"),
+    Fault("directory-index", "history",
+          "every link names its directory index this run (`/articles/slug/index.html`)",
+          "a directory index (`index.html`, `index.php`, …) is its directory: nothing new, "
+          "nothing left to identity drift", "0", "ok"),
+    Fault("sid-article-ids", "history",
+          "a site whose article links are `/story.php?sid=1000`, `?sid=1001`, …",
+          "`sid` is a session only when its value is a session token (20+ random letters and "
+          "digits): 20 distinct items (all 20 were one)", "0", "ok"),
     Fault("identity-drift", "history",
           "every link changes form (`?v=2` appended), the texts unchanged, no "
           "`rel=canonical` to say so",
@@ -465,16 +479,64 @@ MATRIX: list[Fault] = [
           "without a telling class, changing from run to run",
           "reads them as no part of the headline or summary (`3日前の地震` keeps its words): "
           "no edits, run after run", "0", "ok"),
+    Fault("volatile-shapes", "text",
+          "the same fragments in other forms, changing from run to run: other units and "
+          "widths (`3年前`, `１時間前`, `数時間前`, `Updated 3 hours ago`), any number beside a "
+          "counting noun (`1,234回再生`, `再生回数 1,234`, `閲覧数：１，２３４`, `1.2k views`), "
+          "reading times (`5 min read`), badges (`ＮＥＷ！`, `速報`, a leading `PR`, `【ＰＲ】`)",
+          "knows a fragment by its shape (a number and a unit or counting noun) in its NFKC "
+          "form: no edits; a headline that ends in a real year (`2024年`) is an edit and keeps "
+          "it, and a trailing word (`Apple PR`) is text", "0", "ok"),
+    Fault("invisible-and-decorated", "text",
+          "headlines that gain and lose, run to run, a soft hyphen (`&shy;`), a zero-width "
+          "space or a bidi mark inside, or a badge between decorations or with a colon before "
+          "them (`★NEW★`, `■速報■`, `[Updated]`, `速報：`, `UPDATE:`)",
+          "compares what a reader sees: invisible characters (default-ignorable code points) "
+          "do not count, and such badges are fragments: no edits", "0", "ok"),
+    Fault("furigana-hidden", "text",
+          "headlines with furigana (`<ruby>北極<rp>(</rp><rt>よみ</rt><rp>)</rp></ruby>`) and "
+          "hidden spans (`hidden`, `display: none`) in one run, plain the next",
+          "reads the text a reader sees: readings (`<rt>`, `<rp>`) and hidden elements are no "
+          "part of it: no edits (each headline was edited, then edited back)", "0", "ok"),
+    Fault("spelling-variants", "text",
+          "headlines whose characters change spelling between runs but not meaning: `〜`/`～`, "
+          "`―`/`—`, `－`/`−` (the Windows-31J and JIS tables read the same Shift_JIS bytes "
+          "so), smart quotes and `--` from a CMS filter",
+          "folds these variants for comparing (stored text stays as published): no edits",
+          "0", "ok"),
     Fault("mislabelled-stray-bytes", "text",
           "a UTF-8 page labelled `Shift_JIS` with stray invalid bytes (in a comment and in "
           "one summary)", "decodes by the bytes: valid UTF-8 sequences far outnumber the bad "
           "bytes, so UTF-8 wins over a clean-looking Shift_JIS mojibake; the summary holding a "
           "bad byte counts as not observed: no mojibake, no edits", "0", "ok"),
+    Fault("mislabelled-scored", "text",
+          "one listing mislabelled five ways in turn: EUC-JP as `windows-1252`, Shift_JIS as "
+          "`ISO-8859-1`, EUC-JP as `Shift_JIS`, Shift_JIS as `EUC-JP`, EUC-JP with stray "
+          "bytes as `UTF-8`",
+          "scores every candidate decoding (kana and common kanji for, half-width katakana, "
+          "rare kanji and unreadable bytes against) and reads the page by the best: no "
+          "mojibake, no edits (a Latin-1 reading of Japanese bytes scored nothing, so it was "
+          "archived as an edit of every item)", "0", "ok"),
     Fault("bad-card-fields", "text",
           "cards with unreadable dates (`1000000日前`, a 5,000-digit relative time) and JSON-LD "
           "text ending in a lone surrogate",
           "drops or cleans the bad field of that card and counts it (`Listing.cleaned`); the "
           "rest of the page is archived: no failed run, no edits", "0", "ok"),
+    Fault("jsonld-foreign-things", "text",
+          "a JSON-LD `ItemList` of the 20 articles (values as `{\"@value\": …}`, `{\"@id\": "
+          "…}`, lists) that also lists a `Person`, `Organization`, `WebSite`, beside a "
+          "`BreadcrumbList`, and elements whose URL is a lone surrogate, an object or a number",
+          "takes only article-like things (`*Article`, `*Posting`, `WebPage`, untyped items) "
+          "and reads values by their JSON-LD shape; a junk URL drops its element alone and "
+          "is counted (`fields_cleaned` 3): the 20 items, nothing new, no edits (the "
+          "surrogate URL failed the run; authors and "
+          "the publisher became items; `{'@value': …}` became a headline)", "0", "ok"),
+    Fault("dates-other-forms", "text",
+          "new cards dated only in text: in full-width digits (`２０２６年１２月１日`), in years "
+          "(`3年前`), in English (`Updated 3 hours ago`)",
+          "reads each date in its NFKC form and every unit (年, 週, English `… ago`): the new "
+          "items are dated (they had no date, so the layout could not order them)", "0",
+          "ok"),
     Fault("hostile-text", "text",
           "a 7 MB listing of hostile text: a 3 MB summary of `…`, a 20,000-digit date, "
           "100,000 badges in one headline", "reads it in seconds (every text rule is linear) "

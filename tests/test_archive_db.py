@@ -20,6 +20,7 @@ from topicwatch.archive.schema import (
     _v5_since_indexes,
     _v7_trust,
     _v8_volatile_edges,
+    _v9_volatile_shapes,
 )
 from topicwatch.archive.search import SearchRequest, search
 from topicwatch.archive.store import PageResult, RunReport, commit_run
@@ -193,3 +194,21 @@ def test_hashes_are_recomputed_when_volatile_fragments_stop_counting(tmp_path):
     assert db.execute("SELECT content_hash FROM items").fetchone() == (expected,)
     assert db.execute("SELECT content_hash FROM item_versions").fetchone() == (expected,)
     assert db.execute("SELECT headline FROM items").fetchone() == ("北極圏で演習 48分前",)
+
+
+def test_hashes_are_recomputed_when_fragments_are_known_by_shape(tmp_path):
+    """An archive of version 8 hashed "北極圏で演習 1,234回再生" with its count (and
+    "ＮＥＷ！" as text): after the upgrade the same text without them is no edit, and the
+    stored text stays as published."""
+    path = tmp_path / "v8.db"
+    raw = archive_at(path, MIGRATIONS.index(_v9_volatile_shapes))
+    add_one_version(raw, "北極圏で演習 1,234回再生")
+    old = "ＮＥＷ！ 北極圏で演習 1,234回再生"
+    raw.execute("UPDATE items SET headline = ?, summary = '要約 Updated 3 hours ago'", (old,))
+    raw.execute("UPDATE item_versions SET headline = ?, summary = '要約'", (old,))
+    raw.close()
+    db = open_archive(path)
+    expected = content_hash("北極圏で演習", "要約")
+    assert db.execute("SELECT content_hash FROM items").fetchone() == (expected,)
+    assert db.execute("SELECT content_hash FROM item_versions").fetchone() == (expected,)
+    assert db.execute("SELECT headline FROM items").fetchone() == (old,)

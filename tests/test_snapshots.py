@@ -22,9 +22,9 @@ NOW = datetime(2026, 11, 28, tzinfo=UTC)
 
 
 def without_flash_prefix(text: str, url: str, **options):
-    """A 'newer extractor' that knows 【速報】 is a label, not part of the headline."""
+    """A 'newer extractor' that knows 【独自】 is a label, not part of the headline."""
     listing = extract_listing(text, url, **options)
-    entries = [replace(e, headline=e.headline.removeprefix("【速報】")) for e in listing.entries]
+    entries = [replace(e, headline=e.headline.removeprefix("【独自】")) for e in listing.entries]
     return replace(listing, entries=entries)
 
 
@@ -53,7 +53,7 @@ def test_versions_name_their_evidence_and_extractor(site, db):
 
 def test_reparse_with_an_extractor_change_records_reextracted_not_edited(site, db):
     run_crawl(site.topic_url(), db)
-    site.edit_article(SEED[0].slug, headline="【速報】" + SEED[0].headline)
+    site.edit_article(SEED[0].slug, headline="【独自】" + SEED[0].headline)
     run = run_crawl(site.topic_url(), db).run
     assert run["items_edited"] == 1  # the old extractor takes the label for an edit
     archive = open_archive(db)
@@ -71,7 +71,7 @@ def test_reparse_with_an_extractor_change_records_reextracted_not_edited(site, d
     )
     assert versions == [
         (1, SEED[0].headline, EXTRACTOR_VERSION),
-        (2, "【速報】" + SEED[0].headline, EXTRACTOR_VERSION),
+        (2, "【独自】" + SEED[0].headline, EXTRACTOR_VERSION),
         (3, SEED[0].headline, newer),
     ]
     assert scalar(db, "select mode from crawl_runs order by id desc limit 1") == "reparse"
@@ -94,7 +94,7 @@ def test_reparse_without_an_extractor_change_changes_nothing(site, db):
 
 def test_reparse_dry_run_prints_and_writes_nothing(site, db):
     run_crawl(site.topic_url(), db)
-    site.edit_article(SEED[0].slug, headline="【速報】" + SEED[0].headline)
+    site.edit_article(SEED[0].slug, headline="【独自】" + SEED[0].headline)
     run_crawl(site.topic_url(), db)
     result = CliRunner().invoke(cli, ["reparse", "--db", str(db), "--dry-run"])
     assert result.exit_code == 0, result.output
