@@ -373,6 +373,12 @@ MATRIX: list[Fault] = [
     Fault("config-cron-step", "input", "daemon config `cron = \"*/61 * * * *\"`",
           "`topicwatch daemon` refuses to start: a step beyond its field's range", "2", "–",
           "bad minute field"),
+    Fault("config-setting-count", "input",
+          "daemon config `[settings] CONCURRENT_REQUESTS = 1.5` (or `-1`, `0`, "
+          "`99999999999999999999`; any count: `RETRY_TIMES`, `DOWNLOAD_MAXSIZE`, page caps)",
+          "`topicwatch daemon` refuses to start, naming the key, without importing Scrapy "
+          "(every crawl child crashed, or stalled); `crawl -s` refuses the same values", "2",
+          "–", "settings.CONCURRENT_REQUESTS: expected a whole number from 1 to 256"),
     Fault("crawl-wait-range", "input", "`--wait nan` (or `inf`, `1e300`)",
           "usage error (it waited forever)", "2", "–", "out of range"),
     Fault("crawl-setting-infinite", "input", "`-s DOWNLOAD_TIMEOUT=inf`",

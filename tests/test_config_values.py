@@ -8,6 +8,8 @@ daemon that died on its first timer, a crawl that crashed on every changed page 
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 from pathlib import Path
@@ -193,6 +195,12 @@ def test_reserved_names_are_the_daemons_own_job_ids():
         (["-s", "DOWNLOAD_TIMEOUT=99999999999"], "out of range"),
         (["-s", "RETRY_AFTER_MAX=1e300"], "out of range"),
         (["--selectors", '{"item": "div["}'], "item: not a usable CSS selector"),
+        (["-s", "CONCURRENT_REQUESTS=1.5"], "expected a whole number from 1 to 256"),
+        (["-s", "RETRY_TIMES=-1"], "RETRY_TIMES='-1': expected a whole number from 0"),
+        (["-s", "DOWNLOAD_MAXSIZE=0"], "expected a whole number from 1"),
+        (["-s", "TOPICWATCH_MAX_PAGES_HARD=1e3"], "TOPICWATCH_MAX_PAGES_HARD"),
+        (["-s", "URLLENGTH_LIMIT=" + "9" * 5000], "URLLENGTH_LIMIT"),
+        (["-s", "HTTP2_MAX_FRAME_SIZE=2.0"], "expected a whole number, not"),
         (["--selectors", '{"headline": "h3::text"}'], "not a usable CSS selector"),
         (["--url", "http://[::1"], "not an http(s) URL"),
     ],
@@ -214,3 +222,41 @@ def test_daemon_settings_are_checked_as_crawl_checks_them(tmp_path):
     assert result.exit_code == 2
     assert "settings: -s DOWNLOAD_TIMEOUT='inf': expected a finite number" in result.output
     assert sorted(p.name for p in tmp_path.iterdir()) == ["tw.toml"]
+
+
+COUNTS = ["1.5", '"1.5"', "-1", "0", "99999999999999999999", '"lots"', "true", "2.0"]
+
+
+@pytest.mark.parametrize("value", COUNTS)
+@pytest.mark.parametrize(
+    "name", ["CONCURRENT_REQUESTS", "RETRY_TIMES", "TOPICWATCH_MAX_PAGES_HARD", "DOWNLOAD_MAXSIZE"]
+)
+def test_count_settings_are_refused_at_load_naming_the_key(tmp_path, name, value):
+    """A count Scrapy reads with getint crashed every crawl child (``1.5``) or stalled it
+    (``0``, ``-1``); the config refuses it at load, as it refuses a bad duration."""
+    if value == "0" and name == "RETRY_TIMES":
+        value = "101"
+    message = error_of(f"[settings]\n{name} = {value}\n", tmp_path)
+    assert f"settings.{name}: expected a whole number from" in message, message
+
+
+def test_count_settings_are_checked_without_scrapy(tmp_path):
+    """The daemon never imports Scrapy: the check at load is the standard library's."""
+    config = tmp_path / "tw.toml"
+    config.write_text('db = "a.db"\n[settings]\nCONCURRENT_REQUESTS = "2.5"\n', encoding="utf-8")
+    code = (
+        "import sys\nfrom topicwatch.daemon.config import ConfigError, load_config\n"
+        f"try:\n    load_config({str(config)!r})\nexcept ConfigError as e:\n    print(e)\n"
+        "assert 'scrapy' not in sys.modules"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "settings.CONCURRENT_REQUESTS: expected a whole number from 1 to 256" in done.stdout
+
+
+def test_good_counts_pass_as_they_are(tmp_path):
+    config = tmp_path / "tw.toml"
+    config.write_text(
+        'db = "a.db"\n[settings]\nCONCURRENT_REQUESTS = 8\nRETRY_TIMES = "0"\n', encoding="utf-8"
+    )
+    assert load_config(config).settings == {"CONCURRENT_REQUESTS": "8", "RETRY_TIMES": "0"}

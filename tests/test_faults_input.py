@@ -78,6 +78,7 @@ COMMANDS: dict[str, Callable[[Path], list[str]]] = {
     ),
     "config-cron-never": daemon('[defaults]\ncron = "0 0 30 2 *"\n'),
     "config-cron-step": daemon('[defaults]\ncron = "*/61 * * * *"\n'),
+    "config-setting-count": daemon("[settings]\nCONCURRENT_REQUESTS = 1.5\n"),
     "crawl-wait-range": crawl("--wait", "nan"),
     "crawl-setting-infinite": crawl("-s", "DOWNLOAD_TIMEOUT=inf"),
     "crawl-bad-selector": crawl("--selectors", '{"item": "div["}'),

@@ -27,6 +27,7 @@ from topicwatch.archive.urls import canonical_url
 from topicwatch.daemon.cron import CRON_FIELDS, cron_fields, cron_values, never_fires
 from topicwatch.origins import host_entries
 from topicwatch.selectors import check_selector
+from topicwatch.setting_values import WHOLE_SETTINGS, whole_number
 
 DEFAULT_CONFIG = "topicwatch.toml"
 DEFAULT_DB = "topicwatch.db"
@@ -254,6 +255,11 @@ def _settings(table: dict[str, Any]) -> dict[str, str]:
             raise ConfigError(f"settings.{name}: Scrapy setting names are UPPER_CASE")
         if not isinstance(value, str | int | float | bool):
             raise ConfigError(f"settings.{name}: expected a string, number or boolean")
+        if name in WHOLE_SETTINGS:  # counts: checked here, as durations are (no Scrapy)
+            try:
+                value = whole_number(name, value)
+            except ValueError as error:
+                raise ConfigError(f"settings.{name}: {error}") from None
         settings[name] = str(value)
     return settings
 
