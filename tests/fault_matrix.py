@@ -442,6 +442,12 @@ MATRIX: list[Fault] = [
     Fault("probe-drip-sigterm", "daemon", "SIGTERM while a 304 check drips",
           "abandons the check at once (no run recorded: the topic runs next time) and exits "
           "within `shutdown_grace` plus a few seconds", "0 (daemon)", "–"),
+    Fault("probe-endless-headers", "daemon",
+          "the daemon's 304 check (or robots.txt, or a webhook) answered with a header block "
+          "that never ends: 64 KB header lines, or `100 Continue` answers, without end",
+          "stops reading at 64 KiB of headers in all and lets go of the connection: the check "
+          "is given up (the topic is crawled), the webhook stays pending (a server sent 19 GB "
+          "of `100 Continue` into one 20 s deadline)", "–", "–", "response headers over"),
     Fault("webhook-drip", "daemon", "an alert webhook that drips its answer",
           "gives the delivery up after 10 s in all; alerts go out on a thread of their own, "
           "so crawls and the heartbeat never wait on a hook; `status` says the alert is "

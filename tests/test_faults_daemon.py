@@ -12,8 +12,10 @@ import itertools
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime
@@ -28,6 +30,8 @@ from fault_matrix import row
 from fault_matrix import rows as matrix_rows
 from fault_site import DRIP, FaultSite, Witness
 from fixture_site import make_articles
+
+from topicwatch.daemon.http_fetch import FetchError, fetch
 
 P = TOPIC_PATH
 HOOK = "/hooks/S3CRETPATH"
@@ -147,6 +151,60 @@ def test_sigterm_stops_the_daemon_while_a_304_check_drips(site, db, tmp_path):
     assert took < 1 + 8, took  # shutdown_grace plus a few seconds
     assert [r["trigger"] for r in runs(db)] == ["manual"]  # nothing recorded for the check
     wait_until(lambda: site.hangups(P), 10, "the socket shut")
+
+
+class EndlessHeaders:
+    """A raw server on 127.0.0.1 whose one answer never ends its header block: long header
+    lines, or ``100 Continue`` answers one after another, as fast as they are read."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.server.getsockname()[1]}/articles/tag/nato/"
+        self.sent = 0
+        self.dropped = threading.Event()  # the client closed the connection
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        conn, _ = self.server.accept()
+        with conn:
+            conn.recv(65536)
+            if self.kind == "header-lines":
+                conn.sendall(b"HTTP/1.1 304 Not Modified\r\n")
+            chunk = {
+                "header-lines": b"X-Pad: " + b"b" * 60_000 + b"\r\n",
+                "continue": b"HTTP/1.1 100 Continue\r\nX-Pad: " + b"a" * 4000 + b"\r\n\r\n",
+            }[self.kind]
+            try:
+                while True:
+                    conn.sendall(chunk)
+                    self.sent += len(chunk)
+            except OSError:
+                self.dropped.set()
+
+    def close(self) -> None:
+        self.server.close()
+
+
+@covers("probe-endless-headers")
+@pytest.mark.parametrize("kind", ["header-lines", "continue"])
+def test_a_header_block_without_end_is_given_up_at_the_header_cap(kind):
+    """The daemon's own requests (the 304 check, robots.txt, webhooks) share ``fetch``:
+    it stops reading a header block at ``MAX_HEADER_BYTES`` in all, long before the
+    deadline, and lets go of the connection."""
+    server = EndlessHeaders(kind)
+    started = time.monotonic()
+    try:
+        with pytest.raises(FetchError) as caught:
+            fetch(server.url, headers={}, timeout=60, what="the 304 check")
+        took = time.monotonic() - started
+        assert server.dropped.wait(30), "the client never let go"
+    finally:
+        server.close()
+    assert row("probe-endless-headers").error in str(caught.value)
+    assert took < 30, took  # the cap, not the 60 s deadline, ended it
+    assert server.sent < 64 * 1024 * 1024  # socket buffers, not an unbounded read
 
 
 # --------------------------------------------------------------------------- webhooks
