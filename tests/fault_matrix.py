@@ -395,6 +395,12 @@ MATRIX: list[Fault] = [
           "override in a headline or summary",
           "archives them as published; every human output shows them escaped (`\\x1b]52;…`), "
           "and CSV or Atom sent to a terminal; JSON escapes them as JSON does", "0", "ok"),
+    Fault("log-injection", "security",
+          "a line break, `ESC ] 0` or a bidi override in text the daemon logs: a site's "
+          "`Content-Type` quoted in a run's error, an alert command's last line of stderr",
+          "escapes it in every log line as the command line escapes what it shows (one "
+          "module, `topicwatch.printable`): one record per line, text or JSON (it was "
+          "written raw)", "–", "failed/content", "application/pdf\\x1b]0;owned\\x07"),
     Fault("serve-function-bound", "security",
           "`serve`: SQL calling topicwatch's function on a 300-million-character string",
           "each registered function reads at most 100,000 characters, so Datasette's time "

@@ -35,7 +35,7 @@ from fault_matrix import row
 from fixture_site import load_seed_articles
 
 from topicwatch.cli import cli
-from topicwatch.cli.output import printable, to_json
+from topicwatch.printable import printable, to_json
 
 SEED = load_seed_articles()
 CLIPBOARD = "\x1b]52;c;ZXZpbA==\x07"  # OSC 52: put "evil" on the clipboard

@@ -23,9 +23,10 @@ from topicwatch.archive.daemon_status import Status, TopicStatus, read_status
 from topicwatch.archive.db import check_archive, confirm_read
 from topicwatch.archive.lock import check_lock_dir
 from topicwatch.cli.options import Problem, config_option
-from topicwatch.cli.output import say, to_json
+from topicwatch.cli.output import say
 from topicwatch.daemon.config import Config, ConfigError, load_config
 from topicwatch.daemon.log import span
+from topicwatch.printable import to_json
 
 
 def _load(config_path: str | None) -> Config:

@@ -20,7 +20,7 @@ from topicwatch.archive import ArchiveError, open_archive
 from topicwatch.archive.db import confirm_read
 from topicwatch.archive.lookup import require_runs
 from topicwatch.archive.moments import BadMoment, parse_moment
-from topicwatch.cli.output import printable
+from topicwatch.printable import printable
 
 DEFAULT_DB = "topicwatch.db"
 F = TypeVar("F", bound=Callable[..., Any])

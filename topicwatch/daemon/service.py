@@ -593,7 +593,7 @@ class Daemon:
     def _on_job_error(self, event: JobExecutionEvent) -> None:
         """Put a job that raised on record: APScheduler would only log it."""
         detail = f"{type(event.exception).__name__}: {event.exception}"
-        log.error("%s: job failed: %s\n%s", event.job_id, detail, event.traceback)
+        log.error("%s: job failed: %s", event.job_id, detail, exc_info=event.exception)
         try:
             with self.archive() as db:
                 record_event(db, utcnow(), "error", event.job_id, detail)
