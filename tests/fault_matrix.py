@@ -390,6 +390,11 @@ MATRIX: list[Fault] = [
           "0001-01-01T00:00+09:00`, `show-snapshot 99999999999999999999999`, …",
           "one line, exit 2 (they were tracebacks); a property test drives every command "
           "with generated dates, durations, ids and strings", "2", "–", "out of range"),
+    Fault("argv-not-utf8", "input",
+          "an argument that is not UTF-8 (`topicwatch search $'caf\\xe9'` from a Latin-1 "
+          "terminal, under a C or UTF-8 locale)",
+          "one line naming the argument, exit 2, before any command runs (it was a "
+          "traceback: `surrogates not allowed`)", "2", "–", "is not UTF-8 text: 'caf\\xe9'"),
     Fault("terminal-escapes", "security",
           "`ESC ] 52` (clipboard), `ESC ] 0` (title), `ESC [ 8m` (conceal) or a bidi "
           "override in a headline or summary",

@@ -60,7 +60,15 @@ def tree(root: Path) -> dict[str, bytes | None]:
     }
 
 
-COMMANDS: dict[str, Callable[[Path], list[str]]] = {
+def raw_argument(*args: str | bytes) -> Callable[[Path], list[str | bytes]]:
+    """An analysts' command given bytes that are not UTF-8 (Latin-1 ``é``, a lone byte)."""
+    return lambda tmp: [
+        *analyst(*[a for a in args if isinstance(a, str)])(tmp),
+        *[a for a in args if isinstance(a, bytes)],
+    ]
+
+
+COMMANDS: dict[str, Callable[[Path], list[str]] | Callable[[Path], list[str | bytes]]] = {
     "unknown-option": crawl("--bogus"),
     "bad-url": lambda tmp: ["crawl", "--url", "ftp://example.jp/x/", "--db", str(tmp / "a.db")],
     "bad-wait": crawl("--wait", "soon"),
@@ -83,6 +91,7 @@ COMMANDS: dict[str, Callable[[Path], list[str]]] = {
     "crawl-setting-infinite": crawl("-s", "DOWNLOAD_TIMEOUT=inf"),
     "crawl-bad-selector": crawl("--selectors", '{"item": "div["}'),
     "analyst-out-of-range": analyst("changes", "--since", "999999999d"),
+    "argv-not-utf8": raw_argument("search", b"caf\xe9"),
 }
 
 
@@ -106,3 +115,20 @@ def test_bad_input_is_a_usage_error(fault, tmp_path):
 
 def test_every_row_has_a_command():
     assert set(COMMANDS) == {fault.id for fault in rows("input")}
+
+
+@pytest.mark.parametrize("locale", ["C", "C.UTF-8"])
+@pytest.mark.parametrize(
+    "args", [["search", b"\xff"], ["history", b"\xff"], ["search", "--json", b"x\xffy"]]
+)
+def test_bytes_that_are_not_utf8_are_one_line_in_any_locale(tmp_path, locale, args):
+    argv = [*args, *analyst()(tmp_path)]  # an archive with one run, then --db it
+    done = subprocess.run(
+        [sys.executable, "-m", "topicwatch", *argv],
+        capture_output=True,
+        env={**child_env(), "LC_ALL": locale},
+        timeout=60,
+    )
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.count(b"Error:") == 1 and b"is not UTF-8 text" in done.stderr
+    assert b"Traceback" not in done.stderr

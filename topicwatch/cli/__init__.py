@@ -11,10 +11,12 @@ until it runs one, so the analysts' commands start about as fast as sqlite-utils
 from __future__ import annotations
 
 import importlib
+import re
 
 import click
 
 from topicwatch import __version__
+from topicwatch.cli.output import OneLineError
 
 # Command name -> "module:attribute", in the order ``--help`` lists them.
 COMMANDS = {
@@ -34,8 +36,25 @@ COMMANDS = {
 }
 
 
+# Python hands bytes of an argument that are not UTF-8 over as lone surrogates
+# (surrogateescape); no output stream, SQLite or JSON can encode them.
+_NOT_UTF8 = re.compile("[\udc80-\udcff]")
+
+
 class LazyGroup(click.Group):
     """A group whose subcommands are imported when looked up, not when it is built."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        """Refuse an argument that is not UTF-8 text before any command sees it: each
+        would fail on it differently (a traceback when it is printed or queried)."""
+        for position, arg in enumerate(args, start=1):
+            if _NOT_UTF8.search(arg):
+                raw = arg.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+                raise OneLineError(
+                    f"argument {position} is not UTF-8 text: '{raw}' (topicwatch takes UTF-8"
+                    " arguments; check the terminal's locale)"
+                )
+        return super().parse_args(ctx, args)
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return list(COMMANDS)
