@@ -410,6 +410,12 @@ MATRIX: list[Fault] = [
           "`serve`: SQL calling topicwatch's function on a 300-million-character string",
           "each registered function reads at most 100,000 characters, so Datasette's time "
           "limit stops a query between calls (one call ran 5.9 s)", "–"),
+    Fault("serve-query-size", "security",
+          "`serve`: SQL building huge values in one step (`printf('%.*c', 400000000, 'x')` "
+          "three times over, `zeroblob(900000000)`, forty 30 MB strings)",
+          "no value over 32 MiB (`SQLITE_LIMIT_LENGTH`), no SQL text over 1 MiB, SQLite's "
+          "heap under 256 MiB: the query fails or yields NULL, the server stays up (it built "
+          "1.2 GB, 6 s past the 3 s time limit)", "–", "–", "string or blob too big"),
     # ---- issue 13: hangs, hosts, webhooks, timing
     Fault("retry-after-date-minus-zero", "network",
           "HTTP 503 with `Retry-After: Wed, 21 Oct 2015 07:28:00 -0000` (an HTTP date in "
