@@ -330,6 +330,13 @@ MATRIX: list[Fault] = [
           "refuses — crawl, daemon and every analysts' command — before anything is written; "
           "the file is left byte for byte, with no `-wal` or `-shm` beside it", "2", "–",
           "is not a topicwatch archive"),
+    Fault("foreign-sqlite-lookalike", "storage",
+          "an SQLite file that only looks empty or ours: only `sqlite_sequence` left, tables "
+          "named `topics`, `crawl_runs`, `items` with other columns, or an app's `-wal` "
+          "without its `-shm`",
+          "refuses, every command, as above; the file alone is read first, so nothing "
+          "(no `-shm`) appears beside it (it was taken over, migrated half-way, or given a "
+          "`-shm`)", "2", "–", "is not a topicwatch archive"),
     Fault("disk-full-open", "storage",
           "disk full (or the file-size limit reached) when a crawl opens the archive",
           "refuses before writing and says so (it read \"not a topicwatch archive (disk I/O "
