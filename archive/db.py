@@ -29,10 +29,15 @@ from topicwatch.archive.readonly import confirm, connect_reader, is_complete, is
 from topicwatch.archive.schema import SCHEMA_VERSION, pending_migrations
 
 BUSY_TIMEOUT_MS = 30_000
+# SQLite's unix VFS takes paths of at most 512 bytes, and opens the archive's "-journal",
+# "-wal" and "-shm" beside it (and we its ".locks" directory): a name that fits alone
+# but not with a suffix made the file, then failed to open it.
+MAX_PATH_BYTES = 512 - len("-journal")
+MAX_NAME_BYTES = 255 - len("-journal")
 
 __all__ = [
-    "ArchiveError", "check_archive", "confirm_read", "is_pinned_read", "open_archive",
-    "write_transaction",
+    "ArchiveError", "check_archive", "check_path_fits", "confirm_read", "is_pinned_read",
+    "open_archive", "write_transaction",
 ]  # fmt: skip
 
 
@@ -163,7 +168,29 @@ def _checked_version(conn: sqlite3.Connection, path: Path) -> int:
     return version
 
 
+def check_path_fits(path: Path) -> None:
+    """ArchiveError unless ``path`` is one SQLite and the file system can use, with every
+    file made beside it: no NUL, no name or path too long (it was a traceback, after an
+    empty file had been made)."""
+    text = os.fspath(path)
+    if "\x00" in text:
+        raise ArchiveError("archive path contains a NUL character")
+    full = os.fsencode(os.path.abspath(text))
+    if len(full) > MAX_PATH_BYTES:
+        raise ArchiveError(
+            f"archive path is too long: {len(full)} bytes (SQLite takes {MAX_PATH_BYTES})"
+        )
+    if any(len(part) > 255 for part in full.split(b"/")) or len(os.fsencode(path.name)) > (
+        MAX_NAME_BYTES
+    ):
+        raise ArchiveError(
+            f"archive file name is too long (at most {MAX_NAME_BYTES} bytes, so that its"
+            " -journal fits beside it)"
+        )
+
+
 def _check_path(path: Path, *, readonly: bool) -> None:
+    check_path_fits(path)
     if readonly and not path.exists():
         raise ArchiveError(f"archive not found: {path}")
     if not path.parent.is_dir():

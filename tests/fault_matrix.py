@@ -386,6 +386,30 @@ MATRIX: list[Fault] = [
           "`topicwatch daemon` refuses to start, naming the key, without importing Scrapy "
           "(every crawl child crashed, or stalled); `crawl -s` refuses the same values", "2",
           "–", "settings.CONCURRENT_REQUESTS: expected a whole number from 1 to 256"),
+    Fault("config-every-subsecond", "input", "daemon config `every = 0.001` (or `heartbeat`)",
+          "`topicwatch daemon` refuses to start: at least 1 s (it crawled back to back)", "2",
+          "–", "defaults.every: must be at least 1s"),
+    Fault("config-nul", "input",
+          "a NUL character in any string or key of the daemon config (`name = \"a\\u0000b\"`, "
+          "the db path, a hook's argument)",
+          "`topicwatch daemon` refuses to start, naming the key (a NUL in the db path was a "
+          "traceback)", "2", "–", "topic[1].name: must not contain a NUL character"),
+    Fault("db-path-too-long", "input",
+          "`--db` (or the config's `db`) with a 250-byte file name, or a path past SQLite's "
+          "512 bytes",
+          "one line, nothing created (it made an empty file SQLite then could not open beside "
+          "its `-journal`; a longer one was a traceback)", "2", "–",
+          "archive file name is too long"),
+    Fault("config-deep-selector", "input",
+          "a selector nested thousands deep (`:is(:is(…`), or of thousands of characters",
+          "`topicwatch daemon` (and `crawl --selectors`) refuses it, quoting its start (a "
+          "RecursionError traceback; a 30,000-character error line)", "2", "–",
+          "nested too deeply"),
+    Fault("port-zero", "input",
+          "port 0: `serve --port 0`, a topic URL `http://example.jp:0/…`, `allow_hosts` "
+          "entry `cdn.example.jp:0`",
+          "usage error (`serve` listened on a random port; the topic URL's port was dropped, "
+          "so port 80 was crawled)", "2", "–", "0 is not in the range 1<=x<=65535"),
     Fault("crawl-wait-range", "input", "`--wait nan` (or `inf`, `1e300`)",
           "usage error (it waited forever)", "2", "–", "out of range"),
     Fault("crawl-setting-infinite", "input", "`-s DOWNLOAD_TIMEOUT=inf`",

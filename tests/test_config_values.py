@@ -8,6 +8,7 @@ daemon that died on its first timer, a crawl that crashed on every changed page 
 from __future__ import annotations
 
 import ast
+import json
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
@@ -82,10 +83,31 @@ def test_every_duration_key_refuses_values_that_only_look_like_durations(
         ('[defaults]\ncron = "@reboot"', "defaults.cron: unknown nickname '@reboot'"),
         ('[defaults]\ncron = "@fortnightly"', "unknown nickname"),
         ('[defaults]\ncron = "0 ٩ * * *"', "bad hour value"),
+        (f'[[topic]]\nurl = "{URL}"\nevery = 0.001', "topic[1].every: must be at least 1s"),
+        ('[defaults]\nevery = "0.5s"', "defaults.every: must be at least 1s"),
+        ("heartbeat = 0.01", "heartbeat: must be at least 1s"),
+        (f'[[topic]]\nurl = "{URL}"\nname = "a\\u0000b"', "topic[1].name: must not contain a NUL"),
+        ('db = "a\\u0000.db"', "db: must not contain a NUL character"),
+        ('[settings]\nUSER_AGENT = "x\\u0000y"', "settings.USER_AGENT: must not contain a NUL"),
+        ('[alerts]\ncommand = ["notify", "\\u0000"]', "alerts.command[2]: must not contain"),
+        ('[settings]\n"A\\u0000" = "1"', "settings: a key contains a NUL character"),
+        (f'db = "{"x/" * 3000}a.db"', "db: archive path is too long: "),
+        (f'db = "{"x" * 250}.db"', "db: archive file name is too long"),
+        (
+            f'[[topic]]\nurl = "{URL}"\nselectors = {{ item = "{":is(" * 3000}a{")" * 3000}" }}',
+            "selectors.item: not a usable CSS selector: ':is(:is(",
+        ),
+        (
+            f'[[topic]]\nurl = "{URL}"\nselectors = {{ item = "{":is(" * 17}a{")" * 17}" }}',
+            "(nested too deeply: at most 16 levels)",
+        ),
+        ('[[topic]]\nurl = "http://example.jp:0/tag/x/"', "topic[1].url: not an http(s) URL"),
+        (f'[[topic]]\nurl = "{URL}"\nallow_hosts = ["cdn.example.jp:0"]', "has a bad port"),
     ],
 )
 def test_values_that_look_valid_are_refused_naming_the_key(tmp_path, text, expected):
-    assert expected in error_of(text, tmp_path)
+    message = error_of(text, tmp_path)
+    assert expected in message and len(message) < 400, message
 
 
 @pytest.mark.parametrize(
@@ -201,6 +223,8 @@ def test_reserved_names_are_the_daemons_own_job_ids():
         (["-s", "TOPICWATCH_MAX_PAGES_HARD=1e3"], "TOPICWATCH_MAX_PAGES_HARD"),
         (["-s", "URLLENGTH_LIMIT=" + "9" * 5000], "URLLENGTH_LIMIT"),
         (["-s", "HTTP2_MAX_FRAME_SIZE=2.0"], "expected a whole number, not"),
+        (["--selectors", json.dumps({"item": ":has(" * 4000 + "a" + ")" * 4000})], "1,000"),
+        (["--url", "http://127.0.0.1:0/articles/tag/nato/"], "not an http(s) URL"),
         (["--selectors", '{"headline": "h3::text"}'], "not a usable CSS selector"),
         (["--url", "http://[::1"], "not an http(s) URL"),
     ],

@@ -87,6 +87,13 @@ COMMANDS: dict[str, Callable[[Path], list[str]] | Callable[[Path], list[str | by
     "config-cron-never": daemon('[defaults]\ncron = "0 0 30 2 *"\n'),
     "config-cron-step": daemon('[defaults]\ncron = "*/61 * * * *"\n'),
     "config-setting-count": daemon("[settings]\nCONCURRENT_REQUESTS = 1.5\n"),
+    "config-every-subsecond": daemon("[defaults]\nevery = 0.001\n"),
+    "config-nul": daemon(f'[[topic]]\nurl = "{NOWHERE}"\nname = "a\\u0000b"\n'),
+    "db-path-too-long": lambda tmp: ["crawl", "--url", NOWHERE, "--db", str(tmp / ("x" * 250))],
+    "config-deep-selector": daemon(
+        f'[[topic]]\nurl = "{NOWHERE}"\nselectors = {{ item = "{":is(" * 20}a{")" * 20}" }}\n'
+    ),
+    "port-zero": analyst("serve", "--port", "0"),
     "crawl-wait-range": crawl("--wait", "nan"),
     "crawl-setting-infinite": crawl("-s", "DOWNLOAD_TIMEOUT=inf"),
     "crawl-bad-selector": crawl("--selectors", '{"item": "div["}'),

@@ -21,7 +21,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from topicwatch import DEFAULT_TOPIC_URL
+from topicwatch.archive.db import check_path_fits
 from topicwatch.archive.durations import duration_seconds, format_duration
+from topicwatch.archive.errors import ArchiveError
 from topicwatch.archive.runs import topic_name_for
 from topicwatch.archive.urls import canonical_url
 from topicwatch.daemon.cron import CRON_FIELDS, cron_fields, cron_values, never_fires
@@ -41,6 +43,9 @@ _TOP_KEYS = frozenset(
 _SCHEDULE_KEYS = frozenset({"every", "cron", "jitter", "max_pages", "timeout", "allow_hosts"})
 _TOPIC_KEYS = _SCHEDULE_KEYS | {"name", "url", "selectors"}
 _ALERT_KEYS = frozenset({"after", "webhook", "command"})
+# A schedule or heartbeat below a second is a typo for minutes (``every = 0.5``), and
+# would run a crawl (or write the archive) as fast as the machine can.
+MIN_INTERVAL = 1.0
 # The daemon's own scheduler jobs, which share the job-id space with topic names.
 RESERVED_NAMES = frozenset({"housekeeping"})
 
@@ -135,6 +140,7 @@ def _default_config() -> Config:
 
 def parse_config(data: dict[str, Any], *, base: Path, path: Path | None = None) -> Config:
     """Validate parsed TOML; relative paths are taken from ``base`` (the config's folder)."""
+    _no_nul(data, "")
     _no_unknown_keys(data, _TOP_KEYS, "")
     db = base / _string(data, "db", DEFAULT_DB, "db")
     _check_db_dir(db)
@@ -149,7 +155,7 @@ def parse_config(data: dict[str, Any], *, base: Path, path: Path | None = None) 
         timezone=_timezone(data),
         concurrency=_integer(data, "concurrency", 2, "concurrency", low=1, high=64),
         shutdown_grace=_duration(data, "shutdown_grace", 30.0, "shutdown_grace", zero=True),
-        heartbeat=_duration(data, "heartbeat", 15.0, "heartbeat"),
+        heartbeat=_duration(data, "heartbeat", 15.0, "heartbeat", low=MIN_INTERVAL),
         backoff_max=_duration(data, "backoff_max", 6 * 3600.0, "backoff_max"),
         alerts=_alerts(_table(data, "alerts")),
         settings=_settings(_table(data, "settings")),
@@ -214,7 +220,7 @@ def _schedule(table: dict[str, Any], base: TopicConfig, prefix: str) -> TopicCon
         raise ConfigError(f"{prefix}every: give either every or cron, not both")
     every, cron = base.every, base.cron
     if "every" in table:
-        every, cron = _duration(table, "every", None, f"{prefix}every"), None
+        every, cron = _duration(table, "every", None, f"{prefix}every", low=MIN_INTERVAL), None
     if "cron" in table:
         every, cron = None, validate_cron(_string(table, "cron", None, f"{prefix}cron"), prefix)
     return TopicConfig(
@@ -313,6 +319,10 @@ def _timezone(data: dict[str, Any]) -> str | None:
 
 
 def _check_db_dir(db: Path) -> None:
+    try:
+        check_path_fits(db)
+    except ArchiveError as error:
+        raise ConfigError(f"db: {error}") from None
     if not db.parent.is_dir():
         raise ConfigError(f"db: directory does not exist: {db.parent}")
     if not os.access(db.parent, os.W_OK):
@@ -325,7 +335,13 @@ def _check_db_dir(db: Path) -> None:
 
 
 def _duration(
-    table: dict[str, Any], name: str, default: float | None, key: str, *, zero: bool = False
+    table: dict[str, Any],
+    name: str,
+    default: float | None,
+    key: str,
+    *,
+    zero: bool = False,
+    low: float = 0.0,
 ) -> float:
     value = table.get(name, default)
     if value is None:
@@ -336,6 +352,8 @@ def _duration(
         raise ConfigError(f"{key}: {error}") from None
     if seconds == 0 and not zero:
         raise ConfigError(f"{key}: must be positive, not {value!r}")
+    if seconds < low:
+        raise ConfigError(f"{key}: must be at least {format_duration(low)}, not {value!r}")
     return seconds
 
 
@@ -360,6 +378,22 @@ def _table(data: dict[str, Any], name: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise ConfigError(f"{name}: expected a [{name}] table")
     return value
+
+
+def _no_nul(value: Any, key: str) -> None:
+    """Refuse a NUL character in any key or string: it ends a string in C (paths, argv,
+    SQLite), so the daemon would act on less than the config says, or fail mid-run."""
+    if isinstance(value, str) and "\x00" in value:
+        raise ConfigError(f"{key or 'config'}: must not contain a NUL character")
+    if isinstance(value, dict):
+        for name, item in value.items():
+            where = f"{key}.{name}" if key else str(name)
+            if "\x00" in str(name):
+                raise ConfigError(f"{key or 'config'}: a key contains a NUL character")
+            _no_nul(item, where)
+    if isinstance(value, list):
+        for index, item in enumerate(value, start=1):
+            _no_nul(item, f"{key}[{index}]")
 
 
 def _no_unknown_keys(table: dict[str, Any], known: frozenset[str], prefix: str) -> None:
