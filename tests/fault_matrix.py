@@ -341,6 +341,11 @@ MATRIX: list[Fault] = [
           "disk full (or the file-size limit reached) when a crawl opens the archive",
           "refuses before writing and says so (it read \"not a topicwatch archive (disk I/O "
           "error)\"); analysts can still read", "2", "–", "disk full"),
+    Fault("disk-full-inodes", "storage",
+          "no inode left (blocks to spare) when a crawl opens or creates the archive",
+          "refuses before writing and says so (it read \"cannot open … (unable to open "
+          "database file)\": SQLite could not create the `-wal`)", "2", "–",
+          "disk full: no room for new files"),
     Fault("disk-full-commit", "storage", "the disk fills during the crawl's archive write",
           "the write rolls back: nothing archived changes; the run is recorded as failed "
           "(reason `storage`) with the reason in its words", "1", "failed/storage",

@@ -130,6 +130,34 @@ def test_a_small_tmpfs_full_of_archive_says_disk_full(case, tmp_path):
     assert saved.read_bytes() == case.db.read_bytes()
 
 
+def test_a_tmpfs_out_of_inodes_says_disk_full(case, tmp_path):
+    """Blocks to spare, no inode left: SQLite cannot create the -wal beside the archive
+    (it said "cannot open … (unable to open database file)"); a new archive alike."""
+    mount = tmp_path / "mnt"
+    mount.mkdir()
+    if shutil.which("unshare") is None or not _can_mount_tmpfs(mount):
+        pytest.skip("no private mount namespace here (unshare -m / mount -t tmpfs)")
+    db = mount / "archive.db"
+    saved = tmp_path / "after.db"
+    fault = row("disk-full-inodes")
+    script = (
+        f'mount -t tmpfs -o size=64m,nr_inodes=8 none "{mount}" && cp "{case.db}" "{db}"'
+        f' && i=0 && while touch "{mount}/f$i" 2>/dev/null; do i=$((i + 1)); done'
+        f' && "$@" && "$@" --db "{mount}/new.db"; code=$?; cp "{db}" "{saved}";'
+        f' ls "{mount}" >&2; exit $code'
+    )
+    argv = ["unshare", "-m", "--propagation", "private", "sh", "-c", script, "sh"]
+    site = case.site.topic_url()
+    command = [sys.executable, "-m", "topicwatch", "crawl", "--url", site, "--db", str(db)]
+    done = subprocess.run(
+        [*argv, *command], capture_output=True, text=True, env=fault_env(), timeout=120,
+    )  # fmt: skip
+    assert done.returncode == int(fault.exit), done.stderr
+    assert one_error(done.stderr).startswith(f"Error: {fault.error}")
+    assert "inodes free" in done.stderr and "new.db" not in done.stderr  # nothing created
+    assert saved.read_bytes() == case.db.read_bytes()
+
+
 def test_the_library_refuses_a_writer_before_it_writes(case, tmp_path):
     """In-process: the same check ``open_archive`` makes for every writer."""
     code = (

@@ -101,6 +101,7 @@ TESTED_APART = {
     "foreign-sqlite-lookalike": "test_foreign_files.py",
     "disk-full-open": "test_disk_full.py",
     "disk-full-commit": "test_disk_full.py",
+    "disk-full-inodes": "test_disk_full.py",
     "reader-without-shm": "test_read_only_reader.py",
 }
 
