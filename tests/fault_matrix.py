@@ -442,6 +442,11 @@ MATRIX: list[Fault] = [
           "escapes it in every log line as the command line escapes what it shows (one "
           "module, `topicwatch.printable`): one record per line, text or JSON (it was "
           "written raw)", "–", "failed/content", "application/pdf\\x1b]0;owned\\x07"),
+    Fault("snapshot-to-terminal", "security",
+          "`show-snapshot` of a page holding `ESC ] 0`, `ESC [ 8m` or a C1 control as raw "
+          "bytes, written to a terminal",
+          "shows the page decoded with every control escaped (it wrote the raw bytes to the "
+          "terminal); to a file or a pipe, the bytes as served", "0", "ok"),
     Fault("serve-function-bound", "security",
           "`serve`: SQL calling topicwatch's function on a 300-million-character string",
           "each registered function reads at most 100,000 characters, so Datasette's time "
