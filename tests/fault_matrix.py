@@ -506,6 +506,11 @@ MATRIX: list[Fault] = [
           "stops reading at 64 KiB of headers in all and lets go of the connection: the check "
           "is given up (the topic is crawled), the webhook stays pending (a server sent 19 GB "
           "of `100 Continue` into one 20 s deadline)", "–", "–", "response headers over"),
+    Fault("signal-at-start", "daemon",
+          "SIGTERM or Ctrl-C (SIGINT) while the daemon starts: during its settings check (a "
+          "child importing Scrapy), or while it imports the scheduler",
+          "stops at once and exits 0, having started nothing (SIGTERM killed it by the "
+          "signal, Ctrl-C printed a KeyboardInterrupt traceback)", "0 (daemon)", "–"),
     Fault("webhook-drip", "daemon", "an alert webhook that drips its answer",
           "gives the delivery up after 10 s in all; alerts go out on a thread of their own, "
           "so crawls and the heartbeat never wait on a hook; `status` says the alert is "

@@ -8,6 +8,7 @@ Every wait polls the archive or the daemon's log against a deadline.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import os
@@ -34,6 +35,7 @@ from fixture_site import make_articles
 from topicwatch.daemon.http_fetch import FetchError, fetch
 
 P = TOPIC_PATH
+NOWHERE = "http://127.0.0.1:9/articles/tag/nato/"  # never reached: the daemon stops first
 HOOK = "/hooks/S3CRETPATH"
 COVERED: set[str] = set()
 
@@ -205,6 +207,68 @@ def test_a_header_block_without_end_is_given_up_at_the_header_cap(kind):
     assert row("probe-endless-headers").error in str(caught.value)
     assert took < 30, took  # the cap, not the 60 s deadline, ended it
     assert server.sent < 64 * 1024 * 1024  # socket buffers, not an unbounded read
+
+
+class EarlyGate:
+    """Holds the daemon at a chosen moment of its start-up: while its settings check child
+    starts (``check``), or as the daemon imports a module (the scheduler's). A
+    ``sitecustomize`` module marks the moment with a file, then opens a FIFO nobody
+    writes: the process waits there until the test has signalled it."""
+
+    SITE = (
+        "import os, sys\n"
+        "AT, MARK = os.environ.get('TW_EARLY_AT'), os.environ.get('TW_EARLY_MARK', '')\n"
+        "def hold():\n"
+        "    open(MARK, 'w').close()\n"
+        "    open(MARK + '.fifo').close()\n"
+        "if AT == 'check' and 'topicwatch.crawler.check_settings' in sys.orig_argv:\n"
+        "    hold()\n"
+        "elif AT and AT != 'check' and 'daemon' in sys.orig_argv:\n"
+        "    held = []\n"
+        "    def hook(event, args):\n"
+        "        if event == 'import' and args[0] == AT and not held:\n"
+        "            held.append(1)\n"
+        "            hold()\n"
+        "    sys.addaudithook(hook)\n"
+    )
+
+    def __init__(self, directory: Path, at: str) -> None:
+        directory.mkdir()
+        (directory / "sitecustomize.py").write_text(self.SITE, encoding="utf-8")
+        self.mark = directory / "held"
+        os.mkfifo(f"{self.mark}.fifo")
+        self.env = {
+            "TW_EARLY_AT": at,
+            "TW_EARLY_MARK": str(self.mark),
+            "PYTHONPATH": os.pathsep.join([str(directory), child_env()["PYTHONPATH"]]),
+        }
+
+    def release(self) -> None:
+        """Let go of any process still held (a child orphaned by a killed daemon)."""
+        with contextlib.suppress(OSError):  # ENXIO: nobody waits
+            os.close(os.open(f"{self.mark}.fifo", os.O_WRONLY | os.O_NONBLOCK))
+
+
+@covers("signal-at-start")
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["TERM", "INT"])
+@pytest.mark.parametrize("at", ["check", "apscheduler"])
+def test_a_signal_during_start_up_stops_the_daemon_cleanly(tmp_path, db, signum, at):
+    """SIGTERM was a death by the signal and Ctrl-C a KeyboardInterrupt traceback while
+    the daemon checked its settings (a child importing Scrapy: a second or two)."""
+    gate = EarlyGate(tmp_path / "gate", at)
+    config = write_config(tmp_path / "tw.toml", db, [{"name": "nato", "url": NOWHERE}])
+    try:
+        with Daemon(config, env=gate.env) as daemon:
+            wait_until(gate.mark.exists, 60, f"the daemon held at {at}")
+            started = time.monotonic()
+            daemon.process.send_signal(signum)
+            code = daemon.wait(timeout=30)
+    finally:
+        gate.release()
+    assert code == int(row("signal-at-start").exit.split()[0]), daemon.output
+    assert "Traceback" not in daemon.output and "KeyboardInterrupt" not in daemon.output
+    assert time.monotonic() - started < 20
+    assert not runs(db) and not query(db, "SELECT 1 FROM daemon_heartbeat")
 
 
 # --------------------------------------------------------------------------- webhooks

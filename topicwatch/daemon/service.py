@@ -174,6 +174,9 @@ class Daemon:
     def run(self) -> int:
         try:
             with daemon_lock(self.config.db):
+                if self.stop_requested.is_set():  # stopped while starting up: start nothing
+                    log.info("stopped before starting")
+                    return EXIT_OK
                 self._start()
                 while not self.stop_requested.wait(1.0):
                     pass
