@@ -415,6 +415,11 @@ MATRIX: list[Fault] = [
           "entry `cdn.example.jp:0`",
           "usage error (`serve` listened on a random port; the topic URL's port was dropped, "
           "so port 80 was crawled)", "2", "–", "0 is not in the range 1<=x<=65535"),
+    Fault("config-not-a-file", "input",
+          "`--config` naming a FIFO, `/dev/zero` or a 300 MB file",
+          "`topicwatch daemon` (and `status`) refuses at once: a regular file of at most "
+          "1 MiB (the FIFO blocked the start for ever; `/dev/zero` was read until the kernel "
+          "killed the daemon)", "2", "–", "not a regular file"),
     Fault("crawl-wait-range", "input", "`--wait nan` (or `inf`, `1e300`)",
           "usage error (it waited forever)", "2", "–", "out of range"),
     Fault("crawl-setting-infinite", "input", "`-s DOWNLOAD_TIMEOUT=inf`",

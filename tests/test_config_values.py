@@ -284,3 +284,14 @@ def test_good_counts_pass_as_they_are(tmp_path):
         'db = "a.db"\n[settings]\nCONCURRENT_REQUESTS = 8\nRETRY_TIMES = "0"\n', encoding="utf-8"
     )
     assert load_config(config).settings == {"CONCURRENT_REQUESTS": "8", "RETRY_TIMES": "0"}
+
+
+@pytest.mark.parametrize("kind", ["zero", "large"])
+def test_a_config_that_is_no_file_or_too_large_is_refused_unread(tmp_path, kind):
+    path = Path("/dev/zero")
+    if kind == "large":
+        path = tmp_path / "tw.toml"
+        path.write_text("#" + "x" * (2 << 20) + "\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert ("not a regular file" if kind == "zero" else "larger than 1024 KiB") in str(caught.value)

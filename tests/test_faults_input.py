@@ -7,6 +7,7 @@ up (a config file, an archive for the analysts' commands).
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from collections.abc import Callable
@@ -53,7 +54,7 @@ def analyst(*args: str) -> Callable[[Path], list[str]]:
 def tree(root: Path) -> dict[str, bytes | None]:
     """Every path with its bytes; a reader's WAL index and empty log are no change."""
     return {
-        str(path.relative_to(root)): None if path.is_dir() else path.read_bytes()
+        str(path.relative_to(root)): path.read_bytes() if path.is_file() else None
         for path in sorted(root.rglob("*"))
         if not path.name.endswith("-shm")
         and not (path.name.endswith("-wal") and not path.stat().st_size)
@@ -66,6 +67,12 @@ def raw_argument(*args: str | bytes) -> Callable[[Path], list[str | bytes]]:
         *analyst(*[a for a in args if isinstance(a, str)])(tmp),
         *[a for a in args if isinstance(a, bytes)],
     ]
+
+
+def fifo_config(tmp: Path) -> list[str]:
+    """A FIFO as the config: nothing ever writes it."""
+    os.mkfifo(tmp / "tw.toml")
+    return ["daemon", "--config", str(tmp / "tw.toml")]
 
 
 COMMANDS: dict[str, Callable[[Path], list[str]] | Callable[[Path], list[str | bytes]]] = {
@@ -94,6 +101,7 @@ COMMANDS: dict[str, Callable[[Path], list[str]] | Callable[[Path], list[str | by
         f'[[topic]]\nurl = "{NOWHERE}"\nselectors = {{ item = "{":is(" * 20}a{")" * 20}" }}\n'
     ),
     "port-zero": analyst("serve", "--port", "0"),
+    "config-not-a-file": fifo_config,
     "crawl-wait-range": crawl("--wait", "nan"),
     "crawl-setting-infinite": crawl("-s", "DOWNLOAD_TIMEOUT=inf"),
     "crawl-bad-selector": crawl("--selectors", '{"item": "div["}'),

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 import tomllib
 import zoneinfo
 from dataclasses import dataclass, field
@@ -34,6 +35,8 @@ from topicwatch.setting_values import WHOLE_SETTINGS, whole_number
 DEFAULT_CONFIG = "topicwatch.toml"
 DEFAULT_DB = "topicwatch.db"
 DEFAULT_EVERY = 30 * 60.0
+# A config of many topics is a few KiB; /dev/zero or a runaway generator is not one.
+MAX_CONFIG_BYTES = 1024 * 1024
 SELECTOR_KEYS = frozenset({"item", "headline", "summary", "link", "date", "next_page"})
 
 _TOP_KEYS = frozenset(
@@ -120,7 +123,7 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
         path = DEFAULT_CONFIG
     file = Path(path)
     try:
-        data = tomllib.loads(file.read_text(encoding="utf-8"))
+        data = tomllib.loads(_read_config(file).decode("utf-8"))
     except OSError as error:
         raise ConfigError(f"{file}: cannot read config ({error.strerror or error})") from error
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
@@ -129,6 +132,23 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
         return parse_config(data, base=file.resolve().parent, path=file.resolve())
     except ConfigError as error:
         raise ConfigError(f"{file}: {error}") from None
+
+
+def _read_config(file: Path) -> bytes:
+    """The config's bytes: a regular file of at most ``MAX_CONFIG_BYTES``. A FIFO (or a
+    terminal) blocked the daemon's start for ever and ``/dev/zero`` ate memory until the
+    kernel killed it, so the file is opened without blocking and checked before reading."""
+    handle = os.open(file, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY)
+    try:
+        if not stat.S_ISREG(os.fstat(handle).st_mode):
+            raise ConfigError(f"{file}: not a regular file")
+        with os.fdopen(handle, "rb", closefd=False) as stream:
+            data = stream.read(MAX_CONFIG_BYTES + 1)
+    finally:
+        os.close(handle)
+    if len(data) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{file}: larger than {MAX_CONFIG_BYTES // 1024} KiB; not a config")
+    return data
 
 
 def _default_config() -> Config:
