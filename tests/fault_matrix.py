@@ -521,6 +521,12 @@ MATRIX: list[Fault] = [
           "so crawls and the heartbeat never wait on a hook; `status` says the alert is "
           "pending, not sent; SIGTERM still stops the daemon", "0 (daemon)", "–",
           "alert pending"),
+    Fault("command-hook-floods", "daemon",
+          "an alert command that prints without end (`yes`), on stdout or stderr; or an "
+          "alert text of 200,000 characters",
+          "reads none of its stdout and keeps the last 4 KiB of its stderr until its timeout "
+          "(it kept everything: 4 GB in 5 s); the text goes whole on stdin, cut to 4,096 "
+          "characters in `TOPICWATCH_TEXT` (exec failed: E2BIG)", "–", "–", "timed out after"),
     Fault("webhook-redirect", "daemon",
           "an alert webhook (with `user:password@`) answering `302` to another host",
           "never follows it (the credentials and payload go nowhere else): only a 2xx answer "

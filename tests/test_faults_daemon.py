@@ -32,6 +32,7 @@ from fault_matrix import rows as matrix_rows
 from fault_site import DRIP, FaultSite, Witness
 from fixture_site import make_articles
 
+from topicwatch.daemon.hooks import ENV_CHARS, HookError, run_command
 from topicwatch.daemon.http_fetch import FetchError, fetch
 
 P = TOPIC_PATH
@@ -322,6 +323,39 @@ def test_a_webhook_redirect_is_not_followed_and_the_alert_stays_pending(site, db
     assert row("webhook-redirect").error in error and "PW" not in error
     assert "(alert sent)" not in text and "answered HTTP 302" in text
     assert {r.method for r in site.requests if r.path == HOOK} == {"POST"}
+
+
+LOUD = "import sys\nwhile True:\n    sys.{0}.write('x' * 65536)\n"
+
+
+def peak_memory() -> int:
+    """This process's peak resident memory in bytes (VmHWM), from /proc."""
+    status = Path("/proc/self/status").read_text(encoding="ascii")
+    return int(status.split("VmHWM:")[1].split()[0]) * 1024
+
+
+@covers("command-hook-floods")
+@pytest.mark.parametrize("stream", ["stdout", "stderr"])
+def test_a_command_hook_printing_without_end_costs_no_memory(stream):
+    """communicate() kept all a hook printed: ``yes`` grew the daemon 4 GB in 5 s.
+    Now stdout is not read and only the tail of stderr is kept, until the timeout."""
+    before = peak_memory()
+    with pytest.raises(HookError) as caught:
+        run_command((sys.executable, "-c", LOUD.format(stream)), {"event": "x"}, timeout=3)
+    assert row("command-hook-floods").error in str(caught.value)
+    assert peak_memory() - before < 64 * 1024 * 1024
+
+
+def test_a_command_hook_gets_a_long_text_on_stdin_and_a_cut_one_in_its_environment():
+    """A 200,000-character text in TOPICWATCH_TEXT failed exec with E2BIG: no alert."""
+    count = (
+        "import os, sys\n"
+        "sys.exit(f'{len(sys.stdin.read())} {len(os.environ[\"TOPICWATCH_TEXT\"])}')"
+    )
+    with pytest.raises(HookError) as caught:
+        run_command((sys.executable, "-c", count), {"event": "x", "text": "y" * 200_000})
+    stdin_chars, env_chars = map(int, str(caught.value).rsplit(": ", 1)[1].split())
+    assert stdin_chars > 200_000 and env_chars == ENV_CHARS
 
 
 # --------------------------------------------------------------------------- the watchdog
