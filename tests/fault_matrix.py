@@ -346,6 +346,10 @@ MATRIX: list[Fault] = [
           "refuses before writing and says so (it read \"cannot open … (unable to open "
           "database file)\": SQLite could not create the `-wal`)", "2", "–",
           "disk full: no room for new files"),
+    Fault("disk-full-output", "storage",
+          "an analysts' command whose output goes to a full disk (`changes > out`, "
+          "`/dev/full`)", "one line, exit 1 (it was a traceback, or Python's \"Exception "
+          "ignored\" at exit)", "1", "–", "cannot write the output"),
     Fault("disk-full-commit", "storage", "the disk fills during the crawl's archive write",
           "the write rolls back: nothing archived changes; the run is recorded as failed "
           "(reason `storage`) with the reason in its words", "1", "failed/storage",

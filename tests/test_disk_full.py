@@ -169,3 +169,24 @@ def test_the_library_refuses_a_writer_before_it_writes(case, tmp_path):
     assert done.returncode == 2 and done.stdout.startswith("disk full"), done.stderr
     open_archive(case.db).close()  # without the limit: fine
     assert os.path.getsize(case.db) > 16 * 1024
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["changes", "--since", "2000-01-01"], ["changes", "--since", "2000-01-01", "--json"],
+     ["export"], ["history", "1"], ["show-snapshot", "1"]],
+    ids=lambda argv: " ".join(argv[:2]),
+)  # fmt: skip
+def test_output_to_a_full_disk_is_one_line(case, argv):
+    """``topicwatch changes > out`` on a full disk (``/dev/full`` answers every write with
+    ENOSPC) was a traceback from inside click, or "Exception ignored" at exit."""
+    fault = row("disk-full-output")
+    if not Path("/dev/full").exists():
+        pytest.skip("no /dev/full here")
+    with open("/dev/full", "wb") as full:
+        done = subprocess.run(
+            [sys.executable, "-m", "topicwatch", *argv, "--db", str(case.db)],
+            stdout=full, stderr=subprocess.PIPE, text=True, env=fault_env(), timeout=60,
+        )  # fmt: skip
+    assert done.returncode == int(fault.exit), done.stderr
+    assert done.stderr == f"Error: {fault.error}: No space left on device\n", done.stderr

@@ -102,6 +102,7 @@ TESTED_APART = {
     "disk-full-open": "test_disk_full.py",
     "disk-full-commit": "test_disk_full.py",
     "disk-full-inodes": "test_disk_full.py",
+    "disk-full-output": "test_disk_full.py",
     "reader-without-shm": "test_read_only_reader.py",
 }
 

@@ -10,8 +10,12 @@ until it runs one, so the analysts' commands start about as fast as sqlite-utils
 
 from __future__ import annotations
 
+import errno
 import importlib
+import os
 import re
+import sys
+from typing import Any
 
 import click
 
@@ -39,6 +43,14 @@ COMMANDS = {
 # Python hands bytes of an argument that are not UTF-8 over as lone surrogates
 # (surrogateescape); no output stream, SQLite or JSON can encode them.
 _NOT_UTF8 = re.compile("[\udc80-\udcff]")
+# What a write answers on a full disk (or past the file-size limit).
+_FULL = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
+
+
+class OutputFailed(click.ClickException):
+    """The command's output could not be written (a full disk behind ``>``): one line."""
+
+    exit_code = 1
 
 
 class LazyGroup(click.Group):
@@ -56,6 +68,19 @@ class LazyGroup(click.Group):
                 )
         return super().parse_args(ctx, args)
 
+    def invoke(self, ctx: click.Context) -> Any:
+        """Run the command and flush its output here, so that a full disk behind ``>``
+        is one line (it was a traceback, or Python's "Exception ignored" at exit)."""
+        try:
+            result = super().invoke(ctx)
+            sys.stdout.flush()
+        except OSError as error:
+            if error.errno not in _FULL:
+                raise
+            _silence_stdout()
+            raise OutputFailed(f"cannot write the output: {error.strerror}") from None
+        return result
+
     def list_commands(self, ctx: click.Context) -> list[str]:
         return list(COMMANDS)
 
@@ -67,6 +92,14 @@ class LazyGroup(click.Group):
         command = getattr(importlib.import_module(module), attribute)
         assert isinstance(command, click.Command) and command.name == cmd_name, target
         return command
+
+
+def _silence_stdout() -> None:
+    """Point standard output at /dev/null: what is still buffered for a full disk would
+    fail again in the interpreter's last flush ("Exception ignored")."""
+    null = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, sys.stdout.fileno())
+    os.close(null)
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
