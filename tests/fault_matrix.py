@@ -424,6 +424,11 @@ MATRIX: list[Fault] = [
           "`topicwatch daemon` (and `status`) refuses at once: a regular file of at most "
           "1 MiB (the FIFO blocked the start for ever; `/dev/zero` was read until the kernel "
           "killed the daemon)", "2", "–", "not a regular file"),
+    Fault("config-toml-deep", "input",
+          "a daemon config nesting without end: `x = [[[[…` 100,000 deep, inline tables "
+          "5,000 deep, a dotted key `a.a.a…` 100,000 deep",
+          "`topicwatch daemon` refuses at once (RecursionError tracebacks; the dotted key "
+          "kept the start busy for minutes)", "2", "–", "not valid TOML (nested too deeply)"),
     Fault("crawl-wait-range", "input", "`--wait nan` (or `inf`, `1e300`)",
           "usage error (it waited forever)", "2", "–", "out of range"),
     Fault("crawl-setting-infinite", "input", "`-s DOWNLOAD_TIMEOUT=inf`",

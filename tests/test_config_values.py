@@ -11,6 +11,7 @@ import ast
 import json
 import subprocess
 import sys
+import time
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 from pathlib import Path
@@ -295,3 +296,22 @@ def test_a_config_that_is_no_file_or_too_large_is_refused_unread(tmp_path, kind)
     with pytest.raises(ConfigError) as caught:
         load_config(path)
     assert ("not a regular file" if kind == "zero" else "larger than 1024 KiB") in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "x = " + "[" * 100_000 + "]" * 100_000,
+        "x = " + "{a=" * 5000 + "1" + "}" * 5000,
+        "a" + ".a" * 100_000 + " = 1",
+        "[" + "a." * 50_000 + "a]",
+    ],
+    ids=["arrays", "inline-tables", "dotted-key", "table-header"],
+)
+def test_toml_nested_without_end_is_refused_at_once(tmp_path, text):
+    """Nested arrays and inline tables were a RecursionError traceback; a dotted key
+    100,000 deep kept tomllib busy for minutes (its time grows with the square)."""
+    started = time.monotonic()
+    message = error_of(text + "\n", tmp_path)
+    assert "not valid TOML" in message and "nested" in message, message
+    assert time.monotonic() - started < 10

@@ -102,6 +102,7 @@ COMMANDS: dict[str, Callable[[Path], list[str]] | Callable[[Path], list[str | by
     ),
     "port-zero": analyst("serve", "--port", "0"),
     "config-not-a-file": fifo_config,
+    "config-toml-deep": daemon("x = " + "[" * 100_000 + "]" * 100_000 + "\n"),
     "crawl-wait-range": crawl("--wait", "nan"),
     "crawl-setting-infinite": crawl("-s", "DOWNLOAD_TIMEOUT=inf"),
     "crawl-bad-selector": crawl("--selectors", '{"item": "div["}'),
