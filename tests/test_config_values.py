@@ -103,6 +103,8 @@ def test_every_duration_key_refuses_values_that_only_look_like_durations(
             "(nested too deeply: at most 16 levels)",
         ),
         ('[[topic]]\nurl = "http://example.jp:0/tag/x/"', "topic[1].url: not an http(s) URL"),
+        ('timezone = "Asia"', "timezone: unknown time zone 'Asia'"),
+        (f'timezone = "Asia/{"x" * 5000}"', "timezone: unknown time zone 'Asia/xxx"),
         (f'[[topic]]\nurl = "{URL}"\nallow_hosts = ["cdn.example.jp:0"]', "has a bad port"),
     ],
 )

@@ -227,7 +227,7 @@ def _topics(value: Any, base: TopicConfig) -> tuple[TopicConfig, ...]:
         topic = _topic(entry, base, prefix)
         for other in topics:
             if other.name == topic.name:
-                raise ConfigError(f"{prefix}name: duplicate topic name {topic.name!r}")
+                raise ConfigError(f"{prefix}name: duplicate topic name {_shown(topic.name)}")
             if other.url == topic.url:
                 raise ConfigError(f"{prefix}url: duplicate topic URL {topic.url}")
         topics.append(topic)
@@ -239,13 +239,13 @@ def _topic(entry: dict[str, Any], base: TopicConfig, prefix: str) -> TopicConfig
     raw_url = _string(entry, "url", None, f"{prefix}url")
     url = canonical_url(raw_url, raw_url)  # None for one urlsplit cannot even parse
     if url is None or not urlsplit(raw_url.strip()).netloc:
-        raise ConfigError(f"{prefix}url: not an http(s) URL: {raw_url!r}")
+        raise ConfigError(f"{prefix}url: not an http(s) URL: {_shown(raw_url)}")
     name = _string(entry, "name", topic_name_for(url), f"{prefix}name").strip()
     if not name:
         raise ConfigError(f"{prefix}name: must not be empty")
     if name in RESERVED_NAMES:
         raise ConfigError(
-            f"{prefix}name: {name!r} is the name of one of the daemon's own jobs; name the"
+            f"{prefix}name: {_shown(name)} is the name of one of the daemon's own jobs; name the"
             " topic otherwise (name = ...)"
         )
     scheduled = _schedule(entry, base, prefix)
@@ -362,8 +362,9 @@ def _timezone(data: dict[str, Any]) -> str | None:
     name = _string(data, "timezone", None, "timezone")
     try:
         zoneinfo.ZoneInfo(name)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        raise ConfigError(f"timezone: unknown time zone {name!r}") from None
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
+        # OSError: a folder of zones ("Asia") or a name too long for a file name.
+        raise ConfigError(f"timezone: unknown time zone {_shown(name)}") from None
     return name
 
 
@@ -400,16 +401,17 @@ def _duration(
     except ValueError as error:
         raise ConfigError(f"{key}: {error}") from None
     if seconds == 0 and not zero:
-        raise ConfigError(f"{key}: must be positive, not {value!r}")
+        raise ConfigError(f"{key}: must be positive, not {_shown(value)}")
     if seconds < low:
-        raise ConfigError(f"{key}: must be at least {format_duration(low)}, not {value!r}")
+        raise ConfigError(f"{key}: must be at least {format_duration(low)}, not {_shown(value)}")
     return seconds
 
 
 def _integer(table: dict[str, Any], name: str, default: int, key: str, low: int, high: int) -> int:
     value = table.get(name, default)
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise ConfigError(f"{key}: expected a whole number from {low} to {high}, not {value!r}")
+        shown = _shown(value)
+        raise ConfigError(f"{key}: expected a whole number from {low} to {high}, not {shown}")
     return value
 
 
@@ -418,7 +420,7 @@ def _string(table: dict[str, Any], name: str, default: str | None, key: str) -> 
     if value is None:
         raise ConfigError(f"{key}: missing")
     if not isinstance(value, str):
-        raise ConfigError(f"{key}: expected a string, not {value!r}")
+        raise ConfigError(f"{key}: expected a string, not {_shown(value)}")
     return value
 
 
@@ -427,6 +429,13 @@ def _table(data: dict[str, Any], name: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise ConfigError(f"{name}: expected a [{name}] table")
     return value
+
+
+def _shown(value: object) -> str:
+    """``value`` as a one-line message quotes it: its repr, cut to 60 characters (a 1 MB
+    URL or list is not echoed whole)."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:60] + "…"
 
 
 def _no_nul(value: Any, key: str) -> None:
@@ -462,10 +471,10 @@ def validate_cron(expression: str, prefix: str = "") -> str:
         try:
             cron_values(text, name)
         except ValueError as error:
-            raise ConfigError(f"{prefix}cron: {error} in {expression!r}") from None
+            raise ConfigError(f"{prefix}cron: {error} in {_shown(expression)}") from None
     if never_fires(fields):
         raise ConfigError(
-            f"{prefix}cron: {expression!r} never runs: no month has that day (and no day of"
+            f"{prefix}cron: {_shown(expression)} never runs: no month has that day (and no day of"
             " the week is given instead)"
         )
     return expression.strip().lower() if expression.strip().startswith("@") else " ".join(fields)
