@@ -472,6 +472,12 @@ MATRIX: list[Fault] = [
           "heap under 256 MiB: the query fails or yields NULL, the server stays up (it built "
           "1.2 GB, 6 s past the 3 s time limit)", "–", "–", "string or blob too big"),
     # ---- issue 13: hangs, hosts, webhooks, timing
+    Fault("endless-headers", "network",
+          "a server that answers a status line, then 8 KB header lines without end, as fast "
+          "as they are read",
+          "gives the response up at 64 KiB of headers (Scrapy capped only the body: a crawl "
+          "grew to 3 GB within an 8 s `DOWNLOAD_TIMEOUT`), retries, fails the run", "1",
+          "failed/network", "response headers over 65536 bytes"),
     Fault("retry-after-date-minus-zero", "network",
           "HTTP 503 with `Retry-After: Wed, 21 Oct 2015 07:28:00 -0000` (an HTTP date in "
           "the past, `-0000` zone), once",
