@@ -17,15 +17,27 @@ import sqlite_utils
 
 from topicwatch.archive.diagnose import disk_full, explain
 from topicwatch.archive.errors import ArchiveError
-from topicwatch.archive.identity import APPLICATION_ID, check_magic, identify, read_header
-from topicwatch.archive.readonly import confirm, connect_reader, is_pinned, unchanged
+from topicwatch.archive.identity import (
+    APPLICATION_ID,
+    NotOurs,
+    check_magic,
+    identify,
+    is_wal,
+    read_header,
+)
+from topicwatch.archive.readonly import confirm, connect_reader, is_complete, is_pinned, unchanged
 from topicwatch.archive.schema import SCHEMA_VERSION, pending_migrations
 
 BUSY_TIMEOUT_MS = 30_000
+# SQLite's unix VFS takes paths of at most 512 bytes, and opens the archive's "-journal",
+# "-wal" and "-shm" beside it (and we its ".locks" directory): a name that fits alone
+# but not with a suffix made the file, then failed to open it.
+MAX_PATH_BYTES = 512 - len("-journal")
+MAX_NAME_BYTES = 255 - len("-journal")
 
 __all__ = [
-    "ArchiveError", "check_archive", "confirm_read", "is_pinned_read", "open_archive",
-    "write_transaction",
+    "ArchiveError", "check_archive", "check_path_fits", "confirm_read", "is_pinned_read",
+    "open_archive", "write_transaction",
 ]  # fmt: skip
 
 
@@ -106,23 +118,44 @@ def _version(path: Path) -> int:
     or beside it; ArchiveError if it is not ours or newer than this code."""
     if not path.exists() or path.stat().st_size == 0:
         return 0
-    conn = connect_reader(path, prefer_pinned=True)
-    try:
-        version = _checked_version(conn, path)
-    except (ArchiveError, sqlite3.DatabaseError):
-        if unchanged(conn):
-            raise
-    else:
-        if unchanged(conn):
+    if not Path(f"{path}-shm").exists():
+        # Nobody has the file open: the file alone is read first, so that a file that is
+        # not ours never gets a -shm (a WAL index, made even by mode=ro) beside it.
+        version = _pinned_version(path)
+        if version is not None:
             return version
-    finally:
-        conn.close()
-    # A writer overtook that pinned look (another crawl committing): look as readers do.
     conn = connect_reader(path)
     try:
         return _checked_version(conn, path)
     finally:
         conn.close()
+
+
+def _pinned_version(path: Path) -> int | None:
+    """The version as the file alone has it, or None: read it as readers do (a writer
+    overtook the look, or the file is ours and its log holds more)."""
+    conn = connect_reader(path, pinned=True)
+    try:
+        version = _checked_version(conn, path)
+    except (ArchiveError, sqlite3.DatabaseError):
+        if unchanged(conn):
+            raise
+        return None
+    else:
+        if not unchanged(conn):
+            return None
+    finally:
+        conn.close()
+    if is_complete(path):
+        return version
+    if version == 0 and is_wal(read_header(path)):
+        # Nothing in the file says whose it is, and only its -wal could: reading that
+        # needs a -shm, which would be left beside another application's file.
+        raise NotOurs(
+            f"{path} is not a topicwatch archive as far as its file shows (its -wal log holds"
+            " transactions and there is no -shm to read them with); nothing was changed"
+        )
+    return None
 
 
 def _checked_version(conn: sqlite3.Connection, path: Path) -> int:
@@ -135,7 +168,29 @@ def _checked_version(conn: sqlite3.Connection, path: Path) -> int:
     return version
 
 
+def check_path_fits(path: Path) -> None:
+    """ArchiveError unless ``path`` is one SQLite and the file system can use, with every
+    file made beside it: no NUL, no name or path too long (it was a traceback, after an
+    empty file had been made)."""
+    text = os.fspath(path)
+    if "\x00" in text:
+        raise ArchiveError("archive path contains a NUL character")
+    full = os.fsencode(os.path.abspath(text))
+    if len(full) > MAX_PATH_BYTES:
+        raise ArchiveError(
+            f"archive path is too long: {len(full)} bytes (SQLite takes {MAX_PATH_BYTES})"
+        )
+    if any(len(part) > 255 for part in full.split(b"/")) or len(os.fsencode(path.name)) > (
+        MAX_NAME_BYTES
+    ):
+        raise ArchiveError(
+            f"archive file name is too long (at most {MAX_NAME_BYTES} bytes, so that its"
+            " -journal fits beside it)"
+        )
+
+
 def _check_path(path: Path, *, readonly: bool) -> None:
+    check_path_fits(path)
     if readonly and not path.exists():
         raise ArchiveError(f"archive not found: {path}")
     if not path.parent.is_dir():

@@ -24,7 +24,7 @@ def parse_duration(text: str) -> float:
     """Seconds a duration text names; ValueError unless it is one (see the module doc)."""
     compact = text.replace(" ", "").lower()
     if not compact or not compact.isascii() or _PART.sub("", compact):
-        raise ValueError(f"bad duration {text!r} (use s, m, h, d or w, e.g. {EXAMPLES})")
+        raise ValueError(f"bad duration {quoted(text)} (use s, m, h, d or w, e.g. {EXAMPLES})")
     return sum(float(n) * UNIT_SECONDS[unit] for n, unit in _PART.findall(compact))
 
 
@@ -42,10 +42,19 @@ def duration_seconds(value: object) -> float:
     except OverflowError:
         seconds = math.inf
     if not math.isfinite(seconds) or seconds > MAX_DURATION:
-        raise ValueError(f"{value!r} is out of range (at most {format_duration(MAX_DURATION)})")
+        raise ValueError(
+            f"{quoted(value)} is out of range (at most {format_duration(MAX_DURATION)})"
+        )
     if seconds < 0:
-        raise ValueError(f"must be at least 0, not {value!r}")
+        raise ValueError(f"must be at least 0, not {quoted(value)}")
     return seconds
+
+
+def quoted(value: object) -> str:
+    """``value`` as an error message quotes it: its repr, cut to 60 characters, so that
+    a megabyte of input does not become a megabyte of error line."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:60] + "…"
 
 
 def format_duration(seconds: float) -> str:

@@ -220,4 +220,6 @@ def _why(error: OSError, path: Path) -> str:
         return "it is a symbolic link"
     if error.errno == errno.ENOTDIR:
         return "it is not a directory"
+    if error.errno in (errno.ENOSPC, errno.EDQUOT):
+        return f"disk full ({error.strerror})"  # out of blocks or of inodes
     return error.strerror or str(error)

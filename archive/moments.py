@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from topicwatch.archive.durations import parse_duration
+from topicwatch.archive.durations import parse_duration, quoted
 
 EXAMPLES = "2026-02-01, 2026-02-01T09:00+09:00, 30m, 24h, 7d, 2w, 1h30m"
 
@@ -35,19 +35,21 @@ def parse_moment(text: str, now: datetime) -> datetime:
     except (OverflowError, ValueError) as error:
         if isinstance(error, BadMoment):
             raise
-        raise BadMoment(f"out of range: {text!r} (times from year 1 to 9999, in UTC)") from None
+        raise BadMoment(
+            f"out of range: {quoted(text)} (times from year 1 to 9999, in UTC)"
+        ) from None
 
 
 def _ago(text: str, value: str) -> float:
     try:
         return parse_duration(value)
     except ValueError:
-        raise BadMoment(f"not a time: {text!r} (examples: {EXAMPLES})") from None
+        raise BadMoment(f"not a time: {quoted(text)} (examples: {EXAMPLES})") from None
 
 
 def _absolute(text: str, value: str) -> datetime:
     try:
         moment = datetime.fromisoformat(value)
     except ValueError:
-        raise BadMoment(f"not a time: {text!r} (examples: {EXAMPLES})") from None
+        raise BadMoment(f"not a time: {quoted(text)} (examples: {EXAMPLES})") from None
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

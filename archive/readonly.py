@@ -57,20 +57,20 @@ def connect(path: Path, *, pinned: bool = False) -> sqlite3.Connection:
     return pinned_conn
 
 
-def connect_reader(path: Path, *, prefer_pinned: bool = False) -> sqlite3.Connection:
+def connect_reader(path: Path, *, pinned: bool = False) -> sqlite3.Connection:
     """The right read-only connection: ``mode=ro``, or pinned where that cannot work.
 
-    ``prefer_pinned`` (identifying a file before any write): pin whenever no connection
-    has the file open, so that looking at a file never leaves a ``-shm`` beside it.
+    ``pinned`` (identifying a file before any write): the file alone, whatever its log
+    holds, so that looking at a file never leaves a ``-shm`` beside it.
     """
-    if prefer_pinned and _complete(path) and not Path(f"{path}-shm").exists():
+    if pinned:
         return connect(path, pinned=True)
     try:
         return connect(path)
     except sqlite3.OperationalError as error:
         # No WAL index could be made (no permission, no space; a failed attempt may have
         # left part of one): pin, if the file alone holds every committed transaction.
-        if not _complete(path):
+        if not is_complete(path):
             raise
         try:
             return connect(path, pinned=True)
@@ -110,7 +110,7 @@ def _stat(path: Path) -> tuple[int, ...] | None:
     return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
-def _complete(path: Path) -> bool:
+def is_complete(path: Path) -> bool:
     """Whether the file alone holds the whole archive: a WAL file whose log is empty or
     gone (every transaction checkpointed into the file)."""
     try:

@@ -76,8 +76,8 @@ def canonical_url(href: str, base: str) -> str | None:
 def _canonical(href: str, base: str) -> str | None:
     parts = urlsplit(urljoin(base, href))
     scheme, host, port = parts.scheme.lower(), parts.hostname, parts.port
-    if scheme not in DEFAULT_PORTS or not host:
-        return None
+    if scheme not in DEFAULT_PORTS or not host or port == 0:
+        return None  # port 0 names no service: dropping it, as a falsy port, fetched port 80
     base_parts = urlsplit(base)
     if base_parts.hostname and site_of_host(host) == site_of_host(base_parts.hostname):
         scheme, host, port = base_parts.scheme.lower(), base_parts.hostname, base_parts.port

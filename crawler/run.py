@@ -27,6 +27,7 @@ from topicwatch.archive.lock import lock_path, open_lock_file
 from topicwatch.archive.runs import end_run_without_changes, run_line
 from topicwatch.crawler.spiders.topic import TopicSpider, parse_selectors, topic_url
 from topicwatch.origins import host_entries
+from topicwatch.setting_values import whole_number
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -128,6 +129,21 @@ def check_overrides(settings: Settings, overrides: dict[str, Any]) -> None:
             raise UsageError(f"-s {name}={value!r}: expected {kind[2]}") from None
         if kind[1] == "getfloat":
             _check_number(name, value, read)
+            if isinstance(default, int) and not _is_time(name):
+                _check_whole(name, value)
+
+
+def _is_time(name: str) -> bool:
+    return name.endswith(_TIME_SUFFIXES) or name in _TIME_SETTINGS
+
+
+def _check_whole(name: str, text: str) -> None:
+    """A count (an int by default) is read with ``getint``: ``1.5`` would crash the
+    crawl inside Scrapy, and ``-1`` or a huge count would stall or unbound it."""
+    try:
+        whole_number(name, text)
+    except ValueError as error:
+        raise UsageError(f"-s {name}={text!r}: {error}") from None
 
 
 def _check_number(name: str, text: str, number: float) -> None:
@@ -135,7 +151,7 @@ def _check_number(name: str, text: str, number: float) -> None:
     a duration the crawl can wait (:func:`crawler.config.duration_seconds`)."""
     if not math.isfinite(number):
         raise UsageError(f"-s {name}={text!r}: expected a finite number")
-    if name.endswith(_TIME_SUFFIXES) or name in _TIME_SETTINGS:
+    if _is_time(name):
         try:
             duration_seconds(number)
         except ValueError as error:

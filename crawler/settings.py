@@ -39,6 +39,11 @@ DOWNLOAD_TIMEOUT = 30
 DOWNLOAD_MAXSIZE = 10 * 1024 * 1024
 DOWNLOAD_WARNSIZE = 2 * 1024 * 1024
 REDIRECT_MAX_TIMES = 5
+# The header block is capped too (crawler.handlers): endless headers grew a crawl to GBs.
+DOWNLOAD_HANDLERS = {
+    "http": "topicwatch.crawler.handlers.CappedHTTP11DownloadHandler",
+    "https": "topicwatch.crawler.handlers.CappedHTTP11DownloadHandler",
+}
 TOPICWATCH_MAX_PAGES_HARD = PAGE_CAP  # even --pages cannot page further (broken "next" links)
 
 # Retries for 429/5xx/timeouts, with backoff and Retry-After (crawler.middlewares).

@@ -344,10 +344,26 @@ MATRIX: list[Fault] = [
           "refuses — crawl, daemon and every analysts' command — before anything is written; "
           "the file is left byte for byte, with no `-wal` or `-shm` beside it", "2", "–",
           "is not a topicwatch archive"),
+    Fault("foreign-sqlite-lookalike", "storage",
+          "an SQLite file that only looks empty or ours: only `sqlite_sequence` left, tables "
+          "named `topics`, `crawl_runs`, `items` with other columns, or an app's `-wal` "
+          "without its `-shm`",
+          "refuses, every command, as above; the file alone is read first, so nothing "
+          "(no `-shm`) appears beside it (it was taken over, migrated half-way, or given a "
+          "`-shm`)", "2", "–", "is not a topicwatch archive"),
     Fault("disk-full-open", "storage",
           "disk full (or the file-size limit reached) when a crawl opens the archive",
           "refuses before writing and says so (it read \"not a topicwatch archive (disk I/O "
           "error)\"); analysts can still read", "2", "–", "disk full"),
+    Fault("disk-full-inodes", "storage",
+          "no inode left (blocks to spare) when a crawl opens or creates the archive",
+          "refuses before writing and says so (it read \"cannot open … (unable to open "
+          "database file)\": SQLite could not create the `-wal`)", "2", "–",
+          "disk full: no room for new files"),
+    Fault("disk-full-output", "storage",
+          "an analysts' command whose output goes to a full disk (`changes > out`, "
+          "`/dev/full`)", "one line, exit 1 (it was a traceback, or Python's \"Exception "
+          "ignored\" at exit)", "1", "–", "cannot write the output"),
     Fault("disk-full-commit", "storage", "the disk fills during the crawl's archive write",
           "the write rolls back: nothing archived changes; the run is recorded as failed "
           "(reason `storage`) with the reason in its words", "1", "failed/storage",
@@ -387,6 +403,46 @@ MATRIX: list[Fault] = [
     Fault("config-cron-step", "input", "daemon config `cron = \"*/61 * * * *\"`",
           "`topicwatch daemon` refuses to start: a step beyond its field's range", "2", "–",
           "bad minute field"),
+    Fault("config-setting-count", "input",
+          "daemon config `[settings] CONCURRENT_REQUESTS = 1.5` (or `-1`, `0`, "
+          "`99999999999999999999`; any count: `RETRY_TIMES`, `DOWNLOAD_MAXSIZE`, page caps)",
+          "`topicwatch daemon` refuses to start, naming the key, without importing Scrapy "
+          "(every crawl child crashed, or stalled); `crawl -s` refuses the same values", "2",
+          "–", "settings.CONCURRENT_REQUESTS: expected a whole number from 1 to 256"),
+    Fault("config-every-subsecond", "input", "daemon config `every = 0.001` (or `heartbeat`)",
+          "`topicwatch daemon` refuses to start: at least 1 s (it crawled back to back)", "2",
+          "–", "defaults.every: must be at least 1s"),
+    Fault("config-nul", "input",
+          "a NUL character in any string or key of the daemon config (`name = \"a\\u0000b\"`, "
+          "the db path, a hook's argument)",
+          "`topicwatch daemon` refuses to start, naming the key (a NUL in the db path was a "
+          "traceback)", "2", "–", "topic[1].name: must not contain a NUL character"),
+    Fault("db-path-too-long", "input",
+          "`--db` (or the config's `db`) with a 250-byte file name, or a path past SQLite's "
+          "512 bytes",
+          "one line, nothing created (it made an empty file SQLite then could not open beside "
+          "its `-journal`; a longer one was a traceback)", "2", "–",
+          "archive file name is too long"),
+    Fault("config-deep-selector", "input",
+          "a selector nested thousands deep (`:is(:is(…`), or of thousands of characters",
+          "`topicwatch daemon` (and `crawl --selectors`) refuses it, quoting its start (a "
+          "RecursionError traceback; a 30,000-character error line)", "2", "–",
+          "nested too deeply"),
+    Fault("port-zero", "input",
+          "port 0: `serve --port 0`, a topic URL `http://example.jp:0/…`, `allow_hosts` "
+          "entry `cdn.example.jp:0`",
+          "usage error (`serve` listened on a random port; the topic URL's port was dropped, "
+          "so port 80 was crawled)", "2", "–", "0 is not in the range 1<=x<=65535"),
+    Fault("config-not-a-file", "input",
+          "`--config` naming a FIFO, `/dev/zero` or a 300 MB file",
+          "`topicwatch daemon` (and `status`) refuses at once: a regular file of at most "
+          "1 MiB (the FIFO blocked the start for ever; `/dev/zero` was read until the kernel "
+          "killed the daemon)", "2", "–", "not a regular file"),
+    Fault("config-toml-deep", "input",
+          "a daemon config nesting without end: `x = [[[[…` 100,000 deep, inline tables "
+          "5,000 deep, a dotted key `a.a.a…` 100,000 deep",
+          "`topicwatch daemon` refuses at once (RecursionError tracebacks; the dotted key "
+          "kept the start busy for minutes)", "2", "–", "not valid TOML (nested too deeply)"),
     Fault("crawl-wait-range", "input", "`--wait nan` (or `inf`, `1e300`)",
           "usage error (it waited forever)", "2", "–", "out of range"),
     Fault("crawl-setting-infinite", "input", "`-s DOWNLOAD_TIMEOUT=inf`",
@@ -398,16 +454,44 @@ MATRIX: list[Fault] = [
           "0001-01-01T00:00+09:00`, `show-snapshot 99999999999999999999999`, …",
           "one line, exit 2 (they were tracebacks); a property test drives every command "
           "with generated dates, durations, ids and strings", "2", "–", "out of range"),
+    Fault("argv-not-utf8", "input",
+          "an argument that is not UTF-8 (`topicwatch search $'caf\\xe9'` from a Latin-1 "
+          "terminal, under a C or UTF-8 locale)",
+          "one line naming the argument, exit 2, before any command runs (it was a "
+          "traceback: `surrogates not allowed`)", "2", "–", "is not UTF-8 text: 'caf\\xe9'"),
     Fault("terminal-escapes", "security",
           "`ESC ] 52` (clipboard), `ESC ] 0` (title), `ESC [ 8m` (conceal) or a bidi "
           "override in a headline or summary",
           "archives them as published; every human output shows them escaped (`\\x1b]52;…`), "
           "and CSV or Atom sent to a terminal; JSON escapes them as JSON does", "0", "ok"),
+    Fault("log-injection", "security",
+          "a line break, `ESC ] 0` or a bidi override in text the daemon logs: a site's "
+          "`Content-Type` quoted in a run's error, an alert command's last line of stderr",
+          "escapes it in every log line as the command line escapes what it shows (one "
+          "module, `topicwatch.printable`): one record per line, text or JSON (it was "
+          "written raw)", "–", "failed/content", "application/pdf\\x1b]0;owned\\x07"),
+    Fault("snapshot-to-terminal", "security",
+          "`show-snapshot` of a page holding `ESC ] 0`, `ESC [ 8m` or a C1 control as raw "
+          "bytes, written to a terminal",
+          "shows the page decoded with every control escaped (it wrote the raw bytes to the "
+          "terminal); to a file or a pipe, the bytes as served", "0", "ok"),
     Fault("serve-function-bound", "security",
           "`serve`: SQL calling topicwatch's function on a 300-million-character string",
           "each registered function reads at most 100,000 characters, so Datasette's time "
           "limit stops a query between calls (one call ran 5.9 s)", "–"),
+    Fault("serve-query-size", "security",
+          "`serve`: SQL building huge values in one step (`printf('%.*c', 400000000, 'x')` "
+          "three times over, `zeroblob(900000000)`, forty 30 MB strings)",
+          "no value over 32 MiB (`SQLITE_LIMIT_LENGTH`), no SQL text over 1 MiB, SQLite's "
+          "heap under 256 MiB: the query fails or yields NULL, the server stays up (it built "
+          "1.2 GB, 6 s past the 3 s time limit)", "–", "–", "string or blob too big"),
     # ---- issue 13: hangs, hosts, webhooks, timing
+    Fault("endless-headers", "network",
+          "a server that answers a status line, then 8 KB header lines without end, as fast "
+          "as they are read",
+          "gives the response up at 64 KiB of headers (Scrapy capped only the body: a crawl "
+          "grew to 3 GB within an 8 s `DOWNLOAD_TIMEOUT`), retries, fails the run", "1",
+          "failed/network", "response headers over 65536 bytes"),
     Fault("retry-after-date-minus-zero", "network",
           "HTTP 503 with `Retry-After: Wed, 21 Oct 2015 07:28:00 -0000` (an HTTP date in "
           "the past, `-0000` zone), once",
@@ -450,11 +534,28 @@ MATRIX: list[Fault] = [
     Fault("probe-drip-sigterm", "daemon", "SIGTERM while a 304 check drips",
           "abandons the check at once (no run recorded: the topic runs next time) and exits "
           "within `shutdown_grace` plus a few seconds", "0 (daemon)", "–"),
+    Fault("probe-endless-headers", "daemon",
+          "the daemon's 304 check (or robots.txt, or a webhook) answered with a header block "
+          "that never ends: 64 KB header lines, or `100 Continue` answers, without end",
+          "stops reading at 64 KiB of headers in all and lets go of the connection: the check "
+          "is given up (the topic is crawled), the webhook stays pending (a server sent 19 GB "
+          "of `100 Continue` into one 20 s deadline)", "–", "–", "response headers over"),
+    Fault("signal-at-start", "daemon",
+          "SIGTERM or Ctrl-C (SIGINT) while the daemon starts: during its settings check (a "
+          "child importing Scrapy), or while it imports the scheduler",
+          "stops at once and exits 0, having started nothing (SIGTERM killed it by the "
+          "signal, Ctrl-C printed a KeyboardInterrupt traceback)", "0 (daemon)", "–"),
     Fault("webhook-drip", "daemon", "an alert webhook that drips its answer",
           "gives the delivery up after 10 s in all; alerts go out on a thread of their own, "
           "so crawls and the heartbeat never wait on a hook; `status` says the alert is "
           "pending, not sent; SIGTERM still stops the daemon", "0 (daemon)", "–",
           "alert pending"),
+    Fault("command-hook-floods", "daemon",
+          "an alert command that prints without end (`yes`), on stdout or stderr; or an "
+          "alert text of 200,000 characters",
+          "reads none of its stdout and keeps the last 4 KiB of its stderr until its timeout "
+          "(it kept everything: 4 GB in 5 s); the text goes whole on stdin, cut to 4,096 "
+          "characters in `TOPICWATCH_TEXT` (exec failed: E2BIG)", "–", "–", "timed out after"),
     Fault("webhook-redirect", "daemon",
           "an alert webhook (with `user:password@`) answering `302` to another host",
           "never follows it (the credentials and payload go nowhere else): only a 2xx answer "

@@ -8,6 +8,10 @@ daemon that died on its first timer, a crawl that crashed on every changed page 
 from __future__ import annotations
 
 import ast
+import json
+import subprocess
+import sys
+import time
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 from pathlib import Path
@@ -80,10 +84,33 @@ def test_every_duration_key_refuses_values_that_only_look_like_durations(
         ('[defaults]\ncron = "@reboot"', "defaults.cron: unknown nickname '@reboot'"),
         ('[defaults]\ncron = "@fortnightly"', "unknown nickname"),
         ('[defaults]\ncron = "0 ٩ * * *"', "bad hour value"),
+        (f'[[topic]]\nurl = "{URL}"\nevery = 0.001', "topic[1].every: must be at least 1s"),
+        ('[defaults]\nevery = "0.5s"', "defaults.every: must be at least 1s"),
+        ("heartbeat = 0.01", "heartbeat: must be at least 1s"),
+        (f'[[topic]]\nurl = "{URL}"\nname = "a\\u0000b"', "topic[1].name: must not contain a NUL"),
+        ('db = "a\\u0000.db"', "db: must not contain a NUL character"),
+        ('[settings]\nUSER_AGENT = "x\\u0000y"', "settings.USER_AGENT: must not contain a NUL"),
+        ('[alerts]\ncommand = ["notify", "\\u0000"]', "alerts.command[2]: must not contain"),
+        ('[settings]\n"A\\u0000" = "1"', "settings: a key contains a NUL character"),
+        (f'db = "{"x/" * 3000}a.db"', "db: archive path is too long: "),
+        (f'db = "{"x" * 250}.db"', "db: archive file name is too long"),
+        (
+            f'[[topic]]\nurl = "{URL}"\nselectors = {{ item = "{":is(" * 3000}a{")" * 3000}" }}',
+            "selectors.item: not a usable CSS selector: ':is(:is(",
+        ),
+        (
+            f'[[topic]]\nurl = "{URL}"\nselectors = {{ item = "{":is(" * 17}a{")" * 17}" }}',
+            "(nested too deeply: at most 16 levels)",
+        ),
+        ('[[topic]]\nurl = "http://example.jp:0/tag/x/"', "topic[1].url: not an http(s) URL"),
+        ('timezone = "Asia"', "timezone: unknown time zone 'Asia'"),
+        (f'timezone = "Asia/{"x" * 5000}"', "timezone: unknown time zone 'Asia/xxx"),
+        (f'[[topic]]\nurl = "{URL}"\nallow_hosts = ["cdn.example.jp:0"]', "has a bad port"),
     ],
 )
 def test_values_that_look_valid_are_refused_naming_the_key(tmp_path, text, expected):
-    assert expected in error_of(text, tmp_path)
+    message = error_of(text, tmp_path)
+    assert expected in message and len(message) < 400, message
 
 
 @pytest.mark.parametrize(
@@ -193,6 +220,14 @@ def test_reserved_names_are_the_daemons_own_job_ids():
         (["-s", "DOWNLOAD_TIMEOUT=99999999999"], "out of range"),
         (["-s", "RETRY_AFTER_MAX=1e300"], "out of range"),
         (["--selectors", '{"item": "div["}'], "item: not a usable CSS selector"),
+        (["-s", "CONCURRENT_REQUESTS=1.5"], "expected a whole number from 1 to 256"),
+        (["-s", "RETRY_TIMES=-1"], "RETRY_TIMES='-1': expected a whole number from 0"),
+        (["-s", "DOWNLOAD_MAXSIZE=0"], "expected a whole number from 1"),
+        (["-s", "TOPICWATCH_MAX_PAGES_HARD=1e3"], "TOPICWATCH_MAX_PAGES_HARD"),
+        (["-s", "URLLENGTH_LIMIT=" + "9" * 5000], "URLLENGTH_LIMIT"),
+        (["-s", "HTTP2_MAX_FRAME_SIZE=2.0"], "expected a whole number, not"),
+        (["--selectors", json.dumps({"item": ":has(" * 4000 + "a" + ")" * 4000})], "1,000"),
+        (["--url", "http://127.0.0.1:0/articles/tag/nato/"], "not an http(s) URL"),
         (["--selectors", '{"headline": "h3::text"}'], "not a usable CSS selector"),
         (["--url", "http://[::1"], "not an http(s) URL"),
     ],
@@ -214,3 +249,71 @@ def test_daemon_settings_are_checked_as_crawl_checks_them(tmp_path):
     assert result.exit_code == 2
     assert "settings: -s DOWNLOAD_TIMEOUT='inf': expected a finite number" in result.output
     assert sorted(p.name for p in tmp_path.iterdir()) == ["tw.toml"]
+
+
+COUNTS = ["1.5", '"1.5"', "-1", "0", "99999999999999999999", '"lots"', "true", "2.0"]
+
+
+@pytest.mark.parametrize("value", COUNTS)
+@pytest.mark.parametrize(
+    "name", ["CONCURRENT_REQUESTS", "RETRY_TIMES", "TOPICWATCH_MAX_PAGES_HARD", "DOWNLOAD_MAXSIZE"]
+)
+def test_count_settings_are_refused_at_load_naming_the_key(tmp_path, name, value):
+    """A count Scrapy reads with getint crashed every crawl child (``1.5``) or stalled it
+    (``0``, ``-1``); the config refuses it at load, as it refuses a bad duration."""
+    if value == "0" and name == "RETRY_TIMES":
+        value = "101"
+    message = error_of(f"[settings]\n{name} = {value}\n", tmp_path)
+    assert f"settings.{name}: expected a whole number from" in message, message
+
+
+def test_count_settings_are_checked_without_scrapy(tmp_path):
+    """The daemon never imports Scrapy: the check at load is the standard library's."""
+    config = tmp_path / "tw.toml"
+    config.write_text('db = "a.db"\n[settings]\nCONCURRENT_REQUESTS = "2.5"\n', encoding="utf-8")
+    code = (
+        "import sys\nfrom topicwatch.daemon.config import ConfigError, load_config\n"
+        f"try:\n    load_config({str(config)!r})\nexcept ConfigError as e:\n    print(e)\n"
+        "assert 'scrapy' not in sys.modules"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "settings.CONCURRENT_REQUESTS: expected a whole number from 1 to 256" in done.stdout
+
+
+def test_good_counts_pass_as_they_are(tmp_path):
+    config = tmp_path / "tw.toml"
+    config.write_text(
+        'db = "a.db"\n[settings]\nCONCURRENT_REQUESTS = 8\nRETRY_TIMES = "0"\n', encoding="utf-8"
+    )
+    assert load_config(config).settings == {"CONCURRENT_REQUESTS": "8", "RETRY_TIMES": "0"}
+
+
+@pytest.mark.parametrize("kind", ["zero", "large"])
+def test_a_config_that_is_no_file_or_too_large_is_refused_unread(tmp_path, kind):
+    path = Path("/dev/zero")
+    if kind == "large":
+        path = tmp_path / "tw.toml"
+        path.write_text("#" + "x" * (2 << 20) + "\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert ("not a regular file" if kind == "zero" else "larger than 1024 KiB") in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "x = " + "[" * 100_000 + "]" * 100_000,
+        "x = " + "{a=" * 5000 + "1" + "}" * 5000,
+        "a" + ".a" * 100_000 + " = 1",
+        "[" + "a." * 50_000 + "a]",
+    ],
+    ids=["arrays", "inline-tables", "dotted-key", "table-header"],
+)
+def test_toml_nested_without_end_is_refused_at_once(tmp_path, text):
+    """Nested arrays and inline tables were a RecursionError traceback; a dotted key
+    100,000 deep kept tomllib busy for minutes (its time grows with the square)."""
+    started = time.monotonic()
+    message = error_of(text + "\n", tmp_path)
+    assert "not valid TOML" in message and "nested" in message, message
+    assert time.monotonic() - started < 10

@@ -130,6 +130,34 @@ def test_a_small_tmpfs_full_of_archive_says_disk_full(case, tmp_path):
     assert saved.read_bytes() == case.db.read_bytes()
 
 
+def test_a_tmpfs_out_of_inodes_says_disk_full(case, tmp_path):
+    """Blocks to spare, no inode left: SQLite cannot create the -wal beside the archive
+    (it said "cannot open … (unable to open database file)"); a new archive alike."""
+    mount = tmp_path / "mnt"
+    mount.mkdir()
+    if shutil.which("unshare") is None or not _can_mount_tmpfs(mount):
+        pytest.skip("no private mount namespace here (unshare -m / mount -t tmpfs)")
+    db = mount / "archive.db"
+    saved = tmp_path / "after.db"
+    fault = row("disk-full-inodes")
+    script = (
+        f'mount -t tmpfs -o size=64m,nr_inodes=8 none "{mount}" && cp "{case.db}" "{db}"'
+        f' && i=0 && while touch "{mount}/f$i" 2>/dev/null; do i=$((i + 1)); done'
+        f' && "$@" && "$@" --db "{mount}/new.db"; code=$?; cp "{db}" "{saved}";'
+        f' ls "{mount}" >&2; exit $code'
+    )
+    argv = ["unshare", "-m", "--propagation", "private", "sh", "-c", script, "sh"]
+    site = case.site.topic_url()
+    command = [sys.executable, "-m", "topicwatch", "crawl", "--url", site, "--db", str(db)]
+    done = subprocess.run(
+        [*argv, *command], capture_output=True, text=True, env=fault_env(), timeout=120,
+    )  # fmt: skip
+    assert done.returncode == int(fault.exit), done.stderr
+    assert one_error(done.stderr).startswith(f"Error: {fault.error}")
+    assert "inodes free" in done.stderr and "new.db" not in done.stderr  # nothing created
+    assert saved.read_bytes() == case.db.read_bytes()
+
+
 def test_the_library_refuses_a_writer_before_it_writes(case, tmp_path):
     """In-process: the same check ``open_archive`` makes for every writer."""
     code = (
@@ -141,3 +169,24 @@ def test_the_library_refuses_a_writer_before_it_writes(case, tmp_path):
     assert done.returncode == 2 and done.stdout.startswith("disk full"), done.stderr
     open_archive(case.db).close()  # without the limit: fine
     assert os.path.getsize(case.db) > 16 * 1024
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["changes", "--since", "2000-01-01"], ["changes", "--since", "2000-01-01", "--json"],
+     ["export"], ["history", "1"], ["show-snapshot", "1"]],
+    ids=lambda argv: " ".join(argv[:2]),
+)  # fmt: skip
+def test_output_to_a_full_disk_is_one_line(case, argv):
+    """``topicwatch changes > out`` on a full disk (``/dev/full`` answers every write with
+    ENOSPC) was a traceback from inside click, or "Exception ignored" at exit."""
+    fault = row("disk-full-output")
+    if not Path("/dev/full").exists():
+        pytest.skip("no /dev/full here")
+    with open("/dev/full", "wb") as full:
+        done = subprocess.run(
+            [sys.executable, "-m", "topicwatch", *argv, "--db", str(case.db)],
+            stdout=full, stderr=subprocess.PIPE, text=True, env=fault_env(), timeout=60,
+        )  # fmt: skip
+    assert done.returncode == int(fault.exit), done.stderr
+    assert done.stderr == f"Error: {fault.error}: No space left on device\n", done.stderr

@@ -8,12 +8,15 @@ Every wait polls the archive or the daemon's log against a deadline.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime
@@ -29,7 +32,11 @@ from fault_matrix import rows as matrix_rows
 from fault_site import DRIP, FaultSite, Witness
 from fixture_site import make_articles
 
+from topicwatch.daemon.hooks import ENV_CHARS, HookError, run_command
+from topicwatch.daemon.http_fetch import FetchError, fetch
+
 P = TOPIC_PATH
+NOWHERE = "http://127.0.0.1:9/articles/tag/nato/"  # never reached: the daemon stops first
 HOOK = "/hooks/S3CRETPATH"
 COVERED: set[str] = set()
 
@@ -149,6 +156,122 @@ def test_sigterm_stops_the_daemon_while_a_304_check_drips(site, db, tmp_path):
     wait_until(lambda: site.hangups(P), 10, "the socket shut")
 
 
+class EndlessHeaders:
+    """A raw server on 127.0.0.1 whose one answer never ends its header block: long header
+    lines, or ``100 Continue`` answers one after another, as fast as they are read."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.server.getsockname()[1]}/articles/tag/nato/"
+        self.sent = 0
+        self.dropped = threading.Event()  # the client closed the connection
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        conn, _ = self.server.accept()
+        with conn:
+            conn.recv(65536)
+            if self.kind == "header-lines":
+                conn.sendall(b"HTTP/1.1 304 Not Modified\r\n")
+            chunk = {
+                "header-lines": b"X-Pad: " + b"b" * 60_000 + b"\r\n",
+                "continue": b"HTTP/1.1 100 Continue\r\nX-Pad: " + b"a" * 4000 + b"\r\n\r\n",
+            }[self.kind]
+            try:
+                while True:
+                    conn.sendall(chunk)
+                    self.sent += len(chunk)
+            except OSError:
+                self.dropped.set()
+
+    def close(self) -> None:
+        self.server.close()
+
+
+@covers("probe-endless-headers")
+@pytest.mark.parametrize("kind", ["header-lines", "continue"])
+def test_a_header_block_without_end_is_given_up_at_the_header_cap(kind):
+    """The daemon's own requests (the 304 check, robots.txt, webhooks) share ``fetch``:
+    it stops reading a header block at ``MAX_HEADER_BYTES`` in all, long before the
+    deadline, and lets go of the connection."""
+    server = EndlessHeaders(kind)
+    started = time.monotonic()
+    try:
+        with pytest.raises(FetchError) as caught:
+            fetch(server.url, headers={}, timeout=60, what="the 304 check")
+        took = time.monotonic() - started
+        assert server.dropped.wait(30), "the client never let go"
+    finally:
+        server.close()
+    assert row("probe-endless-headers").error in str(caught.value)
+    assert took < 30, took  # the cap, not the 60 s deadline, ended it
+    assert server.sent < 64 * 1024 * 1024  # socket buffers, not an unbounded read
+
+
+class EarlyGate:
+    """Holds the daemon at a chosen moment of its start-up: while its settings check child
+    starts (``check``), or as the daemon imports a module (the scheduler's). A
+    ``sitecustomize`` module marks the moment with a file, then opens a FIFO nobody
+    writes: the process waits there until the test has signalled it."""
+
+    SITE = (
+        "import os, sys\n"
+        "AT, MARK = os.environ.get('TW_EARLY_AT'), os.environ.get('TW_EARLY_MARK', '')\n"
+        "def hold():\n"
+        "    open(MARK, 'w').close()\n"
+        "    open(MARK + '.fifo').close()\n"
+        "if AT == 'check' and 'topicwatch.crawler.check_settings' in sys.orig_argv:\n"
+        "    hold()\n"
+        "elif AT and AT != 'check' and 'daemon' in sys.orig_argv:\n"
+        "    held = []\n"
+        "    def hook(event, args):\n"
+        "        if event == 'import' and args[0] == AT and not held:\n"
+        "            held.append(1)\n"
+        "            hold()\n"
+        "    sys.addaudithook(hook)\n"
+    )
+
+    def __init__(self, directory: Path, at: str) -> None:
+        directory.mkdir()
+        (directory / "sitecustomize.py").write_text(self.SITE, encoding="utf-8")
+        self.mark = directory / "held"
+        os.mkfifo(f"{self.mark}.fifo")
+        self.env = {
+            "TW_EARLY_AT": at,
+            "TW_EARLY_MARK": str(self.mark),
+            "PYTHONPATH": os.pathsep.join([str(directory), child_env()["PYTHONPATH"]]),
+        }
+
+    def release(self) -> None:
+        """Let go of any process still held (a child orphaned by a killed daemon)."""
+        with contextlib.suppress(OSError):  # ENXIO: nobody waits
+            os.close(os.open(f"{self.mark}.fifo", os.O_WRONLY | os.O_NONBLOCK))
+
+
+@covers("signal-at-start")
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["TERM", "INT"])
+@pytest.mark.parametrize("at", ["check", "apscheduler"])
+def test_a_signal_during_start_up_stops_the_daemon_cleanly(tmp_path, db, signum, at):
+    """SIGTERM was a death by the signal and Ctrl-C a KeyboardInterrupt traceback while
+    the daemon checked its settings (a child importing Scrapy: a second or two)."""
+    gate = EarlyGate(tmp_path / "gate", at)
+    config = write_config(tmp_path / "tw.toml", db, [{"name": "nato", "url": NOWHERE}])
+    try:
+        with Daemon(config, env=gate.env) as daemon:
+            wait_until(gate.mark.exists, 60, f"the daemon held at {at}")
+            started = time.monotonic()
+            daemon.process.send_signal(signum)
+            code = daemon.wait(timeout=30)
+    finally:
+        gate.release()
+    assert code == int(row("signal-at-start").exit.split()[0]), daemon.output
+    assert "Traceback" not in daemon.output and "KeyboardInterrupt" not in daemon.output
+    assert time.monotonic() - started < 20
+    assert not runs(db) and not query(db, "SELECT 1 FROM daemon_heartbeat")
+
+
 # --------------------------------------------------------------------------- webhooks
 
 
@@ -200,6 +323,39 @@ def test_a_webhook_redirect_is_not_followed_and_the_alert_stays_pending(site, db
     assert row("webhook-redirect").error in error and "PW" not in error
     assert "(alert sent)" not in text and "answered HTTP 302" in text
     assert {r.method for r in site.requests if r.path == HOOK} == {"POST"}
+
+
+LOUD = "import sys\nwhile True:\n    sys.{0}.write('x' * 65536)\n"
+
+
+def peak_memory() -> int:
+    """This process's peak resident memory in bytes (VmHWM), from /proc."""
+    status = Path("/proc/self/status").read_text(encoding="ascii")
+    return int(status.split("VmHWM:")[1].split()[0]) * 1024
+
+
+@covers("command-hook-floods")
+@pytest.mark.parametrize("stream", ["stdout", "stderr"])
+def test_a_command_hook_printing_without_end_costs_no_memory(stream):
+    """communicate() kept all a hook printed: ``yes`` grew the daemon 4 GB in 5 s.
+    Now stdout is not read and only the tail of stderr is kept, until the timeout."""
+    before = peak_memory()
+    with pytest.raises(HookError) as caught:
+        run_command((sys.executable, "-c", LOUD.format(stream)), {"event": "x"}, timeout=3)
+    assert row("command-hook-floods").error in str(caught.value)
+    assert peak_memory() - before < 64 * 1024 * 1024
+
+
+def test_a_command_hook_gets_a_long_text_on_stdin_and_a_cut_one_in_its_environment():
+    """A 200,000-character text in TOPICWATCH_TEXT failed exec with E2BIG: no alert."""
+    count = (
+        "import os, sys\n"
+        "sys.exit(f'{len(sys.stdin.read())} {len(os.environ[\"TOPICWATCH_TEXT\"])}')"
+    )
+    with pytest.raises(HookError) as caught:
+        run_command((sys.executable, "-c", count), {"event": "x", "text": "y" * 200_000})
+    stdin_chars, env_chars = map(int, str(caught.value).rsplit(": ", 1)[1].split())
+    assert stdin_chars > 200_000 and env_chars == ENV_CHARS
 
 
 # --------------------------------------------------------------------------- the watchdog

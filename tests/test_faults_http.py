@@ -7,7 +7,11 @@ false one. Per row: the exit status, the run's status/reason/error, and nothing 
 
 from __future__ import annotations
 
+import contextlib
 import re
+import socket
+import threading
+import time
 from collections.abc import Callable
 from functools import cache, partial
 
@@ -128,6 +132,48 @@ def _dns(case: Case) -> Crawl:
 def _read_timeout(case: Case) -> Crawl:
     case.site.deliver(P, STALL)
     return case.crawl()
+
+
+class EndlessHeaders:
+    """A raw server on 127.0.0.1: every answer a status line, then 8 KB header lines
+    without end, as fast as they are read; counts the bytes it got out."""
+
+    def __init__(self) -> None:
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.server.getsockname()[1]}{P}"
+        self.sent = 0
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                conn, _ = self.server.accept()
+                threading.Thread(target=self._answer, args=(conn,), daemon=True).start()
+
+    def _answer(self, conn: socket.socket) -> None:
+        line = b"X-Pad: " + b"b" * 8000 + b"\r\n"
+        with conn, contextlib.suppress(OSError):
+            conn.recv(65536)
+            conn.sendall(b"HTTP/1.1 200 OK\r\n")
+            while True:
+                conn.sendall(line)
+                self.sent += len(line)
+
+    def __enter__(self) -> EndlessHeaders:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.close()
+
+
+@scenario("endless-headers")
+def _endless_headers(case: Case) -> Crawl:
+    with EndlessHeaders() as server:
+        started = time.monotonic()
+        crawl = case.crawl(url=server.url)
+        assert time.monotonic() - started < 60
+        assert server.sent < 256 * 1024 * 1024  # it was 3 GB within an 8 s timeout
+    return crawl
 
 
 @scenario("never-answers")

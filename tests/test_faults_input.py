@@ -7,6 +7,7 @@ up (a config file, an archive for the analysts' commands).
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from collections.abc import Callable
@@ -53,14 +54,28 @@ def analyst(*args: str) -> Callable[[Path], list[str]]:
 def tree(root: Path) -> dict[str, bytes | None]:
     """Every path with its bytes; a reader's WAL index and empty log are no change."""
     return {
-        str(path.relative_to(root)): None if path.is_dir() else path.read_bytes()
+        str(path.relative_to(root)): path.read_bytes() if path.is_file() else None
         for path in sorted(root.rglob("*"))
         if not path.name.endswith("-shm")
         and not (path.name.endswith("-wal") and not path.stat().st_size)
     }
 
 
-COMMANDS: dict[str, Callable[[Path], list[str]]] = {
+def raw_argument(*args: str | bytes) -> Callable[[Path], list[str | bytes]]:
+    """An analysts' command given bytes that are not UTF-8 (Latin-1 ``é``, a lone byte)."""
+    return lambda tmp: [
+        *analyst(*[a for a in args if isinstance(a, str)])(tmp),
+        *[a for a in args if isinstance(a, bytes)],
+    ]
+
+
+def fifo_config(tmp: Path) -> list[str]:
+    """A FIFO as the config: nothing ever writes it."""
+    os.mkfifo(tmp / "tw.toml")
+    return ["daemon", "--config", str(tmp / "tw.toml")]
+
+
+COMMANDS: dict[str, Callable[[Path], list[str]] | Callable[[Path], list[str | bytes]]] = {
     "unknown-option": crawl("--bogus"),
     "bad-url": lambda tmp: ["crawl", "--url", "ftp://example.jp/x/", "--db", str(tmp / "a.db")],
     "bad-wait": crawl("--wait", "soon"),
@@ -78,10 +93,21 @@ COMMANDS: dict[str, Callable[[Path], list[str]]] = {
     ),
     "config-cron-never": daemon('[defaults]\ncron = "0 0 30 2 *"\n'),
     "config-cron-step": daemon('[defaults]\ncron = "*/61 * * * *"\n'),
+    "config-setting-count": daemon("[settings]\nCONCURRENT_REQUESTS = 1.5\n"),
+    "config-every-subsecond": daemon("[defaults]\nevery = 0.001\n"),
+    "config-nul": daemon(f'[[topic]]\nurl = "{NOWHERE}"\nname = "a\\u0000b"\n'),
+    "db-path-too-long": lambda tmp: ["crawl", "--url", NOWHERE, "--db", str(tmp / ("x" * 250))],
+    "config-deep-selector": daemon(
+        f'[[topic]]\nurl = "{NOWHERE}"\nselectors = {{ item = "{":is(" * 20}a{")" * 20}" }}\n'
+    ),
+    "port-zero": analyst("serve", "--port", "0"),
+    "config-not-a-file": fifo_config,
+    "config-toml-deep": daemon("x = " + "[" * 100_000 + "]" * 100_000 + "\n"),
     "crawl-wait-range": crawl("--wait", "nan"),
     "crawl-setting-infinite": crawl("-s", "DOWNLOAD_TIMEOUT=inf"),
     "crawl-bad-selector": crawl("--selectors", '{"item": "div["}'),
     "analyst-out-of-range": analyst("changes", "--since", "999999999d"),
+    "argv-not-utf8": raw_argument("search", b"caf\xe9"),
 }
 
 
@@ -105,3 +131,20 @@ def test_bad_input_is_a_usage_error(fault, tmp_path):
 
 def test_every_row_has_a_command():
     assert set(COMMANDS) == {fault.id for fault in rows("input")}
+
+
+@pytest.mark.parametrize("locale", ["C", "C.UTF-8"])
+@pytest.mark.parametrize(
+    "args", [["search", b"\xff"], ["history", b"\xff"], ["search", "--json", b"x\xffy"]]
+)
+def test_bytes_that_are_not_utf8_are_one_line_in_any_locale(tmp_path, locale, args):
+    argv = [*args, *analyst()(tmp_path)]  # an archive with one run, then --db it
+    done = subprocess.run(
+        [sys.executable, "-m", "topicwatch", *argv],
+        capture_output=True,
+        env={**child_env(), "LC_ALL": locale},
+        timeout=60,
+    )
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.count(b"Error:") == 1 and b"is not UTF-8 text" in done.stderr
+    assert b"Traceback" not in done.stderr

@@ -36,6 +36,26 @@ def _database(path: Path, *statements: str, wal: bool = False) -> Path:
     return path
 
 
+def _crashed(path: Path, *statements: str, checkpointed: tuple[str, ...] = ()) -> Path:
+    """An app's WAL database as its crash (or a copy) leaves it: a -wal holding committed
+    transactions and no -shm. ``checkpointed`` statements reach the file itself first."""
+    live = path.with_name("live-" + path.name)
+    conn = sqlite3.connect(live, isolation_level=None)
+    conn.execute("PRAGMA journal_mode = WAL")
+    for statement in checkpointed:
+        conn.execute(statement)
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.execute("PRAGMA wal_autocheckpoint = 0")
+    for statement in statements:
+        conn.execute(statement)
+    path.write_bytes(live.read_bytes())
+    Path(f"{path}-wal").write_bytes(Path(f"{live}-wal").read_bytes())
+    conn.close()
+    for leftover in live.parent.glob(live.name + "*"):
+        leftover.unlink()
+    return path
+
+
 FOREIGN: dict[str, Callable[[Path], Path]] = {
     # An app's table named like ours: the clash that ended in a traceback after WAL was on.
     "table-clash": lambda tmp: _database(
@@ -53,6 +73,22 @@ FOREIGN: dict[str, Callable[[Path], Path]] = {
     "versioned-app": lambda tmp: _database(
         tmp / "app.db", "CREATE TABLE accounts (id INTEGER)", "PRAGMA user_version = 3",
     ),
+    # Only sqlite_sequence left (an AUTOINCREMENT table, dropped): it read as empty, ours.
+    "sequence-only": lambda tmp: _database(
+        tmp / "app.db", "CREATE TABLE t (id INTEGER PRIMARY KEY AUTOINCREMENT)",
+        "INSERT INTO t DEFAULT VALUES", "DROP TABLE t",
+    ),
+    # Our table names with other columns: it was migrated (and failed half-way).
+    "lookalike-columns": lambda tmp: _database(
+        tmp / "app.db", "CREATE TABLE topics (a)", "CREATE TABLE crawl_runs (b)",
+        "CREATE TABLE items (c)", "PRAGMA user_version = 3",
+    ),
+    # A -wal without a -shm: even a mode=ro reader made a -shm beside it.
+    "wal-log-unread": lambda tmp: _crashed(
+        tmp / "app.db", "INSERT INTO notes VALUES ('y')",
+        checkpointed=("CREATE TABLE notes (body TEXT)",),
+    ),
+    "wal-log-only": lambda tmp: _crashed(tmp / "app.db", "CREATE TABLE notes (body TEXT)"),
 }  # fmt: skip
 
 
@@ -103,15 +139,14 @@ def test_the_scheduler_itself_refuses_it_and_leaves_the_file(foreign):
     """Started without the CLI (``python -m scheduler``): exit 2, the file untouched."""
     config = foreign.parent / "tw.toml"
     config.write_text(f'db = "{foreign}"\n', encoding="utf-8")
-    before = foreign.read_bytes()
+    before = tree(foreign.parent)
     done = subprocess.run(
         [sys.executable, "-m", "scheduler", "--config", str(config)],
         capture_output=True, text=True, env=child_env(), timeout=60,
     )  # fmt: skip
     assert done.returncode == 2, done.stderr
     assert "is not a topicwatch archive" in done.stderr and "Traceback" not in done.stderr
-    assert foreign.read_bytes() == before
-    assert not Path(f"{foreign}-wal").exists() and not Path(f"{foreign}-shm").exists()
+    assert tree(foreign.parent) == before  # no -wal or -shm made beside it either
 
 
 ANALYSTS = [

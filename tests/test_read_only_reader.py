@@ -14,6 +14,7 @@ import ctypes
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -122,7 +123,10 @@ def test_analysts_read_without_the_wal_index(archive, argv):
 
 def test_serve_refuses_what_it_could_not_keep_reading_correctly(archive):
     pytest.importorskip("datasette")
-    done = topicwatch("serve", "--db", str(archive), "--port", "0")
+    with socket.socket() as probe:  # a free port, were serve not to refuse (it must)
+        probe.bind(("127.0.0.1", 0))
+        port = str(probe.getsockname()[1])
+    done = topicwatch("serve", "--db", str(archive), "--port", port)
     assert done.returncode == 2
     assert done.stderr.startswith("Error: cannot serve") and done.stderr.count("\n") == 1
 

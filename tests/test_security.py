@@ -62,7 +62,9 @@ def covers(fault_id: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
 
 
 # Rows whose tests need fixtures of their own, and live in their own modules.
-for _fault_id in ("terminal-escapes", "serve-function-bound"):  # test_terminal_text, test_serve
+# test_terminal_text, test_serve, test_daemon_log
+_ELSEWHERE = ("terminal-escapes", "serve-function-bound", "log-injection", "serve-query-size")
+for _fault_id in (*_ELSEWHERE, "snapshot-to-terminal"):
     covers(_fault_id)
 
 

@@ -24,8 +24,10 @@ from fault_matrix import row
 from query_archive import story_copy
 
 from topicwatch.archive.sql_functions import MAX_INPUT_CHARS
+from topicwatch.cli.datasette import HEAP_LIMIT_BYTES
 
 pytest.importorskip("datasette")
+PIDS: dict[str, int] = {}  # the server process of each base URL
 
 
 def free_port() -> int:
@@ -49,6 +51,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path
                 break
         else:
             pytest.fail("datasette did not start:\n" + "".join(log))
+        PIDS[f"http://127.0.0.1:{port}"] = process.pid
         yield f"http://127.0.0.1:{port}", db
     finally:
         process.terminate()
@@ -132,3 +135,36 @@ def test_many_calls_are_stopped_by_the_time_limit(server):
     status, body = query(base, endless)
     assert status == 400 and "too long" in body, body
     assert time.monotonic() - started < 30  # the 3 s limit, on a loaded machine
+
+
+def peak_memory(pid: int) -> int:
+    """The process's peak resident memory in bytes (VmHWM), from /proc."""
+    status = Path(f"/proc/{pid}/status").read_text(encoding="ascii")
+    return int(status.split("VmHWM:")[1].split()[0]) * 1024
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        ", ".join(f"length(printf('%.*c', 400000000, 'x')) as c{i}" for i in range(3)),
+        "length(zeroblob(900000000)) as n",
+        "length(replace(printf('%.*c', 20000000, 'x'), 'x', 'xxxxxxxxxx')) as n",
+        ", ".join(f"length(printf('%.*c', 30000000, 'x')) as c{i}" for i in range(40)),
+    ],
+)
+def test_a_query_cannot_build_values_beyond_the_limits(server, sql):
+    """One SQLite step built a 400 MB value, three of them 1.2 GB in one row, 6 s past
+    the 3 s time limit: values, SQL text and SQLite's heap are now bounded."""
+    base, _ = server
+    started = time.monotonic()
+    status, body = query(base, f"select {sql}")
+    assert time.monotonic() - started < 30
+    if status == 200:
+        assert all(v is None for v in json.loads(body)[0].values()), body[:200]
+    else:
+        assert status in (400, 500) and "Traceback" not in body
+        if status == 400:
+            assert row("serve-query-size").error in body, body[:300]
+    assert peak_memory(PIDS[base]) < HEAP_LIMIT_BYTES + 384 * 1024 * 1024
+    status, body = query(base, "select count(*) as n from items")  # and it still serves
+    assert status == 200 and json.loads(body)[0]["n"] > 0

@@ -98,8 +98,11 @@ ARCHIVES: dict[str, Callable[[Path], Path]] = {
 }
 # Rows that need more than a crawl of a prepared path: tested, against the row, there.
 TESTED_APART = {
+    "foreign-sqlite-lookalike": "test_foreign_files.py",
     "disk-full-open": "test_disk_full.py",
     "disk-full-commit": "test_disk_full.py",
+    "disk-full-inodes": "test_disk_full.py",
+    "disk-full-output": "test_disk_full.py",
     "reader-without-shm": "test_read_only_reader.py",
 }
 

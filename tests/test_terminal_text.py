@@ -35,7 +35,7 @@ from fault_matrix import row
 from fixture_site import load_seed_articles
 
 from topicwatch.cli import cli
-from topicwatch.cli.output import printable, to_json
+from topicwatch.printable import printable, to_json
 
 SEED = load_seed_articles()
 CLIPBOARD = "\x1b]52;c;ZXZpbA==\x07"  # OSC 52: put "evil" on the clipboard
@@ -199,3 +199,22 @@ def test_printable_and_json_escapes():
     assert printable("ＮＡＴＯ 北極\u200d👩‍💻") == "ＮＡＴＯ 北極\u200d👩‍💻"  # ZWJ kept
     assert to_json(["\x1b\x85\u2029"]) == '[\n  "\\u001b\\u0085\\u2029"\n]'
     assert json.loads(to_json(["\x1b\x85\u2029"])) == ["\x1b\x85\u2029"]
+
+
+def test_show_snapshot_escapes_the_raw_page_on_a_terminal_only(case):
+    """The stored page is the site's bytes, ``ESC ] 0`` and a C1 CSI (0x9b) included:
+    a terminal is sent them escaped, a pipe gets them unchanged."""
+    page = case.site.page_bytes(TOPIC_PATH)
+    raw = f"<!-- {TITLE}{CONCEAL}\u0085 -->\t</body>".encode()
+    case.site.serve_raw(TOPIC_PATH, page.replace(b"</body>", raw))
+    crawl = case.crawl()
+    assert crawl.returncode == 0, crawl.stderr
+    run_id = str(crawl.run["id"])
+    received = on_a_terminal("show-snapshot", run_id, "--db", str(case.db))
+    assert printable(TITLE + CONCEAL + "\x85") in received
+    assert not ACTING.findall(received.replace("\r\n", "\n")), received[-300:]
+    piped = subprocess.run(
+        [sys.executable, "-m", "topicwatch", "show-snapshot", run_id, "--db", str(case.db)],
+        capture_output=True, env=child_env(), timeout=60,
+    )  # fmt: skip
+    assert piped.returncode == 0 and raw in piped.stdout

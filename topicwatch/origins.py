@@ -34,7 +34,9 @@ def host_entry(entry: str) -> tuple[str, int | None]:
     try:
         port = parts.port
     except ValueError:
-        raise ValueError(f"{entry!r} has a bad port") from None
+        port = 0
+    if port == 0:
+        raise ValueError(f"{entry!r} has a bad port")
     host = parts.hostname
     if not host or parts.netloc != text:
         raise ValueError(f"{entry!r} is not a host name (give a host, e.g. 'cdn.example.jp')")

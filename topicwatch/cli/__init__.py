@@ -10,11 +10,17 @@ until it runs one, so the analysts' commands start about as fast as sqlite-utils
 
 from __future__ import annotations
 
+import errno
 import importlib
+import os
+import re
+import sys
+from typing import Any
 
 import click
 
 from topicwatch import __version__
+from topicwatch.cli.output import Problem
 
 # Command name -> "module:attribute", in the order ``--help`` lists them.
 COMMANDS = {
@@ -34,8 +40,46 @@ COMMANDS = {
 }
 
 
+# Python hands bytes of an argument that are not UTF-8 over as lone surrogates
+# (surrogateescape); no output stream, SQLite or JSON can encode them.
+_NOT_UTF8 = re.compile("[\udc80-\udcff]")
+# What a write answers on a full disk (or past the file-size limit).
+_FULL = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
+
+
+class OutputFailed(click.ClickException):
+    """The command's output could not be written (a full disk behind ``>``): one line."""
+
+    exit_code = 1
+
+
 class LazyGroup(click.Group):
     """A group whose subcommands are imported when looked up, not when it is built."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        """Refuse an argument that is not UTF-8 text before any command sees it: each
+        would fail on it differently (a traceback when it is printed or queried)."""
+        for position, arg in enumerate(args, start=1):
+            if _NOT_UTF8.search(arg):
+                raw = arg.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+                raise Problem(
+                    f"argument {position} is not UTF-8 text: '{raw}' (topicwatch takes UTF-8"
+                    " arguments; check the terminal's locale)"
+                )
+        return super().parse_args(ctx, args)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        """Run the command and flush its output here, so that a full disk behind ``>``
+        is one line (it was a traceback, or Python's "Exception ignored" at exit)."""
+        try:
+            result = super().invoke(ctx)
+            sys.stdout.flush()
+        except OSError as error:
+            if error.errno not in _FULL:
+                raise
+            _silence_stdout()
+            raise OutputFailed(f"cannot write the output: {error.strerror}") from None
+        return result
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return list(COMMANDS)
@@ -48,6 +92,14 @@ class LazyGroup(click.Group):
         command = getattr(importlib.import_module(module), attribute)
         assert isinstance(command, click.Command) and command.name == cmd_name, target
         return command
+
+
+def _silence_stdout() -> None:
+    """Point standard output at /dev/null: what is still buffered for a full disk would
+    fail again in the interpreter's last flush ("Exception ignored")."""
+    null = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, sys.stdout.fileno())
+    os.close(null)
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -19,14 +19,8 @@ from topicwatch.cli.options import (
     resolve_moment,
     topic_option,
 )
-from topicwatch.cli.output import (
-    Column,
-    emit,
-    output_options,
-    printable,
-    say,
-    short_time,
-)
+from topicwatch.cli.output import Column, emit, output_options, say, short_time
+from topicwatch.printable import printable
 
 ASOF_COLUMNS = (
     Column("position", "pos"),

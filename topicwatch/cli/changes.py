@@ -29,9 +29,9 @@ from topicwatch.cli.output import (
     Marked,
     emit,
     output_options,
-    printable,
     short_time,
 )
+from topicwatch.printable import printable
 
 CHANGE_COLUMNS = (
     Column("at", "at"),

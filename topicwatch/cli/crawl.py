@@ -16,7 +16,8 @@ from topicwatch import DEFAULT_TOPIC_URL, PAGE_CAP
 from topicwatch.archive import ArchiveError
 from topicwatch.archive.durations import duration_seconds
 from topicwatch.cli.options import db_option
-from topicwatch.cli.output import printable, say
+from topicwatch.cli.output import say
+from topicwatch.printable import printable
 from topicwatch.selectors import check_selector
 
 

@@ -8,11 +8,13 @@ command line, one pid for systemd, and never Scrapy in the daemon's memory.
 from __future__ import annotations
 
 import json
+import signal
 import socket
 import subprocess
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from types import FrameType
 
 import click
 
@@ -24,9 +26,10 @@ from topicwatch.archive.lock import check_lock_dir
 from topicwatch.archive.runs import run_counts
 from topicwatch.archive.timestamps import parse_iso
 from topicwatch.cli.options import Problem, config_option
-from topicwatch.cli.output import say, to_json
+from topicwatch.cli.output import say
 from topicwatch.daemon.config import Config, ConfigError, load_config
 from topicwatch.daemon.log import span
+from topicwatch.printable import to_json
 
 
 def _load(config_path: str | None) -> Config:
@@ -52,6 +55,7 @@ def daemon_command(config_path: str | None, log_json: bool) -> None:
         topicwatch daemon
         topicwatch daemon --config /etc/topicwatch.toml --log-json
     """
+    _stop_quietly_until_running()
     config = _load(config_path)
     try:
         check_archive(config.db)  # another application's file: refuse before the daemon starts
@@ -62,6 +66,19 @@ def daemon_command(config_path: str | None, log_json: bool) -> None:
     from topicwatch.daemon.service import run  # APScheduler: only this command runs it
 
     sys.exit(run(config, log_json=log_json))
+
+
+def _stop_quietly_until_running() -> None:
+    """SIGTERM or Ctrl-C before the daemon runs (its checks take a second or two, the
+    settings check a child process): stop now, exit 0, with nothing to undo. Without this
+    SIGTERM killed the process by the signal and Ctrl-C printed a KeyboardInterrupt
+    traceback; the daemon's own handlers replace these once it starts."""
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        raise SystemExit(0)  # unwinds the checks: a settings child is killed on the way
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
 
 
 def _check_crawl_settings(config: Config) -> None:

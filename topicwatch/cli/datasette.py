@@ -7,16 +7,29 @@ from :mod:`archive.descriptions`): table and column descriptions, the search box
 ``search_fts``, and canned queries for the analysts' questions. A small plugin registers
 ``topicwatch_search_key()`` so the canned search folds ＮＡＴＯ to nato exactly as
 ``topicwatch search`` does (bounded in its work, see :mod:`archive.sql_functions`).
+
+Datasette's time limit is checked between SQLite's steps, and one step can build a value
+of SQLite's default maximum, a gigabyte (``printf('%.*c', 400000000, 'x')`` three times
+over: 1.2 GB and 6 s past a 3 s limit). Every connection is therefore limited in what a
+query can build (:func:`bound_connection`): values, SQL text, and all of SQLite's memory.
 """
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 from topicwatch.archive.descriptions import HIDDEN, TABLES
 from topicwatch.archive.sql_functions import register_functions
+
+# A stored snapshot is at most DOWNLOAD_MAXSIZE (10 MiB) before gzip; a value beyond this
+# can only be one a query builds.
+MAX_VALUE_BYTES = 32 * 1024 * 1024
+MAX_SQL_BYTES = 1024 * 1024
+# All that SQLite may allocate in the serving process (every connection, caches included).
+HEAP_LIMIT_BYTES = 256 * 1024 * 1024
 
 # Names differ from the views': Datasette would shadow a table with a query of its name.
 QUERIES: dict[str, dict[str, str]] = {
@@ -115,8 +128,19 @@ def _plugin() -> ModuleType:
     from datasette import hookimpl
 
     def prepare_connection(conn: Any) -> None:
+        bound_connection(conn)
         register_functions(conn)  # each bounded: Datasette's time limit stops between calls
 
     plugin = ModuleType("topicwatch_datasette")
     plugin.prepare_connection = hookimpl(prepare_connection)  # type: ignore[attr-defined]
     return plugin
+
+
+def bound_connection(conn: sqlite3.Connection) -> None:
+    """Limit what one query on ``conn`` can build: no value over ``MAX_VALUE_BYTES`` ("string
+    or blob too big"), no SQL text over ``MAX_SQL_BYTES``, and SQLite's whole heap in this
+    process under ``HEAP_LIMIT_BYTES`` (an allocation past it fails the query, not the
+    machine: many values under the cap still add up)."""
+    conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, MAX_VALUE_BYTES)
+    conn.setlimit(sqlite3.SQLITE_LIMIT_SQL_LENGTH, MAX_SQL_BYTES)
+    conn.execute(f"PRAGMA hard_heap_limit = {HEAP_LIMIT_BYTES}")

@@ -20,12 +20,8 @@ from topicwatch.cli.options import (
     resolve_moment,
     topic_option,
 )
-from topicwatch.cli.output import (
-    emit,
-    printable_lines,
-    to_json,
-    to_terminal,
-)
+from topicwatch.cli.output import emit, to_terminal
+from topicwatch.printable import printable_lines, to_json
 
 
 @click.command(name="export")

@@ -20,13 +20,8 @@ from topicwatch.cli.options import (
     db_option,
     reading,
 )
-from topicwatch.cli.output import (
-    json_option,
-    printable,
-    say,
-    short_time,
-    to_json,
-)
+from topicwatch.cli.output import json_option, say, short_time
+from topicwatch.printable import printable, to_json
 
 
 @click.command(name="history")

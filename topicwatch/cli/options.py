@@ -20,22 +20,10 @@ from topicwatch.archive import ArchiveError, open_archive
 from topicwatch.archive.db import confirm_read
 from topicwatch.archive.lookup import require_runs
 from topicwatch.archive.moments import BadMoment, parse_moment
-from topicwatch.cli.output import printable
+from topicwatch.cli.output import Problem
 
 DEFAULT_DB = "topicwatch.db"
 F = TypeVar("F", bound=Callable[..., Any])
-
-
-class Problem(click.ClickException):
-    """A one-line error with exit status 2, like a usage error but without the usage.
-
-    The message is shown :func:`printable`: it may quote archived text or a path.
-    """
-
-    exit_code = 2
-
-    def format_message(self) -> str:
-        return printable(self.message)
 
 
 def db_option(function: F) -> F:

@@ -4,17 +4,11 @@ Like sqlite-utils' ``output_options``: every tabular command takes the same flag
 hands its rows here. JSON carries whole objects for scripts; the table is for people,
 so it truncates long cells and counts full-width characters as two columns.
 
-Archived text comes from strangers' pages, and a terminal obeys what it is sent: an
-``ESC ] 52`` writes the clipboard, ``ESC ] 0`` the window title, ``ESC [ 8m`` hides what
-follows. :func:`printable` is the one place that makes text safe to show: C0 and C1
-controls and DEL, the line and paragraph separators (U+2028/9, line breaks to some
-terminals and pagers) and the bidirectional embeddings, overrides and isolates (which
-reorder what follows: "Trojan Source") are shown as Python escapes (``\\x1b``,
-``\\u202e``). Everything shown to a person passes through it — table cells,
+Archived text comes from strangers, and a terminal obeys what it is sent: everything
+shown to a person passes through :func:`topicwatch.printable.printable` — table cells,
 :func:`styled` lines, :func:`say`, error messages — and CSV or Atom written to a
-terminal too; JSON escapes the same characters as ``\\u`` escapes (the same data once
-parsed); the archive keeps what was published. Zero-width joiners and other format
-characters are left alone: emoji sequences need them and they move no cursor.
+terminal too; JSON escapes the same characters (:func:`topicwatch.printable.to_json`);
+the archive keeps what was published. The daemon's log uses the same rule.
 
 Cells may mark styled runs with :data:`HIGHLIGHT`, :data:`DELETED` or :data:`INSERTED`
 up to :data:`END`; widths ignore the marks, and ANSI styles replace them when printed
@@ -27,7 +21,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import re
 import sys
 import unicodedata
@@ -37,6 +30,8 @@ from typing import Any
 
 import click
 
+from topicwatch.printable import printable, printable_lines, to_json
+
 HIGHLIGHT, DELETED, INSERTED, END = "\ufdd0", "\ufdd1", "\ufdd2", "\ufdd3"
 _STYLES: dict[str, dict[str, Any]] = {
     HIGHLIGHT: {"fg": "yellow", "bold": True},
@@ -44,10 +39,6 @@ _STYLES: dict[str, dict[str, Any]] = {
     INSERTED: {"fg": "green"},
 }
 _MARKS = (HIGHLIGHT, DELETED, INSERTED, END)
-# DEL, C1, and the separators and bidi controls; C0 comes on top (json escapes it itself).
-_BEYOND_C0 = "\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069"
-_UNSAFE = re.compile(f"[\x00-\x1f{_BEYOND_C0}\ufdd0-\ufdef]")
-_UNSAFE_IN_JSON = re.compile(f"[{_BEYOND_C0}]")
 _BLANKS = re.compile("[\t\n\r\f\v \u00a0\u1680\u2000-\u200a\u202f\u205f\u3000]+")
 
 
@@ -55,21 +46,6 @@ class Marked(str):
     """Text made printable and carrying style marks (from :func:`mark`, diffs)."""
 
     __slots__ = ()
-
-
-def printable(text: str) -> str:
-    """``text`` with every character that acts on a terminal shown as an escape."""
-    return _UNSAFE.sub(_escape, text)
-
-
-def printable_lines(text: str) -> str:
-    """:func:`printable` line by line: line breaks kept (CSV, Atom on a terminal)."""
-    return "\n".join(printable(line) for line in text.split("\n"))
-
-
-def _escape(match: re.Match[str]) -> str:
-    code = ord(match.group())
-    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
 def say(line: str, *, err: bool = False) -> None:
@@ -82,8 +58,11 @@ def to_terminal() -> bool:
     return sys.stdout.isatty()
 
 
-class OneLineError(click.ClickException):
-    """A one-line error with exit status 2 whose message is shown :func:`printable`."""
+class Problem(click.ClickException):
+    """A one-line error with exit status 2, like a usage error but without the usage.
+
+    The message is shown :func:`printable`: it may quote archived text or a path.
+    """
 
     exit_code = 2
 
@@ -125,12 +104,6 @@ def emit(rows: Sequence[Mapping[str, Any]], fmt: str | None, columns: Sequence[C
     else:
         for line in table(rows, columns):
             say(line)
-
-
-def to_json(data: Any, *, indent: int | None = 2) -> str:
-    """JSON with Japanese left readable and terminal controls escaped (``\\u2028``)."""
-    text = json.dumps(data, ensure_ascii=False, indent=indent)
-    return _UNSAFE_IN_JSON.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
 def to_csv(rows: Sequence[Mapping[str, Any]]) -> str:

@@ -21,7 +21,7 @@ from topicwatch.cli.options import (
 @click.command(name="serve")
 @db_option
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", type=click.IntRange(0, 65535), default=8001, show_default=True)
+@click.option("--port", type=click.IntRange(1, 65535), default=8001, show_default=True)
 def serve_command(db: str, host: str, port: int) -> None:
     """Browse the archive in Datasette (read-only), with descriptions and canned queries.
 

@@ -15,7 +15,8 @@ from topicwatch.archive.durations import parse_duration
 from topicwatch.archive.lookup import MAX_ROW_ID, parse_row_id
 from topicwatch.archive.snapshots import prune, snapshot_body
 from topicwatch.cli.options import Problem, archive_at, db_option
-from topicwatch.cli.output import say
+from topicwatch.cli.output import say, to_terminal
+from topicwatch.printable import printable_lines
 
 DAY = 86400.0
 MAX_KEEP = 100 * 365 * DAY  # further back than that, no snapshot exists
@@ -70,9 +71,32 @@ def show_snapshot_command(
         click.echo(handle.name)
     elif output:
         Path(output).write_bytes(body)
+    elif to_terminal():
+        click.echo(terminal_text(body))
     else:
         sys.stdout.buffer.write(body)
         sys.stdout.buffer.flush()
+
+
+# The encodings Japanese news pages come in; a body none of them decodes is shown with
+# its undecodable bytes escaped.
+_TERMINAL_ENCODINGS = ("utf-8", "cp932", "euc-jp")
+
+
+def terminal_text(body: bytes) -> str:
+    """``body`` as a terminal may be sent it: decoded, tabs expanded, line breaks kept and
+    every other control character escaped (:func:`topicwatch.printable.printable_lines`).
+    The raw bytes are for files and pipes: a C1 byte or ``ESC ] 52`` would act on the
+    terminal (a Shift_JIS lead byte is a C1 control to an 8-bit terminal)."""
+    for encoding in _TERMINAL_ENCODINGS:
+        try:
+            text = body.decode(encoding)
+            break
+        except UnicodeDecodeError:
+            continue
+    else:
+        text = body.decode("utf-8", "backslashreplace")
+    return printable_lines(text.replace("\r\n", "\n").expandtabs(8))
 
 
 def _snapshot_for(archive: sqlite_utils.Database, target: str, page: int) -> int:

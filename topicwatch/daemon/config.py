@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 import tomllib
 import zoneinfo
 from dataclasses import dataclass, field
@@ -21,16 +22,24 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from topicwatch import DEFAULT_TOPIC_URL
+from topicwatch.archive.db import check_path_fits
 from topicwatch.archive.durations import duration_seconds, format_duration
+from topicwatch.archive.errors import ArchiveError
 from topicwatch.archive.runs import topic_name_for
 from topicwatch.archive.urls import canonical_url
 from topicwatch.daemon.cron import CRON_FIELDS, cron_fields, cron_values, never_fires
 from topicwatch.origins import host_entries
 from topicwatch.selectors import check_selector
+from topicwatch.setting_values import WHOLE_SETTINGS, whole_number
 
 DEFAULT_CONFIG = "topicwatch.toml"
 DEFAULT_DB = "topicwatch.db"
 DEFAULT_EVERY = 30 * 60.0
+# A config of many topics is a few KiB; /dev/zero or a runaway generator is not one.
+MAX_CONFIG_BYTES = 1024 * 1024
+# tomllib takes quadratic time over a dotted key's depth (a.a.a…: 20,000 deep took 4 s,
+# 100,000 hung the start) and recurses over nested arrays and inline tables.
+MAX_KEY_DEPTH = 32
 SELECTOR_KEYS = frozenset({"item", "headline", "summary", "link", "date", "next_page"})
 
 _TOP_KEYS = frozenset(
@@ -40,6 +49,9 @@ _TOP_KEYS = frozenset(
 _SCHEDULE_KEYS = frozenset({"every", "cron", "jitter", "max_pages", "timeout", "allow_hosts"})
 _TOPIC_KEYS = _SCHEDULE_KEYS | {"name", "url", "selectors"}
 _ALERT_KEYS = frozenset({"after", "webhook", "command"})
+# A schedule or heartbeat below a second is a typo for minutes (``every = 0.5``), and
+# would run a crawl (or write the archive) as fast as the machine can.
+MIN_INTERVAL = 1.0
 # The daemon's own scheduler jobs, which share the job-id space with topic names.
 RESERVED_NAMES = frozenset({"housekeeping"})
 
@@ -114,15 +126,58 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
         path = DEFAULT_CONFIG
     file = Path(path)
     try:
-        data = tomllib.loads(file.read_text(encoding="utf-8"))
+        text = _read_config(file).decode("utf-8")
+        _check_key_depth(text)
+        data = tomllib.loads(text)
     except OSError as error:
         raise ConfigError(f"{file}: cannot read config ({error.strerror or error})") from error
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
         raise ConfigError(f"{file}: not valid TOML ({error})") from error
+    except RecursionError:
+        raise ConfigError(f"{file}: not valid TOML (nested too deeply)") from None
     try:
         return parse_config(data, base=file.resolve().parent, path=file.resolve())
     except ConfigError as error:
         raise ConfigError(f"{file}: {error}") from None
+    except RecursionError:
+        raise ConfigError(f"{file}: nested too deeply") from None
+
+
+def _read_config(file: Path) -> bytes:
+    """The config's bytes: a regular file of at most ``MAX_CONFIG_BYTES``. A FIFO (or a
+    terminal) blocked the daemon's start for ever and ``/dev/zero`` ate memory until the
+    kernel killed it, so the file is opened without blocking and checked before reading."""
+    handle = os.open(file, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY)
+    try:
+        if not stat.S_ISREG(os.fstat(handle).st_mode):
+            raise ConfigError(f"{file}: not a regular file")
+        with os.fdopen(handle, "rb", closefd=False) as stream:
+            data = stream.read(MAX_CONFIG_BYTES + 1)
+    finally:
+        os.close(handle)
+    if len(data) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{file}: larger than {MAX_CONFIG_BYTES // 1024} KiB; not a config")
+    return data
+
+
+def _check_key_depth(text: str) -> None:
+    """Refuse a dotted key (or table header) deeper than ``MAX_KEY_DEPTH`` before tomllib
+    reads it: dots inside quotes are not counted, a key ends at ``=``, a header at ``]``."""
+    for number, line in enumerate(text.splitlines(), start=1):
+        dots, quote = 0, ""
+        for char in line.lstrip():
+            if quote:
+                quote = "" if char == quote else quote
+            elif char in "\"'":
+                quote = char
+            elif char in "=]#":
+                break
+            elif char == ".":
+                dots += 1
+        if dots >= MAX_KEY_DEPTH:
+            raise tomllib.TOMLDecodeError(
+                f"a key nested more than {MAX_KEY_DEPTH} deep (line {number})"
+            )
 
 
 def _default_config() -> Config:
@@ -134,6 +189,7 @@ def _default_config() -> Config:
 
 def parse_config(data: dict[str, Any], *, base: Path, path: Path | None = None) -> Config:
     """Validate parsed TOML; relative paths are taken from ``base`` (the config's folder)."""
+    _no_nul(data, "")
     _no_unknown_keys(data, _TOP_KEYS, "")
     db = base / _string(data, "db", DEFAULT_DB, "db")
     _check_db_dir(db)
@@ -148,7 +204,7 @@ def parse_config(data: dict[str, Any], *, base: Path, path: Path | None = None) 
         timezone=_timezone(data),
         concurrency=_integer(data, "concurrency", 2, "concurrency", low=1, high=64),
         shutdown_grace=_duration(data, "shutdown_grace", 30.0, "shutdown_grace", zero=True),
-        heartbeat=_duration(data, "heartbeat", 15.0, "heartbeat"),
+        heartbeat=_duration(data, "heartbeat", 15.0, "heartbeat", low=MIN_INTERVAL),
         backoff_max=_duration(data, "backoff_max", 6 * 3600.0, "backoff_max"),
         alerts=_alerts(_table(data, "alerts")),
         settings=_settings(_table(data, "settings")),
@@ -171,7 +227,7 @@ def _topics(value: Any, base: TopicConfig) -> tuple[TopicConfig, ...]:
         topic = _topic(entry, base, prefix)
         for other in topics:
             if other.name == topic.name:
-                raise ConfigError(f"{prefix}name: duplicate topic name {topic.name!r}")
+                raise ConfigError(f"{prefix}name: duplicate topic name {_shown(topic.name)}")
             if other.url == topic.url:
                 raise ConfigError(f"{prefix}url: duplicate topic URL {topic.url}")
         topics.append(topic)
@@ -183,13 +239,13 @@ def _topic(entry: dict[str, Any], base: TopicConfig, prefix: str) -> TopicConfig
     raw_url = _string(entry, "url", None, f"{prefix}url")
     url = canonical_url(raw_url, raw_url)  # None for one urlsplit cannot even parse
     if url is None or not urlsplit(raw_url.strip()).netloc:
-        raise ConfigError(f"{prefix}url: not an http(s) URL: {raw_url!r}")
+        raise ConfigError(f"{prefix}url: not an http(s) URL: {_shown(raw_url)}")
     name = _string(entry, "name", topic_name_for(url), f"{prefix}name").strip()
     if not name:
         raise ConfigError(f"{prefix}name: must not be empty")
     if name in RESERVED_NAMES:
         raise ConfigError(
-            f"{prefix}name: {name!r} is the name of one of the daemon's own jobs; name the"
+            f"{prefix}name: {_shown(name)} is the name of one of the daemon's own jobs; name the"
             " topic otherwise (name = ...)"
         )
     scheduled = _schedule(entry, base, prefix)
@@ -213,7 +269,7 @@ def _schedule(table: dict[str, Any], base: TopicConfig, prefix: str) -> TopicCon
         raise ConfigError(f"{prefix}every: give either every or cron, not both")
     every, cron = base.every, base.cron
     if "every" in table:
-        every, cron = _duration(table, "every", None, f"{prefix}every"), None
+        every, cron = _duration(table, "every", None, f"{prefix}every", low=MIN_INTERVAL), None
     if "cron" in table:
         every, cron = None, validate_cron(_string(table, "cron", None, f"{prefix}cron"), prefix)
     return TopicConfig(
@@ -254,6 +310,11 @@ def _settings(table: dict[str, Any]) -> dict[str, str]:
             raise ConfigError(f"settings.{name}: Scrapy setting names are UPPER_CASE")
         if not isinstance(value, str | int | float | bool):
             raise ConfigError(f"settings.{name}: expected a string, number or boolean")
+        if name in WHOLE_SETTINGS:  # counts: checked here, as durations are (no Scrapy)
+            try:
+                value = whole_number(name, value)
+            except ValueError as error:
+                raise ConfigError(f"settings.{name}: {error}") from None
         settings[name] = str(value)
     return settings
 
@@ -301,12 +362,17 @@ def _timezone(data: dict[str, Any]) -> str | None:
     name = _string(data, "timezone", None, "timezone")
     try:
         zoneinfo.ZoneInfo(name)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        raise ConfigError(f"timezone: unknown time zone {name!r}") from None
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
+        # OSError: a folder of zones ("Asia") or a name too long for a file name.
+        raise ConfigError(f"timezone: unknown time zone {_shown(name)}") from None
     return name
 
 
 def _check_db_dir(db: Path) -> None:
+    try:
+        check_path_fits(db)
+    except ArchiveError as error:
+        raise ConfigError(f"db: {error}") from None
     if not db.parent.is_dir():
         raise ConfigError(f"db: directory does not exist: {db.parent}")
     if not os.access(db.parent, os.W_OK):
@@ -319,7 +385,13 @@ def _check_db_dir(db: Path) -> None:
 
 
 def _duration(
-    table: dict[str, Any], name: str, default: float | None, key: str, *, zero: bool = False
+    table: dict[str, Any],
+    name: str,
+    default: float | None,
+    key: str,
+    *,
+    zero: bool = False,
+    low: float = 0.0,
 ) -> float:
     value = table.get(name, default)
     if value is None:
@@ -329,14 +401,17 @@ def _duration(
     except ValueError as error:
         raise ConfigError(f"{key}: {error}") from None
     if seconds == 0 and not zero:
-        raise ConfigError(f"{key}: must be positive, not {value!r}")
+        raise ConfigError(f"{key}: must be positive, not {_shown(value)}")
+    if seconds < low:
+        raise ConfigError(f"{key}: must be at least {format_duration(low)}, not {_shown(value)}")
     return seconds
 
 
 def _integer(table: dict[str, Any], name: str, default: int, key: str, low: int, high: int) -> int:
     value = table.get(name, default)
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise ConfigError(f"{key}: expected a whole number from {low} to {high}, not {value!r}")
+        shown = _shown(value)
+        raise ConfigError(f"{key}: expected a whole number from {low} to {high}, not {shown}")
     return value
 
 
@@ -345,7 +420,7 @@ def _string(table: dict[str, Any], name: str, default: str | None, key: str) -> 
     if value is None:
         raise ConfigError(f"{key}: missing")
     if not isinstance(value, str):
-        raise ConfigError(f"{key}: expected a string, not {value!r}")
+        raise ConfigError(f"{key}: expected a string, not {_shown(value)}")
     return value
 
 
@@ -354,6 +429,29 @@ def _table(data: dict[str, Any], name: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise ConfigError(f"{name}: expected a [{name}] table")
     return value
+
+
+def _shown(value: object) -> str:
+    """``value`` as a one-line message quotes it: its repr, cut to 60 characters (a 1 MB
+    URL or list is not echoed whole)."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:60] + "…"
+
+
+def _no_nul(value: Any, key: str) -> None:
+    """Refuse a NUL character in any key or string: it ends a string in C (paths, argv,
+    SQLite), so the daemon would act on less than the config says, or fail mid-run."""
+    if isinstance(value, str) and "\x00" in value:
+        raise ConfigError(f"{key or 'config'}: must not contain a NUL character")
+    if isinstance(value, dict):
+        for name, item in value.items():
+            where = f"{key}.{name}" if key else str(name)
+            if "\x00" in str(name):
+                raise ConfigError(f"{key or 'config'}: a key contains a NUL character")
+            _no_nul(item, where)
+    if isinstance(value, list):
+        for index, item in enumerate(value, start=1):
+            _no_nul(item, f"{key}[{index}]")
 
 
 def _no_unknown_keys(table: dict[str, Any], known: frozenset[str], prefix: str) -> None:
@@ -373,10 +471,10 @@ def validate_cron(expression: str, prefix: str = "") -> str:
         try:
             cron_values(text, name)
         except ValueError as error:
-            raise ConfigError(f"{prefix}cron: {error} in {expression!r}") from None
+            raise ConfigError(f"{prefix}cron: {error} in {_shown(expression)}") from None
     if never_fires(fields):
         raise ConfigError(
-            f"{prefix}cron: {expression!r} never runs: no month has that day (and no day of"
+            f"{prefix}cron: {_shown(expression)} never runs: no month has that day (and no day of"
             " the week is given instead)"
         )
     return expression.strip().lower() if expression.strip().startswith("@") else " ".join(fields)

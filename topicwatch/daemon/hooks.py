@@ -10,12 +10,14 @@ the daemon imports this.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import signal
 import subprocess
+import threading
 from functools import partial
-from typing import Any
+from typing import IO, Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from topicwatch import USER_AGENT
@@ -25,6 +27,8 @@ from topicwatch.daemon.http_fetch import FetchError, fetch
 
 WEBHOOK_TIMEOUT = 10.0
 COMMAND_TIMEOUT = 30.0
+STDERR_TAIL = 4096  # bytes of a command's stderr kept: its last line is the reason
+ENV_CHARS = 4096  # of each TOPICWATCH_* variable given to a command
 
 
 class HookError(Exception):
@@ -136,9 +140,10 @@ def run_command(
     name = os.path.basename(argv[0])
     env = {
         **os.environ,
-        "TOPICWATCH_EVENT": str(payload.get("event", "")),
-        "TOPICWATCH_TOPIC": str(payload.get("topic", "")),
-        "TOPICWATCH_TEXT": str(payload.get("text", "")),
+        "TOPICWATCH_EVENT": str(payload.get("event", ""))[:ENV_CHARS],
+        "TOPICWATCH_TOPIC": str(payload.get("topic", ""))[:ENV_CHARS],
+        # One variable may hold 128 KiB (E2BIG): the whole text is on stdin.
+        "TOPICWATCH_TEXT": str(payload.get("text", ""))[:ENV_CHARS],
     }
     text = json.dumps(payload, ensure_ascii=False)
     try:
@@ -160,16 +165,31 @@ def run_command(
 
 
 def _run(argv: list[str], stdin: str, env: dict[str, str], task: Task) -> tuple[int, str]:
-    """The command to its end; killed (with its process group) if abandoned."""
+    """The command to its end; killed (with its process group) if abandoned.
+
+    Only the last ``STDERR_TAIL`` bytes of its stderr are kept (its last line is the
+    reason shown) and its stdout is not read at all: ``communicate()`` kept both, and a
+    command that printed without end (``yes``) grew the daemon by 4 GB in 5 s.
+    """
     process = subprocess.Popen(
         argv,
         stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
-        text=True,
         env=env,
         start_new_session=True,
     )
     task.hold(partial(os.killpg, process.pid, signal.SIGKILL))
-    _, stderr = process.communicate(stdin)
-    return process.returncode, stderr
+    assert process.stdin is not None and process.stderr is not None
+    feeder = threading.Thread(target=_feed, args=(process.stdin, stdin.encode()), daemon=True)
+    feeder.start()  # a command that never reads stdin must not block us writing it
+    tail = b""
+    with process.stderr:
+        while chunk := os.read(process.stderr.fileno(), 65536):
+            tail = (tail + chunk)[-STDERR_TAIL:]
+    return process.wait(), tail.decode("utf-8", "replace")
+
+
+def _feed(stream: IO[bytes], data: bytes) -> None:
+    with contextlib.suppress(OSError), stream:  # the command exited (or closed stdin) first
+        stream.write(data)

@@ -6,8 +6,11 @@ is abandoned, so no thread is left reading a server that drips. Redirects are ne
 followed and every status comes back as an :class:`Answer` rather than an HTTPError: the
 caller judges a 3xx (the probe leaves it to the crawl; a webhook counts it as not
 delivered), so nothing, credentials least of all, is ever sent to a ``Location`` the
-operator did not configure. Proxies come from the environment at each call, as the crawl
-child takes them. Standard library only: the daemon imports this.
+operator did not configure. The header block is capped at :data:`MAX_HEADER_BYTES` in all,
+informational ``1xx`` answers included: http.client alone reads up to 100 lines of 64 KiB
+each, and ``100 Continue`` answers without end (a server sent 19 GB in a 20 s deadline).
+Proxies come from the environment at each call, as the crawl child takes them. Standard
+library only: the daemon imports this.
 """
 
 from __future__ import annotations
@@ -22,6 +25,9 @@ from email.message import Message
 from typing import Any
 
 from topicwatch.daemon.bounded import Inflight, Task, bounded
+
+# Real answers send a few KiB of headers (Scrapy's own limit per line is 64 KiB).
+MAX_HEADER_BYTES = 64 * 1024
 
 
 class FetchError(Exception):
@@ -113,6 +119,7 @@ def _connection(
     """An http.client connection whose socket the task holds: shut down when abandoned
     (that wakes a read blocked in another thread), from before any TLS handshake on."""
     connection = kind(host, **kwargs)
+    connection.response_class = _CappedResponse
     create = connection._create_connection  # type: ignore[attr-defined]
 
     def create_held(*args: Any, **kw: Any) -> socket.socket:
@@ -122,6 +129,38 @@ def _connection(
 
     connection._create_connection = create_held  # type: ignore[attr-defined]
     return connection
+
+
+class _HeaderBudget:
+    """The response's file while its header block is read: every line counts against one
+    budget, so neither long lines nor endless ``1xx`` answers can keep it reading."""
+
+    def __init__(self, fp: Any, limit: int) -> None:
+        self.fp = fp
+        self.left = limit
+
+    def readline(self, size: int = -1) -> bytes:
+        line: bytes = self.fp.readline(size)
+        self.left -= len(line)
+        if self.left < 0:
+            raise http.client.HTTPException(f"response headers over {MAX_HEADER_BYTES} bytes")
+        return line
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.fp, name)
+
+
+class _CappedResponse(http.client.HTTPResponse):
+    """An HTTPResponse whose status lines and headers may take ``MAX_HEADER_BYTES`` in all."""
+
+    def begin(self) -> None:
+        raw = self.fp
+        self.fp = _HeaderBudget(raw, MAX_HEADER_BYTES)  # type: ignore[assignment]
+        try:
+            super().begin()
+        finally:
+            if isinstance(self.fp, _HeaderBudget):
+                self.fp = raw
 
 
 def _shut(sock: socket.socket) -> None:

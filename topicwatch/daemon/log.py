@@ -3,17 +3,23 @@
 Operators read the text form in ``journalctl``; log shippers parse the JSON form. Both
 carry the same facts: a record's ``fields`` (set with ``extra={"fields": {...}}``) become
 JSON keys, and the message is always the readable line.
+
+A line carries text from outside: site URLs and error messages, a hook's last line of
+stderr, names from the config. Each record is escaped as the command line escapes what it
+shows (:mod:`topicwatch.printable`): a line break or ``ESC`` in that text would let a
+site forge a log record or act on the operator's terminal. A traceback keeps its lines,
+each escaped.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
 from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 from topicwatch.archive.runs import run_line
+from topicwatch.printable import printable, printable_lines, to_json
 
 LOGGER = "topicwatch.daemon"
 
@@ -30,7 +36,23 @@ class JsonLines(logging.Formatter):
         data.update(getattr(record, "fields", {}))
         if record.exc_info:
             data["traceback"] = self.formatException(record.exc_info)
-        return json.dumps(data, ensure_ascii=False, default=str)
+        return to_json(data, indent=None, default=str)
+
+
+class TextLines(logging.Formatter):
+    """``time LEVEL message``, one line per record whatever the message holds."""
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(message)s")
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        return printable(super().formatMessage(record))
+
+    def formatException(self, ei: Any) -> str:
+        return printable_lines(super().formatException(ei))
+
+    def formatStack(self, stack_info: str) -> str:
+        return printable_lines(super().formatStack(stack_info))
 
 
 def setup_logging(as_json: bool) -> logging.Logger:
@@ -39,7 +61,7 @@ def setup_logging(as_json: bool) -> logging.Logger:
     if as_json:
         handler.setFormatter(JsonLines())
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+        handler.setFormatter(TextLines())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.INFO)

@@ -175,6 +175,9 @@ class Daemon:
     def run(self) -> int:
         try:
             with daemon_lock(self.config.db):
+                if self.stop_requested.is_set():  # stopped while starting up: start nothing
+                    log.info("stopped before starting")
+                    return EXIT_OK
                 self._start()
                 while not self.stop_requested.wait(1.0):
                     pass
@@ -607,7 +610,7 @@ class Daemon:
     def _on_job_error(self, event: JobExecutionEvent) -> None:
         """Put a job that raised on record: APScheduler would only log it."""
         detail = f"{type(event.exception).__name__}: {event.exception}"
-        log.error("%s: job failed: %s\n%s", event.job_id, detail, event.traceback)
+        log.error("%s: job failed: %s", event.job_id, detail, exc_info=event.exception)
         try:
             with self.archive() as db:
                 record_event(db, utcnow(), "error", event.job_id, detail)
