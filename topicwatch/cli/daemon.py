@@ -25,8 +25,8 @@ from topicwatch.archive.db import check_archive, confirm_read
 from topicwatch.archive.lock import check_lock_dir
 from topicwatch.archive.runs import run_counts
 from topicwatch.archive.timestamps import parse_iso
-from topicwatch.cli.options import Problem, config_option
-from topicwatch.cli.output import say
+from topicwatch.cli.options import config_option
+from topicwatch.cli.output import Problem, say
 from topicwatch.daemon.config import Config, ConfigError, load_config
 from topicwatch.daemon.log import span
 from topicwatch.printable import to_json

@@ -14,7 +14,6 @@ import click
 from topicwatch.archive.lookup import MAX_ROW_ID, topic_id_or_none
 from topicwatch.archive.search import EmptyQuery, Hit, SearchRequest, search
 from topicwatch.cli.options import (
-    Problem,
     db_option,
     reading,
     resolve_moment,
@@ -23,6 +22,7 @@ from topicwatch.cli.options import (
 from topicwatch.cli.output import (
     Column,
     Marked,
+    Problem,
     emit,
     mark,
     output_options,

@@ -12,10 +12,10 @@ import click
 
 from topicwatch.archive.db import is_pinned_read
 from topicwatch.cli.options import (
-    Problem,
     db_option,
     reading,
 )
+from topicwatch.cli.output import Problem
 
 
 @click.command(name="serve")

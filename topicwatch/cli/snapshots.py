@@ -14,8 +14,8 @@ import sqlite_utils
 from topicwatch.archive.durations import parse_duration
 from topicwatch.archive.lookup import MAX_ROW_ID, parse_row_id
 from topicwatch.archive.snapshots import prune, snapshot_body
-from topicwatch.cli.options import Problem, archive_at, db_option
-from topicwatch.cli.output import say, to_terminal
+from topicwatch.cli.options import archive_at, db_option
+from topicwatch.cli.output import Problem, say, to_terminal
 from topicwatch.printable import printable_lines
 
 DAY = 86400.0
