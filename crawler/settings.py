@@ -49,6 +49,8 @@ RETRY_BACKOFF_BASE = 1.0
 RETRY_BACKOFF_MAX = 30.0
 RETRY_AFTER_MAX = 120.0
 DOWNLOADER_MIDDLEWARES = {
+    # First: a run already on record (its timeout struck) fetches nothing more.
+    "topicwatch.crawler.middlewares.FinishedRunMiddleware": 30,
     # Before robots.txt: no off-site fetch at all.
     "topicwatch.crawler.middlewares.SiteOnlyMiddleware": 40,
     # After DownloadTimeoutMiddleware (350): an article request's timeout is the budget left.
