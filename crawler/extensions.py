@@ -39,6 +39,7 @@ from topicwatch.crawler.runs import (
     TopicRun,
     run_opened,
     run_refused,
+    run_released,
     run_wanted,
 )
 
@@ -177,6 +178,7 @@ class ArchiveRuns:
         resources = self._resources.pop(run.id, None)
         if resources is not None:
             resources.close()
+            self.crawler.signals.send_catch_log(run_released, run=run)
 
     def spider_closed(self, spider: Spider, reason: str) -> None:
         """Runs still open when the crawl ends were cut short (a shutdown, a crash)."""

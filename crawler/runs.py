@@ -40,6 +40,9 @@ run_recorded = object()
 # (one value per crawl).
 run_opened = object()
 run_refused = object()
+# Sent by the archive extension once a run's lock and connection are let go (``run``):
+# the moment another process may crawl the topic again, so the moment to report the run.
+run_released = object()
 
 
 @dataclass(frozen=True)
