@@ -29,13 +29,11 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import math
 import os
 import resource
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
 from typing import IO, Any
 
 from scrapy import signals
@@ -45,6 +43,7 @@ from scrapy.utils.defer import deferred_from_coro
 
 from topicwatch.archive import ArchiveError, open_archive
 from topicwatch.archive.crawl_memory import run_row
+from topicwatch.crawler.orders import OrderError, order_id_of, parse_order, read_lines
 from topicwatch.crawler.run import EXIT_OK, EXIT_USAGE, crawl_settings, describe
 from topicwatch.crawler.runs import (
     RunOrder,
@@ -54,52 +53,10 @@ from topicwatch.crawler.runs import (
     run_refused,
     run_released,
 )
-from topicwatch.crawler.spiders.topic import TopicSpider, parse_selectors, topic_url
+from topicwatch.crawler.spiders.topic import TopicSpider
 
 # Counts a finished run reports, as named in its crawl_runs row.
 _COUNTS = ("pages", "items_seen", "items_new", "items_edited", "items_vanished")
-
-
-class OrderError(ValueError):
-    """An order line the worker cannot run; the message says which field."""
-
-
-def parse_order(line: bytes, default_timeout: float) -> tuple[Any, RunOrder]:
-    """The order's id and its run, from one JSON line (OrderError when unusable)."""
-    try:
-        data = json.loads(line)
-    except ValueError as error:
-        raise OrderError(f"not JSON: {error}") from None
-    if not isinstance(data, dict) or "order" not in data or not isinstance(data.get("url"), str):
-        raise OrderError('expected a JSON object with "order" and "url"')
-    order_id = data["order"]
-    try:
-        return order_id, RunOrder(
-            url=topic_url(data["url"]),
-            topic=str(data.get("topic") or ""),
-            max_pages=_count(data.get("max_pages", 5), "max_pages"),
-            exact_pages=_count(data["pages"], "pages") if data.get("pages") else None,
-            selectors=parse_selectors(data.get("selectors")),
-            allow_hosts=tuple(str(host) for host in data.get("allow_hosts") or ()),
-            timeout=_seconds(data.get("timeout", default_timeout)),
-            trigger=str(data.get("trigger") or "schedule"),
-        )
-    except (UsageError, TypeError) as error:
-        raise OrderError(str(error)) from None
-
-
-def _count(value: Any, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise OrderError(f"{name} must be a whole number of at least 1, not {value!r}")
-    return value
-
-
-def _seconds(value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise OrderError(f"timeout must be a number of seconds, not {value!r}")
-    if not math.isfinite(value) or value <= 0 or value > 7 * 86400:
-        raise OrderError(f"timeout must be more than 0 and at most a week, not {value!r}")
-    return float(value)
 
 
 def rss_mb() -> float:
@@ -162,7 +119,7 @@ class WarmWorker:
         try:
             order_id, order = parse_order(line, self.default_timeout)
         except OrderError as error:
-            self.say({"order": _order_id(line), "status": "refused", "error": str(error)})
+            self.say({"order": order_id_of(line), "status": "refused", "error": str(error)})
             return
         if self.refusing:
             self.say({"order": order_id, "status": "refused", "error": self.refusing})
@@ -260,47 +217,6 @@ class WarmWorker:
             self._closing = True
             engine: Any = self.crawler.engine
             deferred_from_coro(engine.close_spider_async(reason="finished"))
-
-
-def _order_id(line: bytes) -> Any:
-    """The order id of a line that is otherwise unusable, so the daemon can match it."""
-    try:
-        data = json.loads(line)
-    except ValueError:
-        return None
-    return data.get("order") if isinstance(data, dict) else None
-
-
-def read_lines(
-    fd: int,
-    hand_over: Callable[..., Any],
-    take: Callable[[bytes], None],
-    ended: Callable[[], None],
-) -> None:
-    """Read lines from ``fd`` and hand each to the reactor thread; then say it ended.
-
-    Raw ``os.read`` on the descriptor, not ``sys.stdin``: a daemon thread blocked inside a
-    buffered stream's lock can abort the interpreter at exit.
-    """
-    for line in _lines(fd):
-        hand_over(take, line)
-    hand_over(ended)
-
-
-def _lines(fd: int) -> Iterator[bytes]:
-    pending = b""
-    while True:
-        try:
-            chunk = os.read(fd, 65536)
-        except OSError:
-            chunk = b""
-        if not chunk:
-            break
-        pending += chunk
-        *lines, pending = pending.split(b"\n")
-        yield from lines
-    if pending.strip():
-        yield pending
 
 
 # --------------------------------------------------------------------------- main
