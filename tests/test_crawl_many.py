@@ -5,14 +5,18 @@ Real child processes against the local fixture site, as in test_crawl.py.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
+from click.testing import CliRunner
 from conftest import TEST_SETTINGS, child_env, rows
 from fixture_site import make_articles
 
 from topicwatch.archive.lock import topic_lock
+from topicwatch.cli import cli
 
 
 def crawl(db: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -91,3 +95,37 @@ def test_all_writes_the_config_s_archive_unless_db_is_given(site, tmp_path):
     done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=180)
     assert done.returncode == 0, done.stderr[-3000:]
     assert runs(tmp_path / "mine.db")["nato"][0] == "ok"
+
+
+def test_json_prints_one_run_row_per_line(site, db):
+    site.set_listing("ukraine", make_articles(5, start=100))
+    done = crawl(db, "--json", "--url", site.topic_url("nato"), "--url", site.topic_url("ukraine"))
+    assert done.returncode == 0, done.stderr[-3000:]
+    found = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [(run["topic"], run["status"], run["items_new"]) for run in found] == [
+        ("nato", "ok", len(site.topics["nato"])),
+        ("ukraine", "ok", 5),
+    ]
+
+
+def invoke(*args: str) -> Any:
+    return CliRunner().invoke(cli, list(args))
+
+
+def test_several_topics_refuse_options_meant_for_one(tmp_path):
+    db = str(tmp_path / "a.db")
+    two = ("--url", "http://127.0.0.1:9/a/", "--url", "http://127.0.0.1:9/b/", "--db", db)
+    named = invoke("crawl", *two, "--topic", "a")
+    assert named.exit_code == 2 and "--topic names one topic" in named.output
+    bad = invoke("crawl", "--url", "http://127.0.0.1:9/a/", "--url", "ftp://x/", "--db", db)
+    assert bad.exit_code == 2 and "not an http(s) URL" in bad.output
+    assert not (tmp_path / "a.db").exists()
+
+
+def test_all_refuses_url_and_a_broken_config(tmp_path):
+    config = tmp_path / "tw.toml"
+    config.write_text('[[topic]]\nurl = "http://127.0.0.1:9/a/"\nmax_pages = "x"\n', "utf-8")
+    both = invoke("crawl", "--all", "--url", "http://127.0.0.1:9/a/", "--config", str(config))
+    assert both.exit_code == 2 and "not with --url" in both.output
+    broken = invoke("crawl", "--all", "--config", str(config))
+    assert broken.exit_code == 2 and "max_pages" in broken.output
