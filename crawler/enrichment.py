@@ -20,6 +20,7 @@ from scrapy.exceptions import IgnoreRequest
 
 ARTICLE = "topicwatch_article"  # request meta key: an article page (enrichment) request
 BUDGET_SPENT = "enrichment budget spent"
+_REMEMBERED_RUNS = 1000  # far more runs than run side by side in one crawl process
 
 
 class EnrichmentBudgetMiddleware:
@@ -28,7 +29,9 @@ class EnrichmentBudgetMiddleware:
     def __init__(self, budget: float, timeout: float) -> None:
         self.budget = budget
         self.timeout = timeout
-        self.started: float | None = None
+        # run id -> when its first article request went out: a crawl of many topics (a
+        # warm worker) gives each run its own budget. Oldest entries are forgotten first.
+        self.started: dict[int, float] = {}
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> EnrichmentBudgetMiddleware:
@@ -42,9 +45,12 @@ class EnrichmentBudgetMiddleware:
         if not request.meta.get(ARTICLE):
             return
         now = time.monotonic()
-        if self.started is None:
-            self.started = now
-        left = self.budget - (now - self.started)
+        run_id = request.meta.get("run_id", 0)
+        if run_id not in self.started:
+            if len(self.started) >= _REMEMBERED_RUNS:
+                del self.started[next(iter(self.started))]
+            self.started[run_id] = now
+        left = self.budget - (now - self.started[run_id])
         if left <= 0:
             raise IgnoreRequest(BUDGET_SPENT)
         request.meta["download_timeout"] = max(0.1, min(self.timeout, left))

@@ -4,8 +4,10 @@ A Scrapy extension, as Scrapy's own components own lifecycles: when the spider a
 topic run (:data:`crawler.runs.run_wanted`), this takes the topic's lock (one writer per
 topic across processes), records the run as ``running`` (so a crash leaves a trace), and
 hands the spider the archive's memory of the topic. The pipeline commits each run when it
-is complete; runs a shutdown interrupts are closed here as ``aborted`` on
-``spider_closed``, the only signal that says why the crawl ended.
+is complete; a run with a timeout that is not complete by then is recorded ``failed``
+(reason ``timeout``) here, so one hanging site cannot hold a crawl of many topics; runs a
+shutdown interrupts are closed here as ``aborted`` on ``spider_closed``, the only signal
+that says why the crawl ended.
 
 Switched off (``NotConfigured``) without ``TOPICWATCH_DB``: ``scrapy crawl topic -o
 items.jsonl`` then exports the listing and writes no archive.
@@ -32,7 +34,14 @@ from topicwatch.archive.daemon_state import pid_alive
 from topicwatch.archive.enrichment import needs_article, pending_urls
 from topicwatch.archive.layout_guard import confirmed
 from topicwatch.archive.runs import begin_run, recover_stale_runs, topic_name_for
-from topicwatch.crawler.runs import RunOrder, TopicRun, run_wanted
+from topicwatch.crawler.runs import (
+    RunOrder,
+    TopicRun,
+    run_opened,
+    run_refused,
+    run_released,
+    run_wanted,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -82,8 +91,10 @@ class ArchiveRuns:
         self.runs: dict[int, TopicRun] = {}
         self.databases: dict[int, sqlite_utils.Database] = {}
         self._resources: dict[int, ExitStack] = {}
+        self._deadlines: dict[int, Any] = {}  # run id -> its pending IDelayedCall
         crawler.signals.connect(self.open_run, signal=run_wanted)
         crawler.signals.connect(self.spider_closed, signal=signals.spider_closed)
+        crawler.signals.connect(self.request_dropped, signal=signals.request_dropped)
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> ArchiveRuns:
@@ -105,6 +116,9 @@ class ArchiveRuns:
             self.crawler.stats.set_value(f"archive/{kind}", str(error))
             # topicwatch crawl reports it in one line; log it for `scrapy crawl` users.
             logger.log(logging.INFO if kind == "busy" else logging.ERROR, "%s", error)
+            self.crawler.signals.send_catch_log(
+                run_refused, order=order, kind=kind, error=str(error)
+            )
             return None
         resources.callback(db.close)
         now = datetime.now(UTC)
@@ -113,7 +127,7 @@ class ArchiveRuns:
             db,
             topic=order.topic or topic_name_for(order.url),
             url=order.url,
-            trigger=self.trigger,
+            trigger=order.trigger or self.trigger,
             started_at=now,
             pid=os.getpid(),
         )
@@ -122,15 +136,49 @@ class ArchiveRuns:
         self.databases[run_id] = db
         self._resources[run_id] = resources
         self.crawler.stats.set_value("archive/run_id", run_id)
+        if order.timeout is not None:
+            self._deadlines[run_id] = _call_later(order.timeout, self.expire, run)
+        self.crawler.signals.send_catch_log(run_opened, run=run)
         return run
+
+    def expire(self, run: TopicRun) -> None:
+        """The run's time is up: on record as failed (``timeout``) with what it read so
+        far as evidence; the spider ignores its late responses (the run is finished)."""
+        self._deadlines.pop(run.id, None)
+        self.end(run, "timeout")
+
+    def request_dropped(self, request: Any, spider: Spider) -> None:
+        """The scheduler refused one of a run's requests: it will never be answered, so
+        the run could never complete. It is ended now (``aborted``, reason ``dropped``)."""
+        run = self.runs.get(request.meta.get("run_id", 0))
+        if run is not None:
+            self.end(run, "dropped")
+
+    def end(self, run: TopicRun, reason: str) -> None:
+        """Record an open run that cannot complete, and let go of it."""
+        from topicwatch.crawler.pipelines import ArchivePipeline
+
+        if run.finished or run.id not in self.runs:
+            return
+        pipeline: Any = self.crawler.get_item_pipeline(ArchivePipeline)
+        try:
+            if pipeline is not None:
+                pipeline.finish(run, reason)
+        finally:
+            run.finished = True
+            self.release(run)
 
     def release(self, run: TopicRun) -> None:
         """The run is on record (committed or failed): let go of its lock and connection."""
         self.runs.pop(run.id, None)
         self.databases.pop(run.id, None)
+        deadline = self._deadlines.pop(run.id, None)
+        if deadline is not None and deadline.active():
+            deadline.cancel()
         resources = self._resources.pop(run.id, None)
         if resources is not None:
             resources.close()
+            self.crawler.signals.send_catch_log(run_released, run=run)
 
     def spider_closed(self, spider: Spider, reason: str) -> None:
         """Runs still open when the crawl ends were cut short (a shutdown, a crash)."""
@@ -143,3 +191,12 @@ class ArchiveRuns:
                     pipeline.finish(run, reason)
             finally:
                 self.release(run)
+
+
+def _call_later(seconds: float, function: Any, *args: Any) -> Any:
+    """``reactor.callLater``, importing the reactor only once a crawl runs: importing it at
+    module level would install Twisted's default reactor before Scrapy chooses its own."""
+    from twisted.internet import reactor as installed
+
+    reactor: Any = installed
+    return reactor.callLater(seconds, function, *args)

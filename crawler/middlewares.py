@@ -110,21 +110,47 @@ class SiteOnlyMiddleware:
     def __init__(self, crawler: Crawler) -> None:
         self.crawler = crawler
         self.allow_hosts = crawler.settings.getlist("TOPICWATCH_ALLOW_HOSTS")
-        self._origins: dict[str, Origins] = {}
+        self._origins: dict[tuple[str, tuple[str, ...]], Origins] = {}
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> SiteOnlyMiddleware:
         return cls(crawler)
 
     def process_request(self, request: Request) -> None:
-        # Each request names its topic (a crawl may read several): its origins apply.
+        # Each request names its topic (a crawl may read several) and the hosts its topic
+        # allows besides (``allow_hosts`` of the topic's order): its origins apply.
         topic_url = str(request.meta.get("topic_url") or getattr(self.crawler.spider, "url", ""))
-        origins = self._origins.get(topic_url)
+        hosts = (*self.allow_hosts, *request.meta.get("allow_hosts", ()))
+        origins = self._origins.get((topic_url, hosts))
         if origins is None:
-            origins = self._origins[topic_url] = Origins(topic_url, self.allow_hosts)
+            origins = self._origins[(topic_url, hosts)] = Origins(topic_url, list(hosts))
         if origins.permit(request.url):
             return
         raise IgnoreRequest(
             f"refused to leave the topic's site for {request.url} (not the topic's origin;"
             " other hosts must be listed in allow_hosts)"
         )
+
+
+class FinishedRunMiddleware:
+    """Drop the requests of a run that is already on record (its timeout struck).
+
+    A timed-out run's queued pages, retries and article requests would otherwise still be
+    fetched, holding the site's download slot from the runs that are still going; dropped
+    here, each reaches its errback, which ignores a finished run.
+    """
+
+    def __init__(self, crawler: Crawler) -> None:
+        self.crawler = crawler
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> FinishedRunMiddleware:
+        return cls(crawler)
+
+    def process_request(self, request: Request) -> None:
+        if "run_id" not in request.meta:
+            return  # robots.txt and other requests of no run
+        active = getattr(self.crawler.spider, "active", {})
+        run = active.get(request.meta["run_id"])
+        if run is None or run.finished:
+            raise IgnoreRequest(f"run {request.meta['run_id']} is over: {request.url} not fetched")

@@ -153,6 +153,9 @@ def _unfinished(run: TopicRun, reason: str) -> tuple[str, str, str] | None:
     A later page that cannot be read does not stop the run: what was read is committed
     as a partial run (see :func:`_report`).
     """
+    if reason == "timeout":
+        limit = run.order.timeout or 0
+        return "failed", "timeout", f"the run took longer than its timeout ({limit:g}s)"
     if reason != "finished":
         return "aborted", reason, f"crawl stopped before finishing ({reason})"
     first_page = [failure for failure in run.failures if failure.page == 1]

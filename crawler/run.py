@@ -1,4 +1,5 @@
-"""Run one topic crawl in this process and report its archived outcome.
+"""Run one crawl in this process (one topic, or several side by side) and report the
+archived outcome of each run.
 
 One crawl per process: Twisted's reactor cannot restart, so the daemon runs each crawl
 as a child ``topicwatch crawl`` process (see scheduler.py) and never imports Scrapy.
@@ -24,7 +25,8 @@ from topicwatch.archive import ArchiveError, open_archive
 from topicwatch.archive.crawl_memory import run_row
 from topicwatch.archive.durations import duration_seconds
 from topicwatch.archive.lock import lock_path, open_lock_file
-from topicwatch.archive.runs import end_run_without_changes, run_line
+from topicwatch.archive.runs import end_run_without_changes, run_line, topic_name_for
+from topicwatch.crawler.runs import RunOrder, TopicRun, run_opened, run_recorded, run_refused
 from topicwatch.crawler.spiders.topic import TopicSpider, parse_selectors, topic_url
 from topicwatch.origins import host_entries
 from topicwatch.setting_values import whole_number
@@ -64,20 +66,8 @@ def crawl(request: CrawlRequest) -> CrawlResult:
     """Crawl one topic into the archive and return the archived outcome."""
     url = topic_url(request.url)
     parse_selectors(request.selectors)
-    settings = Settings()
-    settings.setmodule("topicwatch.crawler.settings", priority="project")
-    check_overrides(settings, request.settings)
-    open_archive(request.db).close()  # bad paths fail here, before Scrapy starts
-    os.close(open_lock_file(lock_path(request.db, url)))  # and a planted lock file too
-    settings.setdict(
-        {
-            "TOPICWATCH_DB": request.db,
-            "TOPICWATCH_TRIGGER": request.trigger,
-            "TOPICWATCH_LOCK_WAIT": request.lock_wait,
-            **request.settings,
-        },
-        priority="cmdline",
-    )
+    settings = crawl_settings(request.db, request.trigger, request.lock_wait, request.settings)
+    os.close(open_lock_file(lock_path(request.db, url)))  # a planted lock file fails here
     process = CrawlerProcess(settings)
     crawler = process.create_crawler(TopicSpider)
     started = time.monotonic()
@@ -91,6 +81,136 @@ def crawl(request: CrawlRequest) -> CrawlResult:
     )
     process.start()
     return _result(crawler.stats, request.db, time.monotonic() - started)
+
+
+def crawl_settings(db: str, trigger: str, lock_wait: float, overrides: dict[str, Any]) -> Settings:
+    """The project's settings with a crawl's own on top, checked before Scrapy starts:
+    a bad ``-s`` value or archive path is a usage error, not a traceback in the reactor."""
+    settings = Settings()
+    settings.setmodule("topicwatch.crawler.settings", priority="project")
+    check_overrides(settings, overrides)
+    open_archive(db).close()  # bad paths fail here, before Scrapy starts
+    settings.setdict(
+        {
+            "TOPICWATCH_DB": db,
+            "TOPICWATCH_TRIGGER": trigger,
+            "TOPICWATCH_LOCK_WAIT": lock_wait,
+            **overrides,
+        },
+        priority="cmdline",
+    )
+    return settings
+
+
+@dataclass(frozen=True)
+class TopicCrawl:
+    """One topic of a crawl of several, with its own limits (the daemon's config)."""
+
+    url: str
+    topic: str | None = None
+    max_pages: int = 5
+    selectors: dict[str, str] | None = None
+    allow_hosts: tuple[str, ...] = ()
+    timeout: float | None = None
+
+
+@dataclass(frozen=True)
+class TopicResult:
+    """One topic's outcome in a crawl of several: ``status`` is the run's, or ``busy`` /
+    ``archive_error`` when no run began; ``line`` is what ``topicwatch crawl`` prints."""
+
+    topic: str
+    status: str
+    run: dict[str, Any] | None
+    line: str
+
+
+def crawl_topics(topics: list[TopicCrawl], request: CrawlRequest) -> tuple[int, list[TopicResult]]:
+    """Crawl several topics in one Scrapy crawl, one run each (its own row, lock and
+    commit), and return the exit code and each topic's outcome, in the order given.
+
+    One process and one crawl for all of them: the imports and the engine's start are
+    paid once, and a busy or failing topic does not stop the others. ``request`` gives
+    what the runs share (archive, trigger, lock wait, ``--pages``, settings).
+    """
+    orders = [_order(topic, request.pages) for topic in topics]
+    settings = crawl_settings(request.db, request.trigger, request.lock_wait, request.settings)
+    for order in orders:
+        os.close(open_lock_file(lock_path(request.db, order.url)))
+    process = CrawlerProcess(settings)
+    crawler = process.create_crawler(TopicSpider)
+    opened: dict[str, int] = {}
+    refused: dict[str, tuple[str, str]] = {}
+    began: dict[int, float] = {}
+    took: dict[int, float] = {}  # run id -> seconds from its start to its record
+
+    def on_opened(run: TopicRun) -> None:
+        opened[run.order.url] = run.id
+        began[run.id] = time.monotonic()
+
+    def on_recorded(run: TopicRun, run_id: int, status: str) -> None:
+        took[run_id] = time.monotonic() - began.get(run_id, time.monotonic())
+
+    def on_refused(order: RunOrder, kind: str, error: str) -> None:
+        refused[order.url] = (kind, error)
+
+    crawler.signals.connect(on_opened, signal=run_opened, weak=False)
+    crawler.signals.connect(on_refused, signal=run_refused, weak=False)
+    crawler.signals.connect(on_recorded, signal=run_recorded, weak=False)
+    process.crawl(crawler, orders=orders)
+    process.start()
+    storage = crawler.stats.get_value("archive/storage_error")
+    for run_id, moment in began.items():  # a run never recorded lasted the whole crawl
+        took.setdefault(run_id, time.monotonic() - moment)
+    results = [_topic_result(order, opened, refused, took, request.db, storage) for order in orders]
+    return _batch_exit_code([result.status for result in results]), results
+
+
+def _order(topic: TopicCrawl, pages: int | None) -> RunOrder:
+    return RunOrder(
+        url=topic_url(topic.url),
+        topic=topic.topic or "",
+        max_pages=topic.max_pages,
+        exact_pages=pages,
+        selectors=parse_selectors(topic.selectors),
+        allow_hosts=topic.allow_hosts,
+        timeout=topic.timeout,
+    )
+
+
+def _topic_result(
+    order: RunOrder,
+    opened: dict[str, int],
+    refused: dict[str, tuple[str, str]],
+    took: dict[int, float],
+    db_path: str,
+    storage: str | None,
+) -> TopicResult:
+    name = order.topic or topic_name_for(order.url)
+    if order.url in refused:
+        kind, error = refused[order.url]
+        return TopicResult(name, kind, None, f"{name}: {kind}: {error}")
+    if order.url not in opened:
+        return TopicResult(name, "failed", None, f"{name}: failed: the run did not start")
+    db = open_archive(db_path, readonly=True)
+    try:
+        run = run_row(db, opened[order.url])
+    finally:
+        db.close()
+    if run["status"] == "running" and storage:
+        run = _close_unrecorded(db_path, run, storage)
+    duration = took.get(run["id"], 0.0)
+    return TopicResult(run["topic"], run["status"], run, describe(run, duration))
+
+
+def _batch_exit_code(statuses: list[str]) -> int:
+    """0 when every run is ok; 1 when any failed (or could not start); else 75 when any
+    topic was busy (try again later)."""
+    if all(status == "ok" for status in statuses):
+        return EXIT_OK
+    if any(status != "busy" and status != "ok" for status in statuses):
+        return EXIT_FAILED
+    return EXIT_BUSY
 
 
 # Settings that are seconds: DOWNLOAD_TIMEOUT, DOWNLOAD_DELAY, AUTOTHROTTLE_MAX_DELAY, ...

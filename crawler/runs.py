@@ -34,6 +34,15 @@ run_wanted = object()
 # the moments a crash test kills a crawl between.
 run_committing = object()
 run_recorded = object()
+# Sent by the archive extension when it opened a run (``run=TopicRun``) or could not
+# (``order=RunOrder``, ``kind`` "busy" or "archive_error", ``error``): a crawl of many
+# topics, or a warm worker, reports each order's outcome from these, not from the stats
+# (one value per crawl).
+run_opened = object()
+run_refused = object()
+# Sent by the archive extension once a run's lock and connection are let go (``run``):
+# the moment another process may crawl the topic again, so the moment to report the run.
+run_released = object()
 
 
 @dataclass(frozen=True)
@@ -46,6 +55,11 @@ class RunOrder:
     exact_pages: int | None = None  # --pages N: read exactly N pages, unconditionally
     selectors: Any = None  # crawler.extract.Selectors
     allow_hosts: tuple[str, ...] = ()
+    # Seconds the run may take before it is recorded failed (reason ``timeout``) and its
+    # late responses ignored: in a process that runs many topics, one hanging site must
+    # not hold the others' results, nor the process, for longer than this.
+    timeout: float | None = None
+    trigger: str = ""  # recorded in crawl_runs.trigger; "" means the crawl's own
 
 
 class CrawlMemory(Protocol):

@@ -54,6 +54,8 @@ RETRY_BACKOFF_BASE = 1.0
 RETRY_BACKOFF_MAX = 30.0
 RETRY_AFTER_MAX = 120.0
 DOWNLOADER_MIDDLEWARES = {
+    # First: a run already on record (its timeout struck) fetches nothing more.
+    "topicwatch.crawler.middlewares.FinishedRunMiddleware": 30,
     # Before robots.txt: no off-site fetch at all.
     "topicwatch.crawler.middlewares.SiteOnlyMiddleware": 40,
     # After DownloadTimeoutMiddleware (350): an article request's timeout is the budget left.
@@ -71,6 +73,12 @@ TOPICWATCH_ENRICH = True
 TOPICWATCH_ENRICH_MAX = 20
 TOPICWATCH_ENRICH_BUDGET = 60.0
 TOPICWATCH_ARTICLE_TIMEOUT = 15.0
+
+# A warm crawl worker (crawler.worker): an order's run timeout when the order names none,
+# and when the worker asks to be replaced (runs done, resident memory in MiB).
+TOPICWATCH_RUN_TIMEOUT = 600.0
+TOPICWATCH_WORKER_MAX_RUNS = 10_000
+TOPICWATCH_WORKER_MAX_RSS_MB = 512.0
 
 ITEM_PIPELINES = {"topicwatch.crawler.pipelines.ArchivePipeline": 300}
 # Topic runs: the lock, the run's row, the archive's memory, and closing what a shutdown

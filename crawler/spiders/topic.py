@@ -12,7 +12,7 @@ knows nothing.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from dataclasses import fields
 from datetime import UTC, datetime
 from typing import Any
@@ -51,6 +51,9 @@ class TopicSpider(scrapy.Spider):
     Arguments (``-a name=value``): ``url`` (default: novaist.jp's NATO tag), ``max_pages``
     (continuity paging limit, default 5), ``pages`` (read exactly N pages), ``topic``
     (name; default from the URL), ``selectors`` (JSON object of CSS selector overrides).
+    From Python, ``orders`` (RunOrder objects) starts one run per order instead, each with
+    its own limits, selectors and hosts (``topicwatch crawl --all``), or none: a warm
+    worker (:mod:`crawler.worker`) opens runs as orders arrive, with :meth:`start_run`.
 
     Paging goes on while a page holds no item the archive knows (continuity), and also
     while an item the topic listed last time is missing from the stretch read so far (it
@@ -68,6 +71,7 @@ class TopicSpider(scrapy.Spider):
         pages: int | str | None = None,
         topic: str | None = None,
         selectors: str | dict[str, str] | None = None,
+        orders: Sequence[RunOrder] | None = None,
         *args: Any,
         **kwargs: Any,
     ) -> None:
@@ -80,12 +84,19 @@ class TopicSpider(scrapy.Spider):
             selectors=parse_selectors(selectors),
         )
         self.url = self.order.url
+        self.orders = [self.order] if orders is None else list(orders)
         self.active: dict[int, TopicRun] = {}
 
     async def start(self) -> AsyncIterator[scrapy.Request]:
-        run = self.open_run(self.order)
-        if run is not None:
-            yield self.page_request(run, run.order.url, page=1, offset=0)
+        for order in self.orders:
+            request = self.start_run(order)
+            if request is not None:
+                yield request
+
+    def start_run(self, order: RunOrder) -> scrapy.Request | None:
+        """Open a run for ``order`` and return its first page's request (None: refused)."""
+        run = self.open_run(order)
+        return None if run is None else self.page_request(run, run.order.url, page=1, offset=0)
 
     def open_run(self, order: RunOrder) -> TopicRun | None:
         """A topic run from the archive extension (None: the topic is busy or the archive
@@ -103,6 +114,8 @@ class TopicSpider(scrapy.Spider):
     def _request(self, run: TopicRun, url: str, **kwargs: Any) -> scrapy.Request:
         """A request of ``run``: counted until answered, kept on the topic's origins."""
         meta = {"run_id": run.id, "topic_url": run.order.url, **kwargs.pop("meta", {})}
+        if run.order.allow_hosts:
+            meta["allow_hosts"] = run.order.allow_hosts
         run.outstanding += 1
         # dont_filter: the run decides what to read, and a filtered request would never be
         # answered, leaving its run open for good.
@@ -142,14 +155,21 @@ class TopicSpider(scrapy.Spider):
             run.errors.append(f"{type(error).__name__}: {error}")
         yield from self._settle(run)
 
-    def _run(self, request: scrapy.Request) -> TopicRun:
-        return self.active[request.meta["run_id"]]
+    def _run(self, request: scrapy.Request) -> TopicRun | None:
+        """The request's run, or None once the run is on record (its timeout struck): its
+        late answers change nothing, and the run is forgotten here."""
+        run = self.active.get(request.meta["run_id"])
+        if run is not None and run.finished:
+            del self.active[run.id]
+            return None
+        return run
 
     # ------------------------------------------------------------------ listing pages
 
     def parse(self, response: Response, **kwargs: Any) -> Iterator[Output]:
         run = self._run(response.request)  # type: ignore[arg-type]
-        yield from self._answered(run, self._listing_page(run, response))
+        if run is not None:
+            yield from self._answered(run, self._listing_page(run, response))
 
     def _listing_page(self, run: TopicRun, response: Response) -> Iterator[Output]:
         page, offset, url = (response.meta[k] for k in ("page", "offset", "listing_url"))
@@ -254,7 +274,8 @@ class TopicSpider(scrapy.Spider):
         """Errback: a page that could not be fetched after Scrapy's retries."""
         request = failure.request  # type: ignore[attr-defined]
         run = self._run(request)
-        yield from self._answered(run, self._page_failure(run, failure, request))
+        if run is not None:
+            yield from self._answered(run, self._page_failure(run, failure, request))
 
     def _page_failure(
         self, run: TopicRun, failure: Failure, request: scrapy.Request
@@ -305,7 +326,8 @@ class TopicSpider(scrapy.Spider):
 
     def parse_article(self, response: Response) -> Iterator[Output]:
         run = self._run(response.request)  # type: ignore[arg-type]
-        yield from self._answered(run, self._article_page(run, response))
+        if run is not None:
+            yield from self._answered(run, self._article_page(run, response))
 
     def _article_page(self, run: TopicRun, response: Response) -> Iterator[Output]:
         url = response.meta["listing_url"]
@@ -331,6 +353,8 @@ class TopicSpider(scrapy.Spider):
     def article_failed(self, failure: Failure) -> Iterator[Output]:
         request = failure.request  # type: ignore[attr-defined]
         run = self._run(request)
+        if run is None:
+            return
         message = failure.getErrorMessage()
         failed = ArticleFailure(request.meta["listing_url"], message,
                                 skipped=message == BUDGET_SPENT, run_id=run.id)  # fmt: skip

@@ -1,4 +1,5 @@
-"""``topicwatch crawl``: crawl one topic now and archive what changed.
+"""``topicwatch crawl``: crawl one topic (or several, or every configured one) now and
+archive what changed.
 
 Scrapy is imported when the command runs, never when the command line is built: every
 other command (and ``--help``) starts without it.
@@ -15,7 +16,7 @@ import click
 from topicwatch import DEFAULT_TOPIC_URL, PAGE_CAP
 from topicwatch.archive import ArchiveError
 from topicwatch.archive.durations import duration_seconds
-from topicwatch.cli.options import db_option
+from topicwatch.cli.options import config_option, db_option
 from topicwatch.cli.output import say
 from topicwatch.printable import printable
 from topicwatch.selectors import check_selector
@@ -37,7 +38,16 @@ class PageCount(click.IntRange):
 
 
 @click.command(name="crawl")
-@click.option("--url", default=DEFAULT_TOPIC_URL, show_default=True, help="Topic listing URL.")
+@click.option(
+    "--url",
+    "urls",
+    multiple=True,
+    default=[DEFAULT_TOPIC_URL],
+    show_default=True,
+    help="Topic listing URL (repeatable: several topics in one crawl).",
+)
+@click.option("--all", "all_topics", is_flag=True, help="Every topic in the daemon's config.")
+@config_option
 @db_option
 @click.option("--topic", help="Topic name (default: the URL's last path segment).")
 @click.option(
@@ -79,7 +89,9 @@ class PageCount(click.IntRange):
 @click.option("--log-level", default="WARNING", show_default=True, help="Scrapy log level.")
 @click.option("--json", "as_json", is_flag=True, help="Print the run as a JSON object.")
 def crawl_command(
-    url: str,
+    urls: tuple[str, ...],
+    all_topics: bool,
+    config_path: str | None,
     db: str,
     topic: str | None,
     pages: int | None,
@@ -97,11 +109,19 @@ def crawl_command(
     --json, the run's row. Exit status: 0 ok, 1 failed run, 2 usage error, 75 busy
     (another process is crawling this topic).
 
+    Several --url options, or --all (every topic of the daemon's config, each with
+    its own max_pages, selectors, allow_hosts and timeout, into the config's archive
+    unless --db is given), crawl the topics side by side in one process: one run
+    each (its own row, lock and commit), one line (or JSON object) per topic. A busy
+    topic is reported and the others go on. Exit status: 0 every run ok, 1 any run
+    failed, 75 any topic busy and none failed, 2 usage error.
+
     \b
     Examples:
         topicwatch crawl
         topicwatch crawl --url https://novaist.jp/articles/tag/nato/ --db nato.db
         topicwatch crawl --pages 3      # fill a gap: read exactly 3 pages
+        topicwatch crawl --all --config /etc/topicwatch.toml
     """
     from scrapy.exceptions import UsageError
 
@@ -109,6 +129,11 @@ def crawl_command(
 
     settings = _parse_overrides(overrides)
     _check_page_limits(settings, pages=pages, max_pages=max_pages)
+    if all_topics or len(urls) > 1:
+        topics, db, settings = _batch(urls, all_topics, config_path, db, topic, settings)
+        url = urls[0]
+    else:
+        (url,) = urls
     request = CrawlRequest(
         url=url,
         db=db,
@@ -120,6 +145,8 @@ def crawl_command(
         selectors=_parse_selectors(selectors),
         settings={**settings, "LOG_LEVEL": log_level.upper()},
     )
+    if all_topics or len(urls) > 1:
+        _crawl_batch(topics, request, as_json)
     try:
         result = crawl(request)
     except (UsageError, ArchiveError) as error:
@@ -129,6 +156,59 @@ def crawl_command(
     else:
         say(result.message, err=result.exit_code != 0)
     sys.exit(result.exit_code)
+
+
+def _batch(
+    urls: tuple[str, ...],
+    all_topics: bool,
+    config_path: str | None,
+    db: str,
+    topic: str | None,
+    settings: dict[str, str],
+) -> tuple[list[Any], str, dict[str, str]]:
+    """The topics of a crawl of several, its archive and its settings (the config's
+    ``[settings]``, then ``-s``); each topic keeps its own limits from the config."""
+    from topicwatch.crawler.run import TopicCrawl
+
+    ctx = click.get_current_context()
+    if topic:
+        raise click.UsageError("--topic names one topic: not with several")
+    if not all_topics:
+        return [TopicCrawl(url) for url in urls], db, settings
+    if ctx.get_parameter_source("urls") != click.core.ParameterSource.DEFAULT:
+        raise click.UsageError("--all crawls the config's topics: not with --url")
+    from topicwatch.daemon.config import ConfigError, load_config
+
+    try:
+        config = load_config(config_path)
+    except ConfigError as error:
+        raise click.UsageError(printable(str(error))) from error
+    if ctx.get_parameter_source("db") == click.core.ParameterSource.DEFAULT:
+        db = str(config.db)
+    topics = [
+        TopicCrawl(t.url, t.name, t.max_pages, t.selectors, t.allow_hosts, t.timeout)
+        for t in config.topics
+    ]
+    return topics, db, {**config.settings, **settings}
+
+
+def _crawl_batch(topics: list[Any], request: Any, as_json: bool) -> None:
+    """Crawl several topics in one process; one line (or JSON object) per topic."""
+    from scrapy.exceptions import UsageError
+
+    from topicwatch.crawler.run import crawl_topics
+
+    try:
+        code, results = crawl_topics(topics, request)
+    except (UsageError, ArchiveError) as error:
+        raise click.UsageError(printable(str(error))) from error
+    for result in results:
+        if as_json:
+            row = result.run or {"topic": result.topic, "status": result.status}
+            click.echo(json.dumps(row if result.run else {**row, "error": result.line}))
+        else:
+            say(result.line)
+    sys.exit(code)
 
 
 def _parse_overrides(pairs: tuple[str, ...]) -> dict[str, str]:
