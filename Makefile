@@ -18,7 +18,7 @@ run: $(STAMP)
 	$(BIN)/topicwatch daemon
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q -n 2
+	$(BIN)/python -m pytest -q -n 2 --dist worksteal
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
