@@ -34,6 +34,7 @@ import sqlite_utils
 from bench.search_texts import TextStream
 from topicwatch.archive import open_archive
 from topicwatch.archive.changes import Sighting
+from topicwatch.archive.daemon_state import pid_alive
 from topicwatch.archive.runs import begin_run, end_run_without_changes
 from topicwatch.archive.schema import SCHEMA_VERSION
 from topicwatch.archive.store import PageResult, RunReport, commit_run
@@ -238,7 +239,7 @@ def cached_archive(items: int, edits: int, progress: Progress = lambda _: None) 
     scratch = path.with_suffix(f".building-{os.getpid()}")
     for stale in CACHE.glob(f"{name}.building-*"):
         builder = re.search(r"\.building-(\d+)", stale.name)
-        if builder is None or not _alive(int(builder.group(1))):
+        if builder is None or not pid_alive(int(builder.group(1))):
             stale.unlink(missing_ok=True)  # left by a build that died (its -journal too)
     progress(f"search: building a {items:,}-item archive in {scratch} (cached for next time)")
     built = build(scratch, items, edits, progress)
@@ -251,13 +252,3 @@ def cached_archive(items: int, edits: int, progress: Progress = lambda _: None) 
     os.replace(fresh_meta, meta)
     progress(f"search: built in {built.seconds:.0f} s: {built.versions:,} versions")
     return Built(**{**asdict(built), "path": path})
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
