@@ -74,7 +74,8 @@ def read_status(
     rows = db.execute(
         "SELECT t.id, t.name, t.url, d.schedule, d.next_run_at,"
         " coalesce(d.consecutive_failures, 0), coalesce(d.alerting, 0), d.last_error"
-        " FROM topics t LEFT JOIN daemon_topics d ON d.topic_id = t.id ORDER BY t.name"
+        " FROM topics t LEFT JOIN daemon_topics d ON d.topic_id = t.id"
+        " WHERE t.retired_at IS NULL ORDER BY t.name"
     ).fetchall()
     topics = []
     for topic_id, name, url, schedule, next_run, failures, alerting, last_error in rows:

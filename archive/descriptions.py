@@ -22,6 +22,8 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "name": "Operator's label (default: the URL's last path segment, e.g. nato).",
             "url": "Canonical URL of page 1 of the listing.",
             "created_at": "When the first run of the topic started (UTC).",
+            "retired_at": "When the operator retired it (`topicwatch topics retire`): out of"
+            " status and gaps, history kept; NULL while active. A new crawl makes it active.",
         },
     ),
     "crawl_runs": (

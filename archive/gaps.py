@@ -67,9 +67,11 @@ class _Run:
 
 
 def find_gaps(db: sqlite_utils.Database, now: datetime, topic_id: int | None = None) -> list[Gap]:
-    """Every gap of every topic (or of one), oldest first within a topic."""
+    """Every gap of every active topic (or of one, retired or not), oldest first within a
+    topic."""
     topics = db.execute(
-        "SELECT id, name, url FROM topics WHERE ? IS NULL OR id = ? ORDER BY name",
+        "SELECT id, name, url FROM topics WHERE (? IS NULL AND retired_at IS NULL) OR id = ?"
+        " ORDER BY name",
         [topic_id, topic_id],
     ).fetchall()
     gaps: list[Gap] = []

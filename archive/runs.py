@@ -29,15 +29,18 @@ def ensure_topic(db: sqlite_utils.Database, name: str, url: str, now: datetime) 
     """Return the id of the topic at ``url``, creating it on first use.
 
     The URL is the identity; the name is the operator's label and follows the latest
-    config. Names are unique, so a name another site's topic holds (both ``/tag/nato/``)
-    gets the host appended: ``nato (example.jp)``.
+    config. A retired topic that is crawled again is active again. Names are unique, so a
+    name another site's topic holds (both ``/tag/nato/``) gets the host appended:
+    ``nato (example.jp)``.
     """
-    row = db.execute("SELECT id, name FROM topics WHERE url = ?", [url]).fetchone()
+    row = db.execute("SELECT id, name, retired_at FROM topics WHERE url = ?", [url]).fetchone()
     if row is not None:
         if row[1] != name:
             db.execute(
                 "UPDATE topics SET name = ? WHERE id = ?", [_free_name(db, name, url), row[0]]
             )
+        if row[2] is not None:  # crawled again: in use, whatever was retired
+            db.execute("UPDATE topics SET retired_at = NULL WHERE id = ?", [row[0]])
         return int(row[0])
     cursor = db.execute(
         "INSERT INTO topics (name, url, created_at) VALUES (?, ?, ?)",

@@ -508,6 +508,12 @@ def _v9_volatile_shapes(db: sqlite_utils.Database) -> None:
     _rehash(db)
 
 
+def _v10_retired_topics(db: sqlite_utils.Database) -> None:
+    """``topics.retired_at``: a topic the operator retired (a mistyped URL, a tag the site
+    dropped) leaves ``status`` and ``gaps`` while its history stays; NULL while active."""
+    db.execute("ALTER TABLE topics ADD COLUMN retired_at TEXT")
+
+
 def _rehash(db: sqlite_utils.Database) -> None:
     """Recompute every stored content hash from the stored text under today's comparison."""
     for table in ("items", "item_versions"):
@@ -532,6 +538,7 @@ MIGRATIONS: list[Migration] = [
     _v7_trust,
     _v8_volatile_edges,
     _v9_volatile_shapes,
+    _v10_retired_topics,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

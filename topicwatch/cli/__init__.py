@@ -37,6 +37,7 @@ COMMANDS = {
     "reparse": "topicwatch.cli.reparse:reparse_command",
     "show-snapshot": "topicwatch.cli.snapshots:show_snapshot_command",
     "prune": "topicwatch.cli.snapshots:prune_command",
+    "topics": "topicwatch.cli.topics:topics_command",
 }
 
 
