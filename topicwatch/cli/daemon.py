@@ -32,17 +32,23 @@ from topicwatch.daemon.log import span
 from topicwatch.printable import to_json
 
 
-def _load(config_path: str | None) -> Config:
+def _load(config_path: str | None, db: str | None = None) -> Config:
     try:
-        return load_config(config_path)
+        return load_config(config_path, db=db)
     except ConfigError as error:
         raise Problem(str(error)) from None
 
 
 @click.command(name="daemon")
 @config_option
+@click.option(
+    "--db",
+    "db",
+    type=click.Path(dir_okay=False),
+    help="Archive file, instead of the config's db (a service's state directory).",
+)
 @click.option("--log-json", is_flag=True, help="Log JSON lines instead of text lines.")
-def daemon_command(config_path: str | None, log_json: bool) -> None:
+def daemon_command(config_path: str | None, db: str | None, log_json: bool) -> None:
     """Crawl every configured topic on its schedule until stopped.
 
     Without a config file: the default NATO topic every 30 minutes into
@@ -54,9 +60,11 @@ def daemon_command(config_path: str | None, log_json: bool) -> None:
     Examples:
         topicwatch daemon
         topicwatch daemon --config /etc/topicwatch.toml --log-json
+        topicwatch daemon --config /etc/topicwatch/topicwatch.toml \\
+            --db /var/lib/topicwatch/topicwatch.db
     """
     _stop_quietly_until_running()
-    config = _load(config_path)
+    config = _load(config_path, db)
     try:
         check_archive(config.db)  # another application's file: refuse before the daemon starts
         check_lock_dir(config.db)

@@ -114,15 +114,20 @@ class Config:
     settings: dict[str, str] = field(default_factory=dict)
 
 
-def load_config(path: str | os.PathLike[str] | None = None) -> Config:
+def load_config(
+    path: str | os.PathLike[str] | None = None, *, db: str | os.PathLike[str] | None = None
+) -> Config:
     """Read and validate the config at ``path``; ``None`` means ./topicwatch.toml if present.
 
     With no file at all the daemon still has work: the default NATO topic every 30 minutes
-    into ./topicwatch.db, so ``topicwatch daemon`` needs nothing else.
+    into ./topicwatch.db, so ``topicwatch daemon`` needs nothing else. ``db`` (``topicwatch
+    daemon --db``) replaces the config's archive: a config installed read-only under /etc
+    names a relative db beside itself, and a service keeps its archive in its state
+    directory instead.
     """
     if path is None:
         if not Path(DEFAULT_CONFIG).is_file():
-            return _default_config()
+            return _default_config(None if db is None else Path(db).absolute())
         path = DEFAULT_CONFIG
     file = Path(path)
     try:
@@ -136,6 +141,8 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
     except RecursionError:
         raise ConfigError(f"{file}: not valid TOML (nested too deeply)") from None
     try:
+        if db is not None:
+            data = {**data, "db": str(Path(db).absolute())}
         return parse_config(data, base=file.resolve().parent, path=file.resolve())
     except ConfigError as error:
         raise ConfigError(f"{file}: {error}") from None
@@ -180,8 +187,8 @@ def _check_key_depth(text: str) -> None:
             )
 
 
-def _default_config() -> Config:
-    db = Path(DEFAULT_DB).resolve()
+def _default_config(db: Path | None = None) -> Config:
+    db = db or Path(DEFAULT_DB).resolve()
     _check_db_dir(db)
     name = topic_name_for(DEFAULT_TOPIC_URL)
     return Config(db=db, topics=(TopicConfig(name=name, url=DEFAULT_TOPIC_URL),))
