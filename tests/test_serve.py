@@ -45,9 +45,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path
     try:
         assert process.stderr is not None
         log = []
-        for line in process.stderr:  # uvicorn logs this once it accepts connections
+        for line in process.stderr:  # printed once the port is bound and listening
             log.append(line)
-            if "Uvicorn running on" in line:
+            if "read-only at http://" in line:
                 break
         else:
             pytest.fail("datasette did not start:\n" + "".join(log))
@@ -168,3 +168,14 @@ def test_a_query_cannot_build_values_beyond_the_limits(server, sql):
     assert peak_memory(PIDS[base]) < HEAP_LIMIT_BYTES + 384 * 1024 * 1024
     status, body = query(base, "select count(*) as n from items")  # and it still serves
     assert status == 200 and json.loads(body)[0]["n"] > 0
+
+
+def test_a_port_in_use_is_one_line_and_exit_2(server):
+    base, db = server
+    port = base.rsplit(":", 1)[1]
+    done = subprocess.run(
+        [sys.executable, "-m", "topicwatch", "serve", "--db", str(db), "--port", port],
+        env=child_env(), capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert done.stderr.strip() == f"Error: port {port} on 127.0.0.1 is in use (try --port)"

@@ -16,7 +16,9 @@ query can build (:func:`bound_connection`): values, SQL text, and all of SQLite'
 
 from __future__ import annotations
 
+import socket
 import sqlite3
+import sys
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -108,8 +110,9 @@ def metadata(database: str) -> dict[str, Any]:
     }
 
 
-def serve(path: Path, host: str, port: int) -> None:
-    """Run Datasette on ``path`` until interrupted (imports the optional extra lazily)."""
+def serve(path: Path, listening: socket.socket) -> None:
+    """Run Datasette on ``path`` on the bound socket ``listening`` until interrupted
+    (imports the optional extra lazily)."""
     import uvicorn
     from datasette.app import Datasette
     from datasette.plugins import pm
@@ -117,7 +120,14 @@ def serve(path: Path, host: str, port: int) -> None:
     if not pm.has_plugin("topicwatch"):
         pm.register(_plugin(), name="topicwatch")
     app = Datasette([str(path)], metadata=metadata(path.stem), settings={"sql_time_limit_ms": 3000})
-    uvicorn.run(app.app(), host=host, port=port, log_level="info")
+    host, port = listening.getsockname()[:2]
+    server = uvicorn.Server(uvicorn.Config(app.app(), host=host, port=port, log_level="info"))
+    # Listening already: a browser that connects now waits in the backlog, not refused.
+    listening.listen(128)
+    where = f"[{host}]" if ":" in host else host
+    print(f"serving {path} read-only at http://{where}:{port}/ (Ctrl-C stops)", file=sys.stderr,
+          flush=True)  # fmt: skip
+    server.run(sockets=[listening])
 
 
 def _plugin() -> ModuleType:

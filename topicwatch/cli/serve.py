@@ -1,11 +1,14 @@
 """``topicwatch serve``: the archive in Datasette, read-only.
 
-Opens the archive read-only, reads the clock once to resolve WHEN, calls one archive
-function and formats the result; any problem is one line on stderr and exit status 2.
+Checks the archive and binds the port before Datasette starts, so that any problem (a
+missing archive, a port in use) is one line on stderr and exit status 2, not uvicorn's
+log and exit 3.
 """
 
 from __future__ import annotations
 
+import errno
+import socket
 from pathlib import Path
 
 import click
@@ -46,4 +49,23 @@ def serve_command(db: str, host: str, port: int) -> None:
                 " create; a server reading for hours without it could not notice a writer"
                 " (run serve as the archive's owner, or while the daemon keeps it open)"
             )
-    serve(Path(db), host, port)
+    serve(Path(db), listening_socket(host, port))
+
+
+def listening_socket(host: str, port: int) -> socket.socket:
+    """A socket bound to ``host:port``, handed to the server (no window for another
+    process to take the port between this check and the server's start)."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    except (socket.gaierror, UnicodeError) as error:
+        raise Problem(f"cannot listen on {host}:{port}: {error}") from None
+    listening = socket.socket(family, kind, proto)
+    listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listening.bind(address)
+    except OSError as error:
+        listening.close()
+        if error.errno == errno.EADDRINUSE:
+            raise Problem(f"port {port} on {host} is in use (try --port)") from None
+        raise Problem(f"cannot listen on {host}:{port}: {error.strerror or error}") from None
+    return listening
