@@ -13,6 +13,7 @@ BENCHMARKS = {
     "extraction": ("bench.extraction", "Extraction per 20-item page"),
     "snapshots": ("bench.snapshots", "Snapshot storage, compression and reparse"),
     "crawl": ("bench.crawl", "Crawl throughput against a download-only spider"),
+    "checks": ("bench.checks", "What a scheduled check costs: floor, process, warm worker"),
     "recrawl": ("bench.recrawl", "Unchanged re-crawl (304 path) against a changed one"),
     "ingest": ("bench.ingest", "Archive writes: new items and unchanged re-sightings"),
     "search": ("bench.search", "Search and changes on a year-sized archive"),
