@@ -31,6 +31,7 @@ import contextlib
 import json
 import os
 import resource
+import sqlite3
 import sys
 import threading
 import time
@@ -41,8 +42,9 @@ from scrapy.crawler import Crawler, CrawlerProcess
 from scrapy.exceptions import DontCloseSpider, UsageError
 from scrapy.utils.defer import deferred_from_coro
 
-from topicwatch.archive import ArchiveError, open_archive
+from topicwatch.archive import ArchiveError
 from topicwatch.archive.crawl_memory import run_row
+from topicwatch.crawler.extensions import ArchiveRuns
 from topicwatch.crawler.orders import OrderError, order_id_of, parse_order, read_lines
 from topicwatch.crawler.run import EXIT_OK, EXIT_USAGE, crawl_settings, describe
 from topicwatch.crawler.runs import (
@@ -173,13 +175,12 @@ class WarmWorker:
     def _report(self, order_id: Any, run_id: int, status: str, duration: float) -> dict[str, Any]:
         report: dict[str, Any] = {"order": order_id, "run_id": run_id, "status": status}
         try:
-            db = open_archive(self.db_path, readonly=True)
-        except ArchiveError as error:
+            runs = self.crawler.get_extension(ArchiveRuns)
+            if runs is None:
+                raise ArchiveError("the ArchiveRuns extension is not enabled")
+            row = run_row(runs.archive(), run_id)  # the runs' own connection
+        except (ArchiveError, sqlite3.Error, KeyError) as error:
             return {**report, "error": str(error)}
-        try:
-            row = run_row(db, run_id)
-        finally:
-            db.close()
         report.update(reason=row["reason"], error=row["error"])
         report.update({name: row[name] for name in _COUNTS})
         return {**report, "duration": round(duration, 3), "line": describe(row, duration)}
