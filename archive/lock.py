@@ -128,10 +128,18 @@ def topic_lock(
     return file_lock(path, busy, wait=wait, poll=poll, monotonic=monotonic)
 
 
+HOLDER_WIDTH = 20  # bytes of the pid field, space-padded: a pid never needs more
+
+
 def write_holder(handle: int) -> None:
-    """Record this process as the lock's holder (a locked descriptor from open_lock_file)."""
-    os.ftruncate(handle, 0)
-    os.pwrite(handle, str(os.getpid()).encode(), 0)
+    """Record this process as the lock's holder (a locked descriptor from open_lock_file).
+
+    A fixed-width field overwrites the last holder's pid in place: truncating the file
+    first cost a metadata write (~0.5 ms) on every run of a warm worker.
+    """
+    os.pwrite(handle, f"{os.getpid():<{HOLDER_WIDTH}}".encode(), 0)
+    if os.fstat(handle).st_size > HOLDER_WIDTH:  # written by something else: cut it
+        os.ftruncate(handle, HOLDER_WIDTH)
 
 
 def _try_lock(handle: int) -> bool:
