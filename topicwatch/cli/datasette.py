@@ -159,9 +159,10 @@ def _description_html(description: str, columns: dict[str, str]) -> str:
     )
 
 
-def serve(path: Path, listening: socket.socket) -> None:
+def serve(path: Path, listening: socket.socket, *, use_colors: bool | None = None) -> None:
     """Run Datasette on ``path`` on the bound socket ``listening`` until interrupted
-    (imports the optional extra lazily)."""
+    (imports the optional extra lazily); ``use_colors`` None: uvicorn's log is coloured
+    on a terminal, False (NO_COLOR): never."""
     import uvicorn
     from datasette.app import Datasette
     from datasette.plugins import pm
@@ -170,7 +171,9 @@ def serve(path: Path, listening: socket.socket) -> None:
         pm.register(_plugin(), name="topicwatch")
     app = Datasette([str(path)], metadata=metadata(path.stem), settings={"sql_time_limit_ms": 3000})
     host, port = listening.getsockname()[:2]
-    server = uvicorn.Server(uvicorn.Config(app.app(), host=host, port=port, log_level="info"))
+    server = uvicorn.Server(
+        uvicorn.Config(app.app(), host=host, port=port, log_level="info", use_colors=use_colors)
+    )
     # Listening already: a browser that connects now waits in the backlog, not refused.
     listening.listen(128)
     where = f"[{host}]" if ":" in host else host
