@@ -211,6 +211,9 @@ def test_search_page_gives_the_hits_of_topicwatch_search(server, query, versions
 
 def test_no_table_offers_a_search_box_that_disagrees_with_the_cli(server):
     base, _ = server
+    assert "<form" in fetch(f"{base}/archive/search")  # the empty form: no hits, no error
+    assert rows(base, "search.json?_shape=array&q=&topic=&versions=") == []
+    assert rows(base, "search.json?_shape=array&q=nato&topic=nope&versions=") == []
     table = json.loads(fetch(f"{base}/archive/item_versions.json?_size=1"))
     assert not table.get("fts_table")
     assert 'name="_search"' not in fetch(f"{base}/archive/item_versions")
