@@ -81,7 +81,8 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
         },
     ),
     "item_versions": (
-        "Every distinct text of every item (full copies). Search box: full text, 3+ chars.",
+        "Every distinct text of every item (full copies). Search it with topicwatch search or"
+        " the search query of topicwatch serve (any length, any width).",
         {
             "id": "Version row id (search_fts rowid).",
             "item_id": "The item (items.id).",

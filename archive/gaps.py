@@ -7,8 +7,11 @@ Three kinds of gap, per topic:
 * ``partial`` – an ok run could not read a later page (robots.txt refused it, a lasting
   404 or 5xx): it archived what it read, and items beyond may be missing.
 * ``downtime`` – no run for more than twice the usual interval (the median gap between
-  runs' starts; scheduled runs when there are enough of them), including one still going.
-* ``failed`` – a streak of failed or aborted runs.
+  scheduled runs' starts), including one still going. Only a schedule sets an interval:
+  a topic crawled by hand has no run that was due (its "usual interval" was the median
+  of an operator's habits, 0m for two crawls in a minute).
+* ``failed`` – a streak of failed runs. An aborted run (Ctrl-C, a shutdown) was stopped,
+  not failed: it neither starts nor breaks a streak.
 
 A gap is *covered* once a later stored listing ends in an item first seen before the
 gap began: that run read from page 1 down past everything newer, so nothing still listed
@@ -159,7 +162,7 @@ class _TopicGaps:
     def _failed_streaks(self) -> list[Gap]:
         streaks: list[list[_Run]] = []
         for run in self.runs:
-            if run.status == "ok":
+            if run.status != "failed":
                 continue
             if streaks and self._follows(streaks[-1][-1], run):
                 streaks[-1].append(run)
@@ -187,12 +190,11 @@ class _TopicGaps:
         return not any(r.status == "ok" for r in between)
 
     def _usual_interval(self) -> timedelta | None:
-        scheduled = [run for run in self.runs if run.trigger == "schedule"]
-        runs = scheduled if len(scheduled) >= 3 else self.runs
+        runs = [run for run in self.runs if run.trigger == "schedule"]
         if len(runs) < 3:
             return None
         seconds = median((b.started_at - a.started_at).total_seconds() for a, b in pairwise(runs))
-        return timedelta(seconds=seconds)
+        return timedelta(seconds=seconds) if seconds >= 60 else None
 
     def _last_ok_before(self, moment: datetime) -> datetime | None:
         return max((run.started_at for run in self.ok if run.started_at < moment), default=None)

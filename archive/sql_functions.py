@@ -30,5 +30,13 @@ def bounded_search_key(text: object) -> str | None:
 
 
 def register_functions(conn: sqlite3.Connection) -> None:
-    """Register topicwatch's SQL functions on ``conn`` (analysts' queries, Datasette)."""
-    conn.create_function("topicwatch_search_key", 1, bounded_search_key, deterministic=True)
+    """Register topicwatch's SQL functions on ``conn`` (analysts' queries, Datasette).
+
+    Once: re-registering while a statement runs fails ("unable to delete/modify
+    user-function"), and search calls this from inside Datasette's ``topicwatch_search()``.
+    """
+    known = conn.execute(
+        "SELECT 1 FROM pragma_function_list WHERE name = 'topicwatch_search_key'"
+    ).fetchone()
+    if known is None:
+        conn.create_function("topicwatch_search_key", 1, bounded_search_key, deterministic=True)

@@ -105,9 +105,13 @@ def _silence_stdout() -> None:
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="topicwatch")
-def cli() -> None:
+@click.pass_context
+def cli(ctx: click.Context) -> None:
     """topicwatch: archive news topic listing pages with change detection.
 
     Crawl a topic listing (default: novaist.jp's NATO tag) into an SQLite archive that
     keeps every headline and summary version, every run, and every change.
+    Set NO_COLOR (https://no-color.org) for output without colours.
     """
+    if os.environ.get("NO_COLOR"):  # set and not empty, as no-color.org asks
+        ctx.color = False  # click.echo then strips styles; subcommands inherit it

@@ -18,7 +18,7 @@ from topicwatch.archive.lookup import MAX_ROW_ID, topic_id_or_none
 from topicwatch.cli.options import (
     db_option,
     reading,
-    resolve_moment,
+    resolve_window,
     topic_option,
 )
 from topicwatch.cli.output import (
@@ -44,8 +44,14 @@ CHANGE_COLUMNS = (
 
 @click.command(name="changes")
 @db_option
-@click.option("--since", metavar="WHEN", default="24h", show_default=True)
-@click.option("--until", metavar="WHEN")
+@click.option(
+    "--since",
+    metavar="WHEN",
+    default="24h",
+    show_default=True,
+    help="Only changes at or after WHEN: 24h, 7d, 2026-02-01, 2026-02-01T09:00+09:00.",
+)
+@click.option("--until", metavar="WHEN", help="Only changes at or before WHEN (default: now).")
 @click.option("--kind", "kinds", type=click.Choice(KINDS), multiple=True, help="Repeatable.")
 @topic_option
 @click.option(
@@ -73,11 +79,12 @@ def changes_command(
         topicwatch changes --since 2026-02-01 --kind vanished --topic nato --csv
     """
     now = datetime.now(UTC)
+    start, end = resolve_window(since, until, now)
     with reading(db) as archive:
         changes = list_changes(
             archive,
-            since=resolve_moment(since, now, "--since"),
-            until=resolve_moment(until, now, "--until"),
+            since=start,
+            until=end,
             kinds=kinds,
             topic_id=topic_id_or_none(archive, topic),
             limit=limit or None,

@@ -3,10 +3,12 @@
 Datasette opens a file it may not treat as immutable with ``mode=ro`` — right for an
 archive the daemon keeps writing (``immutable=1`` would let SQLite skip locking and read
 torn pages). The metadata below is the in-browser twin of docs/schema.md (both generated
-from :mod:`archive.descriptions`): table and column descriptions, the search box wired to
-``search_fts``, and canned queries for the analysts' questions. A small plugin registers
-``topicwatch_search_key()`` so the canned search folds ＮＡＴＯ to nato exactly as
-``topicwatch search`` does (bounded in its work, see :mod:`archive.sql_functions`).
+from :mod:`archive.descriptions`): table and column descriptions, views and canned queries
+for the analysts' questions first, newest first. A small plugin registers
+``topicwatch_search_key()`` (bounded in its work, see :mod:`archive.sql_functions`) and
+``topicwatch_search()``, :func:`archive.search.search` itself, behind the canned search:
+no table has a search box, as FTS5's ``MATCH`` on the trigram index would silently give
+other rows than ``topicwatch search`` for 1-2 character words and none for ＮＡＴＯ.
 
 Datasette's time limit is checked between SQLite's steps, and one step can build a value
 of SQLite's default maximum, a gigabyte (``printf('%.*c', 400000000, 'x')`` three times
@@ -16,14 +18,20 @@ query can build (:func:`bound_connection`): values, SQL text, and all of SQLite'
 
 from __future__ import annotations
 
+import json
 import socket
 import sqlite3
 import sys
+from html import escape
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from topicwatch.archive.descriptions import HIDDEN, TABLES
+import sqlite_utils
+
+from topicwatch.archive.descriptions import HIDDEN, TABLES, VIEWS
+from topicwatch.archive.lookup import NotFound, topic_id_or_none
+from topicwatch.archive.search import EmptyQuery, SearchRequest, search
 from topicwatch.archive.sql_functions import register_functions
 
 # A stored snapshot is at most DOWNLOAD_MAXSIZE (10 MiB) before gzip; a value beyond this
@@ -32,6 +40,8 @@ MAX_VALUE_BYTES = 32 * 1024 * 1024
 MAX_SQL_BYTES = 1024 * 1024
 # All that SQLite may allocate in the serving process (every connection, caches included).
 HEAP_LIMIT_BYTES = 256 * 1024 * 1024
+# Hits the search page shows (`topicwatch search --limit 200` gives the same).
+SEARCH_LIMIT = 200
 
 # Names differ from the views': Datasette would shadow a table with a query of its name.
 QUERIES: dict[str, dict[str, str]] = {
@@ -81,26 +91,55 @@ QUERIES: dict[str, dict[str, str]] = {
         " where (:topic = '' or t.name = :topic) order by t.name, e.position",
     },
     "search": {
-        "title": "Search (3+ characters)",
-        "description": "Every version whose headline or summary contains :q (ＡＩ = AI);"
-        " for 1-2 character words use `topicwatch search`.",
-        "sql": "select i.url, v.headline, v.summary, i.published_at, i.first_seen_at,"
-        " v.version, i.version as latest_version, v.observed_at"
-        " from search_fts join item_versions as v on v.id = search_fts.rowid"
-        " join items as i on i.id = v.item_id"
-        " where search_fts match '\"' || replace(topicwatch_search_key(:q), '\"', '\"\"')"
-        " || '\"' order by search_fts.rowid desc limit 200",
+        "title": "Search",
+        "description": "The hits of `topicwatch search` for :q, best first: every word, any"
+        " length, in the headline or summary (ＮＡＴＯ = nato). Leave topic empty for all"
+        " topics; versions = all searches earlier versions too.",
+        "sql": "select hit.key + 1 as rank, i.url, v.headline, v.summary, i.published_at,"
+        " i.first_seen_at, v.version, i.version as latest_version, v.observed_at, i.id as item_id"
+        " from json_each(topicwatch_search(:q, :topic, :versions)) as hit"
+        " join items as i on i.id = json_extract(hit.value, '$[0]')"
+        " join item_versions as v"
+        " on v.item_id = i.id and v.version = json_extract(hit.value, '$[1]')"
+        " order by hit.key",
     },
 }
 
 
+# Newest first on every page an analyst opens (ids increase with time).
+SORT_DESC = {
+    "latest_items": "first_seen_at",
+    "edits": "at",
+    "retractions": "vanished_at",
+    "items": "first_seen_at",
+    "item_versions": "id",
+    "changes": "id",
+    "crawl_runs": "id",
+    "listings": "id",
+    "fetches": "id",
+    "snapshots": "id",
+}
+# Foreign keys to these show the name or headline, not a bare number.
+LABEL_COLUMNS = {"topics": "name", "items": "headline"}
+
+
 def metadata(database: str) -> dict[str, Any]:
-    """Datasette metadata for an archive served under the name ``database``."""
+    """Datasette metadata for an archive served under the name ``database``.
+
+    Every table is hidden (still queryable, and listed under "hidden tables"): the landing
+    pages then show the canned queries and the views, not the busiest internal tables.
+    Column descriptions fold away under the table's description, so the rows come first.
+    """
     tables: dict[str, Any] = {
-        name: {"description": description, "columns": columns}
+        name: {"description_html": _description_html(description, columns), "hidden": True}
         for name, (description, columns) in TABLES.items()
     }
-    tables["item_versions"].update(fts_table="search_fts", fts_pk="id")
+    for name in VIEWS:
+        tables[name]["hidden"] = False
+    for name, column in SORT_DESC.items():
+        tables[name]["sort_desc"] = column
+    for name, column in LABEL_COLUMNS.items():
+        tables[name]["label_column"] = column
     tables.update({name: {"hidden": True} for name in HIDDEN})
     return {
         "title": "topicwatch archive",
@@ -110,9 +149,20 @@ def metadata(database: str) -> dict[str, Any]:
     }
 
 
-def serve(path: Path, listening: socket.socket) -> None:
+def _description_html(description: str, columns: dict[str, str]) -> str:
+    """The table's description, its columns' folded in a ``<details>`` below it."""
+    rows = "".join(
+        f"<dt>{escape(name)}</dt><dd>{escape(text)}</dd>" for name, text in columns.items()
+    )
+    return (
+        f"<p>{escape(description)}</p><details><summary>Columns</summary><dl>{rows}</dl></details>"
+    )
+
+
+def serve(path: Path, listening: socket.socket, *, use_colors: bool | None = None) -> None:
     """Run Datasette on ``path`` on the bound socket ``listening`` until interrupted
-    (imports the optional extra lazily)."""
+    (imports the optional extra lazily); ``use_colors`` None: uvicorn's log is coloured
+    on a terminal, False (NO_COLOR): never."""
     import uvicorn
     from datasette.app import Datasette
     from datasette.plugins import pm
@@ -121,7 +171,9 @@ def serve(path: Path, listening: socket.socket) -> None:
         pm.register(_plugin(), name="topicwatch")
     app = Datasette([str(path)], metadata=metadata(path.stem), settings={"sql_time_limit_ms": 3000})
     host, port = listening.getsockname()[:2]
-    server = uvicorn.Server(uvicorn.Config(app.app(), host=host, port=port, log_level="info"))
+    server = uvicorn.Server(
+        uvicorn.Config(app.app(), host=host, port=port, log_level="info", use_colors=use_colors)
+    )
     # Listening already: a browser that connects now waits in the backlog, not refused.
     listening.listen(128)
     where = f"[{host}]" if ":" in host else host
@@ -131,7 +183,7 @@ def serve(path: Path, listening: socket.socket) -> None:
 
 
 def _plugin() -> ModuleType:
-    """A plugin registering the query folding function on every Datasette connection.
+    """A plugin registering topicwatch's SQL functions on every Datasette connection.
 
     A module object, as Datasette lists plugins by ``__name__``.
     """
@@ -140,10 +192,34 @@ def _plugin() -> ModuleType:
     def prepare_connection(conn: Any) -> None:
         bound_connection(conn)
         register_functions(conn)  # each bounded: Datasette's time limit stops between calls
+        conn.create_function("topicwatch_search", 3, _search_function(conn))
 
     plugin = ModuleType("topicwatch_datasette")
     plugin.prepare_connection = hookimpl(prepare_connection)  # type: ignore[attr-defined]
     return plugin
+
+
+def _search_function(conn: sqlite3.Connection) -> Any:
+    """``topicwatch_search(q, topic, versions)``: the hits of :func:`archive.search.search`
+    as a JSON array of ``[item_id, version]``, best first, for ``json_each``.
+
+    The same function as ``topicwatch search``, so Datasette finds what the CLI finds:
+    FTS5's own ``MATCH`` cannot find 1-2 character words in a trigram index, nor fold the
+    query. Its queries run on ``conn`` itself, under Datasette's time limit.
+    """
+    db = sqlite_utils.Database(conn)
+
+    def topicwatch_search(query: object, topic: object, versions: object) -> str:
+        try:
+            topic_id = topic_id_or_none(db, str(topic)) if topic else None
+            request = SearchRequest(str(query or ""), topic_id, limit=SEARCH_LIMIT,
+                                    all_versions=versions == "all")  # fmt: skip
+            hits = search(db, request).hits
+        except (EmptyQuery, NotFound):
+            return "[]"  # the empty form Datasette shows first, or an unknown topic
+        return json.dumps([[hit.item_id, hit.version] for hit in hits])
+
+    return topicwatch_search
 
 
 def bound_connection(conn: sqlite3.Connection) -> None:

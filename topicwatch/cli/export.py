@@ -17,7 +17,7 @@ from topicwatch.cli.changes import change_object
 from topicwatch.cli.options import (
     db_option,
     reading,
-    resolve_moment,
+    resolve_window,
     topic_option,
 )
 from topicwatch.cli.output import emit, to_terminal
@@ -29,15 +29,17 @@ from topicwatch.printable import printable_lines, to_json
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["csv", "jsonl", "atom"]),
+    type=click.Choice(["csv", "excel", "jsonl", "atom"]),
+    help="excel: CSV with a UTF-8 BOM and CRLF line ends, for spreadsheets.",
     default="jsonl",
     show_default=True,
 )
 @topic_option
 @click.option("--since", metavar="WHEN", help="Only changes at or after WHEN.")
+@click.option("--until", metavar="WHEN", help="Only changes at or before WHEN.")
 @click.option("--limit", type=click.IntRange(1, MAX_ROW_ID), help="At most N entries (newest).")
 def export_command(
-    db: str, fmt: str, topic: str | None, since: str | None, limit: int | None
+    db: str, fmt: str, topic: str | None, since: str | None, until: str | None, limit: int | None
 ) -> None:
     """Export new and edited items (one entry per item version), newest first.
 
@@ -48,14 +50,16 @@ def export_command(
     \b
     Examples:
         topicwatch export --format atom --topic nato --since 7d > nato.atom
-        topicwatch export --format csv > changes.csv
+        topicwatch export --format csv --since 14d --until 7d > week.csv
+        topicwatch export --format excel > changes.csv
     """
-    now = datetime.now(UTC)
+    start, end = resolve_window(since, until, datetime.now(UTC))
     with reading(db) as archive:
         topic_id = topic_id_or_none(archive, topic)
         changes = list_changes(
             archive,
-            since=resolve_moment(since, now, "--since"),
+            since=start,
+            until=end,
             kinds=("new", "edited"),
             topic_id=topic_id,
             limit=limit,
@@ -66,8 +70,8 @@ def export_command(
         click.echo(printable_lines(feed) if to_terminal() else feed, nl=False)
         return
     rows = [{**change_object(change), "entry_id": entry_id(change)} for change in changes]
-    if fmt == "csv":
-        emit(rows, "csv", ())
+    if fmt in ("csv", "excel"):
+        emit(rows, fmt, ())
     else:
         for row in rows:
             click.echo(to_json(row, indent=None))

@@ -98,6 +98,21 @@ def resolve_moment(text: str | None, now: datetime, option: str) -> datetime | N
         raise Problem(f"{option}: {error}") from error
 
 
+def resolve_window(
+    since: str | None, until: str | None, now: datetime
+) -> tuple[datetime | None, datetime | None]:
+    """``--since``/``--until`` as moments; a window ending before it starts is an error
+    (``--since 7d --until 14d`` matched nothing, silently, and looked like a quiet week)."""
+    start = resolve_moment(since, now, "--since")
+    end = resolve_moment(until, now, "--until")
+    if start is not None and end is not None and start > end:
+        raise Problem(
+            f"--since {since} is after --until {until}: the window is empty"
+            " (--since is the older moment, e.g. --since 14d --until 7d)"
+        )
+    return start, end
+
+
 @contextmanager
 def reading(path: str) -> Iterator[sqlite_utils.Database]:
     """The archive opened read-only for an analysts' command, which needs runs to read."""

@@ -39,6 +39,7 @@ _STYLES: dict[str, dict[str, Any]] = {
     INSERTED: {"fg": "green"},
 }
 _MARKS = (HIGHLIGHT, DELETED, INSERTED, END)
+EXCEL_BOM = "\ufeff"
 _BLANKS = re.compile("[\t\n\r\f\v \u00a0\u1680\u2000-\u200a\u202f\u205f\u3000]+")
 
 
@@ -71,7 +72,14 @@ class Problem(click.ClickException):
 
 
 def output_options(function: Callable[..., Any]) -> Callable[..., Any]:
-    """``--json`` and ``--csv``: the command receives ``fmt`` = "json", "csv" or "table"."""
+    """``--json``, ``--csv`` and ``--excel``: the command receives ``fmt`` = "json", "csv",
+    "excel" or None (a table)."""
+    function = click.option(
+        "--excel",
+        "fmt",
+        flag_value="excel",
+        help="Print CSV for spreadsheets: UTF-8 BOM (Excel reads Japanese) and CRLF.",
+    )(function)
     function = click.option("--csv", "fmt", flag_value="csv", help="Print CSV with a header row.")(
         function
     )
@@ -98,20 +106,26 @@ def emit(rows: Sequence[Mapping[str, Any]], fmt: str | None, columns: Sequence[C
     """Print rows as JSON, CSV (every key) or a table (``columns``, marks styled)."""
     if fmt == "json":
         click.echo(to_json(list(rows)))
-    elif fmt == "csv":
-        text = to_csv(rows)
+    elif fmt in ("csv", "excel"):
+        text = to_csv(rows, excel=fmt == "excel")
         click.echo(printable_lines(text) if to_terminal() else text, nl=False)
     else:
         for line in table(rows, columns):
             say(line)
 
 
-def to_csv(rows: Sequence[Mapping[str, Any]]) -> str:
-    """CSV of every key of the rows; lists are joined with commas."""
+def to_csv(rows: Sequence[Mapping[str, Any]], *, excel: bool = False) -> str:
+    """CSV of every key of the rows; lists are joined with commas.
+
+    ``excel``: a UTF-8 byte order mark first and CRLF line ends, as Excel needs to open a
+    double-clicked file as UTF-8 (without the mark it reads Shift_JIS or cp1252: mojibake).
+    """
     if not rows:
-        return ""
+        return EXCEL_BOM if excel else ""
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]), lineterminator="\n")
+    buffer.write(EXCEL_BOM if excel else "")
+    ending = "\r\n" if excel else "\n"
+    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]), lineterminator=ending)
     writer.writeheader()
     for row in rows:
         writer.writerow({key: _flat(value) for key, value in row.items()})

@@ -16,7 +16,7 @@ from topicwatch.archive.search import EmptyQuery, Hit, SearchRequest, search
 from topicwatch.cli.options import (
     db_option,
     reading,
-    resolve_moment,
+    resolve_window,
     topic_option,
 )
 from topicwatch.cli.output import (
@@ -72,13 +72,13 @@ def search_command(
         topicwatch search 北極 --since 7d
         topicwatch search "ルッテ 米国" --topic nato --all-versions --json
     """
-    now = datetime.now(UTC)
+    start, end = resolve_window(since, until, datetime.now(UTC))
     with reading(db) as archive:
         request = SearchRequest(
             query,
             topic_id_or_none(archive, topic),
-            resolve_moment(since, now, "--since"),
-            resolve_moment(until, now, "--until"),
+            start,
+            end,
             limit,
             all_versions,
         )

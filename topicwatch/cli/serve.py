@@ -49,7 +49,8 @@ def serve_command(db: str, host: str, port: int) -> None:
                 " create; a server reading for hours without it could not notice a writer"
                 " (run serve as the archive's owner, or while the daemon keeps it open)"
             )
-    serve(Path(db), listening_socket(host, port))
+    colors = click.get_current_context().color  # False under NO_COLOR: a plain log
+    serve(Path(db), listening_socket(host, port), use_colors=colors)
 
 
 def listening_socket(host: str, port: int) -> socket.socket:
