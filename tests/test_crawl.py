@@ -136,6 +136,22 @@ def test_a_retracted_item_that_returns_is_reappeared(site, db):
     assert scalar(db, "select count(*) from topic_items where vanished_at is not null") == 0
 
 
+def test_the_summary_line_counts_reappeared_items(site, db):
+    """The line a user reads names reappeared items (only when there are any, like
+    filled): a retraction undone is news, and ``0 reappeared`` on every run is noise."""
+    run_crawl(site.topic_url(), db)
+    site.remove_article(SEED[4].slug)
+    run_crawl(site.topic_url(), db)
+    site.set_listing("nato", load_seed_articles())
+    command = [sys.executable, "-m", "topicwatch", "crawl", "--url", site.topic_url(),
+               "--db", str(db), "-s", "DOWNLOAD_DELAY=0"]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, env=child_env(), timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert ", 0 vanished, 1 reappeared" in done.stdout
+    quiet = subprocess.run(command, capture_output=True, text=True, env=child_env(), timeout=120)
+    assert "reappeared" not in quiet.stdout
+
+
 def test_continuity_paging_fills_a_thirty_item_gap(site, db):
     run_crawl(site.topic_url(), db)
     site.add_articles(make_articles(30))
