@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from topicwatch import DEFAULT_TOPIC_URL, PAGE_CAP
+from topicwatch import DEFAULT_TOPIC_URL, LOG_LEVELS, PAGE_CAP
 from topicwatch.archive import ArchiveError
 from topicwatch.archive.durations import duration_seconds
 from topicwatch.cli.options import config_option, db_option
@@ -86,7 +86,13 @@ class PageCount(click.IntRange):
     metavar="NAME=VALUE",
     help="Override a Scrapy setting, e.g. -s DOWNLOAD_DELAY=2 (repeatable).",
 )
-@click.option("--log-level", default="WARNING", show_default=True, help="Scrapy log level.")
+@click.option(
+    "--log-level",
+    type=click.Choice(LOG_LEVELS, case_sensitive=False),
+    default="WARNING",
+    show_default=True,
+    help="Scrapy log level (INFO or DEBUG also show the request errors a run reports).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the run as a JSON object.")
 def crawl_command(
     urls: tuple[str, ...],
