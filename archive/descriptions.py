@@ -71,7 +71,10 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "url": "Canonical article URL.",
             "headline": "Latest headline, as published.",
             "summary": "Latest summary, as published.",
-            "published_at": "Publication time shown by the site (ISO 8601; '' if unknown).",
+            "published_at": "Publication time shown by the site (ISO 8601; '' if unknown);"
+            " the most precise one observed (listing or article page).",
+            "published_precision": "How precise published_at is: 'time' (a time of day was"
+            " seen), 'date' (only the day: its 00:00 is no observation), '' (unknown).",
             "first_seen_at": "When a run first archived it (UTC).",
             "last_seen_at": "When a run last saw it on a listing (UTC).",
             "version": "Number of its latest version in item_versions.",

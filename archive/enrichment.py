@@ -20,6 +20,7 @@ import sqlite_utils
 
 from topicwatch.archive.aliases import resolve_url
 from topicwatch.archive.changes import KnownItem, Sighting, compare_text
+from topicwatch.archive.published import more_precise
 
 MAX_ATTEMPTS = 3  # an article page that failed this often is left alone
 
@@ -36,13 +37,14 @@ class Article:
 
 
 def with_article(sighting: Sighting, article: Article | None) -> Sighting:
-    """The card's own text, with the fields it left empty filled from the article page."""
+    """The card's own text, with the fields it left empty filled from the article page
+    (and its time of publication where the card showed only a date)."""
     if article is None:
         return sighting
     return replace(
         sighting,
         headline=sighting.headline or article.headline,
-        published_at=sighting.published_at or article.published_at,
+        published_at=more_precise(sighting.published_at, article.published_at),
         tags=article.tags or sighting.tags,
     )
 

@@ -9,20 +9,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import urlsplit
 
 import sqlite_utils
 
 from topicwatch.archive.db import write_transaction
 from topicwatch.archive.timestamps import iso
+from topicwatch.archive.urls import topic_name_for as topic_name_for  # re-exported
 
 TRIGGERS = ("manual", "schedule")
-
-
-def topic_name_for(url: str) -> str:
-    """Default topic name: the listing's last path segment, decoded (``nato``, ``英国``)."""
-    segments = [segment for segment in urlsplit(url).path.split("/") if segment]
-    return unquote(segments[-1]) if segments else urlsplit(url).netloc
 
 
 def ensure_topic(db: sqlite_utils.Database, name: str, url: str, now: datetime) -> int:

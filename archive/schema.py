@@ -13,6 +13,7 @@ from collections.abc import Callable
 import sqlite_utils
 
 from topicwatch.archive.fold import FOLDABLE_GLOB, SENTINEL, fold, fold_sql_stages, sql_literal
+from topicwatch.archive.published import DATE_ONLY_SUFFIX
 from topicwatch.archive.text import content_hash
 
 Migration = Callable[[sqlite_utils.Database], None]
@@ -514,6 +515,21 @@ def _v10_retired_topics(db: sqlite_utils.Database) -> None:
     db.execute("ALTER TABLE topics ADD COLUMN retired_at TEXT")
 
 
+def _v11_published_precision(db: sqlite_utils.Database) -> None:
+    """``items.published_precision``: ``date`` when only the day of publication is known
+    (a listing that shows dates: the value's 00:00 is no observation), ``time`` when a time
+    of day was seen, ``''`` when nothing. A more precise observation replaces a less
+    precise one (archive.published). Existing values at exactly 00:00 JST are taken for
+    dates, as the crawler wrote a date that way. Self-contained: reads and writes only
+    its own column."""
+    db.execute("ALTER TABLE items ADD COLUMN published_precision TEXT NOT NULL DEFAULT ''")
+    db.execute(
+        "UPDATE items SET published_precision = CASE WHEN published_at = '' THEN ''"
+        " WHEN instr(published_at, 'T') = 0 OR published_at LIKE ? THEN 'date' ELSE 'time' END",
+        [f"%{DATE_ONLY_SUFFIX}"],
+    )
+
+
 def _rehash(db: sqlite_utils.Database) -> None:
     """Recompute every stored content hash from the stored text under today's comparison."""
     for table in ("items", "item_versions"):
@@ -539,6 +555,7 @@ MIGRATIONS: list[Migration] = [
     _v8_volatile_edges,
     _v9_volatile_shapes,
     _v10_retired_topics,
+    _v11_published_precision,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

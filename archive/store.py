@@ -35,6 +35,7 @@ from topicwatch.archive.crawl_memory import listed_items, previous_ok_run, recen
 from topicwatch.archive.db import write_transaction
 from topicwatch.archive.enrichment import Article, pending_count, record_attempts, with_article
 from topicwatch.archive.layout_guard import Pace, continuity_failure, layout_failure
+from topicwatch.archive.published import precision
 from topicwatch.archive.runs import close_without_changes
 from topicwatch.archive.search_index import index_run
 from topicwatch.archive.snapshots import Fetch, record_fetches
@@ -402,19 +403,34 @@ def _ids_for(db: sqlite_utils.Database, urls: Sequence[str]) -> dict[str, int]:
 # ---------------------------------------------------------------------------- writes
 
 
+# SET clause: a publication time replaces the stored one only when it says more (a time
+# where only the day, or anything where nothing, was known: archive.published). SQLite
+# evaluates both assignments against the row as it was.
+_PRECISION_RANK = "CASE {} WHEN 'time' THEN 2 WHEN 'date' THEN 1 ELSE 0 END"
+_SAYS_MORE = (
+    f"{_PRECISION_RANK.format('{precision}')} > {_PRECISION_RANK.format('published_precision')}"
+)
+_MORE_PRECISE_TIME = (
+    f" published_at = CASE WHEN {_SAYS_MORE} THEN {{value}} ELSE published_at END,"
+    f" published_precision = CASE WHEN {_SAYS_MORE} THEN {{precision}} ELSE published_precision END"
+)
+
+
 def _write_items(
     db: sqlite_utils.Database, run_id: int, result: Classification, now: str
 ) -> dict[str, int]:
     """Insert new items, update changed ones, re-sight the rest; return url -> item id."""
     db.conn.executemany(
-        "INSERT INTO items (url, headline, summary, published_at, tags, first_seen_at,"
-        " last_seen_at, version, content_hash, truncated) VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?, ?)",
+        "INSERT INTO items (url, headline, summary, published_at, published_precision, tags,"
+        " first_seen_at, last_seen_at, version, content_hash, truncated)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?)",
         [
             (
                 s.url,
                 s.headline,
                 s.summary,
                 s.published_at,
+                precision(s.published_at),
                 json.dumps(list(s.tags), ensure_ascii=False),
                 now,
                 now,
@@ -451,10 +467,16 @@ def _write_items(
     resighted += [(s, unchanged_ids[s.url]) for s in result.unchanged]
     db.conn.executemany(
         "UPDATE items SET last_seen_at = ?1,"
-        " published_at = CASE WHEN published_at = '' THEN ?2 ELSE published_at END,"
-        " tags = CASE WHEN ?3 = '[]' THEN tags ELSE ?3 END WHERE id = ?4",
+        + _MORE_PRECISE_TIME.format(value="?2", precision="?5")
+        + ", tags = CASE WHEN ?3 = '[]' THEN tags ELSE ?3 END WHERE id = ?4",
         [
-            (now, s.published_at, json.dumps(list(s.tags), ensure_ascii=False), item_id)
+            (
+                now,
+                s.published_at,
+                json.dumps(list(s.tags), ensure_ascii=False),
+                item_id,
+                precision(s.published_at),
+            )
             for s, item_id in resighted
         ],
     )
@@ -539,10 +561,10 @@ def _fill_unlisted(
         if url in listed or known is None:
             continue
         db.execute(
-            "UPDATE items SET published_at = CASE WHEN published_at = '' THEN ? ELSE"
-            " published_at END, tags = CASE WHEN ? = '[]' THEN tags ELSE ? END WHERE id = ?",
-            [article.published_at, *[json.dumps(list(article.tags), ensure_ascii=False)] * 2,
-             known.item_id],
+            "UPDATE items SET" + _MORE_PRECISE_TIME.format(value="?1", precision="?4")
+            + ", tags = CASE WHEN ?2 = '[]' THEN tags ELSE ?2 END WHERE id = ?3",
+            [article.published_at, json.dumps(list(article.tags), ensure_ascii=False),
+             known.item_id, precision(article.published_at)],
         )  # fmt: skip
         if known.headline or not article.headline:
             continue

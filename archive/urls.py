@@ -212,3 +212,12 @@ class PageUrls:
             return False
         query_keys = {k for k, _ in parse_qsl(parts.query)}
         return not query_keys & {"s", "paged", "cat", "tag", "replytocom"}
+
+
+def topic_name_for(url: str) -> str:
+    """Default topic name: the listing's last path segment, decoded (``nato``, ``英国``).
+
+    Here, with URL identity, because the spider names the topic of its feed-export
+    records too and may not import the archive's storage."""
+    segments = [segment for segment in urlsplit(url).path.split("/") if segment]
+    return unquote(segments[-1]) if segments else urlsplit(url).netloc

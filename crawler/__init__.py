@@ -16,4 +16,6 @@ Kept free of imports: the daemon names :data:`EXTRACTOR_VERSION` without loading
 #    in full-width digits and English read, JSON-LD items of non-article types and junk
 #    values dropped, mislabelled charsets decided by scoring the candidate decodings
 #    (issue 12)
-EXTRACTOR_VERSION = "4"
+# 5: full-width spaces (U+3000) and no-break spaces kept as published; only HTML
+#    whitespace is folded ("What a new user hits")
+EXTRACTOR_VERSION = "5"

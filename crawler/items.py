@@ -28,6 +28,25 @@ class ListingItem:
 
 
 @dataclass
+class ListedCard:
+    """One listed item as a feed-export record (``scrapy crawl topic -o items.jsonl``).
+
+    Yielded only when the crawl has feeds (``FEEDS``, ``-o``), which then take only these
+    (:mod:`crawler.feeds`): a ListingPage carries the page's bytes, which no exporter can
+    write, and one record per page is not what a user exporting items wants. The pipeline
+    passes them through untouched; the archive never sees them.
+    """
+
+    url: str
+    headline: str
+    summary: str
+    published_at: str
+    position: int
+    page: int
+    topic: str
+
+
+@dataclass
 class ListingPage:
     """One listing page fetched, with its cards in listing order. 304 means unchanged."""
 

@@ -26,6 +26,7 @@ from topicwatch.archive.crawl_memory import run_row
 from topicwatch.archive.durations import duration_seconds
 from topicwatch.archive.lock import lock_path, open_lock_file
 from topicwatch.archive.runs import end_run_without_changes, run_line, topic_name_for
+from topicwatch.crawler.logs import check_log_level, quiet_request_errors
 from topicwatch.crawler.runs import RunOrder, TopicRun, run_opened, run_recorded, run_refused
 from topicwatch.crawler.spiders.topic import TopicSpider, parse_selectors, topic_url
 from topicwatch.origins import host_entries
@@ -68,6 +69,7 @@ def crawl(request: CrawlRequest) -> CrawlResult:
     parse_selectors(request.selectors)
     settings = crawl_settings(request.db, request.trigger, request.lock_wait, request.settings)
     os.close(open_lock_file(lock_path(request.db, url)))  # a planted lock file fails here
+    quiet_request_errors(settings.get("LOG_LEVEL"))
     process = CrawlerProcess(settings)
     crawler = process.create_crawler(TopicSpider)
     started = time.monotonic()
@@ -89,6 +91,8 @@ def crawl_settings(db: str, trigger: str, lock_wait: float, overrides: dict[str,
     settings = Settings()
     settings.setmodule("topicwatch.crawler.settings", priority="project")
     check_overrides(settings, overrides)
+    if "LOG_LEVEL" in overrides:
+        check_log_level(overrides["LOG_LEVEL"])
     open_archive(db).close()  # bad paths fail here, before Scrapy starts
     settings.setdict(
         {
@@ -135,6 +139,7 @@ def crawl_topics(topics: list[TopicCrawl], request: CrawlRequest) -> tuple[int, 
     """
     orders = [_order(topic, request.pages) for topic in topics]
     settings = crawl_settings(request.db, request.trigger, request.lock_wait, request.settings)
+    quiet_request_errors(settings.get("LOG_LEVEL"))
     for order in orders:
         os.close(open_lock_file(lock_path(request.db, order.url)))
     process = CrawlerProcess(settings)

@@ -83,7 +83,12 @@ TOPICWATCH_WORKER_MAX_RSS_MB = 512.0
 ITEM_PIPELINES = {"topicwatch.crawler.pipelines.ArchivePipeline": 300}
 # Topic runs: the lock, the run's row, the archive's memory, and closing what a shutdown
 # leaves (crawler.extensions); the pipeline commits each run.
-EXTENSIONS = {"topicwatch.crawler.extensions.ArchiveRuns": 500}
+EXTENSIONS = {
+    "topicwatch.crawler.extensions.ArchiveRuns": 500,
+    # Off unless `topicwatch crawl` runs on a terminal (crawler.progress).
+    "topicwatch.crawler.progress.CrawlProgress": 600,
+}
+TOPICWATCH_PROGRESS = False
 
 LOG_LEVEL = "INFO"
 FEED_EXPORT_ENCODING = "utf-8"

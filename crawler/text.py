@@ -1,8 +1,9 @@
 """Cleaning text taken from pages: markup stripped, whitespace folded, nothing else.
 
 Stored text stays as published (no NFKC here; that is only for comparison, see
-:mod:`archive.text`). Whitespace is folded because HTML rendering folds it: the text an
-analyst sees on the page has single spaces. Every extracted text passes :func:`clean_text`,
+:mod:`archive.text`). HTML whitespace (space, tab, newline) is folded because HTML rendering
+folds it: the text an analyst sees on the page has single spaces there; a full-width space
+(U+3000) is no HTML whitespace and is kept. Every extracted text passes :func:`clean_text`,
 so every text the extractor returns is valid Unicode: a lone surrogate (half of a UTF-16
 pair, which JSON-LD's ``"\\ud800"`` escapes can produce when a CMS cuts a string inside an
 emoji) encodes no character and cannot be stored, so it is dropped; U+FFFD would instead
@@ -27,10 +28,17 @@ _INVISIBLE = re.compile(f"[{_ZERO_WIDTHS}{_SURROGATES}]")
 _LONE_SURROGATE = re.compile(f"[{_SURROGATES}]")
 
 
+# HTML's whitespace (WHATWG "ASCII whitespace"): the only characters a browser folds. A
+# full-width space (U+3000) or a no-break space is a character the writer typed and the
+# reader sees, so it is stored as published (comparison ignores it: archive.text).
+_HTML_SPACE = re.compile("[ \t\n\r\f]+")
+
+
 def clean_text(text: str) -> str:
-    """Fold whitespace runs (U+3000 included) to one space and trim; drop zero-widths and
-    lone surrogates."""
-    return " ".join(_INVISIBLE.sub("", text).split())
+    """Fold runs of HTML whitespace to one space as a browser does, and trim every kind of
+    whitespace at the field's edges (template indentation, not text); drop zero-widths and
+    lone surrogates. U+3000 and no-break spaces inside the text stay as published."""
+    return _HTML_SPACE.sub(" ", _INVISIBLE.sub("", text)).strip()
 
 
 def valid_unicode(text: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -136,6 +137,22 @@ def test_a_retracted_item_that_returns_is_reappeared(site, db):
     assert scalar(db, "select count(*) from topic_items where vanished_at is not null") == 0
 
 
+def test_the_summary_line_counts_reappeared_items(site, db):
+    """The line a user reads names reappeared items (only when there are any, like
+    filled): a retraction undone is news, and ``0 reappeared`` on every run is noise."""
+    run_crawl(site.topic_url(), db)
+    site.remove_article(SEED[4].slug)
+    run_crawl(site.topic_url(), db)
+    site.set_listing("nato", load_seed_articles())
+    command = [sys.executable, "-m", "topicwatch", "crawl", "--url", site.topic_url(),
+               "--db", str(db), "-s", "DOWNLOAD_DELAY=0"]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, env=child_env(), timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert ", 0 vanished, 1 reappeared" in done.stdout
+    quiet = subprocess.run(command, capture_output=True, text=True, env=child_env(), timeout=120)
+    assert "reappeared" not in quiet.stdout
+
+
 def test_continuity_paging_fills_a_thirty_item_gap(site, db):
     run_crawl(site.topic_url(), db)
     site.add_articles(make_articles(30))
@@ -207,3 +224,21 @@ def test_scrapy_crawl_topic_writes_the_same_archive(site, db):
     assert rows(db, "select status, items_new from crawl_runs") == [("ok", 20)]
     again = run_crawl(site.topic_url(), db).run
     assert (again["items_new"], again["items_edited"]) == (0, 0)
+
+
+def test_full_width_spaces_are_stored_as_published(site, db):
+    """U+3000 is a character the writer typed (browsers do not fold it): stored as is.
+    An archive that stored it as U+0020 before sees no edit (comparison ignores spaces)."""
+    articles = load_seed_articles()
+    articles[0].headline = "ＮＡＴＯ\u3000外相会合が開幕\u3000北極圏の警戒強化を協議"
+    articles[0].summary = "\u3000" + articles[0].summary.replace("、", "、\u3000", 1)
+    site.set_listing("nato", articles)
+    assert run_crawl(site.topic_url(), db).returncode == 0
+    headline, summary = rows(db, "select headline, summary from items where url = ?",
+                             (site.article_url(articles[0].slug),))[0]  # fmt: skip
+    assert headline == articles[0].headline
+    assert summary == articles[0].summary.strip()  # only the field's edges are trimmed
+    with sqlite3.connect(db) as conn:  # as earlier versions stored it
+        conn.execute("update items set headline = replace(headline, char(12288), ' ')")
+    run = run_crawl(site.topic_url(), db).run
+    assert (run["status"], run["items_edited"]) == ("ok", 0)

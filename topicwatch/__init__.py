@@ -21,3 +21,6 @@ DEFAULT_TOPIC_URL = "https://novaist.jp/articles/tag/nato/"
 # No crawl reads further than this many listing pages unless -s TOPICWATCH_MAX_PAGES_HARD
 # raises it: a broken "next" link must not page on for ever.
 PAGE_CAP = 50
+# Python's logging levels, the ones `--log-level` and `-s LOG_LEVEL` accept: anything else
+# would crash the crawl inside Scrapy, after the archive file was made.
+LOG_LEVELS = ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG")

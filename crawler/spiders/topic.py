@@ -15,24 +15,28 @@ import json
 from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from dataclasses import fields
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import Any
 from urllib.parse import urlsplit
 
 import scrapy
+from scrapy.crawler import Crawler
 from scrapy.exceptions import DownloadCancelledError, IgnoreRequest, UsageError
 from scrapy.http import Response, TextResponse
 from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.python.failure import Failure
 
 from topicwatch import DEFAULT_TOPIC_URL
-from topicwatch.archive.urls import canonical_url
+from topicwatch.archive.urls import canonical_url, topic_name_for
 from topicwatch.crawler.article import extract_article
 from topicwatch.crawler.charset import decode_page
 from topicwatch.crawler.enrichment import ARTICLE, BUDGET_SPENT
 from topicwatch.crawler.extract import Selectors, same_listing
+from topicwatch.crawler.feeds import export_cards_only, has_feeds
 from topicwatch.crawler.items import (
     ArticleDetails,
     ArticleFailure,
+    ListedCard,
     ListingItem,
     ListingPage,
     PageFailure,
@@ -42,7 +46,15 @@ from topicwatch.crawler.items import (
 from topicwatch.crawler.observe import observe_listing
 from topicwatch.crawler.runs import NoMemory, RunOrder, TopicRun, run_wanted
 
-Output = ListingPage | PageFailure | PagingEnd | ArticleDetails | RunComplete | scrapy.Request
+Output = (
+    ListedCard
+    | ListingPage
+    | PageFailure
+    | PagingEnd
+    | ArticleDetails
+    | RunComplete
+    | scrapy.Request
+)
 
 
 class TopicSpider(scrapy.Spider):
@@ -86,6 +98,22 @@ class TopicSpider(scrapy.Spider):
         self.url = self.order.url
         self.orders = [self.order] if orders is None else list(orders)
         self.active: dict[int, TopicRun] = {}
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> TopicSpider:
+        """Feeds (``-o items.jsonl``) take the listed items, not the pages (crawler.feeds).
+
+        Here, not in ``update_settings``: ``scrapy crawl`` merges its own settings (``-o``)
+        over the crawler's after that, and before this (settings are not frozen yet; Scrapy's
+        docs show per-spider changes made here)."""
+        spider = super().from_crawler(crawler, *args, **kwargs)
+        export_cards_only(crawler.settings)
+        return spider
+
+    @cached_property
+    def exporting(self) -> bool:
+        """Whether to yield a ListedCard per item: only for feed exports."""
+        return has_feeds(self.settings)
 
     async def start(self) -> AsyncIterator[scrapy.Request]:
         for order in self.orders:
@@ -218,6 +246,11 @@ class TopicSpider(scrapy.Spider):
             cleaned=seen.cleaned,
             run_id=run.id,
         )
+        if self.exporting:
+            topic = run.order.topic or topic_name_for(run.order.url)
+            for item in items:
+                yield ListedCard(item.url, item.headline, item.summary, item.published_at,
+                                 item.position, item.page, topic)  # fmt: skip
         yield from self._article_requests(
             run,
             (entry.url for entry in entries

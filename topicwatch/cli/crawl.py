@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from topicwatch import DEFAULT_TOPIC_URL, PAGE_CAP
+from topicwatch import DEFAULT_TOPIC_URL, LOG_LEVELS, PAGE_CAP
 from topicwatch.archive import ArchiveError
 from topicwatch.archive.durations import duration_seconds
 from topicwatch.cli.options import config_option, db_option
@@ -86,7 +86,13 @@ class PageCount(click.IntRange):
     metavar="NAME=VALUE",
     help="Override a Scrapy setting, e.g. -s DOWNLOAD_DELAY=2 (repeatable).",
 )
-@click.option("--log-level", default="WARNING", show_default=True, help="Scrapy log level.")
+@click.option(
+    "--log-level",
+    type=click.Choice(LOG_LEVELS, case_sensitive=False),
+    default="WARNING",
+    show_default=True,
+    help="Scrapy log level (INFO or DEBUG also show the request errors a run reports).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the run as a JSON object.")
 def crawl_command(
     urls: tuple[str, ...],
@@ -106,8 +112,9 @@ def crawl_command(
     """Crawl a topic listing once and archive what changed.
 
     Prints one line (pages, items seen, new, edited, vanished, duration) or, with
-    --json, the run's row. Exit status: 0 ok, 1 failed run, 2 usage error, 75 busy
-    (another process is crawling this topic).
+    --json, the run's row. On a terminal, progress (pages read, items, article
+    pages fetched of N) is shown on stderr meanwhile. Exit status: 0 ok, 1 failed
+    run, 2 usage error, 75 busy (another process is crawling this topic).
 
     Several --url options, or --all (every topic of the daemon's config, each with
     its own max_pages, selectors, allow_hosts and timeout, into the config's archive
@@ -143,7 +150,7 @@ def crawl_command(
         trigger=trigger,
         lock_wait=wait,
         selectors=_parse_selectors(selectors),
-        settings={**settings, "LOG_LEVEL": log_level.upper()},
+        settings={**settings, "LOG_LEVEL": log_level.upper(), **_progress(as_json)},
     )
     if all_topics or len(urls) > 1:
         _crawl_batch(topics, request, as_json)
@@ -209,6 +216,11 @@ def _crawl_batch(topics: list[Any], request: Any, as_json: bool) -> None:
         else:
             say(result.line)
     sys.exit(code)
+
+
+def _progress(as_json: bool) -> dict[str, str]:
+    """Progress on stderr for a person at a terminal; never into a pipe, a file or JSON."""
+    return {"TOPICWATCH_PROGRESS": "1"} if sys.stderr.isatty() and not as_json else {}
 
 
 def _parse_overrides(pairs: tuple[str, ...]) -> dict[str, str]:
