@@ -12,7 +12,9 @@ belongs to someone else and is refused.
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import threading
 from pathlib import Path
 
 from topicwatch.archive.errors import ArchiveError
@@ -35,9 +37,58 @@ class NotOurs(ArchiveError):
 
 
 def read_header(path: Path) -> bytes:
-    """The first bytes of the file: SQLite's header, or what stands in its place."""
-    with path.open("rb") as handle:
-        return handle.read(HEADER_SIZE)
+    """The first bytes of the file: SQLite's header, or what stands in its place.
+
+    Read through a descriptor this process keeps open (:class:`_Headers`), never one it
+    opens and closes: closing *any* descriptor of a file drops every POSIX lock the process
+    holds on it, SQLite's included. A daemon thread checking the archive while another
+    thread's connection was open dropped that connection's shared lock; a crawl process
+    closing its own connection then took itself for the last one and deleted the WAL under
+    the live connection — committed runs lost, "database disk image is malformed"
+    (sqlite.org/howtocorrupt.html, 2.2).
+    """
+    return _HEADERS.read(path)
+
+
+class _Headers:
+    """One read-only descriptor per file (by device and inode), kept for the process's life.
+
+    At most ``KEEP`` files: past that the oldest descriptor is closed, which is safe unless
+    this process still has a connection on that file — a process that juggles a thousand
+    archives (a test session) rather than one (the daemon, a worker, a command).
+    """
+
+    KEEP = 1024
+
+    def __init__(self) -> None:
+        self._handles: dict[tuple[int, int], int] = {}
+        self._spares: list[int] = []
+        self._lock = threading.Lock()
+
+    def read(self, path: Path) -> bytes:
+        with self._lock:
+            handle = self._handle(path)
+            return os.pread(handle, HEADER_SIZE, 0)
+
+    def _handle(self, path: Path) -> int:
+        info = os.stat(path)  # a stat opens nothing
+        key = (info.st_dev, info.st_ino)
+        handle = self._handles.get(key)
+        if handle is not None:
+            return handle
+        handle = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        opened = os.fstat(handle)
+        key = (opened.st_dev, opened.st_ino)  # the file may have been replaced meanwhile
+        if key in self._handles:  # replaced and seen meanwhile: keep this one open too
+            self._spares.append(handle)  # (closing it would drop the file's locks)
+            return self._handles[key]
+        self._handles[key] = handle
+        if len(self._handles) > self.KEEP:
+            os.close(self._handles.pop(next(iter(self._handles))))
+        return handle
+
+
+_HEADERS = _Headers()
 
 
 def check_magic(path: Path, header: bytes) -> None:

@@ -212,3 +212,29 @@ def test_hashes_are_recomputed_when_fragments_are_known_by_shape(tmp_path):
     assert db.execute("SELECT content_hash FROM items").fetchone() == (expected,)
     assert db.execute("SELECT content_hash FROM item_versions").fetchone() == (expected,)
     assert db.execute("SELECT headline FROM items").fetchone() == (old,)
+
+
+def test_checking_the_archive_keeps_the_locks_of_this_process_s_connections(tmp_path):
+    """Opening the archive again (its header is read) while a connection of this process
+    is open must not drop that connection's POSIX locks: another process closing its own
+    connection would take itself for the last one and delete the WAL under ours."""
+    import subprocess
+    import sys
+
+    from topicwatch.archive import open_archive
+
+    db = tmp_path / "archive.db"
+    held = open_archive(db)  # this process's connection, open throughout
+    try:
+        held.execute("SELECT count(*) FROM topics").fetchone()
+        open_archive(db).close()  # a second check in the same process (a daemon thread)
+        writer = (
+            "import sqlite3, sys; c = sqlite3.connect(sys.argv[1]);"
+            " c.execute(\"INSERT INTO topics (name, url, created_at) VALUES ('x', 'u', 't')\");"
+            " c.commit(); c.close()"
+        )
+        subprocess.run([sys.executable, "-c", writer, str(db)], check=True, timeout=60)
+        assert (tmp_path / "archive.db-wal").exists(), "another process deleted our WAL"
+        assert held.execute("SELECT count(*) FROM topics").fetchone() == (1,)
+    finally:
+        held.close()
