@@ -69,10 +69,15 @@ from topicwatch.archive.daemon_state import (
     relabel_timeout,
     release_heartbeat,
     set_next_runs,
+    worker_run,
 )
 from topicwatch.archive.daemon_state import beat as write_beat
 from topicwatch.archive.durations import format_duration
-from topicwatch.archive.runs import record_unregistered_run, recover_stale_runs
+from topicwatch.archive.runs import (
+    end_run_without_changes,
+    record_unregistered_run,
+    recover_stale_runs,
+)
 from topicwatch.daemon.bounded import Inflight
 from topicwatch.daemon.config import Config, TopicConfig
 from topicwatch.daemon.courier import Courier
@@ -94,6 +99,7 @@ from topicwatch.daemon.schedule import (
     make_trigger,
     next_after_outcome,
 )
+from topicwatch.daemon.workers import OrderResult, Pool
 
 EXIT_OK = 0
 EXIT_USAGE = 2
@@ -136,6 +142,10 @@ class Daemon:
         self.stopping = threading.Event()
         self.scheduling = threading.Lock()  # see _while_scheduling
         self.children = Children()
+        # With crawl_workers, crawls are orders to warm workers instead of children.
+        self.pool = (
+            Pool(self._worker_command(), config.crawl_workers) if config.crawl_workers else None
+        )
         self.jobs = JobWatch()  # what each job is doing; the heartbeat reports overruns
         self.probes = Inflight()  # 304 checks in flight, abandoned at shutdown
         self.courier = Courier(self._send_alerts)  # the one thread that waits on hooks
@@ -228,6 +238,8 @@ class Daemon:
                 topic.schedule,
                 time_until(first, now, self.timezone),
             )
+        if self.pool is not None:
+            self.pool.start()
         self.courier.start()
         self.courier.wake()  # alerts a previous daemon left pending
         self.scheduler.add_job(
@@ -255,6 +267,10 @@ class Daemon:
         self.scheduler.pause()
         self.probes.close()
         grace = self.config.shutdown_grace
+        if self.pool is not None:
+            if len(self.pool):
+                log.info("stopping: waiting up to %gs for %d crawl(s)", grace, len(self.pool))
+            self.pool.stop(grace, self.hurry)  # EOF, then SIGTERM, then SIGKILL
         if len(self.children):
             log.info("stopping: waiting up to %gs for %d crawl(s)", grace, len(self.children))
         if not self.children.wait_idle(grace, self.hurry):
@@ -312,6 +328,8 @@ class Daemon:
             return self._out_of_time(topic, started)
         if outcome is not None:
             return outcome
+        if self.pool is not None:
+            return self._order(self.pool, topic, started, deadline)
         with self.archive() as db:
             after_run = latest_run_id(db)
         child = self.children.run(
@@ -387,6 +405,81 @@ class Daemon:
         if run is None:
             return None
         return Outcome("ok", run, None, (utcnow() - started).total_seconds())
+
+    def _order(
+        self, pool: Pool, topic: TopicConfig, started: datetime, deadline: float
+    ) -> Outcome | None:
+        """The run as an order to a warm worker, within what is left of its timeout."""
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return self._out_of_time(topic, started)
+        order: dict[str, Any] = {
+            "url": topic.url, "topic": topic.name, "max_pages": topic.max_pages,
+            "timeout": round(remaining, 3), "trigger": "schedule",
+        }  # fmt: skip
+        if topic.selectors:
+            order["selectors"] = topic.selectors
+        if topic.allow_hosts:
+            order["allow_hosts"] = list(topic.allow_hosts)
+        with self.archive() as db:
+            after_run = latest_run_id(db)
+        result = pool.run(
+            order,
+            remaining,
+            on_start=lambda pid: self.jobs.phase(topic.name, f"crawl worker pid {pid}"),
+        )
+        return None if result is None else self._judge_order(topic, result, started, after_run)
+
+    def _judge_order(
+        self, topic: TopicConfig, result: OrderResult, started: datetime, after_run: int
+    ) -> Outcome:
+        """The order's run as on record; a run its worker never answered for (the worker
+        died or was killed) is closed here, or recorded if it never registered."""
+        line = result.line or {}
+        if result.pid is None:
+            return Outcome("failed", None, result.error, result.duration)
+        if line.get("status") == "busy":
+            return Outcome("busy", None, str(line.get("error") or ""), result.duration)
+        now = utcnow()
+        with self.archive() as db:
+            if line.get("run_id") is not None:
+                run = run_row(db, int(line["run_id"]))
+                return Outcome(run["status"], run, run["error"], result.duration)
+            if line:  # answered without a run: the archive refused it, or a bad order
+                status, reason = "failed", "crash"
+                error = f"{line.get('status')}: {line.get('error') or line.get('reason')}"
+            elif result.timed_out:
+                status, reason, error = "failed", "timeout", result.error
+                record_event(db, now, "timeout", topic.name, error)
+            elif self.stopping.is_set():
+                status, reason, error = "aborted", "shutdown", result.error
+            else:
+                status, reason, error = "failed", "crash", result.error
+            found = worker_run(db, result.pid, self.topic_ids[topic.url], after_run)
+            if found is not None:
+                end_run_without_changes(
+                    db, found["id"], status=status, reason=reason, error=error, finished_at=now
+                )  # a no-op unless it is still running
+                run_id = found["id"]
+            else:
+                run_id = record_unregistered_run(
+                    db, topic=topic.name, url=topic.url, trigger="schedule", started_at=started,
+                    pid=result.pid, status=status, reason=reason, error=error, finished_at=now,
+                )  # fmt: skip
+            run = run_row(db, run_id)
+        return Outcome(run["status"], run, run["error"], result.duration)
+
+    def _worker_command(self) -> list[str]:
+        """The warm workers' command: the daemon's [settings], with the enrichment budget
+        capped at a third of the shortest topic timeout (a setting, so one for all runs)."""
+        command = [sys.executable, "-m", "topicwatch.crawler.worker", "--db", str(self.config.db)]
+        settings = dict(self.config.settings)
+        budget = _number(settings.pop("TOPICWATCH_ENRICH_BUDGET", ENRICH_BUDGET), ENRICH_BUDGET)
+        shortest = min((t.timeout for t in self.config.topics), default=600.0)
+        settings["TOPICWATCH_ENRICH_BUDGET"] = f"{min(budget, shortest / 3):g}"
+        for name, value in settings.items():
+            command += ["-s", f"{name}={value}"]
+        return command
 
     def _command(self, topic: TopicConfig) -> list[str]:
         command = [sys.executable, "-m", "topicwatch", "crawl", "--url", topic.url]
