@@ -8,14 +8,18 @@ needs, instead of a guessed sleep.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import child_env
 from daemon_helpers import Daemon, runs, wait_until, write_config
 from fault_site import FaultSite
 from fixture_site import make_articles
@@ -42,6 +46,18 @@ def scheduled_ok(db: Path, topic: str) -> list[dict[str, Any]]:
     return [r for r in runs(db, topic, "ok") if r["trigger"] == "schedule"]
 
 
+def status(db: Path, *args: str) -> str:
+    done = subprocess.run(
+        [sys.executable, "-m", "topicwatch", "status", "--db", str(db), *args],
+        capture_output=True,
+        text=True,
+        env=child_env(),
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
 def pool_config(tmp_path: Path, db: Path, entries: list[dict[str, Any]], **top: Any) -> Path:
     top.setdefault("crawl_workers", 2)
     return write_config(
@@ -62,7 +78,17 @@ def test_the_pool_runs_every_topic_on_schedule_without_a_crawl_process(site, db,
             wait_until(
                 lambda t=tag: len(scheduled_ok(db, t)) >= 3, DEADLINE, f"3 scheduled {tag} runs"
             )
+        # Status shows the pool as of the latest heartbeat (1 s in these tests).
+        shown = wait_until(
+            lambda: [w for w in json.loads(status(db, "--json"))["workers"] if w["runs_done"]],
+            DEADLINE,
+            "workers with runs in status",
+        )
+        text = status(db)
         assert daemon.stop(timeout=60) == 0, daemon.output
+    assert 1 <= len(shown) <= 2
+    assert all(f"crawl worker pid {w['pid']}: up" in text for w in shown)
+    assert json.loads(status(db, "--json"))["workers"] == []  # gone with the daemon
     done = runs(db)
     assert len(done) >= 9
     assert {r["status"] for r in done} == {"ok"}
@@ -136,3 +162,21 @@ def test_sigterm_stops_the_daemon_and_its_workers_within_the_grace(site, db, tmp
     assert (stopped["status"], stopped["reason"]) == ("aborted", "shutdown")
     assert runs(db, status="running") == []
     assert not any(pid_alive(pid) for pid in workers)
+
+
+def test_a_recycling_worker_is_replaced_without_losing_a_run(site, db, tmp_path):
+    config = write_config(
+        tmp_path / "tw.toml",
+        db,
+        topics(site, "nato"),
+        defaults={"every": "1s"},
+        settings={"TOPICWATCH_ENRICH": "false", "TOPICWATCH_WORKER_MAX_RUNS": "2"},
+        crawl_workers=1,
+    )
+    with Daemon(config) as daemon:
+        wait_until(lambda: len(scheduled_ok(db, "nato")) >= 5, DEADLINE, "5 scheduled runs")
+        assert daemon.stop(timeout=60) == 0, daemon.output
+    done = runs(db)
+    assert {r["status"] for r in done} == {"ok"}
+    assert len({r["pid"] for r in done}) >= 2  # a worker ran at most two runs
+    assert "recycles after 2 run(s)" in daemon.output

@@ -72,6 +72,7 @@ from topicwatch.archive.daemon_state import (
     worker_run,
 )
 from topicwatch.archive.daemon_state import beat as write_beat
+from topicwatch.archive.daemon_workers import set_workers
 from topicwatch.archive.durations import format_duration
 from topicwatch.archive.runs import (
     end_run_without_changes,
@@ -144,7 +145,9 @@ class Daemon:
         self.children = Children()
         # With crawl_workers, crawls are orders to warm workers instead of children.
         self.pool = (
-            Pool(self._worker_command(), config.crawl_workers) if config.crawl_workers else None
+            Pool(self._worker_command(), config.crawl_workers, utcnow)
+            if config.crawl_workers
+            else None
         )
         self.jobs = JobWatch()  # what each job is doing; the heartbeat reports overruns
         self.probes = Inflight()  # 304 checks in flight, abandoned at shutdown
@@ -240,6 +243,7 @@ class Daemon:
             )
         if self.pool is not None:
             self.pool.start()
+            self._publish_workers(self.pool)
         self.courier.start()
         self.courier.wake()  # alerts a previous daemon left pending
         self.scheduler.add_job(
@@ -293,6 +297,8 @@ class Daemon:
                 # timeout (30 s) per write would make SIGTERM take a minute.
                 db.execute(f"PRAGMA busy_timeout = {STOP_BUSY_MS}")
                 record_event(db, now, "stopped", None, f"pid {os.getpid()}")
+                if self.pool is not None:
+                    set_workers(db, [], now)
                 release_heartbeat(db, os.getpid(), now)
         except (ArchiveError, sqlite3.Error) as error:
             log.error(
@@ -577,8 +583,15 @@ class Daemon:
         with self.archive() as db:
             write_beat(db, os.getpid(), now)
         self._publish_next_runs()
+        if self.pool is not None:
+            self._publish_workers(self.pool)
         self._watch_jobs(now)
         self.courier.wake()
+
+    def _publish_workers(self, pool: Pool) -> None:
+        """The warm workers for ``topicwatch status``, as of this heartbeat."""
+        with self.archive() as db:
+            set_workers(db, pool.snapshot(), utcnow())
 
     def _publish_next_runs(self) -> None:
         runs = self._while_scheduling(

@@ -13,8 +13,8 @@ replaced; an order unanswered past its timeout plus :data:`ANSWER_MARGIN` gets t
 worker killed and replaced, since the worker enforces run timeouts itself and one that
 does not is stuck. A worker saying ``recycle`` is replaced at once and left to drain.
 
-Standard library only (subprocess and one reader thread per worker): the daemon never
-imports Scrapy.
+Standard library only (subprocess and one reader thread per worker), plus the archive's
+record of the workers for ``topicwatch status``: the daemon never imports Scrapy.
 """
 
 from __future__ import annotations
@@ -31,7 +31,11 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
+
+from topicwatch.archive.daemon_workers import WorkerState
+from topicwatch.archive.timestamps import iso
 
 # Seconds past an order's timeout before an unanswered worker is killed: the worker
 # records a timed-out run itself, which on a loaded machine can take a few seconds.
@@ -66,9 +70,10 @@ class _Pending:
 class _Worker:
     """One worker process, its orders in flight, and the thread reading its answers."""
 
-    def __init__(self, process: subprocess.Popen[str]) -> None:
+    def __init__(self, process: subprocess.Popen[str], started_at: datetime) -> None:
         self.process = process
         self.pid = process.pid
+        self.started_at = started_at
         self.pending: dict[int, _Pending] = {}
         self.runs_done = 0
         self.draining = False  # recycling, or its input closed: takes no more orders
@@ -86,9 +91,10 @@ class _Worker:
 class Pool:
     """``size`` warm workers started from ``command``; closed at shutdown."""
 
-    def __init__(self, command: Sequence[str], size: int) -> None:
+    def __init__(self, command: Sequence[str], size: int, clock: Callable[[], datetime]) -> None:
         self.command = list(command)
         self.size = size
+        self.clock = clock  # the daemon's clock, for the workers' start times
         self._workers: list[_Worker] = []
         self._changed = threading.Condition()
         self._closed = False
@@ -122,7 +128,7 @@ class Pool:
             encoding="utf-8",
             start_new_session=True,  # a Ctrl-C reaches the daemon only, which decides
         )
-        worker = _Worker(process)
+        worker = _Worker(process, self.clock())
         for target, name in ((self._read, "answers"), (self._drain_stderr, "log")):
             thread = threading.Thread(
                 target=target, args=(worker,), name=f"worker-{worker.pid}-{name}", daemon=True
@@ -322,6 +328,14 @@ class Pool:
             self.wait_gone(KILL_GRACE)
 
     # ---------------------------------------------------------------- status
+
+    def snapshot(self) -> list[WorkerState]:
+        """The workers now, as ``topicwatch status`` shows them."""
+        with self._changed:
+            return [
+                WorkerState(w.pid, iso(w.started_at), w.runs_done, tuple(w.topics()), w.draining)
+                for w in self._workers
+            ]
 
     def describe(self) -> str:
         with self._changed:
