@@ -449,7 +449,7 @@ class Daemon:
         now = utcnow()
         with self.archive() as db:
             if line.get("run_id") is not None:
-                run = run_row(db, int(line["run_id"]))
+                run = self._reported_run(db, topic, line, result.pid, now)
                 return Outcome(run["status"], run, run["error"], result.duration)
             if line:  # answered without a run: the archive refused it, or a bad order
                 status, reason = "failed", "crash"
@@ -474,6 +474,39 @@ class Daemon:
                 )  # fmt: skip
             run = run_row(db, run_id)
         return Outcome(run["status"], run, run["error"], result.duration)
+
+    def _reported_run(
+        self,
+        db: sqlite_utils.Database,
+        topic: TopicConfig,
+        line: dict[str, Any],
+        pid: int,
+        now: datetime,
+    ) -> dict[str, Any]:
+        """The run a worker reported finished, as on record. A worker reports a run once it
+        is recorded; one still ``running`` (seen: a run timing out beside another on the
+        same worker) is closed here, so no row is left ``running`` under a live pid."""
+        run_id = int(line["run_id"])
+        try:
+            run = run_row(db, run_id)
+        except KeyError:
+            return run_row(db, record_unregistered_run(
+                db, topic=topic.name, url=topic.url, trigger="schedule", started_at=now,
+                pid=pid, status="failed", reason="crash", finished_at=now,
+                error=f"the crawl worker reported run {run_id}, which is not in the archive",
+            ))  # fmt: skip
+        if run["status"] == "running":
+            error = (
+                f"the crawl worker reported {line.get('status')} ({line.get('reason')}) but the"
+                f" run was still running in the archive: {line.get('error') or ''}"
+            )
+            log.error("%s: run %d: %s", topic.name, run_id, error)
+            reason = "timeout" if line.get("reason") == "timeout" else "crash"
+            end_run_without_changes(
+                db, run_id, status="failed", reason=reason, error=error, finished_at=now
+            )
+            run = run_row(db, run_id)
+        return run
 
     def _worker_command(self) -> list[str]:
         """The warm workers' command: the daemon's [settings], with the enrichment budget
