@@ -4,11 +4,14 @@ worker running two runs at once while one of them times out.
 Run it a few times: ``.venv/bin/python -m pytest -p no:cacheprovider
 tests/repro_pool_lost_writes.py``; about one run in four fails (row left ``running``,
 a row the daemon committed gone, "disk I/O error" or "database disk image is malformed").
-Suspected cause: ``archive.identity.read_header`` opens and closes the database file with
-Python's ``open()``, and close() drops every POSIX lock the process holds on the file,
-including those of SQLite connections still open in the same process (SQLite's "How To
-Corrupt" §2.2). A warm worker opens the archive for each run and report while other runs'
-connections are open; a child process per crawl rarely had two.
+Cause (checked by experiment): ``archive.identity.read_header`` opens and closes the
+database file with Python's ``open()``; close() drops every POSIX lock the process holds on
+the file, including the shared lock of SQLite connections still open in the same process
+(SQLite's "How To Corrupt" §2.2). Another process's connection then closes believing it
+is the last, checkpoints and deletes the WAL under the live connection. Measured: with
+connection A open, a second process's insert+close kept ``a.db-wal``; after one
+``open(db, "rb").read(100)`` in A's process, the same insert+close deleted it. A warm
+worker opens the archive for each run and report while other runs' connections are open.
 """
 
 from __future__ import annotations
