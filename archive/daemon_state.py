@@ -412,6 +412,19 @@ def child_run(db: sqlite_utils.Database, pid: int, after_run: int) -> dict[str, 
     return next(rows, None)
 
 
+def worker_run(
+    db: sqlite_utils.Database, pid: int, topic_id: int, after_run: int
+) -> dict[str, Any] | None:
+    """The run a warm crawl worker ``pid`` registered for topic ``topic_id`` after run
+    ``after_run``, if any: a worker has several runs in flight, one per topic."""
+    rows = db.query(
+        "SELECT * FROM crawl_runs WHERE pid = ? AND topic_id = ? AND id > ?"
+        " ORDER BY id DESC LIMIT 1",
+        [pid, topic_id, after_run],
+    )
+    return next(rows, None)
+
+
 def relabel_timeout(
     db: sqlite_utils.Database, pid: int, after_run: int, error: str, now: datetime
 ) -> int:

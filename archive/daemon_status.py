@@ -7,13 +7,14 @@ Read-only, from the archive alone, so it works from any shell while the daemon r
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
 import sqlite_utils
 
 from topicwatch.archive.daemon_state import Heartbeat, daemon_alive, read_heartbeat
+from topicwatch.archive.daemon_workers import WorkerState, read_workers
 from topicwatch.archive.timestamps import iso, parse_iso
 
 _RUN_FIELDS = (
@@ -46,17 +47,24 @@ class TopicStatus:
 
 @dataclass(frozen=True)
 class Status:
-    """The daemon's heartbeat (None if no daemon ever ran here) and every topic."""
+    """The daemon's heartbeat (None if no daemon ever ran here), every topic, and the
+    daemon's warm crawl workers while it runs (none without ``crawl_workers``)."""
 
     daemon: Heartbeat | None
     alive: bool
     topics: list[TopicStatus]
+    workers: list[WorkerState] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         """Plain JSON types, times as ISO 8601 strings."""
         daemon = asdict(self.daemon) if self.daemon else None
         data: dict[str, Any] = _jsonable(
-            {"daemon": daemon, "alive": self.alive, "topics": [asdict(t) for t in self.topics]}
+            {
+                "daemon": daemon,
+                "alive": self.alive,
+                "topics": [asdict(t) for t in self.topics],
+                "workers": [asdict(w) for w in self.workers],
+            }
         )
         return data
 
@@ -99,7 +107,7 @@ def read_status(
                 alert=_alert(db, topic_id),
             )
         )
-    return Status(heartbeat, alive, topics)
+    return Status(heartbeat, alive, topics, read_workers(db) if alive else [])
 
 
 def _running_run(db: sqlite_utils.Database, topic_id: int) -> dict[str, Any] | None:

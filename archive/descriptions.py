@@ -230,6 +230,17 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "updated_at": "Last update (UTC).",
         },
     ),
+    "daemon_workers": (
+        "The daemon's warm crawl workers (crawl_workers > 0), as of its latest heartbeat.",
+        {
+            "pid": "Worker process id (crawl_runs.pid of the runs it ran).",
+            "started_at": "Worker start (UTC).",
+            "runs_done": "Runs it has finished.",
+            "topics": "Topics it is crawling now (JSON array of names).",
+            "draining": "1 while it finishes its runs before exiting (recycling or stopping).",
+            "updated_at": "Last update (UTC).",
+        },
+    ),
     "daemon_alerts": (
         "Alert outbox: failing/recovered notices and their delivery.",
         {

@@ -530,6 +530,24 @@ def _v11_published_precision(db: sqlite_utils.Database) -> None:
     )
 
 
+def _v12_daemon_workers(db: sqlite_utils.Database) -> None:
+    """``daemon_workers``: the daemon's warm crawl workers (``crawl_workers``), refreshed
+    at each heartbeat, so ``topicwatch status`` can show them from another shell."""
+    _run_script(
+        db,
+        """
+CREATE TABLE daemon_workers (
+    pid INTEGER PRIMARY KEY,
+    started_at TEXT NOT NULL,
+    runs_done INTEGER NOT NULL DEFAULT 0,
+    topics TEXT NOT NULL DEFAULT '[]',
+    draining INTEGER NOT NULL DEFAULT 0,
+    updated_at TEXT NOT NULL
+);
+""",
+    )
+
+
 def _rehash(db: sqlite_utils.Database) -> None:
     """Recompute every stored content hash from the stored text under today's comparison."""
     for table in ("items", "item_versions"):
@@ -556,6 +574,7 @@ MIGRATIONS: list[Migration] = [
     _v9_volatile_shapes,
     _v10_retired_topics,
     _v11_published_precision,
+    _v12_daemon_workers,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -43,6 +43,7 @@ def test_no_config_file_means_the_default_topic_every_30_minutes(tmp_path, monke
         None,
     )
     assert (config.concurrency, config.shutdown_grace, config.alerts.after) == (2, 30, 3)
+    assert config.crawl_workers == 0  # a child process per crawl unless asked otherwise
 
 
 def test_the_default_config_file_is_read_from_the_working_directory(tmp_path, monkeypatch):
@@ -118,6 +119,9 @@ def test_db_is_relative_to_the_config_file(tmp_path):
         ("[defaults]\nmax_pages = 0", "defaults.max_pages: expected a whole number"),
         ('[defaults]\njitter = "-1s"', "defaults.jitter"),
         ("concurrency = 0", "concurrency: expected a whole number"),
+        ("crawl_workers = 9", "crawl_workers: expected a whole number from 0 to 8, not 9"),
+        ("crawl_workers = -1", "crawl_workers: expected a whole number"),
+        ('crawl_workers = "2"', "crawl_workers: expected a whole number"),
         ('timezone = "Mars/Olympus"', "timezone: unknown time zone"),
         ('shutdown_grace = "soon"', "shutdown_grace: bad duration"),
         ('db = "missing/dir/a.db"', "db: directory does not exist"),

@@ -151,6 +151,13 @@ def status_command(db: str | None, config_path: str | None, as_json: bool) -> No
 def format_status(status: Status, now: datetime) -> list[str]:
     """The text form of ``topicwatch status``: the daemon, then one block per topic."""
     lines = [_daemon_line(status, now)]
+    for worker in status.workers:
+        running = f", crawling {', '.join(worker.topics)}" if worker.topics else ""
+        draining = " (draining)" if worker.draining else ""
+        lines.append(
+            f"  crawl worker pid {worker.pid}{draining}: up"
+            f" {_ago(parse_iso(worker.started_at), now, '')}, {worker.runs_done} run(s){running}"
+        )
     for topic in status.topics:
         lines += ["", *_topic_lines(topic, now, status.alive)]
     return lines

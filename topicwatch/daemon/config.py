@@ -44,7 +44,7 @@ SELECTOR_KEYS = frozenset({"item", "headline", "summary", "link", "date", "next_
 
 _TOP_KEYS = frozenset(
     {"db", "timezone", "concurrency", "shutdown_grace", "heartbeat", "backoff_max"}
-    | {"defaults", "alerts", "settings", "topic"}
+    | {"crawl_workers", "defaults", "alerts", "settings", "topic"}
 )
 _SCHEDULE_KEYS = frozenset({"every", "cron", "jitter", "max_pages", "timeout", "allow_hosts"})
 _TOPIC_KEYS = _SCHEDULE_KEYS | {"name", "url", "selectors"}
@@ -54,6 +54,9 @@ _ALERT_KEYS = frozenset({"after", "webhook", "command"})
 MIN_INTERVAL = 1.0
 # The daemon's own scheduler jobs, which share the job-id space with topic names.
 RESERVED_NAMES = frozenset({"housekeeping"})
+# Warm crawl workers: each holds a Scrapy engine (~80 MiB), so a handful is the most a
+# small host should keep; 0 keeps one child process per crawl.
+MAX_CRAWL_WORKERS = 8
 
 
 class ConfigError(Exception):
@@ -112,6 +115,7 @@ class Config:
     backoff_max: float = 6 * 3600.0
     alerts: AlertConfig = field(default_factory=AlertConfig)
     settings: dict[str, str] = field(default_factory=dict)
+    crawl_workers: int = 0  # 0: a child process per crawl; N: a pool of N warm workers
 
 
 def load_config(
@@ -215,6 +219,9 @@ def parse_config(data: dict[str, Any], *, base: Path, path: Path | None = None) 
         backoff_max=_duration(data, "backoff_max", 6 * 3600.0, "backoff_max"),
         alerts=_alerts(_table(data, "alerts")),
         settings=_settings(_table(data, "settings")),
+        crawl_workers=_integer(
+            data, "crawl_workers", 0, "crawl_workers", low=0, high=MAX_CRAWL_WORKERS
+        ),
     )
 
 

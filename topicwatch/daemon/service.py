@@ -69,10 +69,16 @@ from topicwatch.archive.daemon_state import (
     relabel_timeout,
     release_heartbeat,
     set_next_runs,
+    worker_run,
 )
 from topicwatch.archive.daemon_state import beat as write_beat
+from topicwatch.archive.daemon_workers import set_workers
 from topicwatch.archive.durations import format_duration
-from topicwatch.archive.runs import record_unregistered_run, recover_stale_runs
+from topicwatch.archive.runs import (
+    end_run_without_changes,
+    record_unregistered_run,
+    recover_stale_runs,
+)
 from topicwatch.daemon.bounded import Inflight
 from topicwatch.daemon.config import Config, TopicConfig
 from topicwatch.daemon.courier import Courier
@@ -94,6 +100,7 @@ from topicwatch.daemon.schedule import (
     make_trigger,
     next_after_outcome,
 )
+from topicwatch.daemon.workers import OrderResult, Pool
 
 EXIT_OK = 0
 EXIT_USAGE = 2
@@ -136,6 +143,12 @@ class Daemon:
         self.stopping = threading.Event()
         self.scheduling = threading.Lock()  # see _while_scheduling
         self.children = Children()
+        # With crawl_workers, crawls are orders to warm workers instead of children.
+        self.pool = (
+            Pool(self._worker_command(), config.crawl_workers, utcnow)
+            if config.crawl_workers
+            else None
+        )
         self.jobs = JobWatch()  # what each job is doing; the heartbeat reports overruns
         self.probes = Inflight()  # 304 checks in flight, abandoned at shutdown
         self.courier = Courier(self._send_alerts)  # the one thread that waits on hooks
@@ -228,6 +241,9 @@ class Daemon:
                 topic.schedule,
                 time_until(first, now, self.timezone),
             )
+        if self.pool is not None:
+            self.pool.start()
+            self._publish_workers(self.pool)
         self.courier.start()
         self.courier.wake()  # alerts a previous daemon left pending
         self.scheduler.add_job(
@@ -255,6 +271,10 @@ class Daemon:
         self.scheduler.pause()
         self.probes.close()
         grace = self.config.shutdown_grace
+        if self.pool is not None:
+            if len(self.pool):
+                log.info("stopping: waiting up to %gs for %d crawl(s)", grace, len(self.pool))
+            self.pool.stop(grace, self.hurry)  # EOF, then SIGTERM, then SIGKILL
         if len(self.children):
             log.info("stopping: waiting up to %gs for %d crawl(s)", grace, len(self.children))
         if not self.children.wait_idle(grace, self.hurry):
@@ -277,6 +297,8 @@ class Daemon:
                 # timeout (30 s) per write would make SIGTERM take a minute.
                 db.execute(f"PRAGMA busy_timeout = {STOP_BUSY_MS}")
                 record_event(db, now, "stopped", None, f"pid {os.getpid()}")
+                if self.pool is not None:
+                    set_workers(db, [], now)
                 release_heartbeat(db, os.getpid(), now)
         except (ArchiveError, sqlite3.Error) as error:
             log.error(
@@ -312,6 +334,8 @@ class Daemon:
             return self._out_of_time(topic, started)
         if outcome is not None:
             return outcome
+        if self.pool is not None:
+            return self._order(self.pool, topic, started, deadline)
         with self.archive() as db:
             after_run = latest_run_id(db)
         child = self.children.run(
@@ -387,6 +411,114 @@ class Daemon:
         if run is None:
             return None
         return Outcome("ok", run, None, (utcnow() - started).total_seconds())
+
+    def _order(
+        self, pool: Pool, topic: TopicConfig, started: datetime, deadline: float
+    ) -> Outcome | None:
+        """The run as an order to a warm worker, within what is left of its timeout."""
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return self._out_of_time(topic, started)
+        order: dict[str, Any] = {
+            "url": topic.url, "topic": topic.name, "max_pages": topic.max_pages,
+            "timeout": round(remaining, 3), "trigger": "schedule",
+        }  # fmt: skip
+        if topic.selectors:
+            order["selectors"] = topic.selectors
+        if topic.allow_hosts:
+            order["allow_hosts"] = list(topic.allow_hosts)
+        with self.archive() as db:
+            after_run = latest_run_id(db)
+        result = pool.run(
+            order,
+            remaining,
+            on_start=lambda pid: self.jobs.phase(topic.name, f"crawl worker pid {pid}"),
+        )
+        return None if result is None else self._judge_order(topic, result, started, after_run)
+
+    def _judge_order(
+        self, topic: TopicConfig, result: OrderResult, started: datetime, after_run: int
+    ) -> Outcome:
+        """The order's run as on record; a run its worker never answered for (the worker
+        died or was killed) is closed here, or recorded if it never registered."""
+        line = result.line or {}
+        if result.pid is None:
+            return Outcome("failed", None, result.error, result.duration)
+        if line.get("status") == "busy":
+            return Outcome("busy", None, str(line.get("error") or ""), result.duration)
+        now = utcnow()
+        with self.archive() as db:
+            if line.get("run_id") is not None:
+                run = self._reported_run(db, topic, line, result.pid, now)
+                return Outcome(run["status"], run, run["error"], result.duration)
+            if line:  # answered without a run: the archive refused it, or a bad order
+                status, reason = "failed", "crash"
+                error = f"{line.get('status')}: {line.get('error') or line.get('reason')}"
+            elif result.timed_out:
+                status, reason, error = "failed", "timeout", result.error
+                record_event(db, now, "timeout", topic.name, error)
+            elif self.stopping.is_set():
+                status, reason, error = "aborted", "shutdown", result.error
+            else:
+                status, reason, error = "failed", "crash", result.error
+            found = worker_run(db, result.pid, self.topic_ids[topic.url], after_run)
+            if found is not None:
+                end_run_without_changes(
+                    db, found["id"], status=status, reason=reason, error=error, finished_at=now
+                )  # a no-op unless it is still running
+                run_id = found["id"]
+            else:
+                run_id = record_unregistered_run(
+                    db, topic=topic.name, url=topic.url, trigger="schedule", started_at=started,
+                    pid=result.pid, status=status, reason=reason, error=error, finished_at=now,
+                )  # fmt: skip
+            run = run_row(db, run_id)
+        return Outcome(run["status"], run, run["error"], result.duration)
+
+    def _reported_run(
+        self,
+        db: sqlite_utils.Database,
+        topic: TopicConfig,
+        line: dict[str, Any],
+        pid: int,
+        now: datetime,
+    ) -> dict[str, Any]:
+        """The run a worker reported finished, as on record. A worker reports a run once it
+        is recorded; one still ``running`` (seen: a run timing out beside another on the
+        same worker) is closed here, so no row is left ``running`` under a live pid."""
+        run_id = int(line["run_id"])
+        try:
+            run = run_row(db, run_id)
+        except KeyError:
+            return run_row(db, record_unregistered_run(
+                db, topic=topic.name, url=topic.url, trigger="schedule", started_at=now,
+                pid=pid, status="failed", reason="crash", finished_at=now,
+                error=f"the crawl worker reported run {run_id}, which is not in the archive",
+            ))  # fmt: skip
+        if run["status"] == "running":
+            error = (
+                f"the crawl worker reported {line.get('status')} ({line.get('reason')}) but the"
+                f" run was still running in the archive: {line.get('error') or ''}"
+            )
+            log.error("%s: run %d: %s", topic.name, run_id, error)
+            reason = "timeout" if line.get("reason") == "timeout" else "crash"
+            end_run_without_changes(
+                db, run_id, status="failed", reason=reason, error=error, finished_at=now
+            )
+            run = run_row(db, run_id)
+        return run
+
+    def _worker_command(self) -> list[str]:
+        """The warm workers' command: the daemon's [settings], with the enrichment budget
+        capped at a third of the shortest topic timeout (a setting, so one for all runs)."""
+        command = [sys.executable, "-m", "topicwatch.crawler.worker", "--db", str(self.config.db)]
+        settings = dict(self.config.settings)
+        budget = _number(settings.pop("TOPICWATCH_ENRICH_BUDGET", ENRICH_BUDGET), ENRICH_BUDGET)
+        shortest = min((t.timeout for t in self.config.topics), default=600.0)
+        settings["TOPICWATCH_ENRICH_BUDGET"] = f"{min(budget, shortest / 3):g}"
+        for name, value in settings.items():
+            command += ["-s", f"{name}={value}"]
+        return command
 
     def _command(self, topic: TopicConfig) -> list[str]:
         command = [sys.executable, "-m", "topicwatch", "crawl", "--url", topic.url]
@@ -484,8 +616,15 @@ class Daemon:
         with self.archive() as db:
             write_beat(db, os.getpid(), now)
         self._publish_next_runs()
+        if self.pool is not None:
+            self._publish_workers(self.pool)
         self._watch_jobs(now)
         self.courier.wake()
+
+    def _publish_workers(self, pool: Pool) -> None:
+        """The warm workers for ``topicwatch status``, as of this heartbeat."""
+        with self.archive() as db:
+            set_workers(db, pool.snapshot(), utcnow())
 
     def _publish_next_runs(self) -> None:
         runs = self._while_scheduling(

@@ -1,0 +1,184 @@
+"""The daemon with a pool of warm crawl workers (``crawl_workers``) end to end: a real
+daemon process, real worker processes, a real local site and archive.
+
+Every wait polls the archive or the daemon's log against a generous deadline (a loaded
+2-core machine); held pages (FaultSite.hold) keep a run in flight for as long as a test
+needs, instead of a guessed sleep.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import child_env
+from daemon_helpers import Daemon, runs, wait_until, write_config
+from fault_site import FaultSite
+from fixture_site import make_articles
+
+from topicwatch.archive.daemon_state import pid_alive
+
+DEADLINE = 90.0
+NATO = "/articles/tag/nato/"
+
+
+@pytest.fixture
+def site() -> Iterator[FaultSite]:
+    with FaultSite() as running:
+        running.set_listing("uk", make_articles(20, start=300))
+        running.set_listing("fr", make_articles(20, start=600))
+        yield running
+
+
+def topics(site: FaultSite, *tags: str, **keys: Any) -> list[dict[str, Any]]:
+    return [{"name": tag, "url": site.topic_url(tag), **keys} for tag in tags]
+
+
+def scheduled_ok(db: Path, topic: str) -> list[dict[str, Any]]:
+    return [r for r in runs(db, topic, "ok") if r["trigger"] == "schedule"]
+
+
+def status(db: Path, *args: str) -> str:
+    done = subprocess.run(
+        [sys.executable, "-m", "topicwatch", "status", "--db", str(db), *args],
+        capture_output=True,
+        text=True,
+        env=child_env(),
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def pool_config(tmp_path: Path, db: Path, entries: list[dict[str, Any]], **top: Any) -> Path:
+    top.setdefault("crawl_workers", 2)
+    return write_config(
+        tmp_path / "tw.toml",
+        db,
+        entries,
+        defaults={"every": "1s"},
+        alerts={"after": 100},
+        settings={"TOPICWATCH_ENRICH": "false"},
+        **top,
+    )
+
+
+def test_the_pool_runs_every_topic_on_schedule_without_a_crawl_process(site, db, tmp_path):
+    config = pool_config(tmp_path, db, topics(site, "nato", "uk", "fr"))
+    with Daemon(config) as daemon:
+        for tag in ("nato", "uk", "fr"):
+            wait_until(
+                lambda t=tag: len(scheduled_ok(db, t)) >= 3, DEADLINE, f"3 scheduled {tag} runs"
+            )
+        # Status shows the pool as of the latest heartbeat (1 s in these tests).
+        shown = wait_until(
+            lambda: [w for w in json.loads(status(db, "--json"))["workers"] if w["runs_done"]],
+            DEADLINE,
+            "workers with runs in status",
+        )
+        text = status(db)
+        assert daemon.stop(timeout=60) == 0, daemon.output
+    assert 1 <= len(shown) <= 2
+    assert all(f"crawl worker pid {w['pid']}: up" in text for w in shown)
+    assert json.loads(status(db, "--json"))["workers"] == []  # gone with the daemon
+    done = runs(db)
+    assert len(done) >= 9
+    assert {r["status"] for r in done} == {"ok"}
+    assert {r["trigger"] for r in done} == {"schedule"}
+    # Every run was a worker's: at most two pids across all of them, none the daemon's,
+    # so no crawl child was started (each would have its own pid).
+    pids = {r["pid"] for r in done}
+    assert len(pids) <= 2 and daemon.pid not in pids
+    assert all(f"crawl worker pid {pid} started" in daemon.output for pid in pids)
+    assert not any(pid_alive(pid) for pid in pids)  # the workers ended with the daemon
+    assert runs(db, status="running") == [], (runs(db), daemon.output)
+
+
+def test_a_worker_killed_mid_crawl_fails_its_run_and_is_replaced(site, db, tmp_path):
+    config = pool_config(tmp_path, db, topics(site, "nato"))
+    site.hold(NATO)
+    with Daemon(config) as daemon:
+        (held,) = wait_until(lambda: runs(db, "nato", "running"), DEADLINE, "a run in flight")
+        os.kill(held["pid"], signal.SIGKILL)
+        daemon.wait_for_output(f"crawl worker pid {held['pid']} ended (killed by SIGKILL", 60)
+        site.release()
+        later = wait_until(
+            lambda: [r for r in scheduled_ok(db, "nato") if r["id"] > held["id"]],
+            DEADLINE,
+            "an ok run after the kill",
+        )
+        assert daemon.stop(timeout=60) == 0, daemon.output
+    killed = next(r for r in runs(db, "nato") if r["id"] == held["id"])
+    assert (killed["status"], killed["reason"]) == ("failed", "crash")
+    assert f"crawl worker pid {held['pid']} ended" in killed["error"]
+    assert later[0]["pid"] != held["pid"]
+    assert runs(db, status="running") == [], (runs(db), daemon.output)
+
+
+def test_a_hanging_topic_times_out_without_holding_the_other(site, db, tmp_path):
+    entries = [*topics(site, "nato", timeout="3s"), *topics(site, "uk")]
+    config = pool_config(tmp_path, db, entries)
+    site.hold(NATO)
+    with Daemon(config) as daemon:
+        (held,) = wait_until(lambda: runs(db, "nato", "running"), DEADLINE, "nato in flight")
+        # While nato hangs on one worker, uk's checks go to the other (fewest in flight).
+        try:
+            wait_until(
+                lambda: len([r for r in scheduled_ok(db, "uk") if r["id"] > held["id"]]) >= 2,
+                DEADLINE,
+                "uk runs while nato hangs",
+            )
+        except AssertionError as error:
+            raise AssertionError(f"{error}\n{runs(db)}\n{daemon.output}") from None
+        wait_until(lambda: runs(db, "nato", "failed"), DEADLINE, "nato's timed-out run")
+        site.release()
+        assert daemon.stop(timeout=60) == 0, daemon.output
+    timed_out = {r["id"]: r for r in runs(db)}.get(held["id"])
+    assert timed_out is not None and timed_out["topic"] == "nato", (held, runs(db), daemon.output)
+    assert (timed_out["status"], timed_out["reason"]) == ("failed", "timeout")
+    assert runs(db, status="running") == [], (runs(db), daemon.output)
+
+
+def test_sigterm_stops_the_daemon_and_its_workers_within_the_grace(site, db, tmp_path):
+    config = pool_config(tmp_path, db, topics(site, "nato", "uk"), shutdown_grace="1s")
+    site.hold(NATO)
+    with Daemon(config) as daemon:
+        (held,) = wait_until(lambda: runs(db, "nato", "running"), DEADLINE, "nato in flight")
+        wait_until(lambda: scheduled_ok(db, "uk"), DEADLINE, "a uk run")
+        workers = {r["pid"] for r in runs(db)}
+        started = time.monotonic()
+        daemon.process.send_signal(signal.SIGTERM)
+        assert daemon.wait(timeout=60) == 0, daemon.output
+        took = time.monotonic() - started
+    site.release()
+    assert took < 1 + 15, daemon.output  # the grace, SIGTERM's 5 s and a loaded machine
+    stopped = next(r for r in runs(db, "nato") if r["id"] == held["id"])
+    assert (stopped["status"], stopped["reason"]) == ("aborted", "shutdown")
+    assert runs(db, status="running") == [], (runs(db), daemon.output)
+    assert not any(pid_alive(pid) for pid in workers)
+
+
+def test_a_recycling_worker_is_replaced_without_losing_a_run(site, db, tmp_path):
+    config = write_config(
+        tmp_path / "tw.toml",
+        db,
+        topics(site, "nato"),
+        defaults={"every": "1s"},
+        settings={"TOPICWATCH_ENRICH": "false", "TOPICWATCH_WORKER_MAX_RUNS": "2"},
+        crawl_workers=1,
+    )
+    with Daemon(config) as daemon:
+        wait_until(lambda: len(scheduled_ok(db, "nato")) >= 5, DEADLINE, "5 scheduled runs")
+        assert daemon.stop(timeout=60) == 0, daemon.output
+    done = runs(db)
+    assert {r["status"] for r in done} == {"ok"}
+    assert len({r["pid"] for r in done}) >= 2  # a worker ran at most two runs
+    assert "recycles after 2 run(s)" in daemon.output
