@@ -320,6 +320,8 @@ def test_failures_back_off_alert_once_per_transition_and_recover(site, db, tmp_p
         starts = [datetime.fromisoformat(r["started"]) for r in failed]
         assert (starts[2] - starts[1]).total_seconds() >= 2  # backed off: 1 s, then 2 s
         assert "3 consecutive failure(s), next attempt (backing off)" in daemon.output
+        assert "ERROR nato: alert failing" in daemon.output
+        assert "INFO nato: alert recovered" in daemon.output  # good news is not a warning
         path, body = receiver.received[0]
         assert path == "/hook?token=SECRET"
         assert (body["topic"], body["consecutive_failures"]) == ("nato", 3)

@@ -365,7 +365,8 @@ class Daemon:
         next_run = self._reschedule(topic, failures)
         self._log_run(topic, outcome, failures, next_run)
         if transition is not None:
-            level = logging.ERROR if transition == "failing" else logging.WARNING
+            # A topic failing is an operator's problem; its recovery is good news.
+            level = logging.ERROR if transition == "failing" else logging.INFO
             log.log(
                 level,
                 "%s: alert %s",
