@@ -4,8 +4,9 @@ The unit once never started: the example config's relative ``db`` resolved under
 /etc/topicwatch, which ``ProtectSystem=strict`` makes read-only, and exit 2 with
 ``RestartPreventExitStatus=2`` kept it down. Here the daemon runs with the unit's own
 command line (paths moved under a temporary root), the example config as shipped (its
-topic pointed at a local site: nothing leaves 127.0.0.1), and the config directory
-read-only; it must archive into the state directory and write nothing beside the config.
+topic pointed at a local site, nothing leaving 127.0.0.1, and no politeness delay), and
+the config directory read-only; it must archive into the state directory and write
+nothing beside the config.
 """
 
 from __future__ import annotations
@@ -79,10 +80,11 @@ def test_the_example_config_runs_from_a_read_only_config_directory(tmp_path):
     with FixtureSite() as site:
         shipped = EXAMPLE.read_text(encoding="utf-8")
         assert "https://novaist.jp/articles/tag/nato/" in shipped
-        config.write_text(
-            shipped.replace("https://novaist.jp/articles/tag/nato/", site.topic_url()),
-            encoding="utf-8",
-        )
+        assert "\n[settings]\n" in shipped
+        local = shipped.replace("https://novaist.jp/articles/tag/nato/", site.topic_url())
+        # No politeness delay against the local site (20 article pages, 2 s apart otherwise).
+        local = local.replace("\n[settings]\n", '\n[settings]\nDOWNLOAD_DELAY = "0"\n')
+        config.write_text(local, encoding="utf-8")
         config_dir.chmod(stat.S_IRUSR | stat.S_IXUSR)  # read-only, as ProtectSystem makes it
         try:
             # The unit's command line, its two paths moved under tmp_path.
