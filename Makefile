@@ -18,7 +18,7 @@ run: $(STAMP)
 	$(BIN)/topicwatch daemon
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q -n 2 --dist worksteal
+	$(BIN)/python -m pytest -q -n 3 --dist worksteal
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
