@@ -114,3 +114,27 @@ def site() -> Iterator[FixtureSite]:
 @pytest.fixture
 def db(tmp_path: Path) -> Path:
     return tmp_path / "archive.db"
+
+
+def on_a_terminal(*argv: str) -> tuple[int, str]:
+    """Run ``topicwatch`` with a pseudo-terminal as stdout and stderr: its exit status and
+    what the terminal got."""
+    import pty
+
+    master, slave = pty.openpty()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "topicwatch", *argv], stdout=slave, stderr=slave,
+        stdin=subprocess.DEVNULL, env=child_env(),
+    )  # fmt: skip
+    os.close(slave)
+    received = b""
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not chunk:
+            break
+        received += chunk
+    os.close(master)
+    return process.wait(timeout=120), received.decode("utf-8")

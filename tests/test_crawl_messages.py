@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
-import pty
 import socket
 import subprocess
 import sys
 from pathlib import Path
 
-from conftest import TEST_SETTINGS, child_env
+from conftest import TEST_SETTINGS, child_env, on_a_terminal
 
 
 def refused_url() -> str:
@@ -53,27 +51,6 @@ def test_an_unknown_log_level_is_a_usage_error_and_creates_nothing(tmp_path: Pat
     assert "Invalid value for '--log-level': 'LOUD'" in done.stderr
     assert "Traceback" not in done.stderr
     assert list(tmp_path.iterdir()) == []
-
-
-def on_a_terminal(*argv: str) -> tuple[int, str]:
-    """Run ``topicwatch`` with a pseudo-terminal as stdout and stderr; what it showed."""
-    master, slave = pty.openpty()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "topicwatch", *argv], stdout=slave, stderr=slave,
-        stdin=subprocess.DEVNULL, env=child_env(),
-    )  # fmt: skip
-    os.close(slave)
-    received = b""
-    while True:
-        try:
-            chunk = os.read(master, 65536)
-        except OSError:  # EIO: the child closed the terminal
-            break
-        if not chunk:
-            break
-        received += chunk
-    os.close(master)
-    return process.wait(timeout=120), received.decode("utf-8")
 
 
 def test_a_crawl_on_a_terminal_shows_its_progress(site, tmp_path: Path) -> None:

@@ -10,8 +10,6 @@ the table and CSV, through a real pseudo-terminal.
 from __future__ import annotations
 
 import json
-import os
-import pty
 import re
 import subprocess
 import sys
@@ -21,7 +19,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from conftest import child_env, rows
+from conftest import child_env, on_a_terminal, rows
 from fault_checks import (  # noqa: F401 (fixtures)
     TOPIC_PATH,
     Case,
@@ -147,26 +145,11 @@ def test_csv_and_atom_to_a_pipe_are_the_data_as_published(hostile):
     assert f"会合{OVERRIDE}txt.exe" in atom.output
 
 
-def on_a_terminal(*argv: str) -> str:
-    """Run ``topicwatch`` with a pseudo-terminal as its output; what the terminal got."""
-    master, slave = pty.openpty()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "topicwatch", *argv], stdout=slave, stderr=slave,
-        stdin=subprocess.DEVNULL, env=child_env(),
-    )  # fmt: skip
-    os.close(slave)
-    received = b""
-    while True:
-        try:
-            chunk = os.read(master, 65536)
-        except OSError:  # EIO: the child closed the terminal
-            break
-        if not chunk:
-            break
-        received += chunk
-    os.close(master)
-    assert process.wait(timeout=60) == 0, received
-    return received.decode("utf-8")
+def on_a_terminal_ok(*argv: str) -> str:
+    """What a terminal shows of a ``topicwatch`` command that must succeed."""
+    code, received = on_a_terminal(*argv)
+    assert code == 0, received
+    return received
 
 
 @pytest.mark.parametrize(
@@ -179,7 +162,7 @@ def on_a_terminal(*argv: str) -> str:
     ids=["table", "csv", "atom"],
 )
 def test_a_real_terminal_only_ever_gets_our_colours(hostile, argv):
-    received = on_a_terminal(*argv, "--db", str(hostile.db))
+    received = on_a_terminal_ok(*argv, "--db", str(hostile.db))
     if argv[0] == "changes":  # (Atom never carries C0: XML cannot)
         assert printable(CLIPBOARD) in received
     assert printable(CONCEAL if argv[-1] == "2000-01-01" else OVERRIDE) in received
@@ -210,7 +193,7 @@ def test_show_snapshot_escapes_the_raw_page_on_a_terminal_only(case):
     crawl = case.crawl()
     assert crawl.returncode == 0, crawl.stderr
     run_id = str(crawl.run["id"])
-    received = on_a_terminal("show-snapshot", run_id, "--db", str(case.db))
+    received = on_a_terminal_ok("show-snapshot", run_id, "--db", str(case.db))
     assert printable(TITLE + CONCEAL + "\x85") in received
     assert not ACTING.findall(received.replace("\r\n", "\n")), received[-300:]
     piped = subprocess.run(

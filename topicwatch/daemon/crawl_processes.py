@@ -15,7 +15,7 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Sequence, Sized
 from dataclasses import dataclass
 
 KILL_GRACE = 5.0  # seconds from SIGTERM (Scrapy closes and records) to SIGKILL
@@ -123,23 +123,42 @@ class Children:
 
     def wait_idle(self, timeout: float, hurry: threading.Event | None = None) -> bool:
         """Wait until no child runs (True), ``timeout`` passes or ``hurry`` is set (False)."""
-        deadline = time.monotonic() + timeout
-        with self._changed:
-            while self._running:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0 or (hurry is not None and hurry.is_set()):
-                    return False
-                self._changed.wait(min(remaining, 0.1))
-        return True
+        return wait_empty(self._changed, lambda: self._running, timeout, hurry)
 
     def signal_all(self, signum: signal.Signals) -> list[int]:
         """Send ``signum`` to every running child; return their pids."""
         with self._changed:
             processes = list(self._running.values())
-        for process in processes:
-            if process.poll() is None:
+        return signal_processes(processes, signum)
+
+
+def wait_empty(
+    changed: threading.Condition,
+    members: Callable[[], Sized],
+    timeout: float,
+    hurry: threading.Event | None = None,
+) -> bool:
+    """Wait on ``changed`` until ``members()`` is empty (True), ``timeout`` passes or
+    ``hurry`` is set (False): how the daemon waits for its crawl children or workers."""
+    deadline = time.monotonic() + timeout
+    with changed:
+        while len(members()):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or (hurry is not None and hurry.is_set()):
+                return False
+            changed.wait(min(remaining, 0.1))
+    return True
+
+
+def signal_processes(
+    processes: Sequence[subprocess.Popen[str]], signum: signal.Signals
+) -> list[int]:
+    """Send ``signum`` to each process still running; return all their pids."""
+    for process in processes:
+        if process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
                 process.send_signal(signum)
-        return [process.pid for process in processes]
+    return [process.pid for process in processes]
 
 
 def stop(process: subprocess.Popen[str], grace: float = KILL_GRACE) -> tuple[str, str]:

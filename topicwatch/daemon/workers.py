@@ -36,6 +36,7 @@ from typing import Any
 
 from topicwatch.archive.daemon_workers import WorkerState
 from topicwatch.archive.timestamps import iso
+from topicwatch.daemon.crawl_processes import signal_processes, wait_empty
 
 # Seconds past an order's timeout before an unanswered worker is killed: the worker
 # records a timed-out run itself, which on a loaded machine can take a few seconds.
@@ -295,24 +296,13 @@ class Pool:
 
     def wait_gone(self, timeout: float, hurry: threading.Event | None = None) -> bool:
         """Wait until every worker has exited (True), ``timeout`` passes or ``hurry``."""
-        deadline = time.monotonic() + timeout
-        with self._changed:
-            while self._workers:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0 or (hurry is not None and hurry.is_set()):
-                    return False
-                self._changed.wait(min(remaining, 0.1))
-        return True
+        return wait_empty(self._changed, lambda: self._workers, timeout, hurry)
 
     def signal_all(self, signum: signal.Signals) -> list[int]:
         """Send ``signum`` to every worker still running; return their pids."""
         with self._changed:
             processes = [w.process for w in self._workers]
-        for process in processes:
-            if process.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    process.send_signal(signum)
-        return [process.pid for process in processes]
+        return signal_processes(processes, signum)
 
     def stop(self, grace: float, hurry: threading.Event | None = None) -> None:
         """Close, let runs finish within ``grace``, then SIGTERM (runs recorded aborted),
