@@ -548,6 +548,14 @@ CREATE TABLE daemon_workers (
     )
 
 
+def _v13_waiting_checks(db: sqlite_utils.Database) -> None:
+    """``daemon_topics.waiting_since``: the due time of a check still waiting for a crawl
+    slot (the daemon over capacity), and ``daemon_workers.rss_mb``, each worker's memory,
+    so ``topicwatch status`` shows how late each topic is and what the workers weigh."""
+    db.execute("ALTER TABLE daemon_topics ADD COLUMN waiting_since TEXT")
+    db.execute("ALTER TABLE daemon_workers ADD COLUMN rss_mb REAL")
+
+
 def _rehash(db: sqlite_utils.Database) -> None:
     """Recompute every stored content hash from the stored text under today's comparison."""
     for table in ("items", "item_versions"):
@@ -575,6 +583,7 @@ MIGRATIONS: list[Migration] = [
     _v10_retired_topics,
     _v11_published_precision,
     _v12_daemon_workers,
+    _v13_waiting_checks,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
