@@ -521,25 +521,26 @@ MATRIX: list[Fault] = [
           "`topicwatch daemon` (and `crawl -s TOPICWATCH_ALLOW_HOSTS=…`) refuses to start, "
           "naming the key", "2", "–", "allow_hosts"),
     Fault("probe-drip", "daemon",
-          "the daemon's 304 check answered `304` and then one header byte every 0.2 s, "
-          "for ever (two such topics, `concurrency = 2`)",
-          "gives the check up after `DOWNLOAD_TIMEOUT` in all (not per read) and crawls; "
-          "the crawl fails on Scrapy's own download timeout; a third topic runs meanwhile",
-          "–", "failed/network", "took longer than"),
+          "a scheduled check's conditional GET answered `304` and then one header byte every "
+          "0.2 s, for ever (two such topics, `concurrency = 2`)",
+          "the crawl in the warm worker gives the page up after `DOWNLOAD_TIMEOUT` in all "
+          "(Scrapy's download timeout, not per read) and the run fails; a third topic runs "
+          "meanwhile", "–", "failed/network", "took longer than"),
     Fault("probe-drip-timeout", "daemon",
           "the same, with the topic's `timeout` shorter than `DOWNLOAD_TIMEOUT`",
-          "ends the check at the topic's timeout and records the run: the 304 check and the "
-          "crawl share the timeout, so no job holds its concurrency slot or the topic's lock "
-          "past it", "–", "failed/timeout", "the 304 check did not finish within"),
-    Fault("probe-drip-sigterm", "daemon", "SIGTERM while a 304 check drips",
-          "abandons the check at once (no run recorded: the topic runs next time) and exits "
-          "within `shutdown_grace` plus a few seconds", "0 (daemon)", "–"),
+          "the worker ends the run at the topic's timeout and records it, so no job holds its "
+          "concurrency slot or the topic's lock past it; the worker goes on with other topics",
+          "–", "failed/timeout", "timeout"),
+    Fault("probe-drip-sigterm", "daemon", "SIGTERM while a scheduled check's 304 drips",
+          "stops the worker's crawl within `shutdown_grace` (the run recorded `aborted`, "
+          "reason `shutdown`) and exits within `shutdown_grace` plus a few seconds",
+          "0 (daemon)", "aborted/shutdown"),
     Fault("probe-endless-headers", "daemon",
-          "the daemon's 304 check (or robots.txt, or a webhook) answered with a header block "
-          "that never ends: 64 KB header lines, or `100 Continue` answers, without end",
-          "stops reading at 64 KiB of headers in all and lets go of the connection: the check "
-          "is given up (the topic is crawled), the webhook stays pending (a server sent 19 GB "
-          "of `100 Continue` into one 20 s deadline)", "–", "–", "response headers over"),
+          "a webhook (the daemon's only HTTP client) answered with a header block that never "
+          "ends: 64 KB header lines, or `100 Continue` answers, without end",
+          "stops reading at 64 KiB of headers in all and lets go of the connection: the "
+          "alert stays pending (a server sent 19 GB of `100 Continue` into one 20 s "
+          "deadline)", "–", "–", "response headers over"),
     Fault("signal-at-start", "daemon",
           "SIGTERM or Ctrl-C (SIGINT) while the daemon starts: during its settings check (a "
           "child importing Scrapy), or while it imports the scheduler",

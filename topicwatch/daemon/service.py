@@ -95,7 +95,6 @@ from topicwatch.daemon.hooks import (
 )
 from topicwatch.daemon.job_watch import JobWatch
 from topicwatch.daemon.log import run_record, setup_logging, span, time_until
-from topicwatch.daemon.probe import OutOfTime, probe_policy, record_if_unchanged
 from topicwatch.daemon.schedule import (
     coalesce,
     first_run_time,
@@ -157,12 +156,10 @@ class Daemon:
             else None
         )
         self.jobs = JobWatch()  # what each job is doing; the heartbeat reports overruns
-        self.probes = Inflight()  # 304 checks in flight, abandoned at shutdown
         self.courier = Courier(self._send_alerts)  # the one thread that waits on hooks
         self.hostname = socket.gethostname()
         self.timezone: tzinfo = ZoneInfo(config.timezone) if config.timezone else get_localzone()
         self.topic_ids: dict[str, int] = {}
-        self.probe_policy = probe_policy(config.settings)
         self.intervals = {
             t.name: interval_seconds(t, self.timezone, utcnow()) for t in config.topics
         }
@@ -277,14 +274,13 @@ class Daemon:
         """Stop scheduling, let running crawls finish within the grace, else stop them.
 
         Everything else is cut short so that the daemon is gone within the grace plus a
-        few seconds whatever it was doing: 304 checks in flight are abandoned at once
-        (their topics run next time), and so is an alert delivery (it stays pending).
+        few seconds whatever it was doing: an alert delivery in flight is abandoned (it
+        stays pending).
         """
         with self.scheduling:
             self.stopping.set()
         self.children.close()
         self.scheduler.pause()
-        self.probes.close()
         grace = self.config.shutdown_grace
         if self.pool is not None:
             if len(self.pool):
@@ -326,8 +322,8 @@ class Daemon:
     # ------------------------------------------------------------------ jobs
 
     def _crawl_job(self, topic: TopicConfig) -> None:
-        """One scheduled run: the 304 check, else a crawl child, both within the topic's
-        timeout, so no job holds a concurrency slot (or the topic's lock) past it."""
+        """One scheduled run: an order to a warm worker (or a crawl child) within the
+        topic's timeout, so no job holds a concurrency slot (or the topic's lock) past it."""
         if self.stopping.is_set():
             return
         started = utcnow()
@@ -341,14 +337,12 @@ class Daemon:
             self.jobs.end(topic.name)
 
     def _attempt(self, topic: TopicConfig, started: datetime, deadline: float) -> Outcome | None:
-        """The run's outcome, or None when shutdown began before a crawl could start."""
-        self.jobs.phase(topic.name, "checking for a 304")
-        try:
-            outcome = self._unchanged(topic, started, deadline)
-        except OutOfTime:
-            return self._out_of_time(topic, started)
-        if outcome is not None:
-            return outcome
+        """The run's outcome, or None when shutdown began before a crawl could start.
+
+        Every check is a crawl: an unchanged page is cheap through Scrapy itself (the
+        spider's conditional GET answered 304) in a warm worker, so the daemon has no HTTP
+        client of its own for pages (one User-Agent, robots.txt, redirect and timeout rule).
+        """
         if self.pool is not None:
             return self._order(self.pool, topic, started, deadline)
         with self.archive() as db:
@@ -392,10 +386,10 @@ class Daemon:
             self.courier.wake()
 
     def _out_of_time(self, topic: TopicConfig, started: datetime) -> Outcome:
-        """The 304 check used the topic's whole timeout (a site answering a byte at a time):
-        a failed run on record, as a crawl killed by its timeout is, and no crawl after it."""
+        """The job reached its crawl with none of the topic's timeout left: a failed run on
+        record, as a crawl killed by its timeout is, and no crawl after it."""
         now = utcnow()
-        error = f"the 304 check did not finish within the {format_duration(topic.timeout)} timeout"
+        error = f"no time left of the {format_duration(topic.timeout)} timeout to crawl"
         with self.archive() as db:
             run_id = record_unregistered_run(
                 db, topic=topic.name, url=topic.url, trigger="schedule", started_at=started,
@@ -404,29 +398,6 @@ class Daemon:
             record_event(db, now, "timeout", topic.name, error)
             run = run_row(db, run_id)
         return Outcome("failed", run, error, (now - started).total_seconds())
-
-    def _unchanged(self, topic: TopicConfig, started: datetime, deadline: float) -> Outcome | None:
-        """A clean 304 to the stored validators, recorded without a crawl process, or None.
-
-        See :mod:`crawler.probe`: an unchanged check costs one request instead of a process.
-        Raises OutOfTime when the check used up the topic's timeout (``deadline``).
-        """
-        try:
-            run = record_if_unchanged(
-                str(self.config.db), topic.name, topic.url, self.probe_policy,
-                started_at=started, now=utcnow, deadline=deadline, inflight=self.probes,
-            )  # fmt: skip
-        except OutOfTime:
-            raise
-        except Exception as error:  # any other failure here means: crawl instead, as before
-            log.warning(
-                "%s: could not check for a 304 (%s: %s); crawling",
-                topic.name, type(error).__name__, error,
-            )  # fmt: skip
-            return None
-        if run is None:
-            return None
-        return Outcome("ok", run, None, (utcnow() - started).total_seconds())
 
     def _order(
         self, pool: Pool, topic: TopicConfig, started: datetime, deadline: float
