@@ -18,7 +18,7 @@ import tomllib
 import zoneinfo
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from topicwatch import DEFAULT_TOPIC_URL
@@ -32,6 +32,9 @@ from topicwatch.origins import host_entries
 from topicwatch.selectors import check_selector
 from topicwatch.setting_values import WHOLE_SETTINGS, whole_number
 
+if TYPE_CHECKING:
+    from topicwatch.daemon.watch_config import WatchConfig
+
 DEFAULT_CONFIG = "topicwatch.toml"
 DEFAULT_DB = "topicwatch.db"
 DEFAULT_EVERY = 30 * 60.0
@@ -44,7 +47,7 @@ SELECTOR_KEYS = frozenset({"item", "headline", "summary", "link", "date", "next_
 
 _TOP_KEYS = frozenset(
     {"db", "timezone", "concurrency", "shutdown_grace", "heartbeat", "backoff_max"}
-    | {"crawl_workers", "defaults", "alerts", "settings", "topic"}
+    | {"crawl_workers", "defaults", "alerts", "settings", "topic", "watch"}
 )
 _SCHEDULE_KEYS = frozenset({"every", "cron", "jitter", "max_pages", "timeout", "allow_hosts"})
 _TOPIC_KEYS = _SCHEDULE_KEYS | {"name", "url", "selectors"}
@@ -116,6 +119,7 @@ class Config:
     alerts: AlertConfig = field(default_factory=AlertConfig)
     settings: dict[str, str] = field(default_factory=dict)
     crawl_workers: int = 0  # 0: a child process per crawl; N: a pool of N warm workers
+    watches: tuple[WatchConfig, ...] = ()
 
 
 def load_config(
@@ -208,6 +212,9 @@ def parse_config(data: dict[str, Any], *, base: Path, path: Path | None = None) 
     _no_unknown_keys(defaults, _SCHEDULE_KEYS, "defaults.")
     base_topic = _schedule(defaults, TopicConfig(name="", url=""), "defaults.")
     topics = _topics(data.get("topic"), base_topic)
+    from topicwatch.daemon.watch_config import parse_watches  # it builds on this module
+
+    watches = parse_watches(data.get("watch"), {topic.name for topic in topics})
     return Config(
         db=db,
         topics=topics,
@@ -222,6 +229,7 @@ def parse_config(data: dict[str, Any], *, base: Path, path: Path | None = None) 
         crawl_workers=_integer(
             data, "crawl_workers", 0, "crawl_workers", low=0, high=MAX_CRAWL_WORKERS
         ),
+        watches=watches,
     )
 
 
