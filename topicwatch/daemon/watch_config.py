@@ -143,6 +143,8 @@ def _query(entry: dict[str, Any], key: str) -> str | None:
 
 
 def _digest(value: Any, key: str) -> float:
+    if value in ("0", 0) and not isinstance(value, bool):
+        return 0.0
     try:
         seconds = duration_seconds(value)
     except ValueError as error:
