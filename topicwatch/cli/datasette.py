@@ -25,6 +25,7 @@ import sys
 from html import escape
 from pathlib import Path
 from types import ModuleType
+from urllib.parse import unquote
 from typing import Any
 
 import sqlite_utils
@@ -213,7 +214,7 @@ def _feed_view(build: Any) -> Any:
     from datasette.utils.asgi import Response
 
     async def view(datasette: Any, request: Any) -> Any:
-        name = request.url_vars["name"]
+        name = unquote(request.url_vars["name"])  # routes match the path as sent
 
         def read(conn: sqlite3.Connection) -> str | None:
             return build(sqlite_utils.Database(conn), name)  # type: ignore[no-any-return]
