@@ -69,7 +69,7 @@ def test_a_bad_watch_is_refused_with_one_line(tmp_path, watch, message):
 
 def test_two_watches_of_one_name_are_refused(tmp_path):
     entry = {"name": "ops", "notify": "json://127.0.0.1:9/x"}
-    with pytest.raises(ConfigError, match="watch\\[2\\].name: duplicate watch name 'ops'"):
+    with pytest.raises(ConfigError, match=r"watch\[2\]\.name: duplicate watch name 'ops'"):
         parse(entry, entry, tmp=tmp_path)
 
 

@@ -25,8 +25,8 @@ import sys
 from html import escape
 from pathlib import Path
 from types import ModuleType
-from urllib.parse import unquote
 from typing import Any
+from urllib.parse import unquote
 
 import sqlite_utils
 
