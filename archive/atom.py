@@ -97,12 +97,7 @@ def _entry(feed: ET.Element, change: Change) -> None:
 
 def _edit_text(change: Change) -> str:
     lines = [f"Edited ({', '.join(change.fields) or 'text'}), version {change.version}:"]
-    for name, before, after in (
-        ("headline", change.headline_before, change.headline),
-        ("summary", change.summary_before, change.summary),
-    ):
-        if before is not None and before != after:
-            lines.append(f"{name}: {render(char_diff(before, after))}")
+    lines += [f"{name}: {render(char_diff(old, new))}" for name, old, new in change.edits()]
     return "\n".join(lines)
 
 

@@ -10,7 +10,7 @@ than every change of every run of the topic being read and sorted (80 ms at 1M i
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
@@ -40,6 +40,20 @@ class Change:
     run_id: int
     headline_before: str | None = None
     summary_before: str | None = None
+
+    def edits(self) -> list[tuple[str, str, str]]:
+        """(field, before, after) of each text an edit changed; none for other kinds."""
+        pairs = (
+            ("headline", self.headline_before, self.headline),
+            ("summary", self.summary_before, self.summary),
+        )
+        return [(name, before, after) for name, before, after in pairs
+                if before is not None and before != after]  # fmt: skip
+
+    def to_json(self) -> dict[str, Any]:
+        """The change as ``--json`` and payloads give it: ``change_id``, then every field."""
+        data = asdict(self)
+        return {"change_id": data.pop("id"), **data, "fields": list(self.fields)}
 
 
 def list_changes(

@@ -16,6 +16,7 @@ from watch_helpers import (
     produce_reappeared,
     watch_config,
     watches,
+    webhook_watch,
 )
 
 KINDS = ["new", "edited", "vanished", "reappeared"]
@@ -133,8 +134,7 @@ def test_watches_test_sends_a_sample_through_the_real_destinations(site, tmp_pat
 def test_a_failed_run_never_notifies(site, tmp_path):
     db = tmp_path / "archive.db"
     with WebhookReceiver() as receiver:
-        config = watch_config(tmp_path / "tw.toml", db, site,
-                              [{"name": "all", "notify": {"webhook": receiver.url}}])  # fmt: skip
+        config = webhook_watch(tmp_path, db, site, receiver.url)
         assert run_crawl(site.topic_url(), db).returncode == 0
         assert watches(config, "send").returncode == 0
         produce_new_edited_vanished(site)

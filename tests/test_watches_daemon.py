@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from conftest import run_crawl
 from daemon_helpers import Daemon, WebhookReceiver, query, wait_until
-from watch_helpers import produce_new_edited_vanished, produce_reappeared, watch_config, watches
+from watch_helpers import produce_new_edited_vanished, produce_reappeared, watches, webhook_watch
 
 
 def kinds(receiver: WebhookReceiver) -> list[str]:
@@ -16,8 +16,7 @@ def kinds(receiver: WebhookReceiver) -> list[str]:
 def test_restarts_between_commit_and_delivery_lose_nothing_and_duplicate_nothing(site, tmp_path):
     db = tmp_path / "archive.db"
     with WebhookReceiver() as receiver:
-        config = watch_config(tmp_path / "tw.toml", db, site,
-                              [{"name": "all", "notify": {"webhook": receiver.url}}])  # fmt: skip
+        config = webhook_watch(tmp_path, db, site, receiver.url)
         assert run_crawl(site.topic_url(), db).returncode == 0
         with Daemon(config) as first:  # registers the watch: the 20 first items are history
             first.wait_for_output("watch all registered: it covers changes from now on")

@@ -31,6 +31,11 @@ def watch_config(
     return path
 
 
+def webhook_watch(folder: Path, db: Path, site: FixtureSite, url: str) -> Path:
+    """A config whose one watch, ``all``, sends every kind to the webhook ``url``."""
+    return watch_config(folder / "tw.toml", db, site, [{"name": "all", "notify": {"webhook": url}}])
+
+
 def watches(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
     """``topicwatch watches ARGS --config CONFIG`` in a child process."""
     command = [sys.executable, "-m", "topicwatch", "watches", *args, "--config", str(config)]

@@ -16,6 +16,7 @@ import re
 import stat
 import tomllib
 import zoneinfo
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -239,13 +240,8 @@ def parse_config(data: dict[str, Any], *, base: Path, path: Path | None = None) 
 def _topics(value: Any, base: TopicConfig) -> tuple[TopicConfig, ...]:
     if value is None:
         return (_topic({"url": DEFAULT_TOPIC_URL}, base, "topic[1]."),)
-    if not isinstance(value, list) or not value:
-        raise ConfigError("topic: expected one or more [[topic]] tables")
     topics: list[TopicConfig] = []
-    for index, entry in enumerate(value, start=1):
-        prefix = f"topic[{index}]."
-        if not isinstance(entry, dict):
-            raise ConfigError(f"topic[{index}]: expected a [[topic]] table")
+    for prefix, entry in array_of_tables(value, "topic"):
         topic = _topic(entry, base, prefix)
         for other in topics:
             if other.name == topic.name:
@@ -254,6 +250,16 @@ def _topics(value: Any, base: TopicConfig) -> tuple[TopicConfig, ...]:
                 raise ConfigError(f"{prefix}url: duplicate topic URL {topic.url}")
         topics.append(topic)
     return tuple(topics)
+
+
+def array_of_tables(value: Any, name: str) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Each ``[[name]]`` table with the prefix of its keys in messages (``name[2].``)."""
+    if not isinstance(value, list) or not value:
+        raise ConfigError(f"{name}: expected one or more [[{name}]] tables")
+    for index, entry in enumerate(value, start=1):
+        if not isinstance(entry, dict):
+            raise ConfigError(f"{name}[{index}]: expected a [[{name}]] table")
+        yield f"{name}[{index}].", entry
 
 
 def _topic(entry: dict[str, Any], base: TopicConfig, prefix: str) -> TopicConfig:

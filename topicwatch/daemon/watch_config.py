@@ -19,7 +19,14 @@ from topicwatch.archive.change_feed import KINDS
 from topicwatch.archive.durations import duration_seconds
 from topicwatch.archive.search import EmptyQuery, query_words
 from topicwatch.archive.watches import WatchRule
-from topicwatch.daemon.config import ConfigError, _http_url, _no_unknown_keys, _shown, _string
+from topicwatch.daemon.config import (
+    ConfigError,
+    _http_url,
+    _no_unknown_keys,
+    _shown,
+    _string,
+    array_of_tables,
+)
 
 _WATCH_KEYS = frozenset({"name", "topics", "kinds", "query", "notify", "digest"})
 MAX_NAME = 100
@@ -73,13 +80,8 @@ def parse_watches(value: Any, topic_names: set[str]) -> tuple[WatchConfig, ...]:
     """The ``[[watch]]`` array of tables (absent: no watches)."""
     if value is None:
         return ()
-    if not isinstance(value, list):
-        raise ConfigError("watch: expected [[watch]] tables")
     watches: list[WatchConfig] = []
-    for index, entry in enumerate(value, start=1):
-        prefix = f"watch[{index}]."
-        if not isinstance(entry, dict):
-            raise ConfigError(f"watch[{index}]: expected a [[watch]] table")
+    for prefix, entry in array_of_tables(value, "watch"):
         watch = _watch(entry, topic_names, prefix)
         if any(other.name == watch.name for other in watches):
             raise ConfigError(f"{prefix}name: duplicate watch name {_shown(watch.name)}")

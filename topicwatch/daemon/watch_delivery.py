@@ -169,32 +169,15 @@ def compose(watch: WatchConfig, delivery: Delivery) -> Message:
 
 
 def _diffs(change: Change) -> dict[str, dict[str, str]]:
-    if change.kind != "edited":
-        return {}
-    pairs = (
-        ("headline", change.headline_before, change.headline),
-        ("summary", change.summary_before, change.summary),
-    )
     return {
         name: {"before": before, "after": after, "diff": render(char_diff(before, after))}
-        for name, before, after in pairs
-        if before is not None and before != after
+        for name, before, after in change.edits()
     }
 
 
 def _change_json(change: Change) -> dict[str, Any]:
-    return {
-        "change_id": change.id,
-        "topic": change.topic,
-        "kind": change.kind,
-        "headline": change.headline,
-        "summary": change.summary,
-        "link": change.url,
-        "at": change.at,
-        "published_at": change.published_at,
-        "fields": list(change.fields),
-        "diff": _diffs(change),
-    }
+    """The change as ``topicwatch changes --json`` gives it, with its link and diff."""
+    return {**change.to_json(), "link": change.url, "diff": _diffs(change)}
 
 
 def _text(change: Change) -> str:
