@@ -19,7 +19,7 @@ import math
 import os
 from collections.abc import Iterable, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -91,8 +91,8 @@ class WatchState:
     high_water: int
     last_delivery_at: str | None
     last_error: str | None
-    pending: int
-    failed: int
+    pending: int  # changes matched and not yet sent to every destination
+    failed: int  # changes given up for some destination
 
 
 def delivery_lock(
@@ -129,25 +129,10 @@ def queue_changes(db: sqlite_utils.Database, rules: Sequence[WatchRule], now: da
     added = 0
     with write_transaction(db):
         for rule in rules:
-            row = db.execute(
-                "SELECT high_water FROM watches WHERE name = ?", [rule.name]
-            ).fetchone()
-            if row is None:
-                continue
-            changes = db.execute(
-                "SELECT c.id, c.kind, coalesce(t.name, r.topic), coalesce(v.headline, i.headline),"
-                " coalesce(v.summary, i.summary) FROM changes AS c"
-                " JOIN crawl_runs AS r ON r.id = c.run_id"
-                " LEFT JOIN topics AS t ON t.id = r.topic_id"
-                " JOIN items AS i ON i.id = c.item_id LEFT JOIN item_versions AS v"
-                " ON v.item_id = c.item_id AND v.version = c.version"
-                " WHERE c.id > ? AND r.status = 'ok' ORDER BY c.id",
-                [row[0]],
-            ).fetchall()
-            if not changes:
+            top, matched = unmatched(db, rule)
+            if top is None:
                 continue
             due = iso(digest_due(now, rule.digest))
-            matched = [c[0] for c in changes if rule.matches(*c[1:])]
             cursor = db.conn.executemany(
                 "INSERT INTO watch_outbox (watch, destination, change_id, queued_at, due_at,"
                 " next_attempt_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
@@ -156,9 +141,29 @@ def queue_changes(db: sqlite_utils.Database, rules: Sequence[WatchRule], now: da
             added += max(cursor.rowcount, 0)
             db.execute(
                 "UPDATE watches SET high_water = max(high_water, ?) WHERE name = ?",
-                [changes[-1][0], rule.name],
+                [top, rule.name],
             )
     return added
+
+
+def unmatched(db: sqlite_utils.Database, rule: WatchRule) -> tuple[int | None, list[int]]:
+    """The newest change beyond the watch's mark (None: none, or not registered) and the
+    ids of those beyond it that the watch matches, oldest first."""
+    row = db.execute("SELECT high_water FROM watches WHERE name = ?", [rule.name]).fetchone()
+    if row is None:
+        return None, []
+    changes = db.execute(
+        "SELECT c.id, c.kind, coalesce(t.name, r.topic), coalesce(v.headline, i.headline),"
+        " coalesce(v.summary, i.summary) FROM changes AS c"
+        " JOIN crawl_runs AS r ON r.id = c.run_id LEFT JOIN topics AS t ON t.id = r.topic_id"
+        " JOIN items AS i ON i.id = c.item_id LEFT JOIN item_versions AS v"
+        " ON v.item_id = c.item_id AND v.version = c.version"
+        " WHERE c.id > ? AND r.status = 'ok' ORDER BY c.id",
+        [row[0]],
+    ).fetchall()
+    if not changes:
+        return None, []
+    return changes[-1][0], [c[0] for c in changes if rule.matches(*c[1:])]
 
 
 def digest_due(now: datetime, period: float) -> datetime:
@@ -238,15 +243,25 @@ def skip_rows(db: sqlite_utils.Database, ids: Iterable[int], reason: str) -> Non
         )
 
 
-def watch_states(db: sqlite_utils.Database) -> dict[str, WatchState]:
-    """Every registered watch with its outbox counts."""
+def watch_states(
+    db: sqlite_utils.Database, rules: Sequence[WatchRule] = ()
+) -> dict[str, WatchState]:
+    """Every registered watch with its outbox counts; changes committed since the last
+    matching count as pending for the watches among ``rules`` (read-only: nothing queued)."""
     rows = db.execute(
         "SELECT w.name, w.registered_at, w.high_water, w.last_delivery_at, w.last_error,"
-        " (SELECT count(*) FROM watch_outbox AS o WHERE o.watch = w.name AND o.state = 'pending'),"
-        " (SELECT count(*) FROM watch_outbox AS o WHERE o.watch = w.name AND o.state = 'failed')"
+        " (SELECT count(DISTINCT change_id) FROM watch_outbox AS o"
+        " WHERE o.watch = w.name AND o.state = 'pending'),"
+        " (SELECT count(DISTINCT change_id) FROM watch_outbox AS o"
+        " WHERE o.watch = w.name AND o.state = 'failed')"
         " FROM watches AS w ORDER BY w.name"
     ).fetchall()
-    return {row[0]: WatchState(*row) for row in rows}
+    states = {row[0]: WatchState(*row) for row in rows}
+    for rule in rules:
+        state = states.get(rule.name)
+        if state is not None and rule.destinations:
+            states[rule.name] = replace(state, pending=state.pending + len(unmatched(db, rule)[1]))
+    return states
 
 
 def stored_rule(db: sqlite_utils.Database, name: str) -> WatchRule | None:

@@ -46,6 +46,8 @@ def test_each_kind_is_delivered_once_through_apprise_json_and_the_webhook(site, 
         produce_reappeared(site)
         assert run_crawl(site.topic_url(), db).returncode == 0
 
+        waiting = json.loads(watches(config, "--json").stdout)[0]  # committed, not yet matched
+        assert (waiting["pending"], waiting["last_delivery_at"]) == (4, None)
         sent = watches(config, "send")
         assert sent.returncode == 0, sent.stderr
         assert sent.stdout.count("1 change(s) sent to apprise json://127.0.0.1:") == 4

@@ -156,7 +156,7 @@ def _rows(config: Config) -> list[dict[str, Any]]:
     if Path(config.db).exists():
         with archive_at(str(config.db)) as archive:
             if archive["watches"].exists():
-                states = watch_states(archive)
+                states = watch_states(archive, [w.rule for w in config.watches])
     rows = []
     for watch in config.watches:
         state = states.get(watch.name)
