@@ -144,3 +144,17 @@ def test_a_failed_run_never_notifies(site, tmp_path):
         assert run_crawl(site.topic_url(), db).returncode == 1
         assert watches(config, "send").stdout == "nothing pending\n"
         assert receiver.received == []
+
+
+def test_a_refused_notification_says_why_in_one_line_without_secrets(site, tmp_path):
+    with WebhookReceiver() as receiver:
+        port = receiver.server.server_address[1]
+    dead = f"json://user:s3cret@127.0.0.1:{port}/t0ken"
+    config = watch_config(tmp_path / "tw.toml", tmp_path / "a.db", site,
+                          [{"name": "ops", "notify": dead}])  # fmt: skip
+    done = watches(config, "test", "ops")
+    assert done.returncode == 1
+    assert done.stderr == (
+        f"apprise json://127.0.0.1:{port}/…: not sent: apprise json://127.0.0.1:{port}/… not"
+        " notified: A Connection error occurred sending JSON notification to 127.0.0.1.\n"
+    )

@@ -110,35 +110,56 @@ def send(destination: Destination, message: Message, inflight: Inflight | None =
         assert isinstance(destination.target, str)
         work = partial(_notify_apprise, destination.target, message)
         try:
-            accepted = bounded(work, WATCH_TIMEOUT, what=destination.label, inflight=inflight)
+            problem = bounded(work, WATCH_TIMEOUT, what=destination.label, inflight=inflight)
         except Cancelled as error:
             raise HookCancelled(str(error)) from None
         except Abandoned:
             raise HookError(
                 f"{destination.label} did not answer within {WATCH_TIMEOUT:g}s"
             ) from None
-        if not accepted:
-            raise HookError(f"{destination.label} refused the notification (Apprise)")
+        if problem is not None:
+            raise HookError(f"{destination.label} not notified: {problem}")
 
 
-def _notify_apprise(url: str, message: Message, task: Task) -> bool:
+class _Warnings(logging.Handler):
+    """Apprise's warnings during one notification: its reason for a failure (they name
+    the host only; its debug lines, which show paths and payloads, are not collected)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+def _notify_apprise(url: str, message: Message, task: Task) -> str | None:
+    """Notify ``url`` through Apprise; None when it accepted, else Apprise's reason."""
     import apprise
 
     plugin = apprise.Apprise.instantiate(url, suppress_exceptions=True)
     if plugin is None:
-        return False
+        return "not a URL Apprise can notify"
     formats = plugin.notify_format
     primary = formats[0] if isinstance(formats, tuple) else formats
     text = primary == apprise.NotifyFormat.TEXT
     notifier = apprise.Apprise()
     notifier.add(plugin)
-    return bool(
-        notifier.notify(
+    source = logging.getLogger("apprise")
+    source.setLevel(logging.WARNING)  # its INFO lines ("Notifying 1 service(s)") are noise
+    warnings = _Warnings()
+    source.addHandler(warnings)
+    try:
+        accepted = notifier.notify(
             body=message.text if text else message.markdown,
             title=message.title,
             body_format=apprise.NotifyFormat.TEXT if text else apprise.NotifyFormat.MARKDOWN,
         )
-    )
+    finally:
+        source.removeHandler(warnings)
+    if accepted:
+        return None
+    return warnings.messages[-1] if warnings.messages else "refused by Apprise"
 
 
 # --------------------------------------------------------------------------- messages
