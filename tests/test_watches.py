@@ -155,6 +155,6 @@ def test_a_refused_notification_says_why_in_one_line_without_secrets(site, tmp_p
     done = watches(config, "test", "ops")
     assert done.returncode == 1
     assert done.stderr == (
-        f"apprise json://127.0.0.1:{port}/…: not sent: apprise json://127.0.0.1:{port}/… not"
-        " notified: A Connection error occurred sending JSON notification to 127.0.0.1.\n"
+        f"apprise json://127.0.0.1:{port}/…: not sent: not notified: A Connection error"
+        " occurred sending JSON notification to 127.0.0.1.\n"
     )

@@ -114,11 +114,9 @@ def send(destination: Destination, message: Message, inflight: Inflight | None =
         except Cancelled as error:
             raise HookCancelled(str(error)) from None
         except Abandoned:
-            raise HookError(
-                f"{destination.label} did not answer within {WATCH_TIMEOUT:g}s"
-            ) from None
+            raise HookError(f"no answer within {WATCH_TIMEOUT:g}s") from None
         if problem is not None:
-            raise HookError(f"{destination.label} not notified: {problem}")
+            raise HookError(f"not notified: {problem}")  # the caller names the destination
 
 
 class _Warnings(logging.Handler):
