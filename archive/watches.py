@@ -127,6 +127,8 @@ def queue_changes(db: sqlite_utils.Database, rules: Sequence[WatchRule], now: da
     """Queue each registered watch's matching changes beyond its mark; return how many
     outbox rows were added. Idempotent: run it as often as wanted, from any process."""
     added = 0
+    if not _behind(db, rules):
+        return 0  # the usual heartbeat: no write transaction to wait for
     with write_transaction(db):
         for rule in rules:
             top, matched = unmatched(db, rule)
@@ -144,6 +146,17 @@ def queue_changes(db: sqlite_utils.Database, rules: Sequence[WatchRule], now: da
                 [top, rule.name],
             )
     return added
+
+
+def _behind(db: sqlite_utils.Database, rules: Sequence[WatchRule]) -> bool:
+    """Whether some change is newer than some registered watch's mark."""
+    names = [rule.name for rule in rules]
+    row = db.execute(
+        f"SELECT (SELECT max(id) FROM changes) > min(high_water) FROM watches"
+        f" WHERE name IN ({','.join('?' * len(names))})",
+        names,
+    ).fetchone()
+    return bool(row and row[0])
 
 
 def unmatched(db: sqlite_utils.Database, rule: WatchRule) -> tuple[int | None, list[int]]:
