@@ -110,7 +110,10 @@ def send_command(config_path: str | None, db: str | None, wait: float) -> None:
         else:
             say(f"watch {result.watch}: {result.changes} change(s) sent to {result.destination}")
     if not results:
-        say("nothing pending")
+        with archive_at(path) as archive:
+            waiting = sum(s.pending for s in watch_states(archive).values())
+        say(f"nothing due; {waiting} change(s) wait for a retry or their digest's end"
+            if waiting else "nothing pending")  # fmt: skip
     if any(result.error for result in results):
         sys.exit(1)
 
