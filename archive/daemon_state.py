@@ -205,6 +205,18 @@ def set_next_runs(
         )
 
 
+def set_waiting(
+    db: sqlite_utils.Database, waiting: Mapping[int, datetime | None], now: datetime
+) -> None:
+    """Publish, per topic, the due time of its check still waiting for a crawl slot (None:
+    none waits), so ``topicwatch status`` shows how late each topic is."""
+    with write_transaction(db):
+        db.conn.executemany(
+            "UPDATE daemon_topics SET waiting_since = ?, updated_at = ? WHERE topic_id = ?",
+            [(iso(at) if at else None, iso(now), topic_id) for topic_id, at in waiting.items()],
+        )
+
+
 def record_outcome(
     db: sqlite_utils.Database,
     topic_id: int,

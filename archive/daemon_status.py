@@ -43,6 +43,7 @@ class TopicStatus:
     running_run: dict[str, Any] | None = None
     stuck: str | None = None
     alert: dict[str, Any] | None = None
+    waiting_since: datetime | None = None  # due and not started: how late it is
 
 
 @dataclass(frozen=True)
@@ -81,12 +82,13 @@ def read_status(
     alive = daemon_alive(heartbeat, now, hostname=hostname, is_alive=is_alive)
     rows = db.execute(
         "SELECT t.id, t.name, t.url, d.schedule, d.next_run_at,"
-        " coalesce(d.consecutive_failures, 0), coalesce(d.alerting, 0), d.last_error"
+        " coalesce(d.consecutive_failures, 0), coalesce(d.alerting, 0), d.last_error,"
+        " d.waiting_since"
         " FROM topics t LEFT JOIN daemon_topics d ON d.topic_id = t.id"
         " WHERE t.retired_at IS NULL ORDER BY t.name"
     ).fetchall()
     topics = []
-    for topic_id, name, url, schedule, next_run, failures, alerting, last_error in rows:
+    for topic_id, name, url, schedule, next_run, failures, alerting, last_error, waiting in rows:
         last_run = _last_run(db, topic_id)
         running_run = _running_run(db, topic_id)
         stuck = None
@@ -105,6 +107,7 @@ def read_status(
                 running_run=running_run,
                 stuck=stuck,
                 alert=_alert(db, topic_id),
+                waiting_since=parse_iso(waiting) if waiting and alive else None,
             )
         )
     return Status(heartbeat, alive, topics, read_workers(db) if alive else [])

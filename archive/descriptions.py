@@ -224,6 +224,8 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "topic_id": "The topic.",
             "schedule": "Its schedule.",
             "next_run_at": "Next planned run (UTC).",
+            "waiting_since": "Due time (UTC) of a check still waiting for a crawl slot"
+            " (the daemon over capacity); NULL when none waits.",
             "consecutive_failures": "Failed runs in a row.",
             "alerting": "1 while a failure alert is raised.",
             "last_error": "Latest error.",
@@ -238,6 +240,7 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "runs_done": "Runs it has finished.",
             "topics": "Topics it is crawling now (JSON array of names).",
             "draining": "1 while it finishes its runs before exiting (recycling or stopping).",
+            "rss_mb": "Its resident memory (MiB) at the heartbeat; NULL if unreadable.",
             "updated_at": "Last update (UTC).",
         },
     ),

@@ -548,6 +548,14 @@ CREATE TABLE daemon_workers (
     )
 
 
+def _v13_waiting_checks(db: sqlite_utils.Database) -> None:
+    """``daemon_topics.waiting_since``: the due time of a check still waiting for a crawl
+    slot (the daemon over capacity), and ``daemon_workers.rss_mb``, each worker's memory,
+    so ``topicwatch status`` shows how late each topic is and what the workers weigh."""
+    db.execute("ALTER TABLE daemon_topics ADD COLUMN waiting_since TEXT")
+    db.execute("ALTER TABLE daemon_workers ADD COLUMN rss_mb REAL")
+
+
 _WATCHES = """
 CREATE TABLE watches (
     name TEXT PRIMARY KEY,
@@ -578,7 +586,7 @@ CREATE INDEX watch_outbox_pending ON watch_outbox (state, next_attempt_at);
 """
 
 
-def _v13_watches(db: sqlite_utils.Database) -> None:
+def _v14_watches(db: sqlite_utils.Database) -> None:
     """``watches`` and ``watch_outbox``: each configured watch with the last change it has
     matched (its high-water mark), and one outbox row per change per destination, unique,
     so matching twice (the daemon and ``watches send``, or after a crash) queues once.
@@ -613,7 +621,8 @@ MIGRATIONS: list[Migration] = [
     _v10_retired_topics,
     _v11_published_precision,
     _v12_daemon_workers,
-    _v13_watches,
+    _v13_waiting_checks,
+    _v14_watches,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

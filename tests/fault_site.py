@@ -183,7 +183,7 @@ class _FaultServer(_Server):
         self.site = site
         self.connections: set[socket.socket] = set()
         self.connections_lock = threading.Lock()
-        ThreadingHTTPServer.__init__(self, ("127.0.0.1", port), _FaultHandler)
+        ThreadingHTTPServer.__init__(self, (site.host, port), _FaultHandler)
 
 
 class _FaultHandler(_Handler):

@@ -507,7 +507,7 @@ class _Server(ThreadingHTTPServer):
         self.site = site
         self.connections: set[socket.socket] = set()
         self.connections_lock = threading.Lock()
-        super().__init__(("127.0.0.1", 0), _Handler)
+        super().__init__((site.host, 0), _Handler)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         # Clients that hang up mid-response (timeouts, cancelled crawls) are normal here.
@@ -570,7 +570,10 @@ class FixtureSite:
     Editing `topics` directly works for content but leaves Last-Modified unchanged.
     """
 
-    def __init__(self, topics: dict[str, list[Article]] | None = None) -> None:
+    def __init__(
+        self, topics: dict[str, list[Article]] | None = None, host: str = "127.0.0.1"
+    ) -> None:
+        self.host = host  # another 127.0.0.0/8 address is another site to the crawler
         self._lock = threading.Lock()
         self.topics: dict[str, list[Article]] = (
             {"nato": load_seed_articles()} if topics is None else topics
@@ -632,10 +635,10 @@ class FixtureSite:
 
     @property
     def base_url(self) -> str:
-        """`http://127.0.0.1:PORT`; only meaningful once started (the port is ephemeral)."""
+        """`http://HOST:PORT`; only meaningful once started (the port is ephemeral)."""
         if self._server is None:
             raise RuntimeError("FixtureSite is not started")
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        return f"http://{self.host}:{self._server.server_address[1]}"
 
     def topic_url(self, tag: str = "nato") -> str:
         """Absolute URL of page 1 of a tag listing (Japanese tags are percent-encoded)."""

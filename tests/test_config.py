@@ -43,7 +43,7 @@ def test_no_config_file_means_the_default_topic_every_30_minutes(tmp_path, monke
         None,
     )
     assert (config.concurrency, config.shutdown_grace, config.alerts.after) == (2, 30, 3)
-    assert config.crawl_workers == 0  # a child process per crawl unless asked otherwise
+    assert config.crawl_workers == 2  # warm workers unless asked for a process per crawl
 
 
 def test_the_default_config_file_is_read_from_the_working_directory(tmp_path, monkeypatch):

@@ -172,6 +172,7 @@ def test_sigterm_after_the_grace_aborts_the_crawl_and_exits_0(gated, db, tmp_pat
         db,
         [{"url": gated.topic_url()}],
         defaults={"every": "1h"},
+        crawl_workers=0,
         shutdown_grace="0.2s",
     )
     gated.gate.clear()
@@ -189,6 +190,7 @@ def test_a_crawl_over_its_timeout_is_killed_and_failed(gated, db, tmp_path):
         db,
         [{"url": gated.topic_url(), "timeout": "1s"}],
         defaults={"every": "1h"},
+        crawl_workers=0,
     )
     gated.gate.clear()
     with Daemon(config) as daemon:
@@ -210,6 +212,7 @@ def test_a_crawl_killed_by_its_timeout_before_it_registers_is_on_record(gated, d
         db,
         [{"url": gated.topic_url(), "timeout": "1s"}],
         defaults={"every": "1h"},
+        crawl_workers=0,
     )
     with Daemon(config, env=gate.env) as daemon:
         daemon.wait_for_output("ran over its 1s timeout: SIGTERM")
@@ -225,7 +228,11 @@ def test_a_crawl_killed_by_its_timeout_before_it_registers_is_on_record(gated, d
 def test_a_crawl_that_dies_before_it_registers_is_on_record(gated, db, tmp_path):
     gate = StartGate(tmp_path / "start-gate")
     config = write_config(
-        tmp_path / "tw.toml", db, [{"url": gated.topic_url()}], defaults={"every": "1h"}
+        tmp_path / "tw.toml",
+        db,
+        [{"url": gated.topic_url()}],
+        defaults={"every": "1h"},
+        crawl_workers=0,
     )
     with Daemon(config, env=gate.env) as daemon:
         wait_until(lambda: _waiting_crawl_pid(gate), what="a crawl child at the start gate")

@@ -60,6 +60,7 @@ def status(db: Path, *args: str) -> str:
 
 def pool_config(tmp_path: Path, db: Path, entries: list[dict[str, Any]], **top: Any) -> Path:
     top.setdefault("crawl_workers", 2)
+    top.setdefault("per_site", 2)  # these tests run two topics of the one local site at once
     return write_config(
         tmp_path / "tw.toml",
         db,
@@ -88,6 +89,9 @@ def test_the_pool_runs_every_topic_on_schedule_without_a_crawl_process(site, db,
         assert daemon.stop(timeout=60) == 0, daemon.output
     assert 1 <= len(shown) <= 2
     assert all(f"crawl worker pid {w['pid']}: up" in text for w in shown)
+    # Each worker's memory as read at the heartbeat: a Scrapy process holds tens of MiB.
+    assert all(20 < w["rss_mb"] < 1024 for w in shown), shown
+    assert " MiB" in text
     assert json.loads(status(db, "--json"))["workers"] == []  # gone with the daemon
     done = runs(db)
     assert len(done) >= 9

@@ -383,6 +383,7 @@ def test_a_job_past_its_timeout_is_reported_stuck_and_alerted(site, db, tmp_path
         config = write_config(
             tmp_path / "tw.toml", db, topics(site, "nato", timeout="4s"),
             defaults={"every": "1s"}, alerts={"after": 3, "webhook": receiver.url},
+            crawl_workers=0,  # the stubborn crawl is a child process that ignores SIGTERM
         )  # fmt: skip
         with Daemon(config, env=env) as daemon:
             wait_until(lambda: receiver.events() == ["failing"], 30, "the stuck alert")

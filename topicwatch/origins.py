@@ -93,3 +93,13 @@ def _ascii(host: str) -> str:
         return host.encode("idna").decode("ascii")
     except UnicodeError:
         return host
+
+
+def site_of(url: str) -> str:
+    """The site a politeness limit counts crawls of: the host, ``www.`` folded, any port.
+
+    Scrapy keys its download delay and per-domain limit by host name, so the daemon
+    counts the same thing across its crawl workers. An unreadable URL is its own site.
+    """
+    origin = _origin(url)
+    return origin[1].removeprefix("www.") if origin else url

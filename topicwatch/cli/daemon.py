@@ -154,9 +154,11 @@ def format_status(status: Status, now: datetime) -> list[str]:
     for worker in status.workers:
         running = f", crawling {', '.join(worker.topics)}" if worker.topics else ""
         draining = " (draining)" if worker.draining else ""
+        memory = "" if worker.rss_mb is None else f", {worker.rss_mb:g} MiB"
         lines.append(
             f"  crawl worker pid {worker.pid}{draining}: up"
-            f" {_ago(parse_iso(worker.started_at), now, '')}, {worker.runs_done} run(s){running}"
+            f" {_ago(parse_iso(worker.started_at), now, '')}, {worker.runs_done} run(s)"
+            f"{memory}{running}"
         )
     for topic in status.topics:
         lines += ["", *_topic_lines(topic, now, status.alive)]
@@ -188,6 +190,11 @@ def _topic_lines(topic: TopicStatus, now: datetime, alive: bool) -> list[str]:
         else:
             when = "not known" if alive else "none (the daemon is not running)"
         lines.append(f"  schedule: {topic.schedule}; next run {when}")
+        if topic.waiting_since is not None:
+            lines.append(
+                f"  LATE: due {_ago(topic.waiting_since, now)}, waiting for a free crawl slot"
+                " (the daemon is over capacity)"
+            )
     run = topic.last_run
     if topic.running_run is not None:
         now_run = topic.running_run

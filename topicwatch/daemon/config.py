@@ -48,7 +48,7 @@ SELECTOR_KEYS = frozenset({"item", "headline", "summary", "link", "date", "next_
 
 _TOP_KEYS = frozenset(
     {"db", "timezone", "concurrency", "shutdown_grace", "heartbeat", "backoff_max"}
-    | {"crawl_workers", "defaults", "alerts", "settings", "topic", "watch"}
+    | {"crawl_workers", "per_site", "defaults", "alerts", "settings", "topic", "watch"}
 )
 _SCHEDULE_KEYS = frozenset({"every", "cron", "jitter", "max_pages", "timeout", "allow_hosts"})
 _TOPIC_KEYS = _SCHEDULE_KEYS | {"name", "url", "selectors"}
@@ -119,7 +119,8 @@ class Config:
     backoff_max: float = 6 * 3600.0
     alerts: AlertConfig = field(default_factory=AlertConfig)
     settings: dict[str, str] = field(default_factory=dict)
-    crawl_workers: int = 0  # 0: a child process per crawl; N: a pool of N warm workers
+    crawl_workers: int = 2  # N: a pool of N warm crawl workers; 0: a child process per crawl
+    per_site: int = 1  # crawls of one site at once, whichever slot or worker runs them
     watches: tuple[WatchConfig, ...] = ()
 
 
@@ -228,8 +229,9 @@ def parse_config(data: dict[str, Any], *, base: Path, path: Path | None = None) 
         alerts=_alerts(_table(data, "alerts")),
         settings=_settings(_table(data, "settings")),
         crawl_workers=_integer(
-            data, "crawl_workers", 0, "crawl_workers", low=0, high=MAX_CRAWL_WORKERS
+            data, "crawl_workers", 2, "crawl_workers", low=0, high=MAX_CRAWL_WORKERS
         ),
+        per_site=_integer(data, "per_site", 1, "per_site", low=1, high=64),
         watches=watches,
     )
 

@@ -69,6 +69,7 @@ from topicwatch.archive.daemon_state import (
     relabel_timeout,
     release_heartbeat,
     set_next_runs,
+    set_waiting,
     worker_run,
 )
 from topicwatch.archive.daemon_state import beat as write_beat
@@ -80,10 +81,12 @@ from topicwatch.archive.runs import (
     recover_stale_runs,
 )
 from topicwatch.archive.watches import DeliveryBusy, delivery_lock, register_watches
+from topicwatch.crawler import settings as project_settings
 from topicwatch.daemon.bounded import Inflight
 from topicwatch.daemon.config import Config, TopicConfig
 from topicwatch.daemon.courier import Courier
 from topicwatch.daemon.crawl_processes import KILL_GRACE, ChildExit, Children
+from topicwatch.daemon.dispatch import FairExecutor
 from topicwatch.daemon.hooks import (
     HookCancelled,
     HookError,
@@ -103,6 +106,7 @@ from topicwatch.daemon.schedule import (
 )
 from topicwatch.daemon.watch_delivery import deliver_due
 from topicwatch.daemon.workers import OrderResult, Pool
+from topicwatch.origins import site_of
 
 EXIT_OK = 0
 EXIT_USAGE = 2
@@ -115,6 +119,9 @@ KEEP_EVENTS = timedelta(days=90)
 # courier to send the alerts they queued (skipped by a second SIGTERM).
 STOP_TAIL = 5.0
 STOP_BUSY_MS = 1000  # how long the last records of a stop wait for another writer
+# A check waiting this long past its due time for a crawl slot (or its topic's interval, if
+# shorter) means the daemon cannot keep up: every run should start within a minute.
+OVER_CAPACITY_LATE = 60.0
 
 log = logging.getLogger("topicwatch.daemon")
 T = TypeVar("T")
@@ -162,9 +169,17 @@ class Daemon:
         self.intervals = {
             t.name: interval_seconds(t, self.timezone, utcnow()) for t in config.topics
         }
+        # Crawl slots: the check due longest first, within each site's limits.
+        self.crawls = FairExecutor(
+            config.concurrency,
+            lambda job: site_of(job.args[0].url),
+            per_site=config.per_site,
+            site_gap=site_gap(config.settings),
+        )
+        self.over_capacity = False  # logged once when it begins, once when it ends
         self.scheduler = BackgroundScheduler(
             executors={
-                "default": ThreadPoolExecutor(config.concurrency),
+                "default": self.crawls,
                 # Heartbeats never wait for a free crawl slot (alerts have their courier).
                 HOUSEKEEPING: ThreadPoolExecutor(1),
             },
@@ -629,6 +644,7 @@ class Daemon:
         with self.archive() as db:
             write_beat(db, os.getpid(), now)
         self._publish_next_runs()
+        self._publish_waiting(now)
         if self.pool is not None:
             self._publish_workers(self.pool)
         self._watch_jobs(now)
@@ -639,6 +655,37 @@ class Daemon:
         """The warm workers for ``topicwatch status``, as of this heartbeat."""
         with self.archive() as db:
             set_workers(db, pool.snapshot(), utcnow())
+
+    def _publish_waiting(self, now: datetime) -> None:
+        """Publish how late each waiting check is; log once when the daemon falls behind
+        (a check still waiting when its next is due, or after a minute) and once when it
+        has caught up."""
+        waiting = {entry.job_id: entry.due for entry in self.crawls.waiting()}
+        with self.archive() as db:
+            set_waiting(
+                db, {self.topic_ids[t.url]: waiting.get(t.name) for t in self.config.topics}, now
+            )
+        late = {name: (now - due).total_seconds() for name, due in waiting.items()}
+        behind = [
+            name
+            for name, seconds in late.items()
+            if seconds > min(self.intervals[name], OVER_CAPACITY_LATE)
+        ]
+        if behind and not self.over_capacity:
+            self.over_capacity = True
+            detail = (
+                f"over capacity: {len(waiting)} check(s) waiting for a crawl slot, the oldest"
+                f" due {span(max(late.values()))} ago; each runs in turn, longest due first"
+                " (raise concurrency or crawl_workers, or lengthen schedules)"
+            )
+            log.warning("%s", detail, extra=_fields(waiting=len(waiting)))
+            with self.archive() as db:
+                record_event(db, now, "over_capacity", None, detail)
+        elif not behind and self.over_capacity and not waiting:
+            self.over_capacity = False
+            log.info("within capacity again: no check is waiting for a crawl slot")
+            with self.archive() as db:
+                record_event(db, now, "within_capacity", None, "no check waiting")
 
     def _publish_next_runs(self) -> None:
         runs = self._while_scheduling(
@@ -769,7 +816,7 @@ class Daemon:
             f"one run at {now:%H:%M:%S} stands for them (the daemon was held up: stopped,"
             " suspended or busy)"
             if ran
-            else "skipped: the previous run was still going"
+            else "skipped: the previous check was still waiting for a slot or running"
         )
         detail = f"{len(missed)} run(s) due {due} UTC did not start on time; {why}"
         log.warning("%s: %s", name, detail, extra=_fields(topic=name, missed=len(missed)))
@@ -809,6 +856,13 @@ class Daemon:
             timezone=self.timezone,
         )
         log.log(level, "%s", line, extra={"fields": fields})
+
+
+def site_gap(settings: dict[str, str]) -> float:
+    """Seconds between one crawl of a site ending and the next starting, on any slot or
+    worker: the crawl's ``DOWNLOAD_DELAY`` ([settings], else the project's), which Scrapy
+    itself keeps only between the requests of one process."""
+    return max(_number(settings.get("DOWNLOAD_DELAY"), project_settings.DOWNLOAD_DELAY), 0.0)
 
 
 def _exit(child: ChildExit) -> str:

@@ -322,10 +322,11 @@ class Pool:
     def snapshot(self) -> list[WorkerState]:
         """The workers now, as ``topicwatch status`` shows them."""
         with self._changed:
-            return [
-                WorkerState(w.pid, iso(w.started_at), w.runs_done, tuple(w.topics()), w.draining)
+            workers = [
+                (w.pid, iso(w.started_at), w.runs_done, tuple(w.topics()), w.draining)
                 for w in self._workers
             ]
+        return [WorkerState(*worker, rss_mb=resident_mb(worker[0])) for worker in workers]
 
     def describe(self) -> str:
         with self._changed:
@@ -338,6 +339,19 @@ class Pool:
             + (f", running {', '.join(w.topics())}" if w.pending else "")
             for w in self._workers
         )
+
+
+def resident_mb(pid: int) -> float | None:
+    """A process's resident memory in MiB, from ``/proc`` (None where that cannot be read:
+    another OS, or the process just ended). Its own RSS, not its peak: what it holds now."""
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii", errors="replace") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return round(int(line.split()[1]) / 1024, 1)
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
 
 
 def _kill(process: subprocess.Popen[str]) -> None:
