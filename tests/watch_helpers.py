@@ -31,9 +31,10 @@ def watch_config(
     return path
 
 
-def webhook_watch(folder: Path, db: Path, site: FixtureSite, url: str) -> Path:
+def webhook_watch(folder: Path, db: Path, site: FixtureSite, url: str, **top: Any) -> Path:
     """A config whose one watch, ``all``, sends every kind to the webhook ``url``."""
-    return watch_config(folder / "tw.toml", db, site, [{"name": "all", "notify": {"webhook": url}}])
+    watch = {"name": "all", "notify": {"webhook": url}}
+    return watch_config(folder / "tw.toml", db, site, [watch], **top)
 
 
 def watches(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
