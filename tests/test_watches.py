@@ -5,8 +5,10 @@ getting Apprise's ``json://`` notifications and the webhook's payloads."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
-from conftest import rows, run_crawl
+from conftest import child_env, rows, run_crawl
 from daemon_helpers import WebhookReceiver
 from watch_helpers import (
     EDITED,
@@ -14,6 +16,8 @@ from watch_helpers import (
     RETRACTED,
     produce_new_edited_vanished,
     produce_reappeared,
+    received_kinds,
+    register_then_change,
     watch_config,
     watches,
     webhook_watch,
@@ -138,9 +142,7 @@ def test_a_failed_run_never_notifies(site, tmp_path):
     db = tmp_path / "archive.db"
     with WebhookReceiver() as receiver:
         config = webhook_watch(tmp_path, db, site, receiver.url)
-        assert run_crawl(site.topic_url(), db).returncode == 0
-        assert watches(config, "send").returncode == 0
-        produce_new_edited_vanished(site)
+        register_then_change(site, db, config)
         site.fail("/articles/tag/nato/", 200, body=b"<html><body>maintenance</body></html>")
         assert run_crawl(site.topic_url(), db).returncode == 1
         assert watches(config, "send").stdout == "nothing pending\n"
@@ -159,3 +161,18 @@ def test_a_refused_notification_says_why_in_one_line_without_secrets(site, tmp_p
         f"apprise json://127.0.0.1:{port}/…: not sent: not notified: A Connection error"
         " occurred sending JSON notification to 127.0.0.1.\n"
     )
+
+
+def test_two_senders_at_once_send_each_change_once(site, tmp_path):
+    db = tmp_path / "archive.db"
+    with WebhookReceiver() as receiver:
+        config = webhook_watch(tmp_path, db, site, receiver.url)
+        register_then_change(site, db, config)
+        assert run_crawl(site.topic_url(), db).returncode == 0
+        command = [sys.executable, "-m", "topicwatch", "watches", "send", "--config", str(config)]
+        senders = [subprocess.Popen(command, env=child_env(), stdout=subprocess.PIPE, text=True)
+                   for _ in range(2)]  # fmt: skip
+        outputs = [sender.communicate(timeout=120)[0] for sender in senders]
+        assert [sender.returncode for sender in senders] == [0, 0]
+        assert sum(out.count("1 change(s) sent to webhook") for out in outputs) == 3
+        assert sorted(received_kinds(receiver)) == ["edited", "new", "vanished"]

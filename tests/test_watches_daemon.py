@@ -6,11 +6,13 @@ from __future__ import annotations
 
 from conftest import run_crawl
 from daemon_helpers import Daemon, WebhookReceiver, query, wait_until
-from watch_helpers import produce_new_edited_vanished, produce_reappeared, watches, webhook_watch
-
-
-def kinds(receiver: WebhookReceiver) -> list[str]:
-    return [body["changes"][0]["kind"] for _, body in receiver.received]
+from watch_helpers import (
+    produce_new_edited_vanished,
+    produce_reappeared,
+    received_kinds,
+    watches,
+    webhook_watch,
+)
 
 
 def test_restarts_between_commit_and_delivery_lose_nothing_and_duplicate_nothing(site, tmp_path):
@@ -36,10 +38,10 @@ def test_restarts_between_commit_and_delivery_lose_nothing_and_duplicate_nothing
             assert watches(config, "send").stdout == "nothing pending\n"  # shared outbox
             produce_reappeared(site)
             assert run_crawl(site.topic_url(), db).returncode == 0
-            wait_until(lambda: "reappeared" in kinds(receiver), 60, "the reappeared item")
+            wait_until(lambda: "reappeared" in received_kinds(receiver), 60, "the reappeared item")
             assert third.stop() == 0
         # Rows are sent oldest first: a resent one would have come before the last.
         assert "watch all: 1 change(s) sent to webhook http://127.0.0.1:" in third.output
-    assert kinds(receiver) == ["new", "edited", "vanished", "reappeared"]
+    assert received_kinds(receiver) == ["new", "edited", "vanished", "reappeared"]
     assert len({body["idempotency_key"] for _, body in receiver.received}) == 4
     assert query(db, "select state, count(*) from watch_outbox group by state") == [("sent", 4)]

@@ -9,8 +9,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from conftest import child_env
-from daemon_helpers import toml_value, write_config
+from conftest import child_env, run_crawl
+from daemon_helpers import WebhookReceiver, toml_value, write_config
 from fixture_site import FixtureSite, load_seed_articles, make_articles
 
 SEED = load_seed_articles()
@@ -41,6 +41,18 @@ def watches(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
     """``topicwatch watches ARGS --config CONFIG`` in a child process."""
     command = [sys.executable, "-m", "topicwatch", "watches", *args, "--config", str(config)]
     return subprocess.run(command, capture_output=True, text=True, env=child_env(), timeout=120)
+
+
+def register_then_change(site: FixtureSite, db: Path, config: Path) -> str:
+    """A first crawl (history), the watches registered, then :func:`produce_new_edited_vanished`."""
+    assert run_crawl(site.topic_url(), db).returncode == 0
+    assert watches(config, "send").returncode == 0
+    return produce_new_edited_vanished(site)
+
+
+def received_kinds(receiver: WebhookReceiver) -> list[str]:
+    """The kind of the change each webhook payload received carried, in order."""
+    return [body["changes"][0]["kind"] for _, body in receiver.received]
 
 
 def produce_new_edited_vanished(site: FixtureSite) -> str:
