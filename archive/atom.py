@@ -1,4 +1,4 @@
-"""An Atom feed of new and edited items, for analysts who follow a topic in a feed reader.
+"""An Atom feed of changes, for analysts who follow a topic (or a watch) in a feed reader.
 
 Entry ids are tag URIs built from the item id and version, so an entry keeps its id
 across exports and an edit arrives as a new entry (readers show it as unread) whose
@@ -54,8 +54,13 @@ def feed_info(db: sqlite_utils.Database, topic_id: int | None) -> FeedInfo:
 
 
 def entry_id(change: Change) -> str:
-    """The stable id of the entry for one item version."""
-    return _tag(change.url, change.first_seen_at, f"item/{change.item_id}/v{change.version}")
+    """The stable id of the entry for one item version (new, edited), or for the change
+    itself (vanished, reappeared: the version stays, so the id is the change's)."""
+    if change.kind in ("new", "edited"):
+        specific = f"item/{change.item_id}/v{change.version}"
+    else:
+        specific = f"item/{change.item_id}/{change.kind}/{change.id}"
+    return _tag(change.url, change.first_seen_at, specific)
 
 
 def atom_feed(info: FeedInfo, changes: Sequence[Change]) -> str:
@@ -92,12 +97,7 @@ def _entry(feed: ET.Element, change: Change) -> None:
 
 def _edit_text(change: Change) -> str:
     lines = [f"Edited ({', '.join(change.fields) or 'text'}), version {change.version}:"]
-    for name, before, after in (
-        ("headline", change.headline_before, change.headline),
-        ("summary", change.summary_before, change.summary),
-    ):
-        if before is not None and before != after:
-            lines.append(f"{name}: {render(char_diff(before, after))}")
+    lines += [f"{name}: {render(char_diff(old, new))}" for name, old, new in change.edits()]
     return "\n".join(lines)
 
 

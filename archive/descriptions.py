@@ -259,6 +259,37 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "last_error": "Latest delivery error.",
         },
     ),
+    "watches": (
+        "Each configured watch ([[watch]] in the daemon's config) as last registered by the"
+        " daemon or `topicwatch watches send`; it matches changes after its high-water mark.",
+        {
+            "name": "The watch's name (its live feed: /-/watches/NAME.atom).",
+            "registered_at": "First registered (UTC): changes committed before are not sent.",
+            "definition": "What it matches, as JSON: kinds, topics, query, digest seconds,"
+            " destination keys.",
+            "high_water": "The newest changes.id already matched.",
+            "last_delivery_at": "Latest successful delivery (UTC).",
+            "last_error": "Latest delivery error; NULL after a success.",
+            "updated_at": "Last registered (UTC).",
+        },
+    ),
+    "watch_outbox": (
+        "Watch outbox: one row per matching change per watch and destination (unique), so"
+        " each change is sent once however often it is matched.",
+        {
+            "id": "Outbox row id.",
+            "watch": "The watch (watches.name).",
+            "destination": "Destination key: its kind and a hash of its target (no secrets).",
+            "change_id": "The change (changes.id).",
+            "queued_at": "Matched (UTC).",
+            "due_at": "When it may be sent: at once, or the end of its digest period (UTC).",
+            "state": "pending, sent, failed (attempts used up) or skipped (destination gone).",
+            "attempts": "Delivery attempts.",
+            "next_attempt_at": "Earliest next attempt, after backoff (UTC).",
+            "sent_at": "Delivered (UTC).",
+            "last_error": "Latest delivery error.",
+        },
+    ),
     "daemon_events": (
         "The scheduler's event log.",
         {

@@ -556,6 +556,44 @@ def _v13_waiting_checks(db: sqlite_utils.Database) -> None:
     db.execute("ALTER TABLE daemon_workers ADD COLUMN rss_mb REAL")
 
 
+_WATCHES = """
+CREATE TABLE watches (
+    name TEXT PRIMARY KEY,
+    registered_at TEXT NOT NULL,
+    definition TEXT NOT NULL,
+    high_water INTEGER NOT NULL,
+    last_delivery_at TEXT,
+    last_error TEXT,
+    updated_at TEXT NOT NULL
+);
+
+CREATE TABLE watch_outbox (
+    id INTEGER PRIMARY KEY,
+    watch TEXT NOT NULL REFERENCES watches(name),
+    destination TEXT NOT NULL,
+    change_id INTEGER NOT NULL REFERENCES changes(id),
+    queued_at TEXT NOT NULL,
+    due_at TEXT NOT NULL,
+    state TEXT NOT NULL DEFAULT 'pending'
+        CHECK (state IN ('pending', 'sent', 'failed', 'skipped')),
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at TEXT NOT NULL,
+    sent_at TEXT,
+    last_error TEXT,
+    UNIQUE (watch, destination, change_id)
+);
+CREATE INDEX watch_outbox_pending ON watch_outbox (state, next_attempt_at);
+"""
+
+
+def _v14_watches(db: sqlite_utils.Database) -> None:
+    """``watches`` and ``watch_outbox``: each configured watch with the last change it has
+    matched (its high-water mark), and one outbox row per change per destination, unique,
+    so matching twice (the daemon and ``watches send``, or after a crash) queues once.
+    Self-contained: creates its own tables only."""
+    _run_script(db, _WATCHES)
+
+
 def _rehash(db: sqlite_utils.Database) -> None:
     """Recompute every stored content hash from the stored text under today's comparison."""
     for table in ("items", "item_versions"):
@@ -584,6 +622,7 @@ MIGRATIONS: list[Migration] = [
     _v11_published_precision,
     _v12_daemon_workers,
     _v13_waiting_checks,
+    _v14_watches,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -321,6 +321,13 @@ def match_count(key: str, words: list[str]) -> int:
     return sum(1 for _ in _occurrences(key, words))
 
 
+def text_matches(words: list[str], headline: str, summary: str) -> bool:
+    """Whether every word occurs in the headline or the summary, as :func:`search` finds
+    it (any length, folded): the same test for one text that the index makes for many."""
+    keys = (match_key(headline), match_key(summary))
+    return all(any(word in key for key in keys) for word in words)
+
+
 def match_spans(text: str, words: list[str]) -> tuple[tuple[Span, ...], int]:
     """Where the words occur in ``text`` as published (merged spans), and how often."""
     key, offsets = key_with_offsets(text)

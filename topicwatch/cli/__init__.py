@@ -38,6 +38,7 @@ COMMANDS = {
     "show-snapshot": "topicwatch.cli.snapshots:show_snapshot_command",
     "prune": "topicwatch.cli.snapshots:prune_command",
     "topics": "topicwatch.cli.topics:topics_command",
+    "watches": "topicwatch.cli.watches:watches_command",
 }
 
 

@@ -6,7 +6,6 @@ function and formats the result; any problem is one line on stderr and exit stat
 
 from __future__ import annotations
 
-import dataclasses
 from datetime import UTC, datetime
 from typing import Any
 
@@ -96,8 +95,7 @@ def changes_command(
 
 
 def change_object(change: Change) -> dict[str, Any]:
-    data = dataclasses.asdict(change)
-    return {"change_id": data.pop("id"), **data, "fields": list(change.fields)}
+    return change.to_json()
 
 
 def change_cells(change: Change) -> dict[str, Any]:
@@ -105,11 +103,7 @@ def change_cells(change: Change) -> dict[str, Any]:
     if change.kind == "edited":
         edits = (
             f"{name}: {marked_diff(excerpt(char_diff(before, after)))}"
-            for name, before, after in (
-                ("headline", change.headline_before, change.headline),
-                ("summary", change.summary_before, change.summary),
-            )
-            if before is not None and before != after
+            for name, before, after in change.edits()
         )
         what = Marked(" | ".join(edits))
     return {

@@ -26,10 +26,12 @@ from html import escape
 from pathlib import Path
 from types import ModuleType
 from typing import Any
+from urllib.parse import unquote
 
 import sqlite_utils
 
 from topicwatch.archive.descriptions import HIDDEN, TABLES, VIEWS
+from topicwatch.archive.live_feeds import topic_feed, watch_feed
 from topicwatch.archive.lookup import NotFound, topic_id_or_none
 from topicwatch.archive.search import EmptyQuery, SearchRequest, search
 from topicwatch.archive.sql_functions import register_functions
@@ -194,9 +196,35 @@ def _plugin() -> ModuleType:
         register_functions(conn)  # each bounded: Datasette's time limit stops between calls
         conn.create_function("topicwatch_search", 3, _search_function(conn))
 
+    def register_routes() -> list[tuple[str, Any]]:
+        return [
+            (r"^/-/watches/(?P<name>[^/]+)\.atom$", _feed_view(watch_feed)),
+            (r"^/-/topics/(?P<name>[^/]+)\.atom$", _feed_view(topic_feed)),
+        ]
+
     plugin = ModuleType("topicwatch_datasette")
     plugin.prepare_connection = hookimpl(prepare_connection)  # type: ignore[attr-defined]
+    plugin.register_routes = hookimpl(register_routes)  # type: ignore[attr-defined]
     return plugin
+
+
+def _feed_view(build: Any) -> Any:
+    """A Datasette view answering ``build(db, name)``'s Atom document, or 404: the live
+    feeds at ``/-/watches/NAME.atom`` and ``/-/topics/NAME.atom`` (NAME URL-encoded)."""
+    from datasette.utils.asgi import Response
+
+    async def view(datasette: Any, request: Any) -> Any:
+        name = unquote(request.url_vars["name"])  # routes match the path as sent
+
+        def read(conn: sqlite3.Connection) -> str | None:
+            return build(sqlite_utils.Database(conn), name)  # type: ignore[no-any-return]
+
+        feed = await datasette.get_database().execute_fn(read)
+        if feed is None:
+            return Response.text(f"no feed named {name!r}\n", status=404)
+        return Response(feed, content_type="application/atom+xml; charset=utf-8")
+
+    return view
 
 
 def _search_function(conn: sqlite3.Connection) -> Any:

@@ -29,7 +29,8 @@ def serve_command(db: str, host: str, port: int) -> None:
     """Browse the archive in Datasette (read-only), with descriptions and canned queries.
 
     Needs the optional extra: pip install 'topicwatch[web]'. Canned queries: latest
-    items, recent edits (before/after), retractions, failed runs, as-of, search.
+    items, recent edits (before/after), retractions, failed runs, as-of, search. Live
+    Atom feeds: /-/topics/NAME.atom per topic, /-/watches/NAME.atom per watch.
 
     \b
     Examples:

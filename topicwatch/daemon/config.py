@@ -16,9 +16,10 @@ import re
 import stat
 import tomllib
 import zoneinfo
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from topicwatch import DEFAULT_TOPIC_URL
@@ -32,6 +33,9 @@ from topicwatch.origins import host_entries
 from topicwatch.selectors import check_selector
 from topicwatch.setting_values import WHOLE_SETTINGS, whole_number
 
+if TYPE_CHECKING:
+    from topicwatch.daemon.watch_config import WatchConfig
+
 DEFAULT_CONFIG = "topicwatch.toml"
 DEFAULT_DB = "topicwatch.db"
 DEFAULT_EVERY = 30 * 60.0
@@ -44,7 +48,7 @@ SELECTOR_KEYS = frozenset({"item", "headline", "summary", "link", "date", "next_
 
 _TOP_KEYS = frozenset(
     {"db", "timezone", "concurrency", "shutdown_grace", "heartbeat", "backoff_max"}
-    | {"crawl_workers", "per_site", "defaults", "alerts", "settings", "topic"}
+    | {"crawl_workers", "per_site", "defaults", "alerts", "settings", "topic", "watch"}
 )
 _SCHEDULE_KEYS = frozenset({"every", "cron", "jitter", "max_pages", "timeout", "allow_hosts"})
 _TOPIC_KEYS = _SCHEDULE_KEYS | {"name", "url", "selectors"}
@@ -117,6 +121,7 @@ class Config:
     settings: dict[str, str] = field(default_factory=dict)
     crawl_workers: int = 2  # N: a pool of N warm crawl workers; 0: a child process per crawl
     per_site: int = 1  # crawls of one site at once, whichever slot or worker runs them
+    watches: tuple[WatchConfig, ...] = ()
 
 
 def load_config(
@@ -209,6 +214,9 @@ def parse_config(data: dict[str, Any], *, base: Path, path: Path | None = None) 
     _no_unknown_keys(defaults, _SCHEDULE_KEYS, "defaults.")
     base_topic = _schedule(defaults, TopicConfig(name="", url=""), "defaults.")
     topics = _topics(data.get("topic"), base_topic)
+    from topicwatch.daemon.watch_config import parse_watches  # it builds on this module
+
+    watches = parse_watches(data.get("watch"), {topic.name for topic in topics})
     return Config(
         db=db,
         topics=topics,
@@ -224,6 +232,7 @@ def parse_config(data: dict[str, Any], *, base: Path, path: Path | None = None) 
             data, "crawl_workers", 2, "crawl_workers", low=0, high=MAX_CRAWL_WORKERS
         ),
         per_site=_integer(data, "per_site", 1, "per_site", low=1, high=64),
+        watches=watches,
     )
 
 
@@ -233,13 +242,8 @@ def parse_config(data: dict[str, Any], *, base: Path, path: Path | None = None) 
 def _topics(value: Any, base: TopicConfig) -> tuple[TopicConfig, ...]:
     if value is None:
         return (_topic({"url": DEFAULT_TOPIC_URL}, base, "topic[1]."),)
-    if not isinstance(value, list) or not value:
-        raise ConfigError("topic: expected one or more [[topic]] tables")
     topics: list[TopicConfig] = []
-    for index, entry in enumerate(value, start=1):
-        prefix = f"topic[{index}]."
-        if not isinstance(entry, dict):
-            raise ConfigError(f"topic[{index}]: expected a [[topic]] table")
+    for prefix, entry in array_of_tables(value, "topic"):
         topic = _topic(entry, base, prefix)
         for other in topics:
             if other.name == topic.name:
@@ -248,6 +252,16 @@ def _topics(value: Any, base: TopicConfig) -> tuple[TopicConfig, ...]:
                 raise ConfigError(f"{prefix}url: duplicate topic URL {topic.url}")
         topics.append(topic)
     return tuple(topics)
+
+
+def array_of_tables(value: Any, name: str) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Each ``[[name]]`` table with the prefix of its keys in messages (``name[2].``)."""
+    if not isinstance(value, list) or not value:
+        raise ConfigError(f"{name}: expected one or more [[{name}]] tables")
+    for index, entry in enumerate(value, start=1):
+        if not isinstance(entry, dict):
+            raise ConfigError(f"{name}[{index}]: expected a [[{name}]] table")
+        yield f"{name}[{index}].", entry
 
 
 def _topic(entry: dict[str, Any], base: TopicConfig, prefix: str) -> TopicConfig:

@@ -1,4 +1,4 @@
-"""The daemon's alert courier: delivers the alert outbox on a thread of its own.
+"""The daemon's couriers: each delivers an outbox (alerts, watches) on a thread of its own.
 
 A webhook that dripped its answer used to hold whichever thread delivered: a crawl job's
 (keeping a concurrency slot) or the heartbeat's (so ``topicwatch status`` called a live
@@ -23,12 +23,13 @@ log = logging.getLogger("topicwatch.daemon")
 class Courier:
     """Runs ``send(inflight)`` whenever woken, one delivery round at a time."""
 
-    def __init__(self, send: Callable[[Inflight], None]) -> None:
+    def __init__(self, send: Callable[[Inflight], None], name: str = "alert courier") -> None:
         self._send = send
+        self._name = name
         self.inflight = Inflight()
         self._wake = threading.Event()
         self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="alert courier", daemon=True)
+        self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
 
     def start(self) -> None:
         self._thread.start()
@@ -57,6 +58,8 @@ class Courier:
             try:
                 self._send(self.inflight)
             except Exception:  # the courier must outlive any one round (a locked archive...)
-                log.exception("alert delivery round failed; retrying at the next heartbeat")
+                log.exception(
+                    "%s: delivery round failed; retrying at the next heartbeat", self._name
+                )
             if last:
                 return

@@ -80,6 +80,7 @@ from topicwatch.archive.runs import (
     record_unregistered_run,
     recover_stale_runs,
 )
+from topicwatch.archive.watches import DeliveryBusy, delivery_lock, register_watches
 from topicwatch.crawler import settings as project_settings
 from topicwatch.daemon.bounded import Inflight
 from topicwatch.daemon.config import Config, TopicConfig
@@ -102,6 +103,7 @@ from topicwatch.daemon.schedule import (
     make_trigger,
     next_after_outcome,
 )
+from topicwatch.daemon.watch_delivery import deliver_due
 from topicwatch.daemon.workers import OrderResult, Pool
 from topicwatch.origins import site_of
 
@@ -157,6 +159,7 @@ class Daemon:
         )
         self.jobs = JobWatch()  # what each job is doing; the heartbeat reports overruns
         self.courier = Courier(self._send_alerts)  # the one thread that waits on hooks
+        self.watch_courier = Courier(self._send_watches, name="watch courier")
         self.hostname = socket.gethostname()
         self.timezone: tzinfo = ZoneInfo(config.timezone) if config.timezone else get_localzone()
         self.topic_ids: dict[str, int] = {}
@@ -233,6 +236,9 @@ class Daemon:
             prune(db, now - KEEP_EVENTS)
             record_event(db, now, "started", None, f"pid {os.getpid()}, {len(topics)} topics")
             last_ok = {t.name: last_ok_started(db, self.topic_ids[t.url]) for t in topics}
+            new_watches = register_watches(db, [w.rule for w in self.config.watches], now)
+        for name in new_watches:
+            log.info("watch %s registered: it covers changes from now on", name)
         if recovered:
             log.warning("marked %d leftover running run(s) aborted: %s", len(recovered), recovered)
         for topic in topics:
@@ -258,6 +264,8 @@ class Daemon:
             self._publish_workers(self.pool)
         self.courier.start()
         self.courier.wake()  # alerts a previous daemon left pending
+        self.watch_courier.start()
+        self.watch_courier.wake()  # changes committed while no daemon ran
         self.scheduler.add_job(
             self._housekeeping,
             "interval",
@@ -301,6 +309,8 @@ class Daemon:
         self.scheduler.shutdown(wait=False)
         if not self.courier.stop(within=tail - time.monotonic()):  # alerts the runs queued
             log.error("the alert courier did not stop: stopping without it")
+        if not self.watch_courier.stop(within=tail - time.monotonic()):
+            log.error("the watch courier did not stop: stopping without it")
         now = utcnow()
         try:
             with self.archive() as db:
@@ -373,6 +383,8 @@ class Daemon:
                 )
         next_run = self._reschedule(topic, failures)
         self._log_run(topic, outcome, failures, next_run)
+        if outcome.status == "ok":
+            self.watch_courier.wake()  # its changes, for the watches
         if transition is not None:
             # A topic failing is an operator's problem; its recovery is good news.
             level = logging.ERROR if transition == "failing" else logging.INFO
@@ -608,6 +620,7 @@ class Daemon:
             self._publish_workers(self.pool)
         self._watch_jobs(now)
         self.courier.wake()
+        self.watch_courier.wake()  # digests that came due, retries after backoff
 
     def _publish_workers(self, pool: Pool) -> None:
         """The warm workers for ``topicwatch status``, as of this heartbeat."""
@@ -707,6 +720,25 @@ class Daemon:
                 log.warning("%s: alert %s to %s not sent: %s", topic, alert.kind, target, problem)
             else:
                 log.info("%s: alert %s sent to %s", topic, alert.kind, target)
+
+    def _send_watches(self, inflight: Inflight) -> None:
+        """Match and send the watches' due changes (on the watch courier's thread); a
+        ``topicwatch watches send`` delivering right now has the round: it sends them."""
+        if not self.config.watches:
+            return
+        try:
+            with delivery_lock(self.config.db):
+                sent = deliver_due(self.archive, self.config.watches, utcnow, inflight)
+        except DeliveryBusy as busy:
+            log.info("watches: %s; delivering at the next heartbeat", busy)
+            return
+        for result in sent:
+            if result.error:
+                log.warning("watch %s: not sent to %s: %s", result.watch, result.destination,
+                            result.error)  # fmt: skip
+            else:
+                log.info("watch %s: %d change(s) sent to %s", result.watch, result.changes,
+                         result.destination)  # fmt: skip
 
     # ------------------------------------------------------------------ events and logs
 
