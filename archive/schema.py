@@ -548,6 +548,15 @@ CREATE TABLE daemon_workers (
     )
 
 
+def _v13_listing_page_bodies(db: sqlite_utils.Database) -> None:
+    """``listing_pages.body_sha256`` and ``extraction``: the body a page's ``item_urls``
+    were read from and the extraction that read it, so a check that receives the very same
+    bytes again, to be read the same way, records the page as unchanged (as a 304) without
+    extracting it again. NULL until the page is next parsed."""
+    db.execute("ALTER TABLE listing_pages ADD COLUMN body_sha256 TEXT")
+    db.execute("ALTER TABLE listing_pages ADD COLUMN extraction TEXT")
+
+
 def _rehash(db: sqlite_utils.Database) -> None:
     """Recompute every stored content hash from the stored text under today's comparison."""
     for table in ("items", "item_versions"):
@@ -575,6 +584,7 @@ MIGRATIONS: list[Migration] = [
     _v10_retired_topics,
     _v11_published_precision,
     _v12_daemon_workers,
+    _v13_listing_page_bodies,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

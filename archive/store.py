@@ -48,7 +48,12 @@ RECENT_VERSIONS = 5  # a return to one of an item's last versions is alternation
 
 @dataclass(frozen=True)
 class PageResult:
-    """One listing page as fetched: parsed sightings, or 304 (``not_modified``)."""
+    """One listing page as fetched: parsed sightings, or unchanged (``not_modified``: a
+    304, or the very body last parsed, to be read the same way).
+
+    ``body_sha256`` and ``extraction`` name the body a parsed page was read from and how
+    (``listing_pages``), so the next fetch of the same body can be known unchanged.
+    """
 
     url: str
     page: int
@@ -56,6 +61,8 @@ class PageResult:
     etag: str | None = None
     last_modified: str | None = None
     sightings: tuple[Sighting, ...] = ()
+    body_sha256: str | None = None
+    extraction: str | None = None
 
 
 @dataclass(frozen=True)
@@ -628,13 +635,15 @@ def _write_listing(
 def _write_validators(
     db: sqlite_utils.Database, topic_id: int, pages: Sequence[PageResult], now: str
 ) -> None:
-    """Remember each parsed page's validators and items, for the next conditional GET."""
+    """Remember each parsed page's validators, items and body, for the next check (a
+    conditional GET, or a body compared with the last one parsed)."""
     db.conn.executemany(
         "INSERT INTO listing_pages (url, topic_id, page, etag, last_modified, item_urls,"
-        " fetched_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (url) DO UPDATE SET"
-        " topic_id = excluded.topic_id, page = excluded.page, etag = excluded.etag,"
-        " last_modified = excluded.last_modified, item_urls = excluded.item_urls,"
-        " fetched_at = excluded.fetched_at",
+        " fetched_at, body_sha256, extraction) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        " ON CONFLICT (url) DO UPDATE SET topic_id = excluded.topic_id,"
+        " page = excluded.page, etag = excluded.etag, last_modified = excluded.last_modified,"
+        " item_urls = excluded.item_urls, fetched_at = excluded.fetched_at,"
+        " body_sha256 = excluded.body_sha256, extraction = excluded.extraction",
         [
             (
                 p.url,
@@ -644,6 +653,8 @@ def _write_validators(
                 p.last_modified,
                 json.dumps([s.url for s in dedupe(p.sightings)], ensure_ascii=False),
                 now,
+                p.body_sha256,
+                p.extraction,
             )
             for p in pages
             if not p.not_modified
