@@ -24,3 +24,16 @@ def test_quick_benchmarks_print_their_tables():
     assert "## Unchanged re-crawl (304 path) against a changed one" in done.stdout
     assert "## Archive writes: new items and unchanged re-sightings" in done.stdout
     assert "## Search and changes on a year-sized archive" in done.stdout
+
+
+def test_quick_checks_bench_prints_unchanged_and_changed_rows():
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "--quick", "--no-write", "--only", "checks"],
+        cwd=Path(__file__).parents[1], env=child_env(), capture_output=True, text=True,
+        timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "## What a scheduled check costs: floor, process, warm worker" in done.stdout
+    assert "| unchanged check, no validators: warm crawl worker | floor " in done.stdout
+    assert "| changed check, one new item and its article: warm crawl worker |" in done.stdout
+    assert "| ≤ 3× |" in done.stdout and "| ≤ 5× |" in done.stdout
