@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 import sqlite_utils
 
 from topicwatch.archive.aliases import canonical_urls, resolve_url
+from topicwatch.archive.batches import chunks
 from topicwatch.archive.changes import (
     Classification,
     KnownItem,
@@ -42,7 +43,6 @@ from topicwatch.archive.snapshots import Fetch, record_fetches
 from topicwatch.archive.text import content_hash, valid_unicode
 from topicwatch.archive.timestamps import iso, parse_iso
 
-_CHUNK = 500
 RECENT_VERSIONS = 5  # a return to one of an item's last versions is alternation, not an edit
 
 
@@ -307,7 +307,7 @@ def _resolve_aliases(db: sqlite_utils.Database, sightings: list[Sighting]) -> li
 def _aliases_of(db: sqlite_utils.Database, ids: dict[str, int]) -> dict[str, str]:
     """alias -> URL for the aliases of the given item URLs."""
     rows: dict[str, str] = {}
-    for chunk in _chunks(sorted(ids)):
+    for chunk in chunks(sorted(ids)):
         marks = ",".join("?" * len(chunk))
         rows.update(
             db.execute(f"SELECT alias, url FROM url_aliases WHERE url IN ({marks})", list(chunk))
@@ -315,17 +315,12 @@ def _aliases_of(db: sqlite_utils.Database, ids: dict[str, int]) -> dict[str, str
     return rows
 
 
-def _chunks(values: Sequence[str]) -> Iterable[Sequence[str]]:
-    for start in range(0, len(values), _CHUNK):
-        yield values[start : start + _CHUNK]
-
-
 # ---------------------------------------------------------------------------- reads
 
 
 def _known_items(db: sqlite_utils.Database, urls: Sequence[str]) -> dict[str, KnownItem]:
     known = {}
-    for chunk in _chunks(sorted(set(urls))):
+    for chunk in chunks(sorted(set(urls))):
         marks = ",".join("?" * len(chunk))
         for item_id, url, headline, summary, digest in db.execute(
             f"SELECT id, url, headline, summary, content_hash FROM items WHERE url IN ({marks})",
@@ -366,7 +361,7 @@ def _marked(db: sqlite_utils.Database, item_ids: Sequence[int]) -> list[int]:
 def _pace(db: sqlite_utils.Database, topic_id: int, listed: list[ListedItem], now: str) -> Pace:
     """The topic's publication dates of its last listing and the time since its last run."""
     dates: list[str] = []
-    for chunk in _chunks([str(item.item_id) for item in listed if not item.vanished]):
+    for chunk in chunks([str(item.item_id) for item in listed if not item.vanished]):
         marks = ",".join("?" * len(chunk))
         dates += [
             str(value)
@@ -386,7 +381,7 @@ def _topic_urls(
 ) -> set[str]:
     """Which of the run's URLs the topic has ever listed."""
     urls: set[str] = set()
-    for chunk in _chunks(sorted({s.url for s in sightings})):
+    for chunk in chunks(sorted({s.url for s in sightings})):
         marks = ",".join("?" * len(chunk))
         urls.update(
             url
@@ -401,7 +396,7 @@ def _topic_urls(
 
 def _ids_for(db: sqlite_utils.Database, urls: Sequence[str]) -> dict[str, int]:
     ids: dict[str, int] = {}
-    for chunk in _chunks(list(urls)):
+    for chunk in chunks(list(urls)):
         marks = ",".join("?" * len(chunk))
         ids.update(db.execute(f"SELECT url, id FROM items WHERE url IN ({marks})", list(chunk)))
     return ids

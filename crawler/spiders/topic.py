@@ -259,11 +259,8 @@ class TopicSpider(scrapy.Spider):
             for item in items:
                 yield ListedCard(item.url, item.headline, item.summary, item.published_at,
                                  item.position, item.page, topic)  # fmt: skip
-        yield from self._article_requests(
-            run,
-            (entry.url for entry in entries
-             if run.memory.needs_article(entry.url, entry.headline, entry.summary)),
-        )  # fmt: skip
+        cards = [(entry.url, entry.headline, entry.summary) for entry in entries]
+        yield from self._article_requests(run, run.memory.needing_articles(cards))
         run.read += [(entry.url, page) for entry in entries]
         known_here = any(entry.url in run.memory.known_urls for entry in entries)
         yield from self._next(run, seen.next_url, page, offset + len(entries), known_here, entries)
