@@ -12,18 +12,16 @@ from collections.abc import Iterable
 
 import sqlite_utils
 
-_CHUNK = 500  # well under SQLite's 32766 host parameters
+from topicwatch.archive.batches import chunks
 
 
 def canonical_urls(db: sqlite_utils.Database, urls: Iterable[str]) -> dict[str, str]:
     """alias -> item URL, for those of ``urls`` that are aliases (batched lookups)."""
-    pending = sorted(set(urls))
     found: dict[str, str] = {}
-    for start in range(0, len(pending), _CHUNK):
-        chunk = pending[start : start + _CHUNK]
+    for chunk in chunks(sorted(set(urls))):
         marks = ",".join("?" * len(chunk))
         found.update(
-            db.execute(f"SELECT alias, url FROM url_aliases WHERE alias IN ({marks})", chunk)
+            db.execute(f"SELECT alias, url FROM url_aliases WHERE alias IN ({marks})", list(chunk))
         )
     return found
 

@@ -38,14 +38,15 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "finished_at": "End (UTC); every item change of the run carries this time.",
             "status": "running, ok, failed or aborted. Only ok runs change items.",
             "pages": "Listing pages fetched.",
-            "pages_not_modified": "Pages answered 304 Not Modified (their items re-used).",
+            "pages_not_modified": "Pages found unchanged, their items re-used: answered 304"
+            " Not Modified, or the very body last parsed, to be read the same way.",
             "items_seen": "Distinct items on the pages read.",
             "items_new": "Items never archived before.",
             "items_edited": "Items whose headline or summary changed.",
             "items_filled": "Items given a field never observed before (not an edit).",
             "items_vanished": "Items missing from a stretch of the listing the run read.",
             "items_reappeared": "Vanished items listed again.",
-            "first_page_items": "Cards parsed on page 1 (NULL when page 1 answered 304).",
+            "first_page_items": "Cards parsed on page 1 (NULL when page 1 was unchanged).",
             "headline_coverage": "Share of cards that had a headline.",
             "summary_coverage": "Share of cards that had a summary.",
             "date_coverage": "Share of cards that had a publication date.",
@@ -136,6 +137,11 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "last_modified": "Last Last-Modified header.",
             "item_urls": "JSON array of the item URLs on the page when last parsed.",
             "fetched_at": "Last fetch (UTC).",
+            "body_sha256": "SHA-256 of the body last parsed (as snapshots.sha256); a fetch of"
+            " the same body, to be read the same way, is unchanged like a 304. NULL: not yet"
+            " known.",
+            "extraction": "The extraction that read it: the extractor version, and a digest"
+            " of the topic's selectors when it has any.",
         },
     ),
     "listings": (

@@ -13,12 +13,13 @@ fills fields the card left empty.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 import sqlite_utils
 
-from topicwatch.archive.aliases import resolve_url
+from topicwatch.archive.aliases import canonical_urls
+from topicwatch.archive.batches import chunks
 from topicwatch.archive.changes import KnownItem, Sighting, compare_text
 from topicwatch.archive.published import more_precise
 
@@ -49,24 +50,37 @@ def with_article(sighting: Sighting, article: Article | None) -> Sighting:
     )
 
 
-def needs_article(db: sqlite_utils.Database, url: str, headline: str, summary: str) -> bool:
-    """Whether a listed article's page is worth a fetch: new, edited, or still pending.
+def needing_articles(db: sqlite_utils.Database, cards: Sequence[tuple[str, str, str]]) -> list[str]:
+    """The listed URLs (of ``(url, headline, summary)`` cards) whose article page is worth
+    a fetch, in order: new, edited, or still pending.
 
     Known, unchanged, enriched articles are never fetched again: enrichment costs one
-    request per new or edited item, not one per item per run.
+    request per new or edited item, not one per item per run. One query per page of
+    cards, not one per card.
     """
-    row = db.execute(
-        "SELECT i.id, i.url, i.headline, i.summary, i.content_hash, e.enriched_at,"
-        " coalesce(e.attempts, 0) FROM items AS i LEFT JOIN enrichment AS e ON e.item_id = i.id"
-        " WHERE i.url = ?",
-        [resolve_url(db, url)],
-    ).fetchone()
-    if row is None:
-        return True
-    if row[5] is None and row[6] < MAX_ATTEMPTS:
-        return True
-    known = KnownItem(row[0], row[1], row[2], row[3], row[4])
-    return compare_text(known, Sighting(url, headline, summary, "", 0, 0)) is not None
+    canonical = canonical_urls(db, [url for url, _, _ in cards])
+    items = {canonical.get(url, url) for url, _, _ in cards}
+    known: dict[str, tuple[KnownItem, bool]] = {}
+    for chunk in chunks(sorted(items)):
+        marks = ",".join("?" * len(chunk))
+        for row in db.execute(
+            "SELECT i.id, i.url, i.headline, i.summary, i.content_hash, e.enriched_at,"
+            " coalesce(e.attempts, 0) FROM items AS i LEFT JOIN enrichment AS e"
+            f" ON e.item_id = i.id WHERE i.url IN ({marks})",
+            list(chunk),
+        ):
+            pending = row[5] is None and row[6] < MAX_ATTEMPTS
+            known[row[1]] = (KnownItem(*row[:5]), pending)
+    wanted = []
+    for url, headline, summary in cards:
+        item = known.get(canonical.get(url, url))
+        if (
+            item is None
+            or item[1]
+            or compare_text(item[0], Sighting(url, headline, summary, "", 0, 0)) is not None
+        ):
+            wanted.append(url)
+    return wanted
 
 
 def pending_urls(db: sqlite_utils.Database, topic_id: int, limit: int) -> list[str]:

@@ -594,6 +594,24 @@ def _v14_watches(db: sqlite_utils.Database) -> None:
     _run_script(db, _WATCHES)
 
 
+def _v15_listing_page_bodies(db: sqlite_utils.Database) -> None:
+    """``listing_pages.body_sha256`` and ``extraction``: the body a page's ``item_urls``
+    were read from and the extraction that read it, so a check that receives the very same
+    bytes again, to be read the same way, records the page as unchanged (as a 304) without
+    extracting it again. NULL until the page is next parsed. Two partial indexes find a
+    topic's last ok run and its last runs that parsed page 1 without a scan."""
+    db.execute("ALTER TABLE listing_pages ADD COLUMN body_sha256 TEXT")
+    db.execute("ALTER TABLE listing_pages ADD COLUMN extraction TEXT")
+    # Every check asks for the topic's last ok run and its last runs that parsed page 1;
+    # an unchanged page is parsed no more, so without these the search read back through
+    # every ok run of every topic (crawl_runs_status) until it found them.
+    db.execute("CREATE INDEX crawl_runs_topic_ok ON crawl_runs (topic_id, id) WHERE status = 'ok'")
+    db.execute(
+        "CREATE INDEX crawl_runs_topic_parsed ON crawl_runs (topic_id, id)"
+        " WHERE status = 'ok' AND first_page_items IS NOT NULL"
+    )
+
+
 def _rehash(db: sqlite_utils.Database) -> None:
     """Recompute every stored content hash from the stored text under today's comparison."""
     for table in ("items", "item_versions"):
@@ -623,6 +641,7 @@ MIGRATIONS: list[Migration] = [
     _v12_daemon_workers,
     _v13_waiting_checks,
     _v14_watches,
+    _v15_listing_page_bodies,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

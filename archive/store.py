@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 import sqlite_utils
 
 from topicwatch.archive.aliases import canonical_urls, resolve_url
+from topicwatch.archive.batches import chunks
 from topicwatch.archive.changes import (
     Classification,
     KnownItem,
@@ -42,13 +43,17 @@ from topicwatch.archive.snapshots import Fetch, record_fetches
 from topicwatch.archive.text import content_hash, valid_unicode
 from topicwatch.archive.timestamps import iso, parse_iso
 
-_CHUNK = 500
 RECENT_VERSIONS = 5  # a return to one of an item's last versions is alternation, not an edit
 
 
 @dataclass(frozen=True)
 class PageResult:
-    """One listing page as fetched: parsed sightings, or 304 (``not_modified``)."""
+    """One listing page as fetched: parsed sightings, or unchanged (``not_modified``: a
+    304, or the very body last parsed, to be read the same way).
+
+    ``body_sha256`` and ``extraction`` name the body a parsed page was read from and how
+    (``listing_pages``), so the next fetch of the same body can be known unchanged.
+    """
 
     url: str
     page: int
@@ -56,6 +61,8 @@ class PageResult:
     etag: str | None = None
     last_modified: str | None = None
     sightings: tuple[Sighting, ...] = ()
+    body_sha256: str | None = None
+    extraction: str | None = None
 
 
 @dataclass(frozen=True)
@@ -300,7 +307,7 @@ def _resolve_aliases(db: sqlite_utils.Database, sightings: list[Sighting]) -> li
 def _aliases_of(db: sqlite_utils.Database, ids: dict[str, int]) -> dict[str, str]:
     """alias -> URL for the aliases of the given item URLs."""
     rows: dict[str, str] = {}
-    for chunk in _chunks(sorted(ids)):
+    for chunk in chunks(sorted(ids)):
         marks = ",".join("?" * len(chunk))
         rows.update(
             db.execute(f"SELECT alias, url FROM url_aliases WHERE url IN ({marks})", list(chunk))
@@ -308,17 +315,12 @@ def _aliases_of(db: sqlite_utils.Database, ids: dict[str, int]) -> dict[str, str
     return rows
 
 
-def _chunks(values: Sequence[str]) -> Iterable[Sequence[str]]:
-    for start in range(0, len(values), _CHUNK):
-        yield values[start : start + _CHUNK]
-
-
 # ---------------------------------------------------------------------------- reads
 
 
 def _known_items(db: sqlite_utils.Database, urls: Sequence[str]) -> dict[str, KnownItem]:
     known = {}
-    for chunk in _chunks(sorted(set(urls))):
+    for chunk in chunks(sorted(set(urls))):
         marks = ",".join("?" * len(chunk))
         for item_id, url, headline, summary, digest in db.execute(
             f"SELECT id, url, headline, summary, content_hash FROM items WHERE url IN ({marks})",
@@ -359,7 +361,7 @@ def _marked(db: sqlite_utils.Database, item_ids: Sequence[int]) -> list[int]:
 def _pace(db: sqlite_utils.Database, topic_id: int, listed: list[ListedItem], now: str) -> Pace:
     """The topic's publication dates of its last listing and the time since its last run."""
     dates: list[str] = []
-    for chunk in _chunks([str(item.item_id) for item in listed if not item.vanished]):
+    for chunk in chunks([str(item.item_id) for item in listed if not item.vanished]):
         marks = ",".join("?" * len(chunk))
         dates += [
             str(value)
@@ -379,7 +381,7 @@ def _topic_urls(
 ) -> set[str]:
     """Which of the run's URLs the topic has ever listed."""
     urls: set[str] = set()
-    for chunk in _chunks(sorted({s.url for s in sightings})):
+    for chunk in chunks(sorted({s.url for s in sightings})):
         marks = ",".join("?" * len(chunk))
         urls.update(
             url
@@ -394,7 +396,7 @@ def _topic_urls(
 
 def _ids_for(db: sqlite_utils.Database, urls: Sequence[str]) -> dict[str, int]:
     ids: dict[str, int] = {}
-    for chunk in _chunks(list(urls)):
+    for chunk in chunks(list(urls)):
         marks = ",".join("?" * len(chunk))
         ids.update(db.execute(f"SELECT url, id FROM items WHERE url IN ({marks})", list(chunk)))
     return ids
@@ -628,13 +630,15 @@ def _write_listing(
 def _write_validators(
     db: sqlite_utils.Database, topic_id: int, pages: Sequence[PageResult], now: str
 ) -> None:
-    """Remember each parsed page's validators and items, for the next conditional GET."""
+    """Remember each parsed page's validators, items and body, for the next check (a
+    conditional GET, or a body compared with the last one parsed)."""
     db.conn.executemany(
         "INSERT INTO listing_pages (url, topic_id, page, etag, last_modified, item_urls,"
-        " fetched_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (url) DO UPDATE SET"
-        " topic_id = excluded.topic_id, page = excluded.page, etag = excluded.etag,"
-        " last_modified = excluded.last_modified, item_urls = excluded.item_urls,"
-        " fetched_at = excluded.fetched_at",
+        " fetched_at, body_sha256, extraction) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        " ON CONFLICT (url) DO UPDATE SET topic_id = excluded.topic_id,"
+        " page = excluded.page, etag = excluded.etag, last_modified = excluded.last_modified,"
+        " item_urls = excluded.item_urls, fetched_at = excluded.fetched_at,"
+        " body_sha256 = excluded.body_sha256, extraction = excluded.extraction",
         [
             (
                 p.url,
@@ -644,6 +648,8 @@ def _write_validators(
                 p.last_modified,
                 json.dumps([s.url for s in dedupe(p.sightings)], ensure_ascii=False),
                 now,
+                p.body_sha256,
+                p.extraction,
             )
             for p in pages
             if not p.not_modified

@@ -27,11 +27,11 @@ from scrapy.crawler import Crawler
 from scrapy.exceptions import NotConfigured
 
 from topicwatch.archive import ArchiveError, TopicBusy, open_archive, topic_lock
-from topicwatch.archive.aliases import resolve_url
+from topicwatch.archive.aliases import canonical_urls
 from topicwatch.archive.changes import Sighting, continuity, dedupe, vanished_items
 from topicwatch.archive.crawl_memory import previous_listing, topic_id_of, topic_memory
 from topicwatch.archive.daemon_state import pid_alive
-from topicwatch.archive.enrichment import needs_article, pending_urls
+from topicwatch.archive.enrichment import needing_articles, pending_urls
 from topicwatch.archive.layout_guard import confirmed
 from topicwatch.archive.runs import begin_run, recover_stale_runs, topic_name_for
 from topicwatch.crawler.runs import (
@@ -58,8 +58,10 @@ class ArchiveMemory:
         topic_id = topic_id_of(db, topic_url)
         self.pending_urls = pending_urls(db, topic_id, enrich_max) if topic_id else []
 
-    def needs_article(self, url: str, headline: str, summary: str) -> bool:
-        return needs_article(self.db, url, headline, summary)
+    def needing_articles(self, cards: list[tuple[str, str, str]]) -> list[str]:
+        """Of the page's ``(url, headline, summary)`` cards, the URLs whose article page
+        is worth reading (archive.enrichment)."""
+        return needing_articles(self.db, cards)
 
     def wants_more(self, read: list[tuple[str, int]]) -> bool:
         """Whether paging should read on from what was read so far: an item the topic
@@ -68,8 +70,9 @@ class ArchiveMemory:
         items, or not the topic's list at all: archive.layout_guard)."""
         if not self.listed:
             return False
+        canonical = canonical_urls(self.db, {url for url, _ in read})  # one query, not one each
         sightings = dedupe(
-            Sighting(resolve_url(self.db, url), "", "", "", index, page)
+            Sighting(canonical.get(url, url), "", "", "", index, page)
             for index, (url, page) in enumerate(read, start=1)
         )
         if vanished_items(sightings, self.listed):

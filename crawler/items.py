@@ -48,7 +48,12 @@ class ListedCard:
 
 @dataclass
 class ListingPage:
-    """One listing page fetched, with its cards in listing order. 304 means unchanged."""
+    """One listing page fetched, with its cards in listing order.
+
+    ``unchanged``: the page holds what it held when last parsed (a 304, or the very body
+    last parsed, to be read the same way), so it carries no cards. ``body_sha256`` and
+    ``extraction`` say which body a parsed page was read from, and how.
+    """
 
     url: str
     page: int
@@ -64,6 +69,9 @@ class ListingPage:
     items: tuple[ListingItem, ...] = ()
     cleaned: int = 0  # card fields the extractor cut, repaired or dropped
     run_id: int = 0  # the topic run it belongs to (crawler.runs)
+    unchanged: bool = False
+    body_sha256: str | None = None
+    extraction: str | None = None
 
 
 @dataclass

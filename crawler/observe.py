@@ -9,12 +9,15 @@ undecodable bytes is not observed".
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 
 from w3lib.encoding import html_to_unicode
 
+from topicwatch.crawler import EXTRACTOR_VERSION
 from topicwatch.crawler.charset import Decoded, decode_page
 from topicwatch.crawler.extract import Listing, Selectors, extract_listing
 from topicwatch.crawler.extracted import Entry
@@ -65,6 +68,22 @@ def observe_listing(
     return PageObservation(
         entries, listing.next_url, listing.method, listing.diagnostics, failure, listing.cleaned
     )
+
+
+def extraction_of(url: str, content_type: str | None, selectors: Selectors | None) -> str:
+    """Everything besides the body that decides what :func:`observe_listing` reads from a
+    page: the extractor version, then a digest of the page's final URL (links resolve
+    against it), its Content-Type (the charset) and the topic's selectors. The same body
+    with the same extraction lists the same items, so a check that receives it again
+    records the page unchanged, as a 304, without extracting it."""
+    reading = [url, content_type, asdict(selectors) if selectors is not None else None]
+    digest = hashlib.sha256(json.dumps(reading, sort_keys=True).encode()).hexdigest()
+    return f"{EXTRACTOR_VERSION} {digest[:16]}"
+
+
+def body_sha256(body: bytes) -> str:
+    """The body's identity, as the archive's snapshots name it (``snapshots.sha256``)."""
+    return hashlib.sha256(body).hexdigest()
 
 
 def first_of_each(entries: list[Entry]) -> list[Entry]:

@@ -181,8 +181,8 @@ def _report(run: TopicRun) -> RunReport:
     if later:  # pages after the first failing one are not the same listing any more
         read = [page for page in read if page.page < min(f.page for f in later)]
     pages = tuple(
-        PageResult(page.url, page.page, page.status == 304, page.etag,
-                   page.last_modified, tuple(by_page.get(page.page, ())))
+        PageResult(page.url, page.page, page.unchanged, page.etag, page.last_modified,
+                   tuple(by_page.get(page.page, ())), page.body_sha256, page.extraction)
         for page in read
     )  # fmt: skip
     return RunReport(

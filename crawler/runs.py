@@ -69,7 +69,7 @@ class CrawlMemory(Protocol):
     pages: dict[str, Any]  # listing page URL -> its validators and item count
     pending_urls: list[str]
 
-    def needs_article(self, url: str, headline: str, summary: str) -> bool: ...
+    def needing_articles(self, cards: list[tuple[str, str, str]]) -> list[str]: ...
 
     def wants_more(self, read: list[tuple[str, int]]) -> bool: ...
 
@@ -81,8 +81,8 @@ class NoMemory:
     pages: dict[str, Any] = {}  # noqa: RUF012 (read only)
     pending_urls: list[str] = []  # noqa: RUF012 (read only)
 
-    def needs_article(self, url: str, headline: str, summary: str) -> bool:
-        return True
+    def needing_articles(self, cards: list[tuple[str, str, str]]) -> list[str]:
+        return [url for url, _, _ in cards]
 
     def wants_more(self, read: list[tuple[str, int]]) -> bool:
         return False

@@ -33,6 +33,12 @@ REMOTE_CONTROL_ENABLED = False  # no listening sockets in an unattended crawl pr
 # A development-time lint that re-reads and parses each callback's source on every response
 # (Scrapy's cache misses for bound methods): ~2.5 ms a listing page, half the extraction.
 WARN_ON_GENERATOR_RETURN_VALUE = False
+# Per-request work that tells us nothing, measured in a warm worker's check (docs/
+# benchmarks.md, "checks"): the meta-copy lint (another development aid, run on every
+# request a callback yields) and the downloader's byte counters (each request re-serialised
+# to count it); the archive's run row is the record of a crawl, not Scrapy's stats.
+SPIDER_MIDDLEWARES = {"scrapy.spidermiddlewares.metacopy.MetaCopyDetectionMiddleware": None}
+DOWNLOADER_STATS = False
 
 # Limits: a listing page is tens of KB; a stuck server must not hold a run forever.
 DOWNLOAD_TIMEOUT = 30

@@ -9,18 +9,31 @@ from pathlib import Path
 from conftest import child_env
 
 
-def test_quick_benchmarks_print_their_tables():
+def quick_bench(only: str) -> str:
+    """``python -m bench --quick --no-write --only ONLY``: its printed tables."""
     done = subprocess.run(
-        [sys.executable, "-m", "bench", "--quick", "--no-write", "--only",
-         "startup,extraction,snapshots,crawl,recrawl,ingest,search"],
+        [sys.executable, "-m", "bench", "--quick", "--no-write", "--only", only],
         cwd=Path(__file__).parents[1], env=child_env(), capture_output=True, text=True,
         timeout=300,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
-    assert "## Analysts' commands: time to answer" in done.stdout
-    assert "## Extraction per 20-item page" in done.stdout
-    assert "compression: gzip -6 (chosen)" in done.stdout
-    assert "## Crawl throughput against a download-only spider" in done.stdout
-    assert "## Unchanged re-crawl (304 path) against a changed one" in done.stdout
-    assert "## Archive writes: new items and unchanged re-sightings" in done.stdout
-    assert "## Search and changes on a year-sized archive" in done.stdout
+    return done.stdout
+
+
+def test_quick_benchmarks_print_their_tables():
+    out = quick_bench("startup,extraction,snapshots,crawl,recrawl,ingest,search")
+    assert "## Analysts' commands: time to answer" in out
+    assert "## Extraction per 20-item page" in out
+    assert "compression: gzip -6 (chosen)" in out
+    assert "## Crawl throughput against a download-only spider" in out
+    assert "## Unchanged re-crawl (304 path) against a changed one" in out
+    assert "## Archive writes: new items and unchanged re-sightings" in out
+    assert "## Search and changes on a year-sized archive" in out
+
+
+def test_quick_checks_bench_prints_unchanged_and_changed_rows():
+    out = quick_bench("checks")
+    assert "## What a scheduled check costs: floor, process, warm worker" in out
+    assert "| unchanged check, no validators: warm crawl worker | floor " in out
+    assert "| changed check, one new item and its article: warm crawl worker |" in out
+    assert "| ≤ 3× |" in out and "| ≤ 5× |" in out

@@ -42,7 +42,7 @@ from fixture_site import load_seed_articles
 from topicwatch.archive import open_archive
 from topicwatch.archive.changes import Sighting
 from topicwatch.archive.crawl_memory import topic_memory
-from topicwatch.archive.enrichment import Article, needs_article
+from topicwatch.archive.enrichment import Article, needing_articles
 from topicwatch.archive.runs import begin_run
 from topicwatch.archive.store import PageResult, RunReport, commit_run
 from topicwatch.cli import cli
@@ -217,7 +217,7 @@ def test_values_never_become_sql_text(tmp_path, statements):
     report = RunReport((page,), articles=(Article(url, "", INJECTION, "", (INJECTION,)),))
     assert commit_run(db, run_id, report, now).status == "ok"
     assert topic_memory(db, "https://example.jp/tag/x/").known_urls == {url}
-    assert not needs_article(db, url, INJECTION, INJECTION)
+    assert not needing_articles(db, [(url, INJECTION, INJECTION)])
     db.close()
     for argv in analyst_commands(path, INJECTION, url, INJECTION):
         result = CliRunner().invoke(cli, argv)

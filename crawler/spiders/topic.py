@@ -43,7 +43,7 @@ from topicwatch.crawler.items import (
     PagingEnd,
     RunComplete,
 )
-from topicwatch.crawler.observe import observe_listing
+from topicwatch.crawler.observe import body_sha256, extraction_of, observe_listing
 from topicwatch.crawler.runs import NoMemory, RunOrder, TopicRun, run_wanted
 
 Output = (
@@ -213,10 +213,16 @@ class TopicSpider(scrapy.Spider):
             error = f"page {page} of the listing redirected to {response.url}"
             yield PageFailure(url, page, "redirect", error, run_id=run.id)
             return
+        content_type = _header(response, "Content-Type")
+        digest = body_sha256(response.body)
+        extraction = extraction_of(response.url, content_type, run.order.selectors)
+        if self._parsed_before(run, url, digest, extraction):
+            yield from self._not_modified(run, response, url, page)
+            return
         fetched_at = datetime.now(UTC)
         seen = observe_listing(
             response.body,
-            _header(response, "Content-Type"),
+            content_type,
             response.url,
             selectors=run.order.selectors,
             fetched_at=fetched_at,
@@ -240,33 +246,52 @@ class TopicSpider(scrapy.Spider):
             seen.method,
             seen.diagnostics,
             body=response.body,
-            content_type=_header(response, "Content-Type"),
+            content_type=content_type,
             fetched_at=fetched_at,
             items=items,
             cleaned=seen.cleaned,
             run_id=run.id,
+            body_sha256=digest,
+            extraction=extraction,
         )
         if self.exporting:
             topic = run.order.topic or topic_name_for(run.order.url)
             for item in items:
                 yield ListedCard(item.url, item.headline, item.summary, item.published_at,
                                  item.position, item.page, topic)  # fmt: skip
-        yield from self._article_requests(
-            run,
-            (entry.url for entry in entries
-             if run.memory.needs_article(entry.url, entry.headline, entry.summary)),
-        )  # fmt: skip
+        cards = [(entry.url, entry.headline, entry.summary) for entry in entries]
+        yield from self._article_requests(run, run.memory.needing_articles(cards))
         run.read += [(entry.url, page) for entry in entries]
         known_here = any(entry.url in run.memory.known_urls for entry in entries)
         yield from self._next(run, seen.next_url, page, offset + len(entries), known_here, entries)
 
+    def _parsed_before(self, run: TopicRun, url: str, digest: str, extraction: str) -> bool:
+        """Whether the page is the very body the archive last parsed for ``url``, to be read
+        the same way: it lists what it listed then, as a 304 says. ``--pages N`` reads
+        unconditionally, as it sends no validators."""
+        remembered = run.memory.pages.get(url) if run.order.exact_pages is None else None
+        return (
+            remembered is not None
+            and remembered.body_sha256 == digest
+            and remembered.extraction == extraction
+        )
+
     def _not_modified(
         self, run: TopicRun, response: Response, url: str, page: int
     ) -> Iterator[Output]:
+        """The page is unchanged (a 304, or the body last parsed): the archive stands in the
+        items it held last time, and paging ends here. A 200's body is kept as its fetch's
+        evidence (the snapshot it already has); a 304 has none."""
         remembered = run.memory.pages.get(url)
         count = remembered.item_count if remembered is not None else 0
-        yield ListingPage(url, page, 304, _header(response, "ETag"), None, count,
-                          fetched_at=datetime.now(UTC), run_id=run.id)  # fmt: skip
+        answered = response.status != 304
+        yield ListingPage(
+            url, page, response.status, _header(response, "ETag"),
+            _header(response, "Last-Modified") if answered else None, count,
+            body=response.body if answered else None,
+            content_type=_header(response, "Content-Type") if answered else None,
+            fetched_at=datetime.now(UTC), run_id=run.id, unchanged=True,
+        )  # fmt: skip
         yield from self._end(run, "page not modified: its items are all known", gap=False)
 
     def _next(
