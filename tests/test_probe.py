@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from conftest import rows, run_crawl, scalar
-from daemon_helpers import Daemon, query, wait_until, write_config
+from daemon_helpers import query
 from fixture_site import make_articles
 
 from topicwatch.archive import topic_lock
@@ -167,23 +167,3 @@ def ok_runs(db: Path) -> list[dict]:
     keys = ("pid", "items_new", "items_seen", "pages_not_modified")
     sql = f"SELECT {', '.join(keys)} FROM crawl_runs WHERE status = 'ok' ORDER BY id"
     return [dict(zip(keys, row, strict=True)) for row in query(db, sql)]
-
-
-def test_the_daemon_records_unchanged_checks_itself_and_crawls_changes(site, db, tmp_path):
-    config = write_config(
-        tmp_path / "tw.toml", db, [{"name": "nato", "url": site.topic_url()}],
-        defaults={"every": "1s"},
-    )  # fmt: skip
-    with Daemon(config) as daemon:
-        wait_until(lambda: len(ok_runs(db)) >= 3, what="3 ok runs")
-        site.add_articles(make_articles(1, start=700))
-        wait_until(lambda: any(r["items_new"] == 1 for r in ok_runs(db)), what="the arrival")
-        assert daemon.stop() == 0
-    ok = ok_runs(db)
-    first, checks = ok[0], [r for r in ok[1:] if r["items_new"] == 0]
-    arrival = next(r for r in ok if r["items_new"] == 1)
-    assert first["items_new"] == 20 and first["pid"] != daemon.pid  # a crawl process
-    assert checks and all(r["pid"] == daemon.pid for r in checks)  # no crawl process
-    assert all((r["pages_not_modified"], r["items_seen"]) == (1, 20) for r in checks)
-    assert arrival["pid"] != daemon.pid and arrival["pages_not_modified"] == 0
-    assert scalar(db, "SELECT count(*) FROM item_versions") == 21
