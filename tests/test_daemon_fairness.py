@@ -13,15 +13,14 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
 from apscheduler.schedulers.background import BackgroundScheduler
-from daemon_helpers import Daemon, runs, wait_until, write_config
+from daemon_helpers import Daemon, runs, wait_until
 from fault_site import FaultSite
 from fixture_site import make_articles
-from test_daemon_workers import scheduled_ok, status
+from test_daemon_workers import pool_config, scheduled_ok, status
 
 from topicwatch.daemon.dispatch import FairExecutor
 from topicwatch.daemon.service import site_gap
@@ -161,18 +160,6 @@ def sites() -> Iterator[tuple[FaultSite, FaultSite]]:
         yield first, second
 
 
-def config(tmp_path: Path, db: Path, entries: list[dict[str, Any]], **top: Any) -> Path:
-    return write_config(
-        tmp_path / "tw.toml",
-        db,
-        entries,
-        defaults={"every": "1s"},
-        alerts={"after": 100},
-        settings={"TOPICWATCH_ENRICH": "false"},
-        **top,
-    )
-
-
 def test_one_site_is_crawled_by_one_worker_at_a_time_while_another_site_goes_on(
     sites, db, tmp_path
 ):
@@ -183,7 +170,7 @@ def test_one_site_is_crawled_by_one_worker_at_a_time_while_another_site_goes_on(
         {"name": "fr", "url": first.topic_url("fr")},
         {"name": "other", "url": second.topic_url("uk")},
     ]
-    path = config(tmp_path, db, entries, crawl_workers=2, concurrency=3, per_site=1)
+    path = pool_config(tmp_path, db, entries, crawl_workers=2, concurrency=3, per_site=1)
     first.hold(NATO)
     with Daemon(path) as daemon:
         (held,) = wait_until(lambda: runs(db, "nato", "running"), DEADLINE, "nato in flight")
@@ -207,7 +194,7 @@ def test_under_overload_every_topic_gets_its_turn_and_status_says_how_late(sites
     entries = [{"name": n, "url": first.topic_url(n)} for n in names]
     # One slot, a child process per check (a second or more each) and four topics due
     # every second: checks fall due several times faster than they can run.
-    path = config(tmp_path, db, entries, crawl_workers=0, concurrency=1, per_site=4)
+    path = pool_config(tmp_path, db, entries, crawl_workers=0, concurrency=1, per_site=4)
     with Daemon(path) as daemon:
         wait_until(lambda: runs(db), DEADLINE, "a first run")
         late = wait_until(
