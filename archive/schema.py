@@ -548,6 +548,37 @@ CREATE TABLE daemon_workers (
     )
 
 
+def _v13_scrapyd_jobs(db: sqlite_utils.Database) -> None:
+    """``scrapyd_jobs``: each run dispatched to a Scrapyd node, with its node and job id, so a
+    restarted daemon reattaches to its jobs; ``scrapyd_nodes``: each node as the daemon last
+    saw it, for ``topicwatch status``."""
+    _run_script(
+        db,
+        """
+CREATE TABLE scrapyd_jobs (
+    job TEXT PRIMARY KEY,
+    run_id INTEGER NOT NULL REFERENCES crawl_runs(id),
+    node TEXT NOT NULL,
+    site TEXT NOT NULL,
+    state TEXT NOT NULL,
+    dispatched_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    error TEXT
+);
+CREATE INDEX scrapyd_jobs_state ON scrapyd_jobs(state);
+CREATE INDEX scrapyd_jobs_run ON scrapyd_jobs(run_id);
+CREATE TABLE scrapyd_nodes (
+    url TEXT PRIMARY KEY,
+    reachable INTEGER NOT NULL,
+    running INTEGER NOT NULL DEFAULT 0,
+    pending INTEGER NOT NULL DEFAULT 0,
+    last_error TEXT,
+    checked_at TEXT NOT NULL
+);
+""",
+    )
+
+
 def _rehash(db: sqlite_utils.Database) -> None:
     """Recompute every stored content hash from the stored text under today's comparison."""
     for table in ("items", "item_versions"):
@@ -575,6 +606,7 @@ MIGRATIONS: list[Migration] = [
     _v10_retired_topics,
     _v11_published_precision,
     _v12_daemon_workers,
+    _v13_scrapyd_jobs,  # issue 16; the merger renumbers it if another 13 lands first
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -27,6 +27,7 @@ from topicwatch.archive.durations import duration_seconds, format_duration
 from topicwatch.archive.errors import ArchiveError
 from topicwatch.archive.runs import topic_name_for
 from topicwatch.archive.urls import canonical_url
+from topicwatch.daemon.cluster_config import ScrapydConfig, parse_scrapyd
 from topicwatch.daemon.cron import CRON_FIELDS, cron_fields, cron_values, never_fires
 from topicwatch.origins import host_entries
 from topicwatch.selectors import check_selector
@@ -44,9 +45,12 @@ SELECTOR_KEYS = frozenset({"item", "headline", "summary", "link", "date", "next_
 
 _TOP_KEYS = frozenset(
     {"db", "timezone", "concurrency", "shutdown_grace", "heartbeat", "backoff_max"}
-    | {"crawl_workers", "defaults", "alerts", "settings", "topic"}
+    | {"crawl_workers", "defaults", "alerts", "settings", "topic", "scrapyd"}
 )
-_SCHEDULE_KEYS = frozenset({"every", "cron", "jitter", "max_pages", "timeout", "allow_hosts"})
+_SCHEDULE_KEYS = frozenset(
+    {"every", "cron", "jitter", "max_pages", "timeout", "allow_hosts", "executor"}
+)
+EXECUTORS = ("local", "scrapyd")  # where a topic's crawls run: here, or on a Scrapyd node
 _TOPIC_KEYS = _SCHEDULE_KEYS | {"name", "url", "selectors"}
 _ALERT_KEYS = frozenset({"after", "webhook", "command"})
 # A schedule or heartbeat below a second is a typo for minutes (``every = 0.5``), and
@@ -76,6 +80,7 @@ class TopicConfig:
     timeout: float = 600.0
     selectors: dict[str, str] | None = None
     allow_hosts: tuple[str, ...] = ()  # hosts besides the topic's origin (crawler.origins)
+    executor: str = "local"  # "scrapyd": dispatched to a [scrapyd] node (daemon.scrapyd)
 
     @property
     def schedule(self) -> str:
@@ -116,6 +121,7 @@ class Config:
     alerts: AlertConfig = field(default_factory=AlertConfig)
     settings: dict[str, str] = field(default_factory=dict)
     crawl_workers: int = 0  # 0: a child process per crawl; N: a pool of N warm workers
+    scrapyd: ScrapydConfig | None = None  # the [scrapyd] section: none, nothing changes
 
 
 def load_config(
@@ -208,6 +214,7 @@ def parse_config(data: dict[str, Any], *, base: Path, path: Path | None = None) 
     _no_unknown_keys(defaults, _SCHEDULE_KEYS, "defaults.")
     base_topic = _schedule(defaults, TopicConfig(name="", url=""), "defaults.")
     topics = _topics(data.get("topic"), base_topic)
+    scrapyd = _scrapyd(data, base, topics)
     return Config(
         db=db,
         topics=topics,
@@ -222,6 +229,7 @@ def parse_config(data: dict[str, Any], *, base: Path, path: Path | None = None) 
         crawl_workers=_integer(
             data, "crawl_workers", 0, "crawl_workers", low=0, high=MAX_CRAWL_WORKERS
         ),
+        scrapyd=scrapyd,
     )
 
 
@@ -274,7 +282,23 @@ def _topic(entry: dict[str, Any], base: TopicConfig, prefix: str) -> TopicConfig
         timeout=scheduled.timeout,
         selectors=selectors,
         allow_hosts=scheduled.allow_hosts,
+        executor=scheduled.executor,
     )
+
+
+def _scrapyd(
+    data: dict[str, Any], base: Path, topics: tuple[TopicConfig, ...]
+) -> ScrapydConfig | None:
+    """The [scrapyd] section, required by any topic with ``executor = "scrapyd"``."""
+    if "scrapyd" not in data:
+        for index, topic in enumerate(topics, start=1):
+            if topic.executor == "scrapyd":
+                raise ConfigError(f'topic[{index}].executor: "scrapyd" needs a [scrapyd] section')
+        return None
+    try:
+        return parse_scrapyd(_table(data, "scrapyd"), base)
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
 
 
 def _schedule(table: dict[str, Any], base: TopicConfig, prefix: str) -> TopicConfig:
@@ -295,7 +319,15 @@ def _schedule(table: dict[str, Any], base: TopicConfig, prefix: str) -> TopicCon
         max_pages=_integer(table, "max_pages", base.max_pages, f"{prefix}max_pages", 1, 50),
         timeout=_duration(table, "timeout", base.timeout, f"{prefix}timeout"),
         allow_hosts=_hosts(table, base.allow_hosts, f"{prefix}allow_hosts"),
+        executor=_executor(table, base.executor, f"{prefix}executor"),
     )
+
+
+def _executor(table: dict[str, Any], default: str, key: str) -> str:
+    value = table.get("executor", default)
+    if value not in EXECUTORS:
+        raise ConfigError(f"{key}: expected one of {list(EXECUTORS)}, not {_shown(value)}")
+    return str(value)
 
 
 def _alerts(table: dict[str, Any]) -> AlertConfig:
