@@ -20,9 +20,11 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
 from conftest import child_env
 
 from topicwatch import __version__
@@ -65,10 +67,10 @@ class Node:
         )
         env = {k: v for k, v in child_env().items() if not k.startswith("SCRAPY")}
         env.pop("PYTHONPATH", None)  # the node runs the deployed egg, not the checkout
-        log = (self.home / "scrapyd.out").open("ab")
-        self.process = subprocess.Popen(
-            [str(BIN / "scrapyd")], cwd=self.home, env=env, stdout=log, stderr=log
-        )
+        with (self.home / "scrapyd.out").open("ab") as log:  # the child keeps its copy
+            self.process = subprocess.Popen(
+                [str(BIN / "scrapyd")], cwd=self.home, env=env, stdout=log, stderr=log
+            )
         deadline = time.monotonic() + timeout
         while not self.answers():
             if self.process.poll() is not None or time.monotonic() > deadline:
@@ -160,3 +162,20 @@ def build_egg(workdir: Path) -> bytes:
         timeout=120,
     )  # fmt: skip
     return egg.read_bytes()
+
+
+@pytest.fixture(scope="session")
+def scrapyd_nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[Node]]:
+    """Two real scrapyd processes on free loopback ports, the project deployed to both."""
+    work = tmp_path_factory.mktemp("scrapyd")
+    egg = build_egg(work)
+    nodes: list[Node] = []
+    try:
+        for name in ("node1", "node2"):
+            nodes.append(Node(work / name).start())
+        for node in nodes:
+            node.deploy(egg)
+        yield nodes
+    finally:
+        for node in nodes:
+            node.kill(signal.SIGTERM)

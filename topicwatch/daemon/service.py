@@ -100,6 +100,7 @@ from topicwatch.daemon.schedule import (
     make_trigger,
     next_after_outcome,
 )
+from topicwatch.daemon.scrapyd import Cluster, RunLocally
 from topicwatch.daemon.workers import OrderResult, Pool
 
 EXIT_OK = 0
@@ -147,6 +148,12 @@ class Daemon:
         self.pool = (
             Pool(self._worker_command(), config.crawl_workers, utcnow)
             if config.crawl_workers
+            else None
+        )
+        # Topics with executor = "scrapyd" run on the [scrapyd] nodes (daemon.scrapyd).
+        self.cluster = (
+            Cluster(config.scrapyd, config.db, dict(config.settings), self.stopping, utcnow)
+            if config.scrapyd
             else None
         )
         self.jobs = JobWatch()  # what each job is doing; the heartbeat reports overruns
@@ -244,6 +251,8 @@ class Daemon:
         if self.pool is not None:
             self.pool.start()
             self._publish_workers(self.pool)
+        if self.cluster is not None:
+            self.cluster.start()  # reattaches to the jobs a previous daemon left running
         self.courier.start()
         self.courier.wake()  # alerts a previous daemon left pending
         self.scheduler.add_job(
@@ -268,6 +277,8 @@ class Daemon:
         with self.scheduling:
             self.stopping.set()
         self.children.close()
+        if self.cluster is not None:
+            self.cluster.close()  # dispatched jobs run on; the next daemon reattaches
         self.scheduler.pause()
         self.probes.close()
         grace = self.config.shutdown_grace
@@ -334,6 +345,18 @@ class Daemon:
             return self._out_of_time(topic, started)
         if outcome is not None:
             return outcome
+        if self.cluster is not None and topic.executor == "scrapyd":
+            try:
+                sent = self.cluster.crawl(
+                    topic, started, deadline, lambda text: self.jobs.phase(topic.name, text)
+                )
+            except RunLocally as why:
+                log.warning("%s: %s: crawling it here", topic.name, why)
+            else:
+                duration = (utcnow() - started).total_seconds()
+                return (
+                    None if sent is None else Outcome(sent.status, sent.run, sent.error, duration)
+                )
         if self.pool is not None:
             return self._order(self.pool, topic, started, deadline)
         with self.archive() as db:

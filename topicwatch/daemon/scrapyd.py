@@ -1,0 +1,464 @@
+"""The Scrapyd executor: a topic's run dispatched to a node, its feed committed here.
+
+For a topic with ``executor = "scrapyd"`` the daemon (in the topic's job thread) holds the
+topic's lock, ships the archive's memory of the topic as the job's ``batch`` argument
+(archive.shipped_memory; over ``max_memory`` the topic is crawled locally instead), waits
+for a slot (``max_jobs`` per node, ``per_site`` jobs of one site across all nodes),
+records the run (``crawl_runs``, ``running``) and its job (``scrapyd_jobs``), schedules
+the job with a unique id pinned to the deployed version, follows it with
+``status.json``, fetches its feed and commits it through ``commit_run``, as a local
+crawl's pipeline does. Nodes never write SQLite.
+
+Failures: a node that refuses or times out is left for ``node_grace`` and the job goes to
+another node; a node unreachable longer than that while running a job has the job
+abandoned (cancelled with ``cancel.json`` when it returns) and the run sent elsewhere; a
+feed without the run's ``end`` record (a SIGKILLed crawl, which Scrapyd lists as
+"finished") fails the run, and the schedule's backoff retries it. A daemon stopped while
+jobs run leaves them be: the next one reattaches to them from ``scrapyd_jobs``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import sqlite_utils
+
+from topicwatch.archive import TopicBusy, open_archive, topic_lock
+from topicwatch.archive.crawl_memory import run_row
+from topicwatch.archive.run_feed import FeedError, FeedRun, read_feed
+from topicwatch.archive.runs import begin_run, end_run_without_changes, record_unregistered_run
+from topicwatch.archive.scrapyd_jobs import (
+    NodeState,
+    add_job,
+    jobs_in,
+    set_job_state,
+    set_nodes,
+)
+from topicwatch.archive.shipped_memory import (
+    ARGUMENT_HARD_LIMIT,
+    MemoryTooLarge,
+    encode,
+    node_memory,
+)
+from topicwatch.archive.snapshots import save_fetches
+from topicwatch.archive.store import commit_run
+from topicwatch.archive.timestamps import iso
+from topicwatch.daemon.cluster_config import ScrapydConfig
+from topicwatch.daemon.config import TopicConfig
+from topicwatch.daemon.scrapyd_client import NodeClient, NodeError
+
+log = logging.getLogger("topicwatch.daemon")
+ENRICH_BUDGET = 60.0  # the crawl's default TOPICWATCH_ENRICH_BUDGET
+FETCH_MARGIN = 30.0  # seconds past the run's timeout to let the node write its end record
+
+
+class RunLocally(Exception):
+    """The topic cannot go to a node (its memory is too large): crawl it here instead."""
+
+
+@dataclass(frozen=True)
+class Dispatched:
+    """A dispatched run's outcome: ``ok``, ``failed``, ``aborted`` or ``busy``."""
+
+    status: str
+    run: dict[str, Any] | None
+    error: str | None
+
+
+class _Node:
+    def __init__(self, url: str, max_jobs: int, client: NodeClient) -> None:
+        self.url = url
+        self.max_jobs = max_jobs
+        self.client = client
+        self.jobs = 0  # this daemon's jobs on it now
+        self.down_until = 0.0  # monotonic: left alone until then after a failure
+        self.error: str | None = None
+        self.running = self.pending = 0
+
+
+_ABANDONED = object()  # the node stayed unreachable past node_grace
+
+
+class Cluster:
+    """The nodes of ``[scrapyd]`` and the runs this daemon has on them."""
+
+    def __init__(
+        self,
+        config: ScrapydConfig,
+        db_path: Path,
+        settings: dict[str, str],
+        stop: threading.Event,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.config = config
+        self.db_path = db_path
+        self.settings = {**settings, "TOPICWATCH_OUTPUT": "feed"}
+        self.stop = stop
+        self.clock = clock
+        self.nodes = [
+            _Node(node.url, node.max_jobs, NodeClient(node.url, config.username, config.password))
+            for node in config.nodes
+        ]
+        self.slots = threading.Condition()
+        self.sites: Counter[str] = Counter()
+        self.threads: list[threading.Thread] = []
+
+    @contextmanager
+    def archive(self) -> Iterator[sqlite_utils.Database]:
+        db = open_archive(self.db_path)
+        try:
+            yield db
+        finally:
+            db.close()
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def start(self) -> None:
+        """Reattach to the jobs a previous daemon left running, and watch the nodes."""
+        with self.archive() as db:
+            left = jobs_in(db, "dispatched")
+        for job in left:
+            self._spawn(self._reattach, job.job, job.run_id, job.node, job.site)
+        self._spawn(self._watch)
+        if left:
+            log.info("reattached to %d Scrapyd job(s): %s", len(left), [j.job for j in left])
+
+    def close(self, within: float = 5.0) -> None:
+        """Stop following jobs (they stay on record, dispatched, for the next daemon)."""
+        with self.slots:
+            self.slots.notify_all()
+        deadline = time.monotonic() + within
+        for thread in self.threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+
+    def _spawn(self, target: Callable[..., Any], *args: Any) -> None:
+        thread = threading.Thread(target=target, args=args, daemon=True, name="scrapyd")
+        self.threads.append(thread)
+        thread.start()
+
+    # ------------------------------------------------------------------ one run
+
+    def crawl(
+        self,
+        topic: TopicConfig,
+        started: datetime,
+        deadline: float,
+        phase: Callable[[str], None] = lambda text: None,
+    ) -> Dispatched | None:
+        """Run ``topic`` on a node (None: the daemon is stopping; RunLocally: too large)."""
+        try:
+            with topic_lock(self.db_path, topic.url):
+                return self._crawl_locked(topic, started, deadline, phase)
+        except TopicBusy as busy:
+            return Dispatched("busy", None, str(busy))
+
+    def _crawl_locked(
+        self, topic: TopicConfig, started: datetime, deadline: float, phase: Callable[[str], Any]
+    ) -> Dispatched | None:
+        order = self._order(topic, deadline)
+        try:
+            encode([order], self.config.max_memory)
+        except MemoryTooLarge as error:
+            raise RunLocally(str(error)) from None
+        site = site_of(topic.url)
+        phase("waiting for a Scrapyd slot")
+        node = self._claim(site, deadline, set())
+        if node is None:
+            if self.stop.is_set():
+                return None
+            return self._unregistered(topic, started, self._no_node_error())
+        try:
+            with self.archive() as db:
+                run_id = begin_run(
+                    db, topic=topic.name, url=topic.url, trigger="schedule",
+                    started_at=started, pid=os.getpid(),
+                )  # fmt: skip
+            batch = encode([{**order, "order": run_id}], ARGUMENT_HARD_LIMIT)
+            settings = {**self.settings, **_budget(self.settings, topic.timeout)}
+            return self._dispatch(run_id, batch, node, site, deadline, phase, settings)
+        finally:
+            self._release(node, site)
+
+    def _order(self, topic: TopicConfig, deadline: float) -> dict[str, Any]:
+        with self.archive() as db:
+            memory = node_memory(db, topic.url, int(self.settings.get("TOPICWATCH_ENRICH_MAX", 20)))
+        order: dict[str, Any] = {
+            "order": 0, "url": topic.url, "topic": topic.name, "max_pages": topic.max_pages,
+            "timeout": round(max(1.0, deadline - time.monotonic()), 3), "trigger": "schedule",
+            "memory": memory,
+        }  # fmt: skip
+        if topic.selectors:
+            order["selectors"] = topic.selectors
+        if topic.allow_hosts:
+            order["allow_hosts"] = list(topic.allow_hosts)
+        return order
+
+    def _dispatch(
+        self,
+        run_id: int,
+        batch: str,
+        node: _Node,
+        site: str,
+        deadline: float,
+        phase: Callable[[str], Any],
+        settings: dict[str, str],
+    ) -> Dispatched | None:
+        """Schedule the run's job, on another node while nodes refuse or vanish."""
+        tried: set[str] = set()
+        while True:
+            job = f"tw-{run_id}-{uuid.uuid4().hex[:12]}"  # one per attempt, never reused
+            with self.archive() as db:
+                add_job(db, job, run_id, node.url, site, self.clock())
+            try:
+                node.client.schedule(
+                    self.config.project, self.config.spider, job, version=self.config.version,
+                    args={"batch": batch}, settings=settings,
+                )  # fmt: skip
+                phase(f"Scrapyd job {job} on {node.url}")
+                result = self._follow(job, run_id, node, deadline + FETCH_MARGIN)
+            except NodeError as error:
+                self._failed(node, error)
+                with self.archive() as db:
+                    set_job_state(db, job, "refused", self.clock(), str(error))
+                result = _ABANDONED
+            if result is not _ABANDONED:
+                return result if isinstance(result, Dispatched) else None
+            tried.add(node.url)
+            other = self._claim(site, deadline, tried, wait=False)
+            if other is None:
+                return self._fail(run_id, "network", self._no_node_error())
+            self._release(node, site)
+            node = other
+            log.warning("run %d: sending it to %s instead", run_id, node.url)
+
+    def _follow(self, job: str, run_id: int, node: _Node, deadline: float) -> Any:
+        """Poll the job until its feed can be committed; _ABANDONED when the node stays
+        unreachable past the grace; None when the daemon stops (the job stays on record)."""
+        lost_since = unreachable_since = None
+        while not self.stop.is_set():
+            try:
+                state = node.client.state(self.config.project, job)
+                unreachable_since = None
+                if state == "finished" or state is None:
+                    feed = node.client.feed(self.config.project, self.config.spider, job)
+                    runs = self._read(job, run_id, feed or b"")
+                    if isinstance(runs, Dispatched) or run_id in runs:
+                        return (
+                            runs
+                            if isinstance(runs, Dispatched)
+                            else self._commit(job, runs[run_id])
+                        )
+                    if state == "finished":
+                        return self._fail(run_id, "crash", _no_end(job, node.url), job)
+                    # Unknown to the node (restarted): its crawl may still be writing.
+                    lost_since = lost_since or time.monotonic()
+                    if time.monotonic() - lost_since > self.config.node_grace:
+                        return self._fail(run_id, "crash", _lost(job, node.url), job)
+            except NodeError as error:
+                self._failed(node, error)
+                unreachable_since = unreachable_since or time.monotonic()
+                if time.monotonic() - unreachable_since > self.config.node_grace:
+                    with self.archive() as db:
+                        set_job_state(db, job, "abandoned", self.clock(), str(error))
+                    return _ABANDONED
+            if time.monotonic() > deadline:
+                self._cancel(node, job)
+                return self._fail(run_id, "timeout", f"Scrapyd job {job} overran its timeout", job)
+            self.stop.wait(self.config.poll)
+        return None
+
+    def _read(self, job: str, run_id: int, feed: bytes) -> dict[int, FeedRun] | Dispatched:
+        try:
+            # The last line is whole only when it ends the file: a crawl killed mid-write
+            # leaves a partial one, which is no end record.
+            return read_feed(feed.split(b"\n")[:-1], job, [run_id])
+        except (FeedError, KeyError, TypeError, ValueError) as error:
+            return self._fail(run_id, "feed", f"unusable feed of Scrapyd job {job}: {error}", job)
+
+    def _commit(self, job: str, fed: FeedRun) -> Dispatched:
+        """Commit the run as its feed tells it, once: a run no longer ``running`` (committed
+        before a restart) is not committed again."""
+        if fed.version != self.config.version and self.config.version:
+            log.warning("run %d ran topicwatch %s on its node", fed.run_id, fed.version)
+        now = self.clock()
+        with self.archive() as db:
+            if run_row(db, fed.run_id)["status"] == "running":
+                if fed.status == "ok":
+                    commit_run(db, fed.run_id, fed.report, now)
+                else:
+                    end_run_without_changes(
+                        db, fed.run_id, status=fed.status, reason=fed.reason, error=fed.error,
+                        finished_at=now, pages=fed.pages,
+                    )  # fmt: skip
+                    save_fetches(db, fed.run_id, fed.report.fetches)
+            set_job_state(db, job, "committed", now)
+            run = run_row(db, fed.run_id)
+        return Dispatched(run["status"], run, run["error"])
+
+    def _fail(self, run_id: int, reason: str, error: str, job: str | None = None) -> Dispatched:
+        now = self.clock()
+        with self.archive() as db:
+            end_run_without_changes(
+                db, run_id, status="failed", reason=reason, error=error, finished_at=now
+            )
+            if job is not None:
+                set_job_state(db, job, "failed", now, error)
+            run = run_row(db, run_id)
+        log.error("run %d: %s", run_id, error)
+        return Dispatched(run["status"], run, run["error"])
+
+    def _unregistered(self, topic: TopicConfig, started: datetime, error: str) -> Dispatched:
+        with self.archive() as db:
+            run_id = record_unregistered_run(
+                db, topic=topic.name, url=topic.url, trigger="schedule", started_at=started,
+                pid=os.getpid(), status="failed", reason="network", error=error,
+                finished_at=self.clock(),
+            )  # fmt: skip
+            run = run_row(db, run_id)
+        return Dispatched("failed", run, error)
+
+    def _no_node_error(self) -> str:
+        errors = sorted({node.error for node in self.nodes if node.error})
+        return "no Scrapyd node could take the job" + (f": {'; '.join(errors)}" if errors else "")
+
+    def _cancel(self, node: _Node, job: str) -> None:
+        try:
+            node.client.cancel(self.config.project, job)
+        except NodeError as error:
+            log.warning("could not cancel Scrapyd job %s: %s", job, error)
+
+    # ------------------------------------------------------------------ slots
+
+    def _claim(
+        self, site: str, deadline: float, exclude: set[str], *, wait: bool = True
+    ) -> _Node | None:
+        """A node with a free slot for one more job of ``site`` (None: none by the
+        deadline, every node down, or the daemon stopping)."""
+        with self.slots:
+            while not self.stop.is_set():
+                now = time.monotonic()
+                up = [n for n in self.nodes if n.url not in exclude and n.down_until <= now]
+                if not up:
+                    return None
+                free = [n for n in up if n.jobs < n.max_jobs]
+                if free and self.sites[site] < self.config.per_site:
+                    node = min(free, key=lambda n: n.jobs / n.max_jobs)
+                    node.jobs += 1
+                    self.sites[site] += 1
+                    return node
+                if not wait or now >= deadline:
+                    return None
+                self.slots.wait(min(self.config.poll, deadline - now))
+        return None
+
+    def _release(self, node: _Node, site: str) -> None:
+        with self.slots:
+            node.jobs -= 1
+            self.sites[site] -= 1
+            self.slots.notify_all()
+
+    def _failed(self, node: _Node, error: NodeError) -> None:
+        with self.slots:
+            node.error = str(error)
+            node.down_until = time.monotonic() + self.config.node_grace
+        log.warning("%s", error)
+
+    # ------------------------------------------------------------------ reattach, watch
+
+    def _reattach(self, job: str, run_id: int, url: str, site: str) -> None:
+        """Follow a job a previous daemon dispatched, and commit it."""
+        node = next((n for n in self.nodes if n.url == url), None)
+        if node is None:
+            self._fail(run_id, "network", f"node {url} of Scrapyd job {job} is not configured", job)
+            return
+        with self.slots:
+            node.jobs += 1
+            self.sites[site] += 1
+        try:
+            with self.archive() as db:
+                topic_url = run_row(db, run_id)["url"]
+            with topic_lock(self.db_path, topic_url, wait=3600.0):
+                result = self._follow(job, run_id, node, time.monotonic() + 86400.0)
+                if result is _ABANDONED:
+                    self._fail(run_id, "network", f"node {url} unreachable; job {job} abandoned")
+        except TopicBusy as busy:
+            log.error("could not reattach to Scrapyd job %s: %s", job, busy)
+        finally:
+            self._release(node, site)
+
+    def _watch(self) -> None:
+        """Check every node now and then: for ``topicwatch status``, to take a node back
+        once it answers again, and to cancel the jobs abandoned on it meanwhile."""
+        period = min(30.0, max(1.0, self.config.poll * 5))
+        while not self.stop.is_set():
+            states = [self._check(node) for node in self.nodes]
+            try:
+                with self.archive() as db:
+                    set_nodes(db, states)
+                    abandoned = jobs_in(db, "abandoned")
+                for job in abandoned:
+                    node = next((n for n in self.nodes if n.url == job.node), None)
+                    if node is not None and node.down_until == 0.0:
+                        node.client.cancel(self.config.project, job.job)
+                        with self.archive() as db:
+                            set_job_state(db, job.job, "cancelled", self.clock())
+                        log.info("cancelled abandoned Scrapyd job %s on %s", job.job, node.url)
+            except NodeError as error:
+                log.warning("%s", error)
+            except Exception as error:  # the watch must outlive a busy archive
+                log.warning("Scrapyd node watch: %s: %s", type(error).__name__, error)
+            self.stop.wait(period)
+
+    def _check(self, node: _Node) -> NodeState:
+        try:
+            answer = node.client.daemonstatus()
+        except NodeError as error:
+            self._failed(node, error)
+            return NodeState(node.url, False, node.running, node.pending, str(error), self._now())
+        with self.slots:
+            node.running, node.pending = (
+                int(answer.get("running", 0)),
+                int(answer.get("pending", 0)),
+            )
+            node.error, node.down_until = None, 0.0
+            self.slots.notify_all()
+        return NodeState(node.url, True, node.running, node.pending, None, self._now())
+
+    def _now(self) -> str:
+        return iso(self.clock())
+
+
+def site_of(url: str) -> str:
+    """The site a topic belongs to for the per-site limit: its host, without ``www.``."""
+    host = urlsplit(url).hostname or ""
+    return host.removeprefix("www.")
+
+
+def _budget(settings: dict[str, str], timeout: float) -> dict[str, str]:
+    """Article pages must never keep a run past its timeout: enrichment gets a third (as
+    the daemon's local crawls)."""
+    try:
+        budget = float(settings.get("TOPICWATCH_ENRICH_BUDGET", ENRICH_BUDGET))
+    except ValueError:
+        budget = ENRICH_BUDGET
+    return {"TOPICWATCH_ENRICH_BUDGET": f"{min(budget, timeout / 3):g}"}
+
+
+def _no_end(job: str, node: str) -> str:
+    return f"Scrapyd job {job} on {node} finished without its end record (its crawl was killed?)"
+
+
+def _lost(job: str, node: str) -> str:
+    return f"Scrapyd job {job} is unknown to {node} and left no end record (node restarted?)"
