@@ -141,4 +141,4 @@ def on_a_terminal(*argv: str) -> tuple[int, str]:
 
 
 # The session's two real Scrapyd nodes (tests/scrapyd_nodes.py), for the scale-out tests.
-from scrapyd_nodes import scrapyd_nodes  # noqa: E402, F401
+from scrapyd_nodes import scrapyd_egg, scrapyd_nodes  # noqa: E402, F401

@@ -21,6 +21,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -42,8 +43,12 @@ def free_port() -> int:
 class Node:
     """One scrapyd process: its directory, port, and (optional) basic-auth credentials."""
 
-    def __init__(self, home: Path, username: str = "", password: str = "") -> None:
+    def __init__(
+        self, home: Path, username: str = "", password: str = "", jobs_to_keep: int = 100
+    ) -> None:
         self.home = home
+        self.jobs_to_keep = jobs_to_keep
+        self.orphans: set[int] = set()  # crawls a SIGKILLed node left running
         self.username = username
         self.password = password
         self.port = free_port()
@@ -60,7 +65,7 @@ class Node:
             f"http_port = {self.port}\npoll_interval = 0.5\nmax_proc = 4\n"
             f"items_dir = {self.home / 'items'}\nlogs_dir = {self.home / 'logs'}\n"
             f"eggs_dir = {self.home / 'eggs'}\ndbs_dir = {self.home / 'dbs'}\n"
-            "jobs_to_keep = 100\nfinished_to_keep = 1000\n"
+            f"jobs_to_keep = {self.jobs_to_keep}\nfinished_to_keep = 1000\n"
             "jobstorage = scrapyd.jobstorage.SqliteJobStorage\n"
             f"username = {self.username}\npassword = {self.password}\n",
             encoding="utf-8",
@@ -88,8 +93,15 @@ class Node:
     def kill(self, signum: int = signal.SIGKILL) -> None:
         """Stop the node by its pid (SIGKILL by default: its running crawls outlive it)."""
         if self.process is not None and self.process.poll() is None:
+            self.orphans.update(self.crawl_pids())
             os.kill(self.process.pid, signum)
             self.process.wait(timeout=30)
+
+    def kill_orphans(self) -> None:
+        for pid in self.orphans:
+            with suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        self.orphans.clear()
 
     def log_tail(self) -> str:
         path = self.home / "scrapyd.out"
@@ -165,17 +177,32 @@ def build_egg(workdir: Path) -> bytes:
 
 
 @pytest.fixture(scope="session")
-def scrapyd_nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[Node]]:
+def scrapyd_egg(tmp_path_factory: pytest.TempPathFactory) -> bytes:
+    """The project's egg, built once a session."""
+    return build_egg(tmp_path_factory.mktemp("egg"))
+
+
+@pytest.fixture(scope="session")
+def scrapyd_nodes(
+    tmp_path_factory: pytest.TempPathFactory, scrapyd_egg: bytes
+) -> Iterator[list[Node]]:
     """Two real scrapyd processes on free loopback ports, the project deployed to both."""
-    work = tmp_path_factory.mktemp("scrapyd")
-    egg = build_egg(work)
+    with running_nodes(tmp_path_factory.mktemp("scrapyd"), scrapyd_egg) as nodes:
+        yield nodes
+
+
+@contextmanager
+def running_nodes(work: Path, egg: bytes, count: int = 2, **options: Any) -> Iterator[list[Node]]:
+    """``count`` started nodes with the egg deployed; stopped by pid afterwards, with any
+    crawl a killed node left behind."""
     nodes: list[Node] = []
     try:
-        for name in ("node1", "node2"):
-            nodes.append(Node(work / name).start())
+        for number in range(1, count + 1):
+            nodes.append(Node(work / f"node{number}", **options).start())
         for node in nodes:
             node.deploy(egg)
         yield nodes
     finally:
         for node in nodes:
             node.kill(signal.SIGTERM)
+            node.kill_orphans()

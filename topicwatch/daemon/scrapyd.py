@@ -179,6 +179,7 @@ class Cluster:
             if self.stop.is_set():
                 return None
             return self._unregistered(topic, started, self._no_node_error())
+        held = [node]  # the node holding the run's slot (it may move to another)
         try:
             with self.archive() as db:
                 run_id = begin_run(
@@ -187,9 +188,9 @@ class Cluster:
                 )  # fmt: skip
             batch = encode([{**order, "order": run_id}], ARGUMENT_HARD_LIMIT)
             settings = {**self.settings, **_budget(self.settings, topic.timeout)}
-            return self._dispatch(run_id, batch, node, site, deadline, phase, settings)
+            return self._dispatch(run_id, batch, held, site, deadline, phase, settings)
         finally:
-            self._release(node, site)
+            self._release(held[0], site)
 
     def _order(self, topic: TopicConfig, deadline: float) -> dict[str, Any]:
         with self.archive() as db:
@@ -209,7 +210,7 @@ class Cluster:
         self,
         run_id: int,
         batch: str,
-        node: _Node,
+        held: list[_Node],
         site: str,
         deadline: float,
         phase: Callable[[str], Any],
@@ -218,6 +219,7 @@ class Cluster:
         """Schedule the run's job, on another node while nodes refuse or vanish."""
         tried: set[str] = set()
         while True:
+            node = held[0]
             job = f"tw-{run_id}-{uuid.uuid4().hex[:12]}"  # one per attempt, never reused
             with self.archive() as db:
                 add_job(db, job, run_id, node.url, site, self.clock())
@@ -236,12 +238,9 @@ class Cluster:
             if result is not _ABANDONED:
                 return result if isinstance(result, Dispatched) else None
             tried.add(node.url)
-            other = self._claim(site, deadline, tried, wait=False)
-            if other is None:
+            if not self._move(held, tried):
                 return self._fail(run_id, "network", self._no_node_error())
-            self._release(node, site)
-            node = other
-            log.warning("run %d: sending it to %s instead", run_id, node.url)
+            log.warning("run %d: sending it to %s instead", run_id, held[0].url)
 
     def _follow(self, job: str, run_id: int, node: _Node, deadline: float) -> Any:
         """Poll the job until its feed can be committed; _ABANDONED when the node stays
@@ -362,6 +361,22 @@ class Cluster:
                     return None
                 self.slots.wait(min(self.config.poll, deadline - now))
         return None
+
+    def _move(self, held: list[_Node], exclude: set[str]) -> bool:
+        """Move the run's slot to another node that is up and free (the site's count
+        stays: it is the same job of the site); False when there is none."""
+        with self.slots:
+            now = time.monotonic()
+            free = [
+                n for n in self.nodes
+                if n.url not in exclude and n.down_until <= now and n.jobs < n.max_jobs
+            ]  # fmt: skip
+            if not free:
+                return False
+            held[0].jobs -= 1
+            held[0] = min(free, key=lambda n: n.jobs / n.max_jobs)
+            held[0].jobs += 1
+            return True
 
     def _release(self, node: _Node, site: str) -> None:
         with self.slots:
