@@ -242,11 +242,11 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
         },
     ),
     "scrapyd_jobs": (
-        "Runs dispatched to Scrapyd nodes (executor = scrapyd): one row per job, so a"
+        "Runs dispatched to Scrapyd nodes (executor = scrapyd): one row per run of a job, so a"
         " restarted daemon reattaches to its jobs instead of marking their runs aborted.",
         {
-            "job": "Scrapyd job id (unique per attempt).",
-            "run_id": "The run (crawl_runs.id) the job crawls.",
+            "job": "Scrapyd job id (unique per attempt; a batch job carries several runs).",
+            "run_id": "A run (crawl_runs.id) the job crawls.",
             "node": "The node's URL.",
             "site": "The topic's site (host): the per-site limit counts jobs by it.",
             "state": "dispatched, committed, failed, abandoned (node unreachable: to cancel"

@@ -556,14 +556,15 @@ def _v13_scrapyd_jobs(db: sqlite_utils.Database) -> None:
         db,
         """
 CREATE TABLE scrapyd_jobs (
-    job TEXT PRIMARY KEY,
+    job TEXT NOT NULL,
     run_id INTEGER NOT NULL REFERENCES crawl_runs(id),
     node TEXT NOT NULL,
     site TEXT NOT NULL,
     state TEXT NOT NULL,
     dispatched_at TEXT NOT NULL,
     updated_at TEXT NOT NULL,
-    error TEXT
+    error TEXT,
+    PRIMARY KEY (job, run_id)
 );
 CREATE INDEX scrapyd_jobs_state ON scrapyd_jobs(state);
 CREATE INDEX scrapyd_jobs_run ON scrapyd_jobs(run_id);

@@ -8,6 +8,7 @@ and abandoned jobs (a node unreachable past the grace) are cancelled when it ret
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -21,7 +22,7 @@ STATES = ("dispatched", "committed", "failed", "abandoned", "cancelled", "refuse
 
 @dataclass(frozen=True)
 class Job:
-    """One job: its id, run, node, site and state."""
+    """One run of a job: the job's id, the run, its node, site and state."""
 
     job: str
     run_id: int
@@ -43,26 +44,40 @@ class NodeState:
 
 
 def add_job(
-    db: sqlite_utils.Database, job: str, run_id: int, node: str, site: str, now: datetime
+    db: sqlite_utils.Database,
+    job: str,
+    run_ids: Sequence[int],
+    node: str,
+    site: str,
+    now: datetime,
 ) -> None:
-    """Record a job as dispatched, before it is sent (a crash then leaves it findable)."""
+    """Record a job (one row per run it carries) as dispatched, before it is sent: a
+    crash then leaves it findable."""
     with write_transaction(db):
-        db.execute(
+        db.conn.executemany(
             "INSERT INTO scrapyd_jobs (job, run_id, node, site, state, dispatched_at,"
             " updated_at) VALUES (?, ?, ?, ?, 'dispatched', ?, ?)",
-            [job, run_id, node, site, iso(now), iso(now)],
+            [(job, run_id, node, site, iso(now), iso(now)) for run_id in run_ids],
         )
 
 
 def set_job_state(
-    db: sqlite_utils.Database, job: str, state: str, now: datetime, error: str | None = None
+    db: sqlite_utils.Database,
+    job: str,
+    state: str,
+    now: datetime,
+    error: str | None = None,
+    *,
+    run_id: int | None = None,
 ) -> None:
+    """Set the state of the job's rows (of one run's only, with ``run_id``)."""
     if state not in STATES:
         raise ValueError(f"state must be one of {STATES}, not {state!r}")
     with write_transaction(db):
         db.execute(
-            "UPDATE scrapyd_jobs SET state = ?, updated_at = ?, error = ? WHERE job = ?",
-            [state, iso(now), error, job],
+            "UPDATE scrapyd_jobs SET state = ?, updated_at = ?, error = ? WHERE job = ?"
+            " AND (? IS NULL OR run_id = ?)",
+            [state, iso(now), error, job, run_id, run_id],
         )
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import run_crawl, scalar
+from conftest import rows, run_crawl, scalar
 from daemon_helpers import FAST, GatedSite, wait_until
 from fixture_site import load_seed_articles, make_articles
 from scrapyd_nodes import Node
@@ -206,3 +206,22 @@ def test_wrong_credentials_are_one_clear_error(tmp_path, site):
         assert "wrong" not in (result.error or "")
     finally:
         node.kill()
+
+
+def test_a_batch_of_one_site_s_topics_is_one_job_and_a_run_each(scrapyd_nodes, site, tmp_path):
+    from datetime import UTC, datetime
+
+    site.set_listing("uk", make_articles(5, start=100))
+    db = tmp_path / "archive.db"
+    topics = [
+        TopicConfig(name="nato", url=site.topic_url(), timeout=90.0, executor="scrapyd"),
+        TopicConfig(name="uk", url=site.topic_url("uk"), timeout=90.0, executor="scrapyd"),
+    ]
+    results = cluster(scrapyd_nodes, db).crawl_batch(topics, datetime.now(UTC),
+                                                      time.monotonic() + 90.0)  # fmt: skip
+    assert results is not None
+    assert [(r.status, r.run and r.run["topic"]) for r in results] == [("ok", "nato"), ("ok", "uk")]
+    assert [r.run and r.run["items_new"] for r in results] == [20, 5]
+    jobs = rows(db, "select job, run_id, state from scrapyd_jobs order by run_id")
+    assert len({job for job, _, _ in jobs}) == 1
+    assert [(run, state) for _, run, state in jobs] == [(1, "committed"), (2, "committed")]

@@ -105,6 +105,7 @@ def test_both_nodes_down_fail_the_run_at_once_and_the_next_attempt_works(
     committed_once(db)
 
 
+@pytest.mark.slow
 def test_a_job_on_a_node_gone_past_the_grace_runs_elsewhere_and_is_cancelled_on_return(
     scrapyd_egg, gated, tmp_path
 ):
@@ -134,6 +135,7 @@ def test_a_job_on_a_node_gone_past_the_grace_runs_elsewhere_and_is_cancelled_on_
     committed_once(db)
 
 
+@pytest.mark.slow
 def test_a_feed_deleted_before_it_was_fetched_fails_the_run(scrapyd_egg, site, tmp_path):
     """jobs_to_keep deletes older feeds as jobs start (Scrapyd's default keeps 5, and every
     topic shares one spider): a feed gone before the daemon fetched it is a failed run."""

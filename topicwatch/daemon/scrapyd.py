@@ -26,7 +26,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -40,6 +40,7 @@ from topicwatch.archive.crawl_memory import run_row
 from topicwatch.archive.run_feed import FeedError, FeedRun, read_feed
 from topicwatch.archive.runs import begin_run, end_run_without_changes, record_unregistered_run
 from topicwatch.archive.scrapyd_jobs import (
+    Job,
     NodeState,
     add_job,
     jobs_in,
@@ -129,11 +130,14 @@ class Cluster:
         """Reattach to the jobs a previous daemon left running, and watch the nodes."""
         with self.archive() as db:
             left = jobs_in(db, "dispatched")
-        for job in left:
-            self._spawn(self._reattach, job.job, job.run_id, job.node, job.site)
+        jobs: dict[str, list[Job]] = {}
+        for row in left:
+            jobs.setdefault(row.job, []).append(row)
+        for job, rows in jobs.items():
+            self._spawn(self._reattach, job, [r.run_id for r in rows], rows[0].node, rows[0].site)
         self._spawn(self._watch)
-        if left:
-            log.info("reattached to %d Scrapyd job(s): %s", len(left), [j.job for j in left])
+        if jobs:
+            log.info("reattached to %d Scrapyd job(s): %s", len(jobs), sorted(jobs))
 
     def close(self, within: float = 5.0) -> None:
         """Stop following jobs (they stay on record, dispatched, for the next daemon)."""
@@ -148,7 +152,7 @@ class Cluster:
         self.threads.append(thread)
         thread.start()
 
-    # ------------------------------------------------------------------ one run
+    # ------------------------------------------------------------------ runs
 
     def crawl(
         self,
@@ -158,37 +162,72 @@ class Cluster:
         phase: Callable[[str], None] = lambda text: None,
     ) -> Dispatched | None:
         """Run ``topic`` on a node (None: the daemon is stopping; RunLocally: too large)."""
-        try:
-            with topic_lock(self.db_path, topic.url):
-                return self._crawl_locked(topic, started, deadline, phase)
-        except TopicBusy as busy:
-            return Dispatched("busy", None, str(busy))
+        results = self.crawl_batch([topic], started, deadline, phase)
+        return None if results is None else results[0]
+
+    def crawl_batch(
+        self,
+        topics: list[TopicConfig],
+        started: datetime,
+        deadline: float,
+        phase: Callable[[str], None] = lambda text: None,
+    ) -> list[Dispatched] | None:
+        """Run topics of one site as one job (one start-up for all), each its own run,
+        committed separately; results in the order given (None: the daemon is stopping)."""
+        sites = {site_of(topic.url) for topic in topics}
+        if len(sites) != 1:
+            raise ValueError(f"a batch is of one site, not {sorted(sites)}")
+        results: dict[str, Dispatched | None] = {}
+        with ExitStack() as locks:
+            locked = []
+            for topic in topics:
+                try:
+                    locks.enter_context(topic_lock(self.db_path, topic.url))
+                    locked.append(topic)
+                except TopicBusy as busy:
+                    results[topic.url] = Dispatched("busy", None, str(busy))
+            if locked:
+                sent = self._crawl_locked(locked, sites.pop(), started, deadline, phase)
+                if sent is None:
+                    return None
+                results.update(zip([t.url for t in locked], sent, strict=True))
+        return [results[topic.url] or Dispatched("aborted", None, None) for topic in topics]
 
     def _crawl_locked(
-        self, topic: TopicConfig, started: datetime, deadline: float, phase: Callable[[str], Any]
-    ) -> Dispatched | None:
-        order = self._order(topic, deadline)
+        self,
+        topics: list[TopicConfig],
+        site: str,
+        started: datetime,
+        deadline: float,
+        phase: Callable[[str], Any],
+    ) -> list[Dispatched] | None:
+        orders = [self._order(topic, deadline) for topic in topics]
         try:
-            encode([order], self.config.max_memory)
+            encode(orders, self.config.max_memory)
         except MemoryTooLarge as error:
             raise RunLocally(str(error)) from None
-        site = site_of(topic.url)
         phase("waiting for a Scrapyd slot")
         node = self._claim(site, deadline, set())
         if node is None:
             if self.stop.is_set():
                 return None
-            return self._unregistered(topic, started, self._no_node_error())
-        held = [node]  # the node holding the run's slot (it may move to another)
+            return [self._unregistered(topic, started, self._no_node_error()) for topic in topics]
+        held = [node]  # the node holding the job's slot (it may move to another)
         try:
             with self.archive() as db:
-                run_id = begin_run(
-                    db, topic=topic.name, url=topic.url, trigger="schedule",
-                    started_at=started, pid=os.getpid(),
-                )  # fmt: skip
-            batch = encode([{**order, "order": run_id}], ARGUMENT_HARD_LIMIT)
-            settings = {**self.settings, **_budget(self.settings, topic.timeout)}
-            return self._dispatch(run_id, batch, held, site, deadline, phase, settings)
+                run_ids = [
+                    begin_run(
+                        db, topic=topic.name, url=topic.url, trigger="schedule",
+                        started_at=started, pid=os.getpid(),
+                    )
+                    for topic in topics
+                ]  # fmt: skip
+            numbered = [{**order, "order": run} for order, run in zip(orders, run_ids, strict=True)]
+            batch = encode(numbered, ARGUMENT_HARD_LIMIT)
+            shortest = min(topic.timeout for topic in topics)
+            settings = {**self.settings, **_budget(self.settings, shortest)}
+            sent = self._dispatch(run_ids, batch, held, site, deadline, phase, settings)
+            return None if sent is None else [sent[run] for run in run_ids]
         finally:
             self._release(held[0], site)
 
@@ -197,8 +236,8 @@ class Cluster:
             memory = node_memory(db, topic.url, int(self.settings.get("TOPICWATCH_ENRICH_MAX", 20)))
         order: dict[str, Any] = {
             "order": 0, "url": topic.url, "topic": topic.name, "max_pages": topic.max_pages,
-            "timeout": round(max(1.0, deadline - time.monotonic()), 3), "trigger": "schedule",
-            "memory": memory,
+            "timeout": round(max(1.0, min(topic.timeout, deadline - time.monotonic())), 3),
+            "trigger": "schedule", "memory": memory,
         }  # fmt: skip
         if topic.selectors:
             order["selectors"] = topic.selectors
@@ -208,43 +247,44 @@ class Cluster:
 
     def _dispatch(
         self,
-        run_id: int,
+        run_ids: list[int],
         batch: str,
         held: list[_Node],
         site: str,
         deadline: float,
         phase: Callable[[str], Any],
         settings: dict[str, str],
-    ) -> Dispatched | None:
-        """Schedule the run's job, on another node while nodes refuse or vanish."""
+    ) -> dict[int, Dispatched] | None:
+        """Schedule the job, on another node while nodes refuse or vanish."""
         tried: set[str] = set()
         while True:
             node = held[0]
-            job = f"tw-{run_id}-{uuid.uuid4().hex[:12]}"  # one per attempt, never reused
+            job = f"tw-{run_ids[0]}-{uuid.uuid4().hex[:12]}"  # one per attempt, never reused
             with self.archive() as db:
-                add_job(db, job, run_id, node.url, site, self.clock())
+                add_job(db, job, run_ids, node.url, site, self.clock())
             try:
                 node.client.schedule(
                     self.config.project, self.config.spider, job, version=self.config.version,
                     args={"batch": batch}, settings=settings,
                 )  # fmt: skip
                 phase(f"Scrapyd job {job} on {node.url}")
-                result = self._follow(job, run_id, node, deadline + FETCH_MARGIN)
+                result = self._follow(job, run_ids, node, deadline + FETCH_MARGIN)
             except NodeError as error:
                 self._failed(node, error)
                 with self.archive() as db:
                     set_job_state(db, job, "refused", self.clock(), str(error))
                 result = _ABANDONED
             if result is not _ABANDONED:
-                return result if isinstance(result, Dispatched) else None
+                return result if isinstance(result, dict) else None
             tried.add(node.url)
             if not self._move(held, tried):
-                return self._fail(run_id, "network", self._no_node_error())
-            log.warning("run %d: sending it to %s instead", run_id, held[0].url)
+                return self._fail_all(run_ids, "network", self._no_node_error())
+            log.warning("runs %s: sending them to %s instead", run_ids, held[0].url)
 
-    def _follow(self, job: str, run_id: int, node: _Node, deadline: float) -> Any:
-        """Poll the job until its feed can be committed; _ABANDONED when the node stays
-        unreachable past the grace; None when the daemon stops (the job stays on record)."""
+    def _follow(self, job: str, run_ids: list[int], node: _Node, deadline: float) -> Any:
+        """Poll the job until its feed can be committed: each run's outcome by run id;
+        _ABANDONED when the node stays unreachable past the grace; None when the daemon
+        stops (the job stays on record, dispatched, for the next daemon to reattach)."""
         lost_since = unreachable_since = None
         while not self.stop.is_set():
             try:
@@ -252,19 +292,16 @@ class Cluster:
                 unreachable_since = None
                 if state == "finished" or state is None:
                     feed = node.client.feed(self.config.project, self.config.spider, job)
-                    runs = self._read(job, run_id, feed or b"")
-                    if isinstance(runs, Dispatched) or run_id in runs:
-                        return (
-                            runs
-                            if isinstance(runs, Dispatched)
-                            else self._commit(job, runs[run_id])
-                        )
+                    done = self._collect(job, run_ids, feed or b"")
+                    if len(done) == len(run_ids):
+                        return done
+                    missing = [run for run in run_ids if run not in done]
                     if state == "finished":
-                        return self._fail(run_id, "crash", _no_end(job, node.url), job)
+                        return done | self._fail_all(missing, "crash", _no_end(job, node.url), job)
                     # Unknown to the node (restarted): its crawl may still be writing.
                     lost_since = lost_since or time.monotonic()
                     if time.monotonic() - lost_since > self.config.node_grace:
-                        return self._fail(run_id, "crash", _lost(job, node.url), job)
+                        return done | self._fail_all(missing, "crash", _lost(job, node.url), job)
             except NodeError as error:
                 self._failed(node, error)
                 unreachable_since = unreachable_since or time.monotonic()
@@ -274,17 +311,21 @@ class Cluster:
                     return _ABANDONED
             if time.monotonic() > deadline:
                 self._cancel(node, job)
-                return self._fail(run_id, "timeout", f"Scrapyd job {job} overran its timeout", job)
+                overran = f"Scrapyd job {job} overran its timeout"
+                return self._fail_all(run_ids, "timeout", overran, job)
             self.stop.wait(self.config.poll)
         return None
 
-    def _read(self, job: str, run_id: int, feed: bytes) -> dict[int, FeedRun] | Dispatched:
+    def _collect(self, job: str, run_ids: list[int], feed: bytes) -> dict[int, Dispatched]:
+        """Commit every run whose end record the feed holds; an unusable feed fails them all."""
         try:
             # The last line is whole only when it ends the file: a crawl killed mid-write
             # leaves a partial one, which is no end record.
-            return read_feed(feed.split(b"\n")[:-1], job, [run_id])
+            ended = read_feed(feed.split(b"\n")[:-1], job, run_ids)
         except (FeedError, KeyError, TypeError, ValueError) as error:
-            return self._fail(run_id, "feed", f"unusable feed of Scrapyd job {job}: {error}", job)
+            unusable = f"unusable feed of Scrapyd job {job}: {error}"
+            return self._fail_all(run_ids, "feed", unusable, job)
+        return {run: self._commit(job, fed) for run, fed in ended.items()}
 
     def _commit(self, job: str, fed: FeedRun) -> Dispatched:
         """Commit the run as its feed tells it, once: a run no longer ``running`` (committed
@@ -302,21 +343,26 @@ class Cluster:
                         finished_at=now, pages=fed.pages,
                     )  # fmt: skip
                     save_fetches(db, fed.run_id, fed.report.fetches)
-            set_job_state(db, job, "committed", now)
+            set_job_state(db, job, "committed", now, run_id=fed.run_id)
             run = run_row(db, fed.run_id)
         return Dispatched(run["status"], run, run["error"])
 
-    def _fail(self, run_id: int, reason: str, error: str, job: str | None = None) -> Dispatched:
+    def _fail_all(
+        self, run_ids: list[int], reason: str, error: str, job: str | None = None
+    ) -> dict[int, Dispatched]:
         now = self.clock()
+        results = {}
         with self.archive() as db:
-            end_run_without_changes(
-                db, run_id, status="failed", reason=reason, error=error, finished_at=now
-            )
-            if job is not None:
-                set_job_state(db, job, "failed", now, error)
-            run = run_row(db, run_id)
-        log.error("run %d: %s", run_id, error)
-        return Dispatched(run["status"], run, run["error"])
+            for run_id in run_ids:
+                end_run_without_changes(
+                    db, run_id, status="failed", reason=reason, error=error, finished_at=now
+                )
+                if job is not None:
+                    set_job_state(db, job, "failed", now, error, run_id=run_id)
+                run = run_row(db, run_id)
+                results[run_id] = Dispatched(run["status"], run, run["error"])
+        log.error("runs %s: %s", run_ids, error)
+        return results
 
     def _unregistered(self, topic: TopicConfig, started: datetime, error: str) -> Dispatched:
         with self.archive() as db:
@@ -392,22 +438,25 @@ class Cluster:
 
     # ------------------------------------------------------------------ reattach, watch
 
-    def _reattach(self, job: str, run_id: int, url: str, site: str) -> None:
-        """Follow a job a previous daemon dispatched, and commit it."""
+    def _reattach(self, job: str, run_ids: list[int], url: str, site: str) -> None:
+        """Follow a job a previous daemon dispatched, and commit its runs."""
         node = next((n for n in self.nodes if n.url == url), None)
         if node is None:
-            self._fail(run_id, "network", f"node {url} of Scrapyd job {job} is not configured", job)
+            self._fail_all(run_ids, "network", f"node {url} of job {job} is not configured", job)
             return
         with self.slots:
             node.jobs += 1
             self.sites[site] += 1
         try:
             with self.archive() as db:
-                topic_url = run_row(db, run_id)["url"]
-            with topic_lock(self.db_path, topic_url, wait=3600.0):
-                result = self._follow(job, run_id, node, time.monotonic() + 86400.0)
+                urls = [run_row(db, run)["url"] for run in run_ids]
+            with ExitStack() as locks:
+                for topic_url in urls:
+                    locks.enter_context(topic_lock(self.db_path, topic_url, wait=3600.0))
+                result = self._follow(job, run_ids, node, time.monotonic() + 86400.0)
                 if result is _ABANDONED:
-                    self._fail(run_id, "network", f"node {url} unreachable; job {job} abandoned")
+                    gone = f"node {url} unreachable; job {job} abandoned"
+                    self._fail_all(run_ids, "network", gone)
         except TopicBusy as busy:
             log.error("could not reattach to Scrapyd job %s: %s", job, busy)
         finally:
