@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from conftest import child_env, scalar
 from daemon_helpers import Daemon, GatedSite, query, runs, toml_value, wait_until, write_config
+from scrapyd_nodes import running_nodes
 
 
 @pytest.fixture
@@ -74,3 +75,22 @@ def test_a_restarted_daemon_reattaches_to_its_running_job(scrapyd_nodes, gated, 
     assert query(db, "select state from scrapyd_jobs where run_id = ?", (first_run["id"],)) == [
         ("committed",)
     ]
+
+
+def test_wrong_credentials_are_one_clear_line_in_status(scrapyd_egg, site, db, tmp_path):
+    with running_nodes(tmp_path / "nodes", scrapyd_egg, count=1, username="tw",
+                       password="right") as [node]:  # fmt: skip
+        config = cluster_config(tmp_path / "tw.toml", db, site.topic_url(), [node],
+                                username="tw", password_env="TW_SCRAPYD_PASSWORD")  # fmt: skip
+        with Daemon(config, env={"TW_SCRAPYD_PASSWORD": "Zq9-bad"}) as daemon:
+            wait_until(lambda: runs(db, status="failed"), 60, "the run refused")
+            wait_until(lambda: query(db, "select last_error from scrapyd_nodes"), 30, "checked")
+            shown = status(db).stdout
+            assert daemon.stop() == 0, daemon.output
+    line = (
+        f"scrapyd node {node.url}: NOT USABLE: 401 Unauthorized:"
+        " the node refused the [scrapyd] credentials"
+    )
+    assert line in shown, shown
+    assert "Zq9-bad" not in shown and "Zq9-bad" not in daemon.output
+    assert "credentials" in (runs(db)[0]["error"] or "")

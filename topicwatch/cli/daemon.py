@@ -174,7 +174,8 @@ def _node_line(node: NodeState, now: datetime) -> str:
             f"  scrapyd node {node.url}: reachable, {node.running} running,"
             f" {node.pending} pending (checked {checked})"
         )
-    return f"  scrapyd node {node.url}: unreachable: {node.last_error} (checked {checked})"
+    error = (node.last_error or "no answer").removeprefix(f"{node.url}: ")
+    return f"  scrapyd node {node.url}: NOT USABLE: {error} (checked {checked})"
 
 
 def _daemon_line(status: Status, now: datetime) -> str:
