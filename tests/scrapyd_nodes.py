@@ -44,9 +44,17 @@ class Node:
     """One scrapyd process: its directory, port, and (optional) basic-auth credentials."""
 
     def __init__(
-        self, home: Path, username: str = "", password: str = "", jobs_to_keep: int = 100
+        self,
+        home: Path,
+        username: str = "",
+        password: str = "",
+        jobs_to_keep: int = 100,
+        installed: bool = False,
     ) -> None:
         self.home = home
+        # Without an egg: topicwatch installed in the node's environment, and the project
+        # named in Scrapyd's [settings] (the pip-installed way of docs/operations.md).
+        self.installed = installed
         self.jobs_to_keep = jobs_to_keep
         self.orphans: set[int] = set()  # crawls a SIGKILLed node left running
         self.username = username
@@ -70,6 +78,10 @@ class Node:
             f"username = {self.username}\npassword = {self.password}\n",
             encoding="utf-8",
         )
+        if self.installed:  # both Scrapyd and the crawl read [settings] of ./scrapy.cfg
+            (self.home / "scrapy.cfg").write_text(
+                "[settings]\ntopicwatch = topicwatch.crawler.settings\n", encoding="utf-8"
+            )
         env = {k: v for k, v in child_env().items() if not k.startswith("SCRAPY")}
         env.pop("PYTHONPATH", None)  # the node runs the deployed egg, not the checkout
         with (self.home / "scrapyd.out").open("ab") as log:  # the child keeps its copy

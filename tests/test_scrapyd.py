@@ -225,3 +225,16 @@ def test_a_batch_of_one_site_s_topics_is_one_job_and_a_run_each(scrapyd_nodes, s
     jobs = rows(db, "select job, run_id, state from scrapyd_jobs order by run_id")
     assert len({job for job, _, _ in jobs}) == 1
     assert [(run, state) for _, run, state in jobs] == [(1, "committed"), (2, "committed")]
+
+
+def test_a_node_with_topicwatch_installed_needs_no_egg(site, tmp_path):
+    node = Node(tmp_path / "installed", installed=True).start()
+    try:
+        db = tmp_path / "archive.db"
+        config = ScrapydConfig(nodes=(NodeConfig(node.url, 1),), poll=0.2, version="")
+        result = dispatch(Cluster(config, db, dict(FAST), threading.Event()), site.topic_url())
+        assert result.status == "ok", result.error
+        assert result.run is not None and result.run["items_new"] == 20
+        assert not (node.home / "eggs").exists()
+    finally:
+        node.kill()
