@@ -89,7 +89,7 @@ class FeedRuns:
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> FeedRuns:
         if not feed_mode(crawler.settings):
-            raise NotConfigured("TOPICWATCH_OUTPUT is not feed")
+            raise NotConfigured  # silently: a message is a WARNING in every crawl
         return cls(crawler)
 
     def open_run(self, order: RunOrder) -> TopicRun:
@@ -126,7 +126,7 @@ class FeedPipeline:
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> FeedPipeline:
         if not feed_mode(crawler.settings):
-            raise NotConfigured("TOPICWATCH_OUTPUT is not feed")
+            raise NotConfigured  # silently: a message is a WARNING in every crawl
         if not crawler.settings.getdict("FEEDS"):
             raise ValueError("TOPICWATCH_OUTPUT = feed needs a feed (Scrapyd's items_dir)")
         return cls(crawler)

@@ -189,25 +189,6 @@ def test_a_memory_over_the_limit_is_refused_and_the_topic_runs_locally(scrapyd_n
     assert scalar(db, "select count(*) from crawl_runs") == 0
 
 
-def test_wrong_credentials_are_one_clear_error(tmp_path, site):
-    node = Node(tmp_path / "guarded", username="tw", password="right").start()
-    try:
-        db = tmp_path / "archive.db"
-        on = Cluster(
-            ScrapydConfig(nodes=(NodeConfig(node.url, 1),), username="tw", password="wrong",
-                          poll=0.2),
-            db, dict(FAST), threading.Event(),
-        )  # fmt: skip
-        result = dispatch(on, site.topic_url())
-        assert result.status == "failed"
-        assert "401 Unauthorized: the node refused the [scrapyd] credentials" in (
-            result.error or ""
-        )
-        assert "wrong" not in (result.error or "")
-    finally:
-        node.kill()
-
-
 def test_a_batch_of_one_site_s_topics_is_one_job_and_a_run_each(scrapyd_nodes, site, tmp_path):
     from datetime import UTC, datetime
 

@@ -77,6 +77,7 @@ def test_a_node_killed_mid_job_and_restarted_still_delivers_its_run(scrapyd_egg,
     committed_once(db)
 
 
+@pytest.mark.slow
 def test_both_nodes_down_fail_the_run_at_once_and_the_next_attempt_works(
     scrapyd_egg, site, tmp_path
 ):
