@@ -68,6 +68,7 @@ def test_a_restarted_daemon_reattaches_to_its_running_job(scrapyd_nodes, gated, 
         second.wait_for_output("reattached to 1 Scrapyd job(s)", 30)
         gated.gate.set()
         wait_until(lambda: runs(db, status="ok"), 60, "the reattached run committed")
+        second.wait_for_output("nato: ok run 1: 1 pages, 20 seen, 20 new", 30)  # counted
         assert second.stop() == 0, second.output
     first_run = runs(db)[0]
     assert first_run["status"] == "ok"

@@ -102,12 +102,14 @@ class Cluster:
         settings: dict[str, str],
         stop: threading.Event,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        reattached: Callable[[str, Dispatched], None] = lambda url, run: None,
     ) -> None:
         self.config = config
         self.db_path = db_path
         self.settings = {**settings, "TOPICWATCH_OUTPUT": "feed"}
         self.stop = stop
         self.clock = clock
+        self.reattached = reattached  # a reattached run's outcome (topic URL, outcome)
         self.nodes = [
             _Node(node.url, node.max_jobs, NodeClient(node.url, config.username, config.password))
             for node in config.nodes
@@ -456,7 +458,9 @@ class Cluster:
                 result = self._follow(job, run_ids, node, time.monotonic() + 86400.0)
                 if result is _ABANDONED:
                     gone = f"node {url} unreachable; job {job} abandoned"
-                    self._fail_all(run_ids, "network", gone)
+                    result = self._fail_all(run_ids, "network", gone)
+            for run, outcome in (result or {}).items():
+                self.reattached(urls[run_ids.index(run)], outcome)
         except TopicBusy as busy:
             log.error("could not reattach to Scrapyd job %s: %s", job, busy)
         finally:

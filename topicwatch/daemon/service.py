@@ -79,6 +79,7 @@ from topicwatch.archive.runs import (
     record_unregistered_run,
     recover_stale_runs,
 )
+from topicwatch.archive.timestamps import parse_iso
 from topicwatch.daemon.bounded import Inflight
 from topicwatch.daemon.config import Config, TopicConfig
 from topicwatch.daemon.courier import Courier
@@ -100,7 +101,7 @@ from topicwatch.daemon.schedule import (
     make_trigger,
     next_after_outcome,
 )
-from topicwatch.daemon.scrapyd import Cluster, RunLocally
+from topicwatch.daemon.scrapyd import Cluster, Dispatched, RunLocally
 from topicwatch.daemon.workers import OrderResult, Pool
 
 EXIT_OK = 0
@@ -152,7 +153,14 @@ class Daemon:
         )
         # Topics with executor = "scrapyd" run on the [scrapyd] nodes (daemon.scrapyd).
         self.cluster = (
-            Cluster(config.scrapyd, config.db, dict(config.settings), self.stopping, utcnow)
+            Cluster(
+                config.scrapyd,
+                config.db,
+                dict(config.settings),
+                self.stopping,
+                utcnow,
+                self._reattached,
+            )
             if config.scrapyd
             else None
         )
@@ -398,6 +406,13 @@ class Daemon:
                 extra=_fields(topic=topic.name, alert=transition),
             )
             self.courier.wake()
+
+    def _reattached(self, url: str, sent: Dispatched) -> None:
+        """A run a previous daemon dispatched, committed now: counted as any run is."""
+        topic = next((t for t in self.config.topics if t.url == url), None)
+        if topic is not None and sent.run is not None and not self.stopping.is_set():
+            took = (utcnow() - parse_iso(sent.run["started_at"])).total_seconds()
+            self._conclude(topic, Outcome(sent.status, sent.run, sent.error, took))
 
     def _out_of_time(self, topic: TopicConfig, started: datetime) -> Outcome:
         """The 304 check used the topic's whole timeout (a site answering a byte at a time):
