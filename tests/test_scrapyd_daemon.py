@@ -22,9 +22,11 @@ def gated() -> Iterator[GatedSite]:
         yield running
 
 
-def cluster_config(path: Path, db: Path, url: str, nodes: list[Any], **scrapyd: Any) -> Path:
+def cluster_config(
+    path: Path, db: Path, url: str, nodes: list[Any], every: str = "1h", **scrapyd: Any
+) -> Path:
     write_config(path, db, [{"name": "nato", "url": url, "executor": "scrapyd"}],
-                 defaults={"every": "1h"})  # fmt: skip
+                 defaults={"every": every})  # fmt: skip
     section = {"nodes": [n.url for n in nodes], "poll": 0.2, **scrapyd}
     with path.open("a", encoding="utf-8") as config:
         config.write("[scrapyd]\n")
@@ -95,3 +97,18 @@ def test_wrong_credentials_are_one_clear_line_in_status(scrapyd_egg, site, db, t
     assert line in shown, shown
     assert "Zq9-bad" not in shown and "Zq9-bad" not in daemon.output
     assert "credentials" in (runs(db)[0]["error"] or "")
+
+
+def test_a_topic_whose_memory_outgrew_the_limit_is_crawled_here(scrapyd_nodes, site, db, tmp_path):
+    # The first run ships an empty memory; the second would ship 20 items' (~1.4 KiB).
+    site.conditional = False  # no validators: no 304 check stands in for the second crawl
+    config = cluster_config(tmp_path / "tw.toml", db, site.topic_url(), scrapyd_nodes,
+                            every="2s", max_memory=1024)  # fmt: skip
+    with Daemon(config) as daemon:
+        wait_until(lambda: len(runs(db, status="ok")) >= 2, 60, "two runs")
+        assert daemon.stop() == 0, daemon.output
+    first, second = runs(db)[:2]
+    assert "over the 1 KiB a spider argument may carry: crawling it here" in daemon.output
+    dispatched = {run for (run,) in query(db, "select run_id from scrapyd_jobs")}
+    assert first["id"] in dispatched and second["id"] not in dispatched
+    assert second["status"] == "ok" and second["pid"] != daemon.pid  # a local crawl child
