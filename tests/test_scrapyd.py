@@ -25,6 +25,8 @@ from scrapyd_nodes import Node
 from topicwatch import __version__
 from topicwatch.archive import open_archive
 from topicwatch.archive.run_feed import FeedError, end_record, read_feed
+from topicwatch.archive.runs import begin_run
+from topicwatch.archive.scrapyd_jobs import add_job
 from topicwatch.archive.shipped_memory import MemoryTooLarge, encode
 from topicwatch.archive.store import RunReport
 from topicwatch.daemon.cluster_config import NodeConfig, ScrapydConfig
@@ -173,6 +175,37 @@ def test_a_stale_feed_under_a_reused_job_id_is_refused():
         read_feed([end_line("tw-1-a", 2)], "tw-1-a", [1])
     assert read_feed([], "tw-1-a", [1]) == {}  # no end record: the run failed
     assert read_feed([end_line("tw-1-a", 1)], "tw-1-a", [1])[1].status == "ok"
+
+
+def test_a_reused_job_id_s_feed_is_refused_not_committed(scrapyd_nodes, site, tmp_path):
+    """Scrapy appends to an existing feed: a job id used twice mixes two jobs' records."""
+    from datetime import UTC, datetime
+
+    db = tmp_path / "archive.db"
+    on = cluster(scrapyd_nodes[:1], db)
+    client, job = on.nodes[0].client, f"tw-reused-{os.getpid()}"
+    settings = {"TOPICWATCH_OUTPUT": "feed", **FAST}
+    client.schedule("topicwatch", "topic", job, version="", args={"url": site.topic_url()},
+                    settings=settings)  # fmt: skip
+    wait_until(lambda: client.state("topicwatch", job) == "finished", 60, "the first job")
+    now = datetime.now(UTC)
+    with open_archive(db) as archive:
+        run = begin_run(archive, topic="nato", url=site.topic_url(), trigger="schedule",
+                        started_at=now, pid=os.getpid())  # fmt: skip
+        add_job(archive, job, [run], client.url, "127.0.0.1", now)
+    order = {"order": run, "url": site.topic_url(), "topic": "nato", "memory": {}}
+    client.schedule("topicwatch", "topic", job, version="", settings=settings,
+                    args={"batch": encode([order], 100_000)})  # fmt: skip
+    on.start()  # follows the job on record, as a restarted daemon does
+    try:
+        wait_until(lambda: scalar(db, "select status from crawl_runs") != "running", 60, "run")
+    finally:
+        on.stop.set()
+        on.close()
+    status, reason, error = rows(db, "select status, reason, error from crawl_runs")[0]
+    assert (status, reason) == ("failed", "feed")
+    assert "is for run 0, not one of this job's" in error
+    assert scalar(db, "select count(*) from items") == 0
 
 
 def test_a_memory_over_the_limit_is_refused_and_the_topic_runs_locally(scrapyd_nodes, tmp_path):
