@@ -15,12 +15,18 @@ abandoned (cancelled with ``cancel.json`` when it returns) and the run sent else
 feed without the run's ``end`` record (a SIGKILLed crawl, which Scrapyd lists as
 "finished") fails the run, and the schedule's backoff retries it. A daemon stopped while
 jobs run leaves them be: the next one reattaches to them from ``scrapyd_jobs``.
+
+Longer than our usual module: dispatching, following, reattaching and the node watch all
+share the nodes' slots and state. The HTTP calls (daemon.scrapyd_client), the section
+(daemon.cluster_config), the feed's format (archive.run_feed) and the shipped memory
+(archive.shipped_memory) are modules of their own.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import sqlite3
 import threading
 import time
 import uuid
@@ -37,6 +43,7 @@ import sqlite_utils
 
 from topicwatch.archive import TopicBusy, open_archive, topic_lock
 from topicwatch.archive.crawl_memory import run_row
+from topicwatch.archive.diagnose import explain
 from topicwatch.archive.run_feed import FeedError, FeedRun, read_feed
 from topicwatch.archive.runs import begin_run, end_run_without_changes, record_unregistered_run
 from topicwatch.archive.scrapyd_jobs import (
@@ -338,7 +345,14 @@ class Cluster:
         with self.archive() as db:
             if run_row(db, fed.run_id)["status"] == "running":
                 if fed.status == "ok":
-                    commit_run(db, fed.run_id, fed.report, now)
+                    try:
+                        commit_run(db, fed.run_id, fed.report, now)
+                    except sqlite3.Error as error:
+                        # As a local crawl's pipeline: failed on record, never half written.
+                        end_run_without_changes(
+                            db, fed.run_id, status="failed", reason="storage",
+                            error=str(explain(self.db_path, error)), finished_at=now,
+                        )  # fmt: skip
                 else:
                     end_run_without_changes(
                         db, fed.run_id, status=fed.status, reason=fed.reason, error=fed.error,
