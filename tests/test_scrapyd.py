@@ -137,8 +137,10 @@ def test_a_node_never_writes_sqlite_and_its_feed_ends_with_the_end_record(
     end = records[-1]
     assert (end["status"], end["version"], end["pages"], end["items"]) == ("ok", __version__, 1, 20)
     log = next((home / "logs").rglob(f"{job}.log")).read_text()
-    assert f"topicwatch/{__version__}" in log or "Spider closed (finished)" in log
     assert "is not JSON serializable" not in log
+    # The egg reports topicwatch's own version, in the end record and the User-Agent.
+    agents = {r.headers.get("User-Agent") for r in site.requests}
+    assert agents == {f"topicwatch/{__version__} (+https://github.com/topicwatch/topicwatch)"}
 
 
 def test_a_crawl_killed_on_its_node_is_a_failed_run_without_changes(scrapyd_nodes, tmp_path):
