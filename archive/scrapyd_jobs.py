@@ -93,6 +93,16 @@ def jobs_in(db: sqlite_utils.Database, state: str) -> list[Job]:
     ]
 
 
+def job_in_flight(db: sqlite_utils.Database, topic_url: str) -> str | None:
+    """The dispatched job still carrying a run of the topic at ``topic_url``, if any."""
+    row = db.execute(
+        "SELECT j.job FROM scrapyd_jobs j JOIN crawl_runs r ON r.id = j.run_id"
+        " WHERE j.state = 'dispatched' AND r.url = ? LIMIT 1",
+        [topic_url],
+    ).fetchone()
+    return None if row is None else str(row[0])
+
+
 def set_nodes(db: sqlite_utils.Database, nodes: list[NodeState]) -> None:
     """Replace the recorded nodes with ``nodes``."""
     with write_transaction(db):

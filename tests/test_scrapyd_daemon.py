@@ -69,8 +69,13 @@ def test_a_restarted_daemon_reattaches_to_its_running_job(scrapyd_nodes, gated, 
     with Daemon(config) as second:
         second.wait_for_output("reattached to 1 Scrapyd job(s)", 30)
         gated.gate.set()
-        wait_until(lambda: runs(db, status="ok"), 60, "the reattached run committed")
+        try:
+            wait_until(lambda: runs(db, status="ok"), 60, "the reattached run committed")
+        except AssertionError as error:
+            jobs = query(db, "select * from scrapyd_jobs")
+            raise AssertionError(f"{error}\n{first.output}\n{second.output}\n{jobs}") from None
         second.wait_for_output("nato: ok run 1: 1 pages, 20 seen, 20 new", 30)  # counted
+        assert "nato: ok run 2" not in second.output  # no second crawl while job 1 ran
         assert second.stop() == 0, second.output
     first_run = runs(db)[0]
     assert first_run["status"] == "ok"

@@ -50,6 +50,7 @@ from topicwatch.archive.scrapyd_jobs import (
     Job,
     NodeState,
     add_job,
+    job_in_flight,
     jobs_in,
     set_job_state,
     set_nodes,
@@ -192,9 +193,17 @@ class Cluster:
             for topic in topics:
                 try:
                     locks.enter_context(topic_lock(self.db_path, topic.url))
-                    locked.append(topic)
                 except TopicBusy as busy:
                     results[topic.url] = Dispatched("busy", None, str(busy))
+                    continue
+                with self.archive() as db:
+                    # A job a previous daemon left is the topic's crawl until it is committed
+                    # (a reattach is about to follow it): one crawl of a topic at a time.
+                    flying = job_in_flight(db, topic.url)
+                if flying is not None:
+                    results[topic.url] = Dispatched("busy", None, f"Scrapyd job {flying} runs")
+                else:
+                    locked.append(topic)
             if locked:
                 sent = self._crawl_locked(locked, sites.pop(), started, deadline, phase)
                 if sent is None:
@@ -460,25 +469,27 @@ class Cluster:
         if node is None:
             self._fail_all(run_ids, "network", f"node {url} of job {job} is not configured", job)
             return
-        with self.slots:
-            node.jobs += 1
-            self.sites[site] += 1
+        with self.archive() as db:
+            urls = [run_row(db, run)["url"] for run in run_ids]
         try:
-            with self.archive() as db:
-                urls = [run_row(db, run)["url"] for run in run_ids]
-            with ExitStack() as locks:
+            with ExitStack() as held:
+                # The topics' locks first, then the slot, as crawl() takes them: a scheduled
+                # run holding the lock and waiting for the site's slot must not wait on us.
                 for topic_url in urls:
-                    locks.enter_context(topic_lock(self.db_path, topic_url, wait=3600.0))
+                    held.enter_context(topic_lock(self.db_path, topic_url, wait=3600.0))
+                with self.slots:
+                    node.jobs += 1
+                    self.sites[site] += 1
+                held.callback(self._release, node, site)
                 result = self._follow(job, run_ids, node, time.monotonic() + 86400.0)
                 if result is _ABANDONED:
                     gone = f"node {url} unreachable; job {job} abandoned"
                     result = self._fail_all(run_ids, "network", gone)
-            for run, outcome in (result or {}).items():
-                self.reattached(urls[run_ids.index(run)], outcome)
         except TopicBusy as busy:
             log.error("could not reattach to Scrapyd job %s: %s", job, busy)
-        finally:
-            self._release(node, site)
+            return
+        for run, outcome in (result or {}).items():
+            self.reattached(urls[run_ids.index(run)], outcome)
 
     def _watch(self) -> None:
         """Check every node now and then: for ``topicwatch status``, to take a node back
