@@ -15,6 +15,7 @@ import sqlite_utils
 
 from topicwatch.archive.daemon_state import Heartbeat, daemon_alive, read_heartbeat
 from topicwatch.archive.daemon_workers import WorkerState, read_workers
+from topicwatch.archive.scrapyd_jobs import NodeState, read_nodes
 from topicwatch.archive.timestamps import iso, parse_iso
 
 _RUN_FIELDS = (
@@ -55,6 +56,7 @@ class Status:
     alive: bool
     topics: list[TopicStatus]
     workers: list[WorkerState] = field(default_factory=list)
+    nodes: list[NodeState] = field(default_factory=list)  # Scrapyd nodes ([scrapyd])
 
     def to_json(self) -> dict[str, Any]:
         """Plain JSON types, times as ISO 8601 strings."""
@@ -65,6 +67,7 @@ class Status:
                 "alive": self.alive,
                 "topics": [asdict(t) for t in self.topics],
                 "workers": [asdict(w) for w in self.workers],
+                "nodes": [asdict(n) for n in self.nodes],
             }
         )
         return data
@@ -110,7 +113,9 @@ def read_status(
                 waiting_since=parse_iso(waiting) if waiting and alive else None,
             )
         )
-    return Status(heartbeat, alive, topics, read_workers(db) if alive else [])
+    return Status(
+        heartbeat, alive, topics, read_workers(db) if alive else [], read_nodes(db) if alive else []
+    )
 
 
 def _running_run(db: sqlite_utils.Database, topic_id: int) -> dict[str, Any] | None:

@@ -250,6 +250,32 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "updated_at": "Last update (UTC).",
         },
     ),
+    "scrapyd_jobs": (
+        "Runs dispatched to Scrapyd nodes (executor = scrapyd): one row per run of a job, so a"
+        " restarted daemon reattaches to its jobs instead of marking their runs aborted.",
+        {
+            "job": "Scrapyd job id (unique per attempt; a batch job carries several runs).",
+            "run_id": "A run (crawl_runs.id) the job crawls.",
+            "node": "The node's URL.",
+            "site": "The topic's site (host): the per-site limit counts jobs by it.",
+            "state": "dispatched, committed, failed, abandoned (node unreachable: to cancel"
+            " when it returns), cancelled or refused.",
+            "dispatched_at": "Sent to the node (UTC).",
+            "updated_at": "Last change of state (UTC).",
+            "error": "Why it failed or was abandoned, if it did.",
+        },
+    ),
+    "scrapyd_nodes": (
+        "The Scrapyd nodes as the daemon last saw them (shown by topicwatch status).",
+        {
+            "url": "The node's URL ([scrapyd] nodes).",
+            "reachable": "1 when its last answer was good.",
+            "running": "Jobs running on it then.",
+            "pending": "Jobs waiting on it then.",
+            "last_error": "Its last error (unreachable, credentials refused), if any.",
+            "checked_at": "Last check (UTC).",
+        },
+    ),
     "daemon_alerts": (
         "Alert outbox: failing/recovered notices and their delivery.",
         {

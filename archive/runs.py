@@ -156,7 +156,11 @@ def recover_stale_runs(
 
     With ``pids`` given, only those processes' rows are closed (the daemon's timeout path).
     """
-    rows = db.execute("SELECT id, pid FROM crawl_runs WHERE status = 'running'").fetchall()
+    # A run dispatched to a Scrapyd node has no process here: the daemon reattaches to it.
+    rows = db.execute(
+        "SELECT id, pid FROM crawl_runs r WHERE status = 'running' AND NOT EXISTS"
+        " (SELECT 1 FROM scrapyd_jobs j WHERE j.run_id = r.id AND j.state = 'dispatched')"
+    ).fetchall()
     stale = [
         run_id
         for run_id, pid in rows

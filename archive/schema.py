@@ -612,6 +612,38 @@ def _v15_listing_page_bodies(db: sqlite_utils.Database) -> None:
     )
 
 
+def _v16_scrapyd_jobs(db: sqlite_utils.Database) -> None:
+    """``scrapyd_jobs``: each run dispatched to a Scrapyd node, with its node and job id, so a
+    restarted daemon reattaches to its jobs; ``scrapyd_nodes``: each node as the daemon last
+    saw it, for ``topicwatch status``."""
+    _run_script(
+        db,
+        """
+CREATE TABLE scrapyd_jobs (
+    job TEXT NOT NULL,
+    run_id INTEGER NOT NULL REFERENCES crawl_runs(id),
+    node TEXT NOT NULL,
+    site TEXT NOT NULL,
+    state TEXT NOT NULL,
+    dispatched_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    error TEXT,
+    PRIMARY KEY (job, run_id)
+);
+CREATE INDEX scrapyd_jobs_state ON scrapyd_jobs(state);
+CREATE INDEX scrapyd_jobs_run ON scrapyd_jobs(run_id);
+CREATE TABLE scrapyd_nodes (
+    url TEXT PRIMARY KEY,
+    reachable INTEGER NOT NULL,
+    running INTEGER NOT NULL DEFAULT 0,
+    pending INTEGER NOT NULL DEFAULT 0,
+    last_error TEXT,
+    checked_at TEXT NOT NULL
+);
+""",
+    )
+
+
 def _rehash(db: sqlite_utils.Database) -> None:
     """Recompute every stored content hash from the stored text under today's comparison."""
     for table in ("items", "item_versions"):
@@ -642,6 +674,7 @@ MIGRATIONS: list[Migration] = [
     _v13_waiting_checks,
     _v14_watches,
     _v15_listing_page_bodies,
+    _v16_scrapyd_jobs,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -19,6 +19,7 @@ BENCHMARKS = {
     "search": ("bench.search", "Search and changes on a year-sized archive"),
     "soak": ("bench.soak", "Daemon soak"),
     "sigkill": ("bench.sigkill", "SIGKILL during the archive write"),
+    "cluster": ("bench.cluster", "Scale-out: runs dispatched to two Scrapyd nodes"),
 }
 
 

@@ -103,6 +103,8 @@ class ArchiveRuns:
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> ArchiveRuns:
         db_path = crawler.settings.get("TOPICWATCH_DB")
+        if crawler.settings.get("TOPICWATCH_OUTPUT") == "feed":
+            raise NotConfigured  # silently: a message is a WARNING in every crawl
         if not db_path:
             raise NotConfigured("no TOPICWATCH_DB: the crawl writes no archive")
         return cls(crawler, db_path)

@@ -15,6 +15,7 @@ from typing import Any
 from scrapy.settings import BaseSettings
 
 CARD = "topicwatch.crawler.items.ListedCard"
+RECORD = "topicwatch.crawler.items.FeedRecord"  # a Scrapyd job's feed (crawler.node_feed)
 
 
 def export_cards_only(settings: BaseSettings) -> None:
@@ -22,18 +23,20 @@ def export_cards_only(settings: BaseSettings) -> None:
     feeds = settings.getdict("FEEDS")
     if not feeds:
         return
-    settings.set("FEEDS", {uri: _cards(options) for uri, options in feeds.items()},
+    wanted = RECORD if settings.get("TOPICWATCH_OUTPUT") == "feed" else CARD
+    settings.set("FEEDS", {uri: _cards(options, wanted) for uri, options in feeds.items()},
                  priority=settings.getpriority("FEEDS") or "project")  # fmt: skip
 
 
-def _cards(given: Any) -> dict[str, Any]:
+def _cards(given: Any, wanted: str) -> dict[str, Any]:
     options: dict[str, Any] = dict(given or {})
     if not options.get("item_classes") and not options.get("item_filter"):
-        options["item_classes"] = [CARD]
+        options["item_classes"] = [wanted]
     return options
 
 
 def has_feeds(settings: BaseSettings) -> bool:
     """Whether the crawl exports feeds (the only reason to yield cards: each costs
-    Scrapy's per-item machinery, see docs/benchmarks.md)."""
-    return bool(settings.getdict("FEEDS"))
+    Scrapy's per-item machinery, see docs/benchmarks.md); a Scrapyd job's feed takes
+    its runs' records instead (crawler.node_feed)."""
+    return bool(settings.getdict("FEEDS")) and settings.get("TOPICWATCH_OUTPUT") != "feed"

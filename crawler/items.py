@@ -127,6 +127,10 @@ class ArticleFailure:
     run_id: int = 0  # the topic run it belongs to (crawler.runs)
 
 
+class FeedRecord(dict):  # type: ignore[type-arg]
+    """One record of a Scrapyd job's feed (archive.run_feed): the only items its feed takes."""
+
+
 @dataclass
 class RunComplete:
     """The last item of a topic run: every request it sent was answered, so its pipeline

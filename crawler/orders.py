@@ -6,10 +6,13 @@ so the rules for what an order may say are read and tested in one place.
 
 from __future__ import annotations
 
+import base64
 import json
 import math
 import os
+import zlib
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from typing import Any
 
 from scrapy.exceptions import UsageError
@@ -46,6 +49,20 @@ def parse_order(line: bytes, default_timeout: float) -> tuple[Any, RunOrder]:
         )
     except (UsageError, TypeError) as error:
         raise OrderError(str(error)) from None
+
+
+def parse_batch(text: str) -> list[RunOrder]:
+    """A Scrapyd job's orders: the ``batch`` spider argument the daemon encoded (JSON,
+    zlib, base64: archive.shipped_memory), each with its run id and shipped memory."""
+    try:
+        entries = json.loads(zlib.decompress(base64.b64decode(text)))
+    except (ValueError, zlib.error) as error:
+        raise UsageError(f"batch is not an encoded list of orders: {error}") from None
+    orders = []
+    for entry in entries:
+        _, order = parse_order(json.dumps(entry).encode(), MAX_TIMEOUT)
+        orders.append(replace(order, run_id=int(entry["order"]), memory=entry.get("memory")))
+    return orders
 
 
 def _count(value: Any, name: str) -> int:

@@ -45,6 +45,8 @@ class ArchivePipeline:
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> ArchivePipeline:
+        if crawler.settings.get("TOPICWATCH_OUTPUT") == "feed":
+            raise NotConfigured  # silently: a message is a WARNING in every crawl
         if not crawler.settings.get("TOPICWATCH_DB"):
             raise NotConfigured("no TOPICWATCH_DB: the crawl writes no archive")
         if crawler.get_extension(ArchiveRuns) is None:

@@ -60,6 +60,10 @@ class RunOrder:
     # not hold the others' results, nor the process, for longer than this.
     timeout: float | None = None
     trigger: str = ""  # recorded in crawl_runs.trigger; "" means the crawl's own
+    # A Scrapyd job's run (crawler.node_feed): the daemon's crawl_runs id, and the
+    # archive's memory of the topic as the daemon shipped it (archive.shipped_memory).
+    run_id: int = 0
+    memory: Any = field(default=None, compare=False)
 
 
 class CrawlMemory(Protocol):

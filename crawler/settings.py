@@ -14,6 +14,10 @@ NEWSPIDER_MODULE = "topicwatch.crawler.spiders"
 
 # The archive every crawl writes to (``--db`` / ``TOPICWATCH_DB`` / ./topicwatch.db).
 TOPICWATCH_DB = os.environ.get("TOPICWATCH_DB", "topicwatch.db")
+# "archive": commit each run to TOPICWATCH_DB; "feed": emit it into the crawl's feed for the
+# daemon to commit (crawler.node_feed), never opening SQLite. A process Scrapyd started
+# (it sets SCRAPY_PROJECT for every job) is a node's: feed, unless told otherwise.
+TOPICWATCH_OUTPUT = "feed" if os.environ.get("SCRAPY_PROJECT") else "archive"
 TOPICWATCH_TRIGGER = "manual"
 TOPICWATCH_TOPIC = ""
 TOPICWATCH_LOCK_WAIT = 0.0  # seconds to wait for another crawl of the same topic
@@ -86,11 +90,15 @@ TOPICWATCH_RUN_TIMEOUT = 600.0
 TOPICWATCH_WORKER_MAX_RUNS = 10_000
 TOPICWATCH_WORKER_MAX_RSS_MB = 512.0
 
-ITEM_PIPELINES = {"topicwatch.crawler.pipelines.ArchivePipeline": 300}
+ITEM_PIPELINES = {
+    "topicwatch.crawler.pipelines.ArchivePipeline": 300,
+    "topicwatch.crawler.node_feed.FeedPipeline": 310,  # only with TOPICWATCH_OUTPUT = feed
+}
 # Topic runs: the lock, the run's row, the archive's memory, and closing what a shutdown
 # leaves (crawler.extensions); the pipeline commits each run.
 EXTENSIONS = {
     "topicwatch.crawler.extensions.ArchiveRuns": 500,
+    "topicwatch.crawler.node_feed.FeedRuns": 510,  # only with TOPICWATCH_OUTPUT = feed
     # Off unless `topicwatch crawl` runs on a terminal (crawler.progress).
     "topicwatch.crawler.progress.CrawlProgress": 600,
 }

@@ -138,3 +138,7 @@ def on_a_terminal(*argv: str) -> tuple[int, str]:
         received += chunk
     os.close(master)
     return process.wait(timeout=120), received.decode("utf-8")
+
+
+# The session's two real Scrapyd nodes (tests/scrapyd_nodes.py), for the scale-out tests.
+from scrapyd_nodes import scrapyd_egg, scrapyd_nodes  # noqa: E402, F401

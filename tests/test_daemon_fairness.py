@@ -133,6 +133,22 @@ def test_a_site_at_its_limit_waits_while_other_sites_take_the_free_slots(schedul
     assert jobs.spans["a-2"][0] >= jobs.spans["a-1"][1]  # never two crawls of site a at once
 
 
+def test_a_crawl_running_outside_the_slots_counts_in_its_site_s_limit(scheduler):
+    """A Scrapyd job a restarted daemon follows again runs outside the slots: while it is
+    held, its site's checks wait and other sites' run."""
+    jobs = Jobs()
+    crawls = scheduler(2, per_site=1)
+    executor = crawls._executors["default"]
+    with executor.holding("a"):
+        due(crawls, "a-1", jobs.job("a-1"), ago=2)
+        due(crawls, "b-1", jobs.job("b-1"), ago=1)
+        jobs.wait_ended("b-1")
+        assert "a-1" not in jobs.started
+        assert [w.job_id for w in executor.waiting()] == ["a-1"]
+        assert executor.running() == {"a": 1}
+    jobs.wait_ended("a-1")
+
+
 def test_a_site_rests_its_download_delay_between_crawls_on_any_slot(scheduler):
     jobs = Jobs()
     crawls = scheduler(2, per_site=1, site_gap=0.5)

@@ -66,6 +66,8 @@ class TopicSpider(scrapy.Spider):
     From Python, ``orders`` (RunOrder objects) starts one run per order instead, each with
     its own limits, selectors and hosts (``topicwatch crawl --all``), or none: a warm
     worker (:mod:`crawler.worker`) opens runs as orders arrive, with :meth:`start_run`.
+    On a Scrapyd node, ``batch`` (the daemon's encoded orders with their shipped memory,
+    :func:`crawler.orders.parse_batch`) gives the orders.
 
     Paging goes on while a page holds no item the archive knows (continuity), and also
     while an item the topic listed last time is missing from the stretch read so far (it
@@ -85,9 +87,14 @@ class TopicSpider(scrapy.Spider):
         selectors: str | dict[str, str] | None = None,
         orders: Sequence[RunOrder] | None = None,
         *args: Any,
+        batch: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
+        if batch:
+            from topicwatch.crawler.orders import parse_batch  # it imports this module
+
+            orders = parse_batch(batch)
         self.order = RunOrder(
             url=topic_url(url or DEFAULT_TOPIC_URL),
             topic=topic or "",

@@ -24,6 +24,7 @@ from topicwatch.archive.daemon_status import Status, TopicStatus, read_status
 from topicwatch.archive.db import check_archive, confirm_read
 from topicwatch.archive.lock import check_lock_dir
 from topicwatch.archive.runs import run_counts
+from topicwatch.archive.scrapyd_jobs import NodeState
 from topicwatch.archive.timestamps import parse_iso
 from topicwatch.cli.options import config_option
 from topicwatch.cli.output import Problem, say
@@ -160,9 +161,23 @@ def format_status(status: Status, now: datetime) -> list[str]:
             f" {_ago(parse_iso(worker.started_at), now, '')}, {worker.runs_done} run(s)"
             f"{memory}{running}"
         )
+    for node in status.nodes:
+        lines.append(_node_line(node, now))
     for topic in status.topics:
         lines += ["", *_topic_lines(topic, now, status.alive)]
     return lines
+
+
+def _node_line(node: NodeState, now: datetime) -> str:
+    """One Scrapyd node: reachable, its jobs, its last error (checked when)."""
+    checked = _ago(parse_iso(node.checked_at), now)
+    if node.reachable:
+        return (
+            f"  scrapyd node {node.url}: reachable, {node.running} running,"
+            f" {node.pending} pending (checked {checked})"
+        )
+    error = (node.last_error or "no answer").removeprefix(f"{node.url}: ")
+    return f"  scrapyd node {node.url}: NOT USABLE: {error} (checked {checked})"
 
 
 def _daemon_line(status: Status, now: datetime) -> str:

@@ -28,6 +28,7 @@ from topicwatch.archive.durations import duration_seconds, format_duration
 from topicwatch.archive.errors import ArchiveError
 from topicwatch.archive.runs import topic_name_for
 from topicwatch.archive.urls import canonical_url
+from topicwatch.daemon.cluster_config import ScrapydConfig, parse_scrapyd
 from topicwatch.daemon.cron import CRON_FIELDS, cron_fields, cron_values, never_fires
 from topicwatch.origins import host_entries
 from topicwatch.selectors import check_selector
@@ -49,8 +50,12 @@ SELECTOR_KEYS = frozenset({"item", "headline", "summary", "link", "date", "next_
 _TOP_KEYS = frozenset(
     {"db", "timezone", "concurrency", "shutdown_grace", "heartbeat", "backoff_max"}
     | {"crawl_workers", "per_site", "defaults", "alerts", "settings", "topic", "watch"}
+    | {"scrapyd"}
 )
-_SCHEDULE_KEYS = frozenset({"every", "cron", "jitter", "max_pages", "timeout", "allow_hosts"})
+_SCHEDULE_KEYS = frozenset(
+    {"every", "cron", "jitter", "max_pages", "timeout", "allow_hosts", "executor"}
+)
+EXECUTORS = ("local", "scrapyd")  # where a topic's crawls run: here, or on a Scrapyd node
 _TOPIC_KEYS = _SCHEDULE_KEYS | {"name", "url", "selectors"}
 _ALERT_KEYS = frozenset({"after", "webhook", "command"})
 # A schedule or heartbeat below a second is a typo for minutes (``every = 0.5``), and
@@ -80,6 +85,7 @@ class TopicConfig:
     timeout: float = 600.0
     selectors: dict[str, str] | None = None
     allow_hosts: tuple[str, ...] = ()  # hosts besides the topic's origin (crawler.origins)
+    executor: str = "local"  # "scrapyd": dispatched to a [scrapyd] node (daemon.scrapyd)
 
     @property
     def schedule(self) -> str:
@@ -122,6 +128,7 @@ class Config:
     crawl_workers: int = 2  # N: a pool of N warm crawl workers; 0: a child process per crawl
     per_site: int = 1  # crawls of one site at once, whichever slot or worker runs them
     watches: tuple[WatchConfig, ...] = ()
+    scrapyd: ScrapydConfig | None = None  # the [scrapyd] section: none, nothing changes
 
 
 def load_config(
@@ -217,6 +224,7 @@ def parse_config(data: dict[str, Any], *, base: Path, path: Path | None = None) 
     from topicwatch.daemon.watch_config import parse_watches  # it builds on this module
 
     watches = parse_watches(data.get("watch"), {topic.name for topic in topics})
+    scrapyd = _scrapyd(data, base, topics)
     return Config(
         db=db,
         topics=topics,
@@ -233,6 +241,7 @@ def parse_config(data: dict[str, Any], *, base: Path, path: Path | None = None) 
         ),
         per_site=_integer(data, "per_site", 1, "per_site", low=1, high=64),
         watches=watches,
+        scrapyd=scrapyd,
     )
 
 
@@ -290,7 +299,23 @@ def _topic(entry: dict[str, Any], base: TopicConfig, prefix: str) -> TopicConfig
         timeout=scheduled.timeout,
         selectors=selectors,
         allow_hosts=scheduled.allow_hosts,
+        executor=scheduled.executor,
     )
+
+
+def _scrapyd(
+    data: dict[str, Any], base: Path, topics: tuple[TopicConfig, ...]
+) -> ScrapydConfig | None:
+    """The [scrapyd] section, required by any topic with ``executor = "scrapyd"``."""
+    if "scrapyd" not in data:
+        for index, topic in enumerate(topics, start=1):
+            if topic.executor == "scrapyd":
+                raise ConfigError(f'topic[{index}].executor: "scrapyd" needs a [scrapyd] section')
+        return None
+    try:
+        return parse_scrapyd(_table(data, "scrapyd"), base)
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
 
 
 def _schedule(table: dict[str, Any], base: TopicConfig, prefix: str) -> TopicConfig:
@@ -311,7 +336,15 @@ def _schedule(table: dict[str, Any], base: TopicConfig, prefix: str) -> TopicCon
         max_pages=_integer(table, "max_pages", base.max_pages, f"{prefix}max_pages", 1, 50),
         timeout=_duration(table, "timeout", base.timeout, f"{prefix}timeout"),
         allow_hosts=_hosts(table, base.allow_hosts, f"{prefix}allow_hosts"),
+        executor=_executor(table, base.executor, f"{prefix}executor"),
     )
+
+
+def _executor(table: dict[str, Any], default: str, key: str) -> str:
+    value = table.get("executor", default)
+    if value not in EXECUTORS:
+        raise ConfigError(f"{key}: expected one of {list(EXECUTORS)}, not {_shown(value)}")
+    return str(value)
 
 
 def _alerts(table: dict[str, Any]) -> AlertConfig:

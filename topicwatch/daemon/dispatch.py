@@ -30,7 +30,8 @@ import logging
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -125,6 +126,19 @@ class FairExecutor(BaseExecutor):  # type: ignore[misc]
         """Crawls running per site."""
         with self._changed:
             return dict(self._running)
+
+    @contextmanager
+    def holding(self, site: str) -> Iterator[None]:
+        """Count a crawl of ``site`` that runs outside the slots (a Scrapyd job a previous
+        daemon dispatched, followed again after a restart): no queued job of the site is
+        taken beyond ``per_site`` meanwhile. The crawl is already running, so this never
+        waits, even when it takes the site over its limit."""
+        with self._changed:
+            self._running[site] = self._running.get(site, 0) + 1
+        try:
+            yield
+        finally:
+            self._release(site)
 
     # ------------------------------------------------------------------ slots
 

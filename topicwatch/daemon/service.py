@@ -80,6 +80,7 @@ from topicwatch.archive.runs import (
     record_unregistered_run,
     recover_stale_runs,
 )
+from topicwatch.archive.timestamps import parse_iso
 from topicwatch.archive.watches import DeliveryBusy, delivery_lock, register_watches
 from topicwatch.crawler import settings as project_settings
 from topicwatch.daemon.bounded import Inflight
@@ -103,6 +104,7 @@ from topicwatch.daemon.schedule import (
     make_trigger,
     next_after_outcome,
 )
+from topicwatch.daemon.scrapyd import Cluster, Dispatched, RunLocally
 from topicwatch.daemon.watch_delivery import deliver_due
 from topicwatch.daemon.workers import OrderResult, Pool
 from topicwatch.origins import site_of
@@ -155,6 +157,20 @@ class Daemon:
         self.pool = (
             Pool(self._worker_command(), config.crawl_workers, utcnow)
             if config.crawl_workers
+            else None
+        )
+        # Topics with executor = "scrapyd" run on the [scrapyd] nodes (daemon.scrapyd).
+        self.cluster = (
+            Cluster(
+                config.scrapyd,
+                config.db,
+                dict(config.settings),
+                self.stopping,
+                utcnow,
+                self._reattached,
+                lambda site: self.crawls.holding(site),  # self.crawls: made below
+            )
+            if config.scrapyd
             else None
         )
         self.jobs = JobWatch()  # what each job is doing; the heartbeat reports overruns
@@ -262,6 +278,8 @@ class Daemon:
         if self.pool is not None:
             self.pool.start()
             self._publish_workers(self.pool)
+        if self.cluster is not None:
+            self.cluster.start()  # reattaches to the jobs a previous daemon left running
         self.courier.start()
         self.courier.wake()  # alerts a previous daemon left pending
         self.watch_courier.start()
@@ -288,6 +306,8 @@ class Daemon:
         with self.scheduling:
             self.stopping.set()
         self.children.close()
+        if self.cluster is not None:
+            self.cluster.close()  # dispatched jobs run on; the next daemon reattaches
         self.scheduler.pause()
         grace = self.config.shutdown_grace
         if self.pool is not None:
@@ -353,6 +373,18 @@ class Daemon:
         spider's conditional GET answered 304) in a warm worker, so the daemon has no HTTP
         client of its own for pages (one User-Agent, robots.txt, redirect and timeout rule).
         """
+        if self.cluster is not None and topic.executor == "scrapyd":
+            try:
+                sent = self.cluster.crawl(
+                    topic, started, deadline, lambda text: self.jobs.phase(topic.name, text)
+                )
+            except RunLocally as why:
+                log.warning("%s: %s: crawling it here", topic.name, why)
+            else:
+                duration = (utcnow() - started).total_seconds()
+                return (
+                    None if sent is None else Outcome(sent.status, sent.run, sent.error, duration)
+                )
         if self.pool is not None:
             return self._order(self.pool, topic, started, deadline)
         with self.archive() as db:
@@ -396,6 +428,13 @@ class Daemon:
                 extra=_fields(topic=topic.name, alert=transition),
             )
             self.courier.wake()
+
+    def _reattached(self, url: str, sent: Dispatched) -> None:
+        """A run a previous daemon dispatched, committed now: counted as any run is."""
+        topic = next((t for t in self.config.topics if t.url == url), None)
+        if topic is not None and sent.run is not None and not self.stopping.is_set():
+            took = (utcnow() - parse_iso(sent.run["started_at"])).total_seconds()
+            self._conclude(topic, Outcome(sent.status, sent.run, sent.error, took))
 
     def _out_of_time(self, topic: TopicConfig, started: datetime) -> Outcome:
         """The job reached its crawl with none of the topic's timeout left: a failed run on

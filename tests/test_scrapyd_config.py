@@ -1,0 +1,97 @@
+"""The ``[scrapyd]`` section and ``executor``: nothing changes without them, and every
+problem is one line naming the key (the password never in it)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from topicwatch import __version__
+from topicwatch.daemon.cluster_config import NodeConfig
+from topicwatch.daemon.config import ConfigError, load_config
+
+URL = "https://novaist.jp/articles/tag/nato/"
+
+
+def parse(text: str, tmp_path: Path):
+    path = tmp_path / "topicwatch.toml"
+    path.write_text(text, encoding="utf-8")
+    return load_config(path)
+
+
+def error_of(text: str, tmp_path: Path) -> str:
+    with pytest.raises(ConfigError) as caught:
+        parse(text, tmp_path)
+    message = str(caught.value)
+    assert "\n" not in message
+    return message
+
+
+def test_without_a_scrapyd_section_nothing_changes(tmp_path):
+    config = parse(f'[[topic]]\nurl = "{URL}"\n', tmp_path)
+    assert config.scrapyd is None
+    assert config.topics[0].executor == "local"
+
+
+def test_the_section_with_per_node_limits_and_executor_from_defaults(tmp_path, monkeypatch):
+    monkeypatch.setenv("TW_PASS", "s3cret")
+    config = parse(
+        '[defaults]\nexecutor = "scrapyd"\n'
+        f'[[topic]]\nurl = "{URL}"\n'
+        f'[[topic]]\nurl = "{URL}x/"\nexecutor = "local"\n'
+        '[scrapyd]\nnodes = ["http://10.0.0.5:6800/",'
+        ' {url = "http://10.0.0.6:6800", max_jobs = 4}]\n'
+        'username = "tw"\npassword_env = "TW_PASS"\nper_site = 2\n',
+        tmp_path,
+    )
+    assert [t.executor for t in config.topics] == ["scrapyd", "local"]
+    scrapyd = config.scrapyd
+    assert scrapyd is not None
+    assert scrapyd.nodes == (
+        NodeConfig("http://10.0.0.5:6800", 2),
+        NodeConfig("http://10.0.0.6:6800", 4),
+    )
+    assert (scrapyd.project, scrapyd.username, scrapyd.password) == ("topicwatch", "tw", "s3cret")
+    assert (scrapyd.per_site, scrapyd.version) == (2, __version__)
+    assert "s3cret" not in repr(config)
+
+
+def test_the_password_may_come_from_a_file(tmp_path):
+    (tmp_path / "secret").write_text("from-file\n", encoding="utf-8")
+    config = parse(
+        f'[[topic]]\nurl = "{URL}"\n[scrapyd]\nnodes = ["http://n:6800"]\n'
+        'username = "tw"\npassword_file = "secret"\n',
+        tmp_path,
+    )
+    assert config.scrapyd is not None and config.scrapyd.password == "from-file"
+
+
+@pytest.mark.parametrize(
+    ("section", "error"),
+    [
+        ("", 'topic[1].executor: "scrapyd" needs a [scrapyd] section'),
+        ("[scrapyd]\nnodes = []\n", "scrapyd.nodes: expected a list of node URLs"),
+        ('[scrapyd]\nnodes = ["ftp://n"]\n', "scrapyd.nodes[1]: not an http(s) URL"),
+        ('[scrapyd]\nnodes = ["http://n:6800", "http://n:6800/"]\n', "duplicate node"),
+        ('[scrapyd]\nnodes = ["http://n:6800"]\nmax_jobs = 0\n', "scrapyd.max_jobs: expected"),
+        (
+            '[scrapyd]\nnodes = ["http://n:6800"]\nusername = "tw"\n',
+            "password_env or password_file",
+        ),
+        (
+            '[scrapyd]\nnodes = ["http://n:6800"]\nusername = "tw"\npassword_env = "TW_NONE"\n',
+            "scrapyd.password_env: the environment has no TW_NONE",
+        ),
+        ('[scrapyd]\nnodes = ["http://n:6800"]\nmax_memory = 200000\n', "scrapyd.max_memory"),
+        ('[scrapyd]\nnodes = ["http://n:6800"]\nnode = 1\n', "unknown key scrapyd.node"),
+    ],
+)
+def test_problems_are_one_line_naming_the_key(tmp_path, section, error):
+    text = f'[[topic]]\nurl = "{URL}"\nexecutor = "scrapyd"\n{section}'
+    assert error in error_of(text, tmp_path)
+
+
+def test_an_unknown_executor_is_refused(tmp_path):
+    message = error_of(f'[[topic]]\nurl = "{URL}"\nexecutor = "celery"\n', tmp_path)
+    assert "topic[1].executor: expected one of ['local', 'scrapyd']" in message

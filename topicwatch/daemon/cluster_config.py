@@ -1,0 +1,152 @@
+"""The ``[scrapyd]`` section: the Scrapyd nodes topics with ``executor = "scrapyd"`` run on.
+
+Standard library only, like the rest of the config. Problems are ``ValueError`` messages
+naming the key; :mod:`topicwatch.daemon.config` makes them its one-line ConfigError. The
+password is read here, once, from the environment variable or file the section names,
+and is never part of a message, a log line or a repr.
+
+```toml
+[scrapyd]
+nodes = ["http://10.0.0.5:6800", { url = "http://10.0.0.6:6800", max_jobs = 4 }]
+project = "topicwatch"
+username = "topicwatch"
+password_env = "TOPICWATCH_SCRAPYD_PASSWORD"   # or password_file = "/etc/topicwatch/scrapyd"
+max_jobs = 2        # per node, unless the node says otherwise
+per_site = 1        # jobs of one site at once, across all nodes
+```
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from topicwatch import __version__
+from topicwatch.archive.durations import duration_seconds
+
+KEYS = frozenset(
+    {"nodes", "project", "spider", "username", "password_env", "password_file", "max_jobs"}
+    | {"per_site", "poll", "node_grace", "max_memory", "version"}
+)
+MAX_MEMORY_LIMIT = 120 * 1024  # a spider argument of 128 KiB fails spawnProcess (E2BIG)
+
+
+@dataclass(frozen=True)
+class NodeConfig:
+    url: str
+    max_jobs: int
+
+
+@dataclass(frozen=True)
+class ScrapydConfig:
+    """The nodes and how to use them (defaults documented in docs/operations.md)."""
+
+    nodes: tuple[NodeConfig, ...]
+    project: str = "topicwatch"
+    spider: str = "topic"
+    username: str = ""
+    password: str = field(default="", repr=False)
+    per_site: int = 1
+    poll: float = 1.0  # seconds between status checks of a running job
+    node_grace: float = 60.0  # an unreachable node's jobs are run elsewhere after this
+    max_memory: int = 96 * 1024  # encoded spider argument; beyond it the topic runs locally
+    version: str = __version__  # the deployed egg version each job pins ("" for none)
+
+
+def parse_scrapyd(table: dict[str, Any], base: Path) -> ScrapydConfig:
+    """The section, checked; raises ValueError("key: problem")."""
+    unknown = sorted(set(table) - KEYS)
+    if unknown:
+        raise ValueError(f"unknown key scrapyd.{unknown[0]} (expected one of {sorted(KEYS)})")
+    max_jobs = _whole(table, "max_jobs", 2, 1, 256)
+    nodes = _nodes(table.get("nodes"), max_jobs)
+    username = _text(table, "username", "")
+    return ScrapydConfig(
+        nodes=nodes,
+        project=_text(table, "project", "topicwatch") or "topicwatch",
+        spider=_text(table, "spider", "topic") or "topic",
+        username=username,
+        password=_password(table, base) if username else "",
+        per_site=_whole(table, "per_site", 1, 1, 256),
+        poll=_seconds(table, "poll", 1.0, 0.1, 600.0),
+        node_grace=_seconds(table, "node_grace", 60.0, 1.0, 86400.0),
+        max_memory=_whole(table, "max_memory", 96 * 1024, 1024, MAX_MEMORY_LIMIT),
+        version=_text(table, "version", __version__),
+    )
+
+
+def _nodes(value: Any, max_jobs: int) -> tuple[NodeConfig, ...]:
+    if not isinstance(value, list) or not value:
+        raise ValueError('scrapyd.nodes: expected a list of node URLs, e.g. ["http://host:6800"]')
+    nodes: list[NodeConfig] = []
+    for index, entry in enumerate(value, start=1):
+        key = f"scrapyd.nodes[{index}]"
+        if isinstance(entry, dict):
+            if set(entry) - {"url", "max_jobs"}:
+                raise ValueError(f"{key}: expected url and max_jobs only")
+            url, limit = entry.get("url"), _whole(entry, "max_jobs", max_jobs, 1, 256, key)
+        else:
+            url, limit = entry, max_jobs
+        if not isinstance(url, str) or not _http_url(url):
+            raise ValueError(f"{key}: not an http(s) URL with a host")
+        url = url.rstrip("/")
+        if any(node.url == url for node in nodes):
+            raise ValueError(f"{key}: duplicate node {url}")
+        nodes.append(NodeConfig(url, limit))
+    return tuple(nodes)
+
+
+def _password(table: dict[str, Any], base: Path) -> str:
+    """From the environment variable or the file the section names (never the config)."""
+    if "password_env" in table and "password_file" in table:
+        raise ValueError("scrapyd.password_env: give password_env or password_file, not both")
+    if "password_env" in table:
+        name = _text(table, "password_env", "")
+        if name not in os.environ:
+            raise ValueError(f"scrapyd.password_env: the environment has no {name}")
+        return os.environ[name]
+    if "password_file" in table:
+        path = base / _text(table, "password_file", "")
+        try:
+            return path.read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as error:
+            raise ValueError(f"scrapyd.password_file: cannot read {path} ({error})") from None
+    raise ValueError("scrapyd.username: give password_env or password_file with it")
+
+
+def _http_url(url: str) -> bool:
+    try:
+        parts = urlsplit(url)
+        return parts.scheme in ("http", "https") and bool(parts.hostname) and not parts.query
+    except ValueError:
+        return False
+
+
+def _text(table: dict[str, Any], name: str, default: str) -> str:
+    value = table.get(name, default)
+    if not isinstance(value, str):
+        raise ValueError(f"scrapyd.{name}: expected a string")
+    return value
+
+
+def _whole(
+    table: dict[str, Any], name: str, default: int, low: int, high: int, key: str = "scrapyd"
+) -> int:
+    value = table.get(name, default)
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ValueError(f"{key}.{name}: expected a whole number from {low} to {high}")
+    return value
+
+
+def _seconds(table: dict[str, Any], name: str, default: float, low: float, high: float) -> float:
+    try:
+        seconds = duration_seconds(table.get(name, default))
+    except ValueError as error:
+        raise ValueError(f"scrapyd.{name}: {error}") from None
+    if not math.isfinite(seconds) or not low <= seconds <= high:
+        raise ValueError(f"scrapyd.{name}: expected {low:g}s to {high:g}s")
+    return seconds

@@ -1,0 +1,125 @@
+"""One Scrapyd node's HTTP API, as the daemon uses it (standard library only).
+
+Scrapyd answers application errors with HTTP 200 and ``"status": "error"`` (only bad
+credentials give 401), so every answer's status is checked here and becomes
+:class:`NodeRefused`; an unreachable node, a timeout or a server error is
+:class:`NodeError`; refused credentials are :class:`NodeAuthError`, whose message says so
+plainly and never carries the password. Proxies from the environment are not used: the
+nodes are the operator's own machines.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import urllib.error
+import urllib.request
+from typing import Any
+from urllib.parse import quote, urlencode
+
+TIMEOUT = 10.0  # seconds per request: a node that cannot answer within it is unreachable
+MAX_FEED_BYTES = 512 * 1024 * 1024  # a job's feed holds its runs' page bodies
+
+
+class NodeError(Exception):
+    """The node could not be reached or did not answer usably."""
+
+
+class NodeAuthError(NodeError):
+    """The node refused the credentials (HTTP 401)."""
+
+
+class NodeRefused(NodeError):
+    """The node answered ``"status": "error"`` (an unknown project, version or spider)."""
+
+
+class NodeClient:
+    """Calls to one node; each raises NodeError (or a subclass) rather than hanging."""
+
+    def __init__(self, url: str, username: str = "", password: str = "") -> None:
+        self.url = url.rstrip("/")
+        self._auth = (
+            "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode()
+            if username
+            else ""
+        )
+        self._opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+    def schedule(
+        self,
+        project: str,
+        spider: str,
+        job: str,
+        *,
+        version: str,
+        args: dict[str, str],
+        settings: dict[str, str],
+    ) -> None:
+        fields: dict[str, Any] = {"project": project, "spider": spider, "jobid": job, **args}
+        fields["setting"] = [f"{name}={value}" for name, value in settings.items()]
+        if version:
+            fields["_version"] = version
+        self._json("schedule.json", fields)
+
+    def state(self, project: str, job: str) -> str | None:
+        """``pending``, ``running``, ``finished``, or None: the node does not know the job
+        (it never got it, or forgot it: a restart with in-memory job storage)."""
+        answer = self._json(f"status.json?project={quote(project)}&job={quote(job)}")
+        state = answer.get("currstate")
+        return None if state is None else str(state)
+
+    def cancel(self, project: str, job: str) -> None:
+        self._json("cancel.json", {"project": project, "job": job})
+
+    def feed(self, project: str, spider: str, job: str) -> bytes | None:
+        """The job's feed as written so far (None: no feed file, yet or any more)."""
+        path = f"items/{quote(project)}/{quote(spider)}/{quote(job)}.jl"
+        try:
+            return self._open(path, None, limit=MAX_FEED_BYTES)
+        except _NotFound:
+            return None
+
+    def daemonstatus(self) -> dict[str, Any]:
+        return self._json("daemonstatus.json")
+
+    # ------------------------------------------------------------------ transport
+
+    def _json(self, path: str, fields: dict[str, Any] | None = None) -> dict[str, Any]:
+        data = None if fields is None else urlencode(fields, doseq=True).encode()
+        try:
+            answer = json.loads(self._open(path, data, limit=1024 * 1024))
+        except _NotFound:
+            raise NodeError(f"{self.url}: no {path.split('?')[0]} (not a Scrapyd node?)") from None
+        except ValueError:
+            raise NodeError(f"{self.url}: {path.split('?')[0]} did not answer JSON") from None
+        if not isinstance(answer, dict) or answer.get("status") != "ok":
+            message = answer.get("message") if isinstance(answer, dict) else answer
+            raise NodeRefused(f"{self.url}: {path.split('?')[0]}: {message}")
+        return answer
+
+    def _open(self, path: str, data: bytes | None, *, limit: int) -> bytes:
+        request = urllib.request.Request(f"{self.url}/{path}", data=data)
+        if self._auth:
+            request.add_header("Authorization", self._auth)
+        try:
+            with self._opener.open(request, timeout=TIMEOUT) as response:
+                body: bytes = response.read(limit + 1)
+        except urllib.error.HTTPError as error:
+            error.close()
+            if error.code == 401:
+                raise NodeAuthError(
+                    f"{self.url}: 401 Unauthorized: the node refused the [scrapyd] credentials"
+                ) from None
+            if error.code == 404:
+                raise _NotFound() from None
+            raise NodeError(f"{self.url}: HTTP {error.code} {error.reason}") from None
+        except (TimeoutError, urllib.error.URLError, OSError) as error:
+            reason = getattr(error, "reason", None) or error
+            raise NodeError(f"{self.url}: unreachable ({reason})") from None
+        if len(body) > limit:
+            raise NodeError(f"{self.url}: answer larger than {limit // 1024} KiB")
+        return body
+
+
+class _NotFound(Exception):
+    pass
