@@ -149,6 +149,42 @@ def test_a_crawl_running_outside_the_slots_counts_in_its_site_s_limit(scheduler)
     jobs.wait_ended("a-1")
 
 
+def test_jobs_taken_along_run_in_the_taker_s_slot_before_its_site_is_free(scheduler):
+    """A Scrapyd batch: the running job takes queued jobs of its site along; they leave
+    the queue, run in its slot right after it, and the site's other jobs wait for them."""
+    crawls = scheduler(2, per_site=1)
+    executor = crawls._executors["default"]
+    gate, ran, changed = threading.Event(), [], threading.Condition()
+
+    def job(name: str) -> Callable[[], None]:
+        def run() -> None:
+            if name == "a-lead":
+                assert gate.wait(DEADLINE)
+                along = executor.take_along("a", lambda j: j.id.startswith("a-ride"), 5)
+                assert sorted(j.id for j in along) == ["a-ride1", "a-ride2"]
+                assert [w.job_id for w in executor.waiting()] == ["a-other"]
+            with changed:
+                ran.append((name, threading.current_thread().name))
+                changed.notify_all()
+
+        return run
+
+    due(crawls, "a-lead", job("a-lead"), ago=5)
+    wait_until(lambda: executor.running() == {"a": 1}, DEADLINE, "a-lead running")
+    for name, ago in (("a-ride1", 4), ("a-other", 3), ("a-ride2", 2)):
+        due(crawls, name, job(name), ago=ago)
+    wait_until(lambda: len(executor.waiting()) == 3, DEADLINE, "three queued")
+    gate.set()
+    with changed:
+        assert changed.wait_for(lambda: len(ran) == 4, DEADLINE), ran
+    assert [name for name, _ in ran] == ["a-lead", "a-ride1", "a-ride2", "a-other"]
+    assert len({thread for name, thread in ran if name != "a-other"}) == 1  # one slot
+    # Each ended its APScheduler instance: due again, each runs again.
+    due(crawls, "a-ride1", job("a-ride1"), ago=0)
+    with changed:
+        assert changed.wait_for(lambda: len(ran) == 5, DEADLINE), ran
+
+
 def test_a_site_rests_its_download_delay_between_crawls_on_any_slot(scheduler):
     jobs = Jobs()
     crawls = scheduler(2, per_site=1, site_gap=0.5)

@@ -42,7 +42,7 @@ def test_the_section_with_per_node_limits_and_executor_from_defaults(tmp_path, m
         f'[[topic]]\nurl = "{URL}x/"\nexecutor = "local"\n'
         '[scrapyd]\nnodes = ["http://10.0.0.5:6800/",'
         ' {url = "http://10.0.0.6:6800", max_jobs = 4}]\n'
-        'username = "tw"\npassword_env = "TW_PASS"\nper_site = 2\n',
+        'username = "tw"\npassword_env = "TW_PASS"\nper_site = 2\nbatch = 3\n',
         tmp_path,
     )
     assert [t.executor for t in config.topics] == ["scrapyd", "local"]
@@ -53,7 +53,7 @@ def test_the_section_with_per_node_limits_and_executor_from_defaults(tmp_path, m
         NodeConfig("http://10.0.0.6:6800", 4),
     )
     assert (scrapyd.project, scrapyd.username, scrapyd.password) == ("topicwatch", "tw", "s3cret")
-    assert (scrapyd.per_site, scrapyd.version) == (2, __version__)
+    assert (scrapyd.per_site, scrapyd.batch, scrapyd.version) == (2, 3, __version__)
     assert "s3cret" not in repr(config)
 
 
@@ -84,6 +84,7 @@ def test_the_password_may_come_from_a_file(tmp_path):
             "scrapyd.password_env: the environment has no TW_NONE",
         ),
         ('[scrapyd]\nnodes = ["http://n:6800"]\nmax_memory = 200000\n', "scrapyd.max_memory"),
+        ('[scrapyd]\nnodes = ["http://n:6800"]\nbatch = 0\n', "scrapyd.batch: expected"),
         ('[scrapyd]\nnodes = ["http://n:6800"]\nnode = 1\n', "unknown key scrapyd.node"),
     ],
 )

@@ -13,7 +13,11 @@ from typing import Any
 import pytest
 from conftest import child_env, scalar
 from daemon_helpers import Daemon, GatedSite, query, runs, toml_value, wait_until, write_config
+from fault_site import FaultSite
+from fixture_site import make_articles
 from scrapyd_nodes import running_nodes
+
+DEADLINE = 90.0
 
 
 @pytest.fixture
@@ -27,6 +31,11 @@ def cluster_config(
 ) -> Path:
     write_config(path, db, [{"name": "nato", "url": url, "executor": "scrapyd"}],
                  defaults={"every": every})  # fmt: skip
+    return add_scrapyd(path, nodes, **scrapyd)
+
+
+def add_scrapyd(path: Path, nodes: list[Any], **scrapyd: Any) -> Path:
+    """The config at ``path`` with a [scrapyd] section for ``nodes`` (a fast poll)."""
     section = {"nodes": [n.url for n in nodes], "poll": 0.2, **scrapyd}
     with path.open("a", encoding="utf-8") as config:
         config.write("[scrapyd]\n")
@@ -117,3 +126,45 @@ def test_a_topic_whose_memory_outgrew_the_limit_is_crawled_here(scrapyd_nodes, s
     dispatched = {run for (run,) in query(db, "select run_id from scrapyd_jobs")}
     assert first["id"] in dispatched and second["id"] not in dispatched
     assert second["status"] == "ok" and second["pid"] != daemon.pid  # a local crawl child
+
+
+def test_due_topics_of_one_site_go_out_as_one_job_each_its_own_run(scrapyd_nodes, db, tmp_path):
+    """[scrapyd] batch: two Scrapyd topics of one site, due together and waiting for the
+    site's slot, go out as one node job (one start-up), one crawl of the site in its
+    per_site count, and come back as two runs, each committed on its own."""
+    with FaultSite() as site:
+        site.set_listing("uk", make_articles(20, start=300))
+        site.set_listing("fr", make_articles(20, start=600))
+        site.hold("/articles/tag/nato/")
+        entries = [
+            # Due with the others and first by name (the job store's tie-break): it takes
+            # the site's one slot and holds it while fr and uk queue behind it.
+            {"name": "a-held", "url": site.topic_url("nato")},
+            {"name": "fr", "url": site.topic_url("fr"), "executor": "scrapyd"},
+            {"name": "uk", "url": site.topic_url("uk"), "executor": "scrapyd"},
+        ]
+        config = write_config(tmp_path / "tw.toml", db, entries, defaults={"every": "1h"},
+                              settings={"TOPICWATCH_ENRICH": "false"}, crawl_workers=0,
+                              concurrency=2, per_site=1)  # fmt: skip
+        add_scrapyd(config, scrapyd_nodes)
+        with Daemon(config) as daemon:
+            wait_until(lambda: runs(db, "a-held", "running"), DEADLINE, "the site held")
+            waiting = "select count(*) from daemon_topics where waiting_since is not null"
+            wait_until(lambda: query(db, waiting) == [(2,)], DEADLINE, "fr and uk waiting")
+            site.release()
+            wait_until(lambda: len(runs(db, status="ok")) == 3, DEADLINE, "three ok runs")
+            daemon.wait_for_output("uk: ok run", DEADLINE)
+            assert daemon.stop() == 0, daemon.output
+    assert "fr: one Scrapyd job with uk (one site)" in daemon.output
+    (held,) = runs(db, "a-held")
+    (fr,), (uk,) = runs(db, "fr"), runs(db, "uk")
+    assert held["finished"] <= fr["started"]  # never two crawls of the site at once
+    jobs = query(db, "select job, run_id, state from scrapyd_jobs order by run_id")
+    assert [(run, state) for _, run, state in jobs] == [
+        (fr["id"], "committed"),
+        (uk["id"], "committed"),
+    ]
+    assert len({job for job, _, _ in jobs}) == 1  # one job carried both
+    changes = "select run_id, count(*) from changes where kind = 'new' group by run_id"
+    assert sorted(query(db, changes)) == [(held["id"], 20), (fr["id"], 20), (uk["id"], 20)]
+    assert fr["pid"] == uk["pid"] == daemon.pid  # committed here, from the job's feed

@@ -19,7 +19,11 @@ allows (Scrapy's delay and per-domain limit hold within a process only).
   ``DOWNLOAD_DELAY``, carried across crawls and workers);
 * APScheduler's own accounting still holds: a job is one instance from submission until
   its run ends, so a topic due again while it waits or runs is ``max_instances`` (the
-  daemon records that due time as missed) instead of queued twice.
+  daemon records that due time as missed) instead of queued twice;
+* a running job may take other queued jobs of its site along (:meth:`take_along`: the
+  Scrapyd topics one node job crawls together). They leave the queue at once and run in
+  the taker's slot once it is done, one after the other, before the site is let go: a
+  batch is one crawl of the site, counted once.
 
 Standard library and APScheduler only.
 """
@@ -88,6 +92,7 @@ class FairExecutor(BaseExecutor):  # type: ignore[misc]
         self._free_at: dict[str, float] = {}  # monotonic time a site may be crawled again
         self._closed = False
         self._threads: list[threading.Thread] = []
+        self._riders: dict[int, list[_Queued]] = {}  # by slot thread: jobs taken along
 
     def start(self, scheduler: Any, alias: str) -> None:
         super().start(scheduler, alias)
@@ -127,6 +132,23 @@ class FairExecutor(BaseExecutor):  # type: ignore[misc]
         with self._changed:
             return dict(self._running)
 
+    def take_along(self, site: str, wanted: Callable[[Any], bool], limit: int) -> list[Any]:
+        """Up to ``limit`` queued jobs of ``site`` that ``wanted`` accepts, longest due
+        first, taken out of the queue for the calling job (which must be one this executor
+        runs): they run in its slot right after it, while its site is still held, so they
+        are never taken separately meanwhile and never count as a crawl of their own."""
+        taken: list[_Queued] = []
+        with self._changed:
+            for entry in list(self._queue):
+                if len(taken) >= limit:
+                    break
+                if entry.site == site and wanted(entry.job):
+                    self._queue.remove(entry)
+                    taken.append(entry)
+            if taken:
+                self._riders.setdefault(threading.get_ident(), []).extend(taken)
+        return [entry.job for entry in taken]
+
     @contextmanager
     def holding(self, site: str) -> Iterator[None]:
         """Count a crawl of ``site`` that runs outside the slots (a Scrapyd job a previous
@@ -148,15 +170,25 @@ class FairExecutor(BaseExecutor):  # type: ignore[misc]
             if entry is None:
                 return
             try:
-                events = run_job(
-                    entry.job, entry.job._jobstore_alias, entry.run_times, self._logger.name
-                )
-            except BaseException:
-                self._run_job_error(entry.job.id, *sys.exc_info()[1:])
-            else:
-                self._run_job_success(entry.job.id, events)
+                self._run(entry)
             finally:
-                self._release(entry.site)
+                try:
+                    # The jobs it took along (take_along), in this slot, the site still
+                    # held: each ends its APScheduler instance as any job does.
+                    for rider in self._riders.pop(threading.get_ident(), []):
+                        self._run(rider)
+                finally:
+                    self._release(entry.site)
+
+    def _run(self, entry: _Queued) -> None:
+        try:
+            events = run_job(
+                entry.job, entry.job._jobstore_alias, entry.run_times, self._logger.name
+            )
+        except BaseException:
+            self._run_job_error(entry.job.id, *sys.exc_info()[1:])
+        else:
+            self._run_job_success(entry.job.id, events)
 
     def _take(self) -> _Queued | None:
         """The queued job due longest whose site may be crawled now; waits for one."""

@@ -19,6 +19,7 @@ share one scheduler and one set of children; splitting them would only pass thos
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -200,6 +201,9 @@ class Daemon:
             timezone=self.timezone,
         )
         self.expected: dict[str, datetime] = {}  # each topic's next due time, as last set
+        # Outcomes of runs that went out in another topic's Scrapyd job (a batch), by topic
+        # URL, for their own jobs to conclude: they run in the same slot right after it.
+        self.batched: dict[str, Outcome] = {}
         self.scheduler.add_listener(
             self._on_submitted, EVENT_JOB_SUBMITTED | EVENT_JOB_MAX_INSTANCES
         )
@@ -354,7 +358,15 @@ class Daemon:
     def _crawl_job(self, topic: TopicConfig) -> None:
         """One scheduled run: an order to a warm worker (or a crawl child) within the
         topic's timeout, so no job holds a concurrency slot (or the topic's lock) past it."""
+        batched = self.batched.pop(topic.url, None)
+        if batched is not None:  # its run went out in another topic's job and is on record
+            try:
+                self._conclude(topic, batched)
+            finally:
+                self.jobs.end(topic.name)
+            return
         if self.stopping.is_set():
+            self.jobs.end(topic.name)  # taken along by a batch that never went out
             return
         started = utcnow()
         self.jobs.begin(topic, started)
@@ -375,9 +387,7 @@ class Daemon:
         """
         if self.cluster is not None and topic.executor == "scrapyd":
             try:
-                sent = self.cluster.crawl(
-                    topic, started, deadline, lambda text: self.jobs.phase(topic.name, text)
-                )
+                sent = self._dispatch(self.cluster, topic, started, deadline)
             except RunLocally as why:
                 log.warning("%s: %s: crawling it here", topic.name, why)
             else:
@@ -396,6 +406,43 @@ class Daemon:
             deadline=deadline,
         )
         return None if child is None else self._judge(topic, child, started, after_run)
+
+    def _dispatch(
+        self, cluster: Cluster, topic: TopicConfig, started: datetime, deadline: float
+    ) -> Dispatched | None:
+        """The topic's run on a Scrapyd node, with the other due checks of its site that
+        wait for its slot (up to ``[scrapyd] batch`` in all) in the same job: one start-up
+        on the node, one crawl of the site in its per_site count. Each is its own run,
+        committed on its own; their outcomes wait in ``batched`` for their own jobs, which
+        run in this slot next (daemon.dispatch.take_along)."""
+        phase = functools.partial(self.jobs.phase, topic.name)
+        along = [
+            job.args[0]
+            for job in self.crawls.take_along(
+                site_of(topic.url),
+                lambda job: job.args[0].executor == "scrapyd" and job.args[0].url != topic.url,
+                cluster.config.batch - 1,
+            )
+        ]
+        if not along:
+            return cluster.crawl(topic, started, deadline, phase)
+        for rider in along:
+            self.jobs.begin(rider, started)
+            self.jobs.phase(rider.name, f"in a Scrapyd job with {topic.name}")
+        names = ", ".join(rider.name for rider in along)
+        log.info("%s: one Scrapyd job with %s (one site)", topic.name, names)
+        try:
+            results = cluster.crawl_batch([topic, *along], started, deadline, phase)
+        except RunLocally as why:
+            # Too large together: this one goes alone; the others run their own checks next.
+            log.warning("%s: the batch with %s: %s: sending it alone", topic.name, names, why)
+            return cluster.crawl(topic, started, deadline, phase)
+        if results is None:
+            return None
+        duration = (utcnow() - started).total_seconds()
+        for rider, sent in zip(along, results[1:], strict=True):
+            self.batched[rider.url] = Outcome(sent.status, sent.run, sent.error, duration)
+        return results[0]
 
     def _conclude(self, topic: TopicConfig, outcome: Outcome) -> None:
         """Count the outcome in the topic's streak, reschedule, log, and wake the courier."""
