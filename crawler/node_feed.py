@@ -5,8 +5,10 @@ With ``TOPICWATCH_OUTPUT = "feed"`` (the default in a process Scrapyd started, w
 job's batch with the memory the daemon shipped in the order (archive.shipped_memory),
 and :class:`FeedPipeline` emits each run, once complete, as ``fetch`` records and an
 ``end`` record (archive.run_feed) into the job's feed, which the daemon fetches and
-commits through the same ``commit_run`` as a local crawl. A run that never reaches its
-``end`` record (the process killed, a shutdown) is a failed run on the daemon's side.
+commits through the same ``commit_run`` as a local crawl. A run a graceful shutdown cuts
+short (a job cancelled with ``cancel.json``) ends with an ``aborted`` end record; one
+that never reaches its ``end`` record (the process killed) is a failed run on the
+daemon's side.
 """
 
 from __future__ import annotations
@@ -152,6 +154,20 @@ class FeedPipeline:
             logger.warning("article enrichment failed for %s: %s", item.listing_url, item.error)
         run.collect(item)
         return item
+
+    def close_spider(self) -> None:
+        """Runs still open as the crawl closes were cut short: a job cancelled with
+        ``cancel.json`` (SIGINT: Scrapy's graceful shutdown, the engine stopped first)
+        ends each with its ``end`` record, ``aborted``/``shutdown``, as a local crawl
+        stopped by a signal does, instead of no record (a killed crawl, failed). Here, not
+        on ``spider_closed``: the feed exporter closes the feed on that signal, and this
+        runs before it."""
+        engine = self.crawler.engine
+        reason = "finished" if engine is not None and engine.running else "shutdown"
+        for run in list(self.runs.runs.values()):
+            if not run.finished:
+                self.finish(run, reason)
+            self.runs.release(run)
 
     def spider_error(self, failure: Failure, response: Any, spider: Spider) -> None:
         run = self.runs.runs.get(response.meta.get("run_id", 0)) if response else None

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from conftest import scalar
 from daemon_helpers import FAST, GatedSite, query, wait_until
+from fault_site import FaultSite
 from scrapyd_nodes import Node, running_nodes
 
 from topicwatch.daemon.cluster_config import NodeConfig, ScrapydConfig
@@ -75,6 +76,30 @@ def test_a_node_killed_mid_job_and_restarted_still_delivers_its_run(scrapyd_egg,
     assert scalar(db, "select items_new from crawl_runs") == 20
     assert query(db, "select state from scrapyd_jobs") == [("committed",)]
     committed_once(db)
+
+
+def test_a_job_cancelled_with_cancel_json_is_an_aborted_run(scrapyd_nodes, tmp_path):
+    """cancel.json (SIGINT: Scrapy's graceful shutdown) cuts the crawl short: its feed ends
+    the run with an aborted end record, so the run is aborted on record, as a local crawl
+    stopped by a signal is; not failed for a missing end record, as a killed crawl is."""
+    listing = "/articles/tag/nato/"
+    with FaultSite() as site:
+        site.hold(listing)  # the crawl is in flight, its first page unanswered
+        db = tmp_path / "archive.db"
+        on = make_cluster(scrapyd_nodes, db)
+        thread, done = in_background(lambda: dispatch(on, site.topic_url()))
+        wait_until(lambda: site.arrivals(listing), 60, "the node's request for the listing")
+        ((job, node),) = query(db, "select job, node from scrapyd_jobs")
+        client = next(n.client for n in on.nodes if n.url == node)
+        client.cancel("topicwatch", job)
+        site.release(listing)  # the shutdown waits for the request in flight, then stops
+        thread.join(TIMEOUT)
+    assert done, "the dispatch did not return"
+    assert done[0].status == "aborted", done[0].error
+    run = done[0].run or {}
+    assert (run["status"], run["reason"]) == ("aborted", "shutdown")
+    assert scalar(db, "select count(*) from changes") == 0  # nothing committed from it
+    assert query(db, "select state from scrapyd_jobs") == [("committed",)]
 
 
 @pytest.mark.slow
