@@ -93,6 +93,16 @@ def jobs_in(db: sqlite_utils.Database, state: str) -> list[Job]:
     ]
 
 
+def runs_of(db: sqlite_utils.Database, job: str) -> list[int]:
+    """Every run the job carries (its feed may hold records of each), in run order."""
+    return [
+        int(run)
+        for (run,) in db.execute(
+            "SELECT run_id FROM scrapyd_jobs WHERE job = ? ORDER BY run_id", [job]
+        )
+    ]
+
+
 def job_in_flight(db: sqlite_utils.Database, topic_url: str) -> str | None:
     """The dispatched job still carrying a run of the topic at ``topic_url``, if any."""
     row = db.execute(
@@ -119,7 +129,7 @@ def set_nodes(db: sqlite_utils.Database, nodes: list[NodeState]) -> None:
 
 def read_nodes(db: sqlite_utils.Database) -> list[NodeState]:
     """The recorded nodes, by URL (none: no [scrapyd] section, or never checked)."""
-    if not db["scrapyd_nodes"].exists():  # an archive opened read-only before migration 13
+    if not db["scrapyd_nodes"].exists():  # an archive opened read-only before migration 16
         return []
     return [
         NodeState(url, bool(reachable), running, pending, error, checked)

@@ -20,6 +20,7 @@ from typing import Any
 from scrapy import Spider, signals
 from scrapy.crawler import Crawler
 from scrapy.exceptions import NotConfigured
+from scrapy.extensions.feedexport import FeedExporter
 from twisted.python.failure import Failure
 
 from topicwatch import __version__
@@ -189,6 +190,16 @@ class FeedPipeline:
                        fetch_order=range(len(fetches)), version=__version__)
         )  # fmt: skip
         self.crawler.stats.set_value(f"feed/run/{run.id}", outcome[0])
+        self._flush()
+
+    def _flush(self) -> None:
+        """Write the run's records through to the feed file now: the daemon commits each
+        run of a batch as soon as the feed shows its end record, not when the job ends,
+        and a buffered end record would wait for the next run's bytes or the close."""
+        exporter = self.crawler.get_extension(FeedExporter)
+        for slot in getattr(exporter, "slots", ()):
+            if slot.file is not None:
+                slot.file.flush()
 
     def _emit(self, record: dict[str, Any]) -> None:
         # Straight to the feed exporter: a pipeline turns one item into one, and a run is

@@ -18,7 +18,8 @@ from typing import Any
 
 import pytest
 from conftest import rows, run_crawl, scalar
-from daemon_helpers import FAST, GatedSite, wait_until
+from daemon_helpers import FAST, GatedSite, query, wait_until
+from fault_site import FaultSite
 from fixture_site import load_seed_articles, make_articles
 from scrapyd_nodes import Node
 
@@ -241,6 +242,52 @@ def test_a_batch_of_one_site_s_topics_is_one_job_and_a_run_each(scrapyd_nodes, s
     jobs = rows(db, "select job, run_id, state from scrapyd_jobs order by run_id")
     assert len({job for job, _, _ in jobs}) == 1
     assert [(run, state) for _, run, state in jobs] == [(1, "committed"), (2, "committed")]
+
+
+def test_each_run_of_a_batch_is_committed_once_its_end_record_is_in_the_feed(
+    scrapyd_nodes, tmp_path
+):
+    """A batch job's runs are committed as the feed shows each end record, not when the
+    job ends: uk is on record while nato's listing, held by the site, keeps the job on."""
+    from datetime import UTC, datetime
+
+    listing = "/articles/tag/nato/"
+    db = tmp_path / "archive.db"
+    with FaultSite() as site:
+        site.set_listing("uk", make_articles(5, start=100))
+        site.hold(listing)
+        topics = [
+            TopicConfig(name="uk", url=site.topic_url("uk"), timeout=90.0, executor="scrapyd"),
+            TopicConfig(name="nato", url=site.topic_url(), timeout=90.0, executor="scrapyd"),
+        ]
+        config = ScrapydConfig(nodes=tuple(NodeConfig(n.url, 2) for n in scrapyd_nodes), poll=0.2)
+        # The held request must outlast the wait below, whatever the machine's load.
+        settings = {**FAST, "DOWNLOAD_TIMEOUT": "120", "TOPICWATCH_ENRICH": "False"}
+        on = Cluster(config, db, settings, threading.Event())
+        done: list[Any] = []
+        batch = threading.Thread(
+            target=lambda: done.append(
+                on.crawl_batch(topics, datetime.now(UTC), time.monotonic() + 90.0)
+            ),
+            daemon=True,
+        )
+        batch.start()
+        ok = "select topic from crawl_runs where status = 'ok'"
+        wait_until(lambda: query(db, ok), 60, "uk's run committed")
+        assert rows(db, "select topic, status from crawl_runs order by id") == [
+            ("uk", "ok"),
+            ("nato", "running"),  # its listing unanswered: the job runs on
+        ]
+        assert rows(db, "select state from scrapyd_jobs order by run_id") == [
+            ("committed",),
+            ("dispatched",),
+        ]
+        site.release(listing)
+        batch.join(120)
+    assert done and done[0] is not None
+    assert [(r.status, r.run and r.run["items_new"]) for r in done[0]] == [("ok", 5), ("ok", 20)]
+    assert rows(db, "select state from scrapyd_jobs") == [("committed",), ("committed",)]
+    assert scalar(db, "select count(*) from changes where kind = 'new'") == 25  # each once
 
 
 def test_a_node_with_topicwatch_installed_needs_no_egg(site, tmp_path):

@@ -51,12 +51,14 @@ from topicwatch.archive.scrapyd_jobs import (
     add_job,
     job_in_flight,
     jobs_in,
+    runs_of,
     set_job_state,
     set_nodes,
 )
 from topicwatch.archive.shipped_memory import (
     ARGUMENT_HARD_LIMIT,
     MemoryTooLarge,
+    decode,
     encode,
     node_memory,
 )
@@ -277,9 +279,15 @@ class Cluster:
         phase: Callable[[str], Any],
         settings: dict[str, str],
     ) -> dict[int, Dispatched] | None:
-        """Schedule the job, on another node while nodes refuse or vanish."""
+        """Schedule the job, on another node while nodes refuse or vanish (with the runs
+        not yet committed from the feed of the job it replaces)."""
         tried: set[str] = set()
+        done: dict[int, Dispatched] = {}  # committed from a job's feed as it ran
         while True:
+            if done:
+                run_ids = [run for run in run_ids if run not in done]
+                orders = [order for order in decode(batch) if order["order"] in run_ids]
+                batch = encode(orders, ARGUMENT_HARD_LIMIT)
             node = held[0]
             job = f"tw-{run_ids[0]}-{uuid.uuid4().hex[:12]}"  # one per attempt, never reused
             with self.archive() as db:
@@ -290,64 +298,107 @@ class Cluster:
                     args={"batch": batch}, settings=settings,
                 )  # fmt: skip
                 phase(f"Scrapyd job {job} on {node.url}")
-                result = self._follow(job, run_ids, node, deadline + FETCH_MARGIN)
+                result = self._follow(job, run_ids, node, deadline + FETCH_MARGIN, done)
             except NodeError as error:
                 self._failed(node, error)
                 with self.archive() as db:
                     set_job_state(db, job, "refused", self.clock(), str(error))
                 result = _ABANDONED
             if result is not _ABANDONED:
-                return result if isinstance(result, dict) else None
+                return done | result if isinstance(result, dict) else None
             tried.add(node.url)
+            left = [run for run in run_ids if run not in done]
+            if not left:  # every run was committed from the feed before the node went
+                return done
             if not self._move(held, tried):
-                return self._fail_all(run_ids, "network", self._no_node_error())
+                return done | self._fail_all(left, "network", self._no_node_error())
             log.warning("runs %s: sending them to %s instead", run_ids, held[0].url)
 
-    def _follow(self, job: str, run_ids: list[int], node: _Node, deadline: float) -> Any:
+    def _follow(
+        self,
+        job: str,
+        run_ids: list[int],
+        node: _Node,
+        deadline: float,
+        done: dict[int, Dispatched],
+        feed_runs: list[int] | None = None,
+    ) -> Any:
         """Poll the job until its feed can be committed: each run's outcome by run id;
         _ABANDONED when the node stays unreachable past the grace; None when the daemon
-        stops (the job stays on record, dispatched, for the next daemon to reattach)."""
+        stops (the job stays on record, dispatched, for the next daemon to reattach).
+
+        ``done`` gathers the runs committed while the job still runs (a batch's, each as
+        soon as the feed shows its end record), so the caller knows them whatever comes.
+        ``feed_runs``: every run the job's feed may hold (default ``run_ids``), when some
+        were committed before (a job reattached to)."""
         lost_since = unreachable_since = None
+        runs = feed_runs or run_ids
         while not self.stop.is_set():
+            left = [run for run in run_ids if run not in done]
             try:
                 state = node.client.state(self.config.project, job)
                 unreachable_since = None
+                if state == "running" and len(runs) > 1:
+                    self._commit_ended(job, runs, left, node, done)
                 if state == "finished" or state is None:
                     feed = node.client.feed(self.config.project, self.config.spider, job)
-                    done = self._collect(job, run_ids, feed or b"")
-                    if len(done) == len(run_ids):
-                        return done
+                    done |= self._collect(job, runs, left, feed or b"")
                     missing = [run for run in run_ids if run not in done]
+                    if not missing:
+                        return {run: done[run] for run in run_ids}
                     if state == "finished":
-                        return done | self._fail_all(missing, "crash", _no_end(job, node.url), job)
+                        self._fail_all(missing, "crash", _no_end(job, node.url), job, done)
+                        return {run: done[run] for run in run_ids}
                     # Unknown to the node (restarted): its crawl may still be writing.
                     lost_since = lost_since or time.monotonic()
                     if time.monotonic() - lost_since > self.config.node_grace:
-                        return done | self._fail_all(missing, "crash", _lost(job, node.url), job)
+                        self._fail_all(missing, "crash", _lost(job, node.url), job, done)
+                        return {run: done[run] for run in run_ids}
             except NodeError as error:
                 self._failed(node, error)
                 unreachable_since = unreachable_since or time.monotonic()
                 if time.monotonic() - unreachable_since > self.config.node_grace:
                     with self.archive() as db:
-                        set_job_state(db, job, "abandoned", self.clock(), str(error))
+                        for run in left:
+                            set_job_state(db, job, "abandoned", self.clock(), str(error),
+                                          run_id=run)  # fmt: skip
                     return _ABANDONED
             if time.monotonic() > deadline:
                 self._cancel(node, job)
                 overran = f"Scrapyd job {job} overran its timeout"
-                return self._fail_all(run_ids, "timeout", overran, job)
+                left = [run for run in run_ids if run not in done]
+                self._fail_all(left, "timeout", overran, job, done)
+                return {run: done[run] for run in run_ids}
             self.stop.wait(self.config.poll)
         return None
 
-    def _collect(self, job: str, run_ids: list[int], feed: bytes) -> dict[int, Dispatched]:
-        """Commit every run whose end record the feed holds; an unusable feed fails them all."""
+    def _collect(
+        self, job: str, runs: list[int], left: list[int], feed: bytes
+    ) -> dict[int, Dispatched]:
+        """Commit each run of ``left`` whose end record the feed (of ``runs``) holds; an
+        unusable feed fails them all."""
         try:
-            # The last line is whole only when it ends the file: a crawl killed mid-write
-            # leaves a partial one, which is no end record.
-            ended = read_feed(feed.split(b"\n")[:-1], job, run_ids)
+            ended = _ended(feed, job, runs)
         except (FeedError, KeyError, TypeError, ValueError) as error:
             unusable = f"unusable feed of Scrapyd job {job}: {error}"
-            return self._fail_all(run_ids, "feed", unusable, job)
-        return {run: self._commit(job, fed) for run, fed in ended.items()}
+            return self._fail_all(left, "feed", unusable, job)
+        return {run: self._commit(job, fed) for run, fed in ended.items() if run in left}
+
+    def _commit_ended(
+        self, job: str, runs: list[int], left: list[int], node: _Node, done: dict[int, Any]
+    ) -> None:
+        """While a batch job runs, commit each run whose end record its feed shows already
+        (the node flushes the feed after each): a topic's changes reach the archive when
+        its own crawl ends, not when the job's last one does. Anything odd in the feed is
+        judged once the job has ended."""
+        feed = node.client.feed(self.config.project, self.config.spider, job)
+        try:
+            ended = _ended(feed or b"", job, runs)
+        except (FeedError, KeyError, TypeError, ValueError):
+            return
+        for run, fed in ended.items():
+            if run in left:
+                done[run] = self._commit(job, fed)
 
     def _commit(self, job: str, fed: FeedRun) -> Dispatched:
         """Commit the run as its feed tells it, once: a run no longer ``running`` (committed
@@ -377,10 +428,17 @@ class Cluster:
         return Dispatched(run["status"], run, run["error"])
 
     def _fail_all(
-        self, run_ids: list[int], reason: str, error: str, job: str | None = None
+        self,
+        run_ids: list[int],
+        reason: str,
+        error: str,
+        job: str | None = None,
+        into: dict[int, Dispatched] | None = None,
     ) -> dict[int, Dispatched]:
+        """The runs failed on record (and their rows of ``job``); their outcomes, also put
+        ``into`` the caller's collection when given."""
         now = self.clock()
-        results = {}
+        results = into if into is not None else {}
         with self.archive() as db:
             for run_id in run_ids:
                 end_run_without_changes(
@@ -475,6 +533,7 @@ class Cluster:
             return
         with self.archive() as db:
             urls = [run_row(db, run)["url"] for run in run_ids]
+            feed_runs = runs_of(db, job)  # with any of a batch committed before the restart
         try:
             with ExitStack() as held:
                 # The topics' locks first, then the slot, as crawl() takes them: a scheduled
@@ -486,10 +545,13 @@ class Cluster:
                     node.jobs += 1
                     self.sites[site] += 1
                 held.callback(self._release, node, site)
-                result = self._follow(job, run_ids, node, time.monotonic() + 86400.0)
+                done: dict[int, Dispatched] = {}
+                result = self._follow(job, run_ids, node, time.monotonic() + 86400.0, done,
+                                      feed_runs)  # fmt: skip
                 if result is _ABANDONED:
                     gone = f"node {url} unreachable; job {job} abandoned"
-                    result = self._fail_all(run_ids, "network", gone)
+                    left = [run for run in run_ids if run not in done]
+                    result = done | self._fail_all(left, "network", gone)
         except TopicBusy as busy:
             log.error("could not reattach to Scrapyd job %s: %s", job, busy)
             return
@@ -506,13 +568,17 @@ class Cluster:
                 with self.archive() as db:
                     set_nodes(db, states)
                     abandoned = jobs_in(db, "abandoned")
+                cancelled: set[str] = set()
                 for job in abandoned:
                     node = next((n for n in self.nodes if n.url == job.node), None)
                     if node is not None and node.down_until == 0.0:
-                        node.client.cancel(self.config.project, job.job)
+                        if job.job not in cancelled:
+                            node.client.cancel(self.config.project, job.job)
+                            cancelled.add(job.job)
+                            log.info("cancelled abandoned Scrapyd job %s on %s", job.job, node.url)
                         with self.archive() as db:
-                            set_job_state(db, job.job, "cancelled", self.clock())
-                        log.info("cancelled abandoned Scrapyd job %s on %s", job.job, node.url)
+                            # Its abandoned runs only: a batch's runs committed before stay so.
+                            set_job_state(db, job.job, "cancelled", self.clock(), run_id=job.run_id)
             except NodeError as error:
                 log.warning("%s", error)
             except Exception as error:  # the watch must outlive a busy archive
@@ -546,6 +612,12 @@ def _budget(settings: dict[str, str], timeout: float) -> dict[str, str]:
     except ValueError:
         budget = ENRICH_BUDGET
     return {"TOPICWATCH_ENRICH_BUDGET": f"{min(budget, timeout / 3):g}"}
+
+
+def _ended(feed: bytes, job: str, runs: list[int]) -> dict[int, FeedRun]:
+    """The runs whose end record the feed holds. Its last line is whole only when it ends
+    the file: a crawl killed (or still writing) mid-line leaves a partial one."""
+    return read_feed(feed.split(b"\n")[:-1], job, runs)
 
 
 def _no_end(job: str, node: str) -> str:
