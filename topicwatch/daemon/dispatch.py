@@ -138,6 +138,8 @@ class FairExecutor(BaseExecutor):  # type: ignore[misc]
         runs): they run in its slot right after it, while its site is still held, so they
         are never taken separately meanwhile and never count as a crawl of their own."""
         taken: list[_Queued] = []
+        if threading.current_thread() not in self._threads:
+            return []  # no slot of ours would run them: they stay queued
         with self._changed:
             for entry in list(self._queue):
                 if len(taken) >= limit:
