@@ -290,6 +290,61 @@ def test_each_run_of_a_batch_is_committed_once_its_end_record_is_in_the_feed(
     assert scalar(db, "select count(*) from changes where kind = 'new'") == 25  # each once
 
 
+def test_a_batch_reattached_after_a_run_was_committed_commits_the_rest_once(
+    scrapyd_nodes, tmp_path
+):
+    """A daemon stopped between a batch's runs: the next one follows the job for the run
+    still dispatched, reads the feed holding both runs' records, and commits that run
+    only (the one committed before the restart is neither refused nor reported again)."""
+    from datetime import UTC, datetime
+
+    listing = "/articles/tag/nato/"
+    db = tmp_path / "archive.db"
+    config = ScrapydConfig(nodes=tuple(NodeConfig(n.url, 2) for n in scrapyd_nodes), poll=0.2)
+    settings = {**FAST, "DOWNLOAD_TIMEOUT": "120", "TOPICWATCH_ENRICH": "False"}
+    with FaultSite() as site:
+        site.set_listing("uk", make_articles(5, start=100))
+        site.hold(listing)
+        topics = [
+            TopicConfig(name="uk", url=site.topic_url("uk"), timeout=90.0, executor="scrapyd"),
+            TopicConfig(name="nato", url=site.topic_url(), timeout=90.0, executor="scrapyd"),
+        ]
+        first = Cluster(config, db, settings, threading.Event())
+        done: list[Any] = []
+        batch = threading.Thread(
+            target=lambda: done.append(
+                first.crawl_batch(topics, datetime.now(UTC), time.monotonic() + 90.0)
+            ),
+            daemon=True,
+        )
+        batch.start()
+        ok = "select topic from crawl_runs where status = 'ok'"
+        wait_until(lambda: query(db, ok), 60, "uk's run committed")
+        first.stop.set()  # the daemon stops: the job runs on, on record for the next one
+        batch.join(60)
+        assert done == [None]
+        reported: list[tuple[str, str]] = []
+
+        def reattached(url: str, sent: Dispatched) -> None:
+            reported.append((url, sent.status))
+
+        second = Cluster(config, db, settings, threading.Event(), reattached=reattached)
+        second.start()
+        try:
+            site.release(listing)
+            wait_until(lambda: reported, 60, "the reattached run")
+        finally:
+            second.stop.set()
+            second.close()
+    assert reported == [(topics[1].url, "ok")]
+    assert rows(db, "select topic, status from crawl_runs order by id") == [
+        ("uk", "ok"),
+        ("nato", "ok"),
+    ]
+    assert rows(db, "select state from scrapyd_jobs") == [("committed",), ("committed",)]
+    assert scalar(db, "select count(*) from changes where kind = 'new'") == 25  # each once
+
+
 def test_a_node_with_topicwatch_installed_needs_no_egg(site, tmp_path):
     node = Node(tmp_path / "installed", installed=True).start()
     try:
