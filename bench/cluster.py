@@ -47,7 +47,8 @@ N topic listings of 20 cards (static files served by a separate process), each c
 once into a fresh archive locally (`topicwatch crawl`, a process per run, as the daemon
 without workers) and once dispatched to one of two local Scrapyd 1.6 nodes
 (`poll_interval` 0.5, daemon poll 0.2 s) and committed by the daemon's side
-(topicwatch.daemon.scrapyd), one at a time, then all N at once (2 jobs per node).
+(topicwatch.daemon.scrapyd), one at a time, then all N at once (2 jobs per node), then
+all N in one job (`[scrapyd] batch`: every listing is on the one site).
 Robots.txt and enrichment off. CPU per node job: Scrapyd's reaped children (`cutime +
 cstime` in /proc). Both nodes and the local crawls share this machine, so the figures are
 per-run costs, not a speed-up from more machines."""
@@ -76,6 +77,9 @@ def run(quick: bool) -> list[Row]:
                 wall, daemon_cpu = _dispatched(cluster, urls)
                 node_cpu = (sum(_reaped_cpu(pid) for pid in pids) - before) / topics
                 together = _all_at_once(_cluster([n.url for n in nodes], base / "b.db"), urls)
+                before = sum(_reaped_cpu(pid) for pid in pids)
+                batch_wall = _one_job(_cluster([n.url for n in nodes], base / "c.db"), urls)
+                batch_cpu = (sum(_reaped_cpu(pid) for pid in pids) - before) / topics
         finally:
             server.terminate()
             server.wait(10)
@@ -92,6 +96,10 @@ def run(quick: bool) -> list[Row]:
         Row(f"{topics} runs at once over 2 nodes (2 jobs each), wall",
             f"local one at a time {local_total:.1f} s", f"{together:.1f} s",
             together / local_total, "–", True),
+        Row(f"{topics} topics of one site in one job (batch), node CPU per run",
+            f"a job each {node_cpu * 1000:.0f} ms",
+            f"{batch_cpu * 1000:.0f} ms ({batch_wall:.1f} s wall for all)",
+            batch_cpu / node_cpu, "–", True),
     ]  # fmt: skip
 
 
@@ -150,6 +158,17 @@ def _all_at_once(cluster: Cluster, urls: list[str]) -> float:
     seconds = time.monotonic() - start
     if len(results) != len(urls) or not all(getattr(r, "status", "") == "ok" for r in results):
         raise RuntimeError(f"not every dispatched run was ok: {results}")
+    return seconds
+
+
+def _one_job(cluster: Cluster, urls: list[str]) -> float:
+    """Wall seconds for every topic in one job (a batch of one site's topics)."""
+    topics = [_topic(number, url) for number, url in enumerate(urls, start=1)]
+    start = time.monotonic()
+    results = cluster.crawl_batch(topics, datetime.now(UTC), time.monotonic() + 300)
+    seconds = time.monotonic() - start
+    if results is None or not all(result.status == "ok" for result in results):
+        raise RuntimeError(f"not every run of the batch was ok: {results}")
     return seconds
 
 
