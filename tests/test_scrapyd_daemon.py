@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import random
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -128,10 +129,17 @@ def test_a_topic_whose_memory_outgrew_the_limit_is_crawled_here(scrapyd_nodes, s
     assert second["status"] == "ok" and second["pid"] != daemon.pid  # a local crawl child
 
 
-def test_due_topics_of_one_site_go_out_as_one_job_each_its_own_run(scrapyd_nodes, db, tmp_path):
-    """[scrapyd] batch: two Scrapyd topics of one site, due together and waiting for the
-    site's slot, go out as one node job (one start-up), one crawl of the site in its
-    per_site count, and come back as two runs, each committed on its own."""
+def one_site_queued(
+    db: Path,
+    tmp_path: Path,
+    nodes: list[Any],
+    extra: dict[str, dict[str, Any]] | None = None,
+    **scrapyd: Any,
+) -> tuple[Daemon, dict[str, dict[str, Any]]]:
+    """A daemon whose Scrapyd topics fr and uk fall due together while a local check of
+    their site holds its one slot; released once both wait for it. Returns the stopped
+    daemon and each topic's run. ``extra``: more keys for fr and uk, by name."""
+    extra = extra or {}
     with FaultSite() as site:
         site.set_listing("uk", make_articles(20, start=300))
         site.set_listing("fr", make_articles(20, start=600))
@@ -140,13 +148,23 @@ def test_due_topics_of_one_site_go_out_as_one_job_each_its_own_run(scrapyd_nodes
             # Due with the others and first by name (the job store's tie-break): it takes
             # the site's one slot and holds it while fr and uk queue behind it.
             {"name": "a-held", "url": site.topic_url("nato")},
-            {"name": "fr", "url": site.topic_url("fr"), "executor": "scrapyd"},
-            {"name": "uk", "url": site.topic_url("uk"), "executor": "scrapyd"},
+            {
+                "name": "fr",
+                "url": site.topic_url("fr"),
+                "executor": "scrapyd",
+                **extra.get("fr", {}),
+            },
+            {
+                "name": "uk",
+                "url": site.topic_url("uk"),
+                "executor": "scrapyd",
+                **extra.get("uk", {}),
+            },
         ]
         config = write_config(tmp_path / "tw.toml", db, entries, defaults={"every": "1h"},
                               settings={"TOPICWATCH_ENRICH": "false"}, crawl_workers=0,
                               concurrency=2, per_site=1)  # fmt: skip
-        add_scrapyd(config, scrapyd_nodes)
+        add_scrapyd(config, nodes, **scrapyd)
         with Daemon(config) as daemon:
             wait_until(lambda: runs(db, "a-held", "running"), DEADLINE, "the site held")
             waiting = "select count(*) from daemon_topics where waiting_since is not null"
@@ -155,16 +173,47 @@ def test_due_topics_of_one_site_go_out_as_one_job_each_its_own_run(scrapyd_nodes
             wait_until(lambda: len(runs(db, status="ok")) == 3, DEADLINE, "three ok runs")
             daemon.wait_for_output("uk: ok run", DEADLINE)
             assert daemon.stop() == 0, daemon.output
-    assert "fr: one Scrapyd job with uk (one site)" in daemon.output
     (held,) = runs(db, "a-held")
     (fr,), (uk,) = runs(db, "fr"), runs(db, "uk")
     assert held["finished"] <= fr["started"]  # never two crawls of the site at once
-    jobs = query(db, "select job, run_id, state from scrapyd_jobs order by run_id")
-    assert [(run, state) for _, run, state in jobs] == [
-        (fr["id"], "committed"),
-        (uk["id"], "committed"),
-    ]
-    assert len({job for job, _, _ in jobs}) == 1  # one job carried both
     changes = "select run_id, count(*) from changes where kind = 'new' group by run_id"
     assert sorted(query(db, changes)) == [(held["id"], 20), (fr["id"], 20), (uk["id"], 20)]
-    assert fr["pid"] == uk["pid"] == daemon.pid  # committed here, from the job's feed
+    assert fr["pid"] == uk["pid"] == daemon.pid  # committed here, from the jobs' feeds
+    return daemon, {"a-held": held, "fr": fr, "uk": uk}
+
+
+def test_due_topics_of_one_site_go_out_as_one_job_each_its_own_run(scrapyd_nodes, db, tmp_path):
+    """[scrapyd] batch: two Scrapyd topics of one site, due together and waiting for the
+    site's slot, go out as one node job (one start-up), one crawl of the site in its
+    per_site count, and come back as two runs, each committed on its own."""
+    daemon, ran = one_site_queued(db, tmp_path, scrapyd_nodes)
+    assert "fr: one Scrapyd job with uk (one site)" in daemon.output
+    jobs = query(db, "select job, run_id, state from scrapyd_jobs order by run_id")
+    assert [(run, state) for _, run, state in jobs] == [
+        (ran["fr"]["id"], "committed"),
+        (ran["uk"]["id"], "committed"),
+    ]
+    assert len({job for job, _, _ in jobs}) == 1  # one job carried both
+
+
+def test_a_batch_over_max_memory_sends_what_fits_and_the_rest_after(scrapyd_nodes, db, tmp_path):
+    """Each topic's order fits in max_memory, the two together do not: fr's job goes
+    alone, and uk, taken along, runs its own check next in the same slot (never at the
+    same time: one crawl of the site at a time), as a job of its own."""
+    rng = random.Random(16)
+    # ~1.9 KiB encoded per order (random host names barely compress), ~3.6 KiB for two.
+    extra = {
+        name: {"allow_hosts": [f"{rng.getrandbits(48):012x}.invalid" for _ in range(150)]}
+        for name in ("fr", "uk")
+    }
+    daemon, ran = one_site_queued(db, tmp_path, scrapyd_nodes, extra, max_memory=2800)
+    assert "fr: one Scrapyd job with uk (one site)" in daemon.output
+    assert "uk leaves the batch" in daemon.output
+    assert "crawling it here" not in daemon.output
+    jobs = query(db, "select job, run_id, state from scrapyd_jobs order by run_id")
+    assert [(run, state) for _, run, state in jobs] == [
+        (ran["fr"]["id"], "committed"),
+        (ran["uk"]["id"], "committed"),
+    ]
+    assert len({job for job, _, _ in jobs}) == 2  # a job each
+    assert ran["fr"]["finished"] <= ran["uk"]["started"]

@@ -411,10 +411,11 @@ class Daemon:
         self, cluster: Cluster, topic: TopicConfig, started: datetime, deadline: float
     ) -> Dispatched | None:
         """The topic's run on a Scrapyd node, with the other due checks of its site that
-        wait for its slot (up to ``[scrapyd] batch`` in all) in the same job: one start-up
-        on the node, one crawl of the site in its per_site count. Each is its own run,
-        committed on its own; their outcomes wait in ``batched`` for their own jobs, which
-        run in this slot next (daemon.dispatch.take_along)."""
+        wait for its slot (up to ``[scrapyd] batch`` in all, as many as fit in
+        ``max_memory`` together) in the same job: one start-up on the node, one crawl of
+        the site in its per_site count. Each is its own run, committed on its own; their
+        outcomes wait in ``batched`` for their own jobs, which run in this slot next
+        (daemon.dispatch.take_along), as do the checks of those left out."""
         phase = functools.partial(self.jobs.phase, topic.name)
         along = [
             job.args[0]
@@ -424,19 +425,21 @@ class Daemon:
                 cluster.config.batch - 1,
             )
         ]
-        if not along:
-            return cluster.crawl(topic, started, deadline, phase)
         for rider in along:
             self.jobs.begin(rider, started)
             self.jobs.phase(rider.name, f"in a Scrapyd job with {topic.name}")
-        names = ", ".join(rider.name for rider in along)
-        log.info("%s: one Scrapyd job with %s (one site)", topic.name, names)
-        try:
-            results = cluster.crawl_batch([topic, *along], started, deadline, phase)
-        except RunLocally as why:
-            # Too large together: this one goes alone; the others run their own checks next.
-            log.warning("%s: the batch with %s: %s: sending it alone", topic.name, names, why)
-            return cluster.crawl(topic, started, deadline, phase)
+        while True:
+            if along:
+                names = ", ".join(rider.name for rider in along)
+                log.info("%s: one Scrapyd job with %s (one site)", topic.name, names)
+            try:
+                results = cluster.crawl_batch([topic, *along], started, deadline, phase)
+                break
+            except RunLocally as why:
+                if not along:
+                    raise  # too large alone: the caller crawls it here
+                # Too large together: the last one runs its own check next, in this slot.
+                log.info("%s: %s: %s leaves the batch", topic.name, why, along.pop().name)
         if results is None:
             return None
         duration = (utcnow() - started).total_seconds()
