@@ -23,8 +23,6 @@ counters for it. Publishing the new card (rewriting files) is never counted.
 from __future__ import annotations
 
 import functools
-import json
-import os
 import resource
 import sqlite3
 import statistics
@@ -41,7 +39,7 @@ from urllib.parse import urljoin
 
 from lxml import html as lxml_html
 
-from bench.children import child_env, setting_args
+from bench.children import WarmWorker, child_env, setting_args
 from bench.report import Row, log
 from bench.static_site import free_port, listing_articles, write_articles
 
@@ -276,43 +274,20 @@ def _worker(
 ) -> list[float]:
     """CPU seconds per check in one warm worker, a figure per round (after a warm-up);
     ``publish`` changes each topic's page before its check, as in :func:`_floor`."""
-    command = [sys.executable, "-m", "topicwatch.crawler.worker", "--db", str(db)]
-    worker = subprocess.Popen(
-        [*command, *setting_args(settings)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL, text=True, env=child_env(),
-    )  # fmt: skip
-    assert worker.stdin is not None and worker.stdout is not None
-    order = 0
+    with WarmWorker(db, settings) as worker:
 
-    def one_round(count: int) -> None:
-        nonlocal order
-        for check in range(count):  # one at a time: a check's cost, not a batch's
-            order += 1
-            if publish:
-                publish[check % len(urls)]()
-            assert worker.stdin is not None and worker.stdout is not None
-            line = {"order": order, "url": urls[check % len(urls)], "timeout": 120}
-            worker.stdin.write(json.dumps(line) + "\n")
-            worker.stdin.flush()
-            answer: dict[str, Any] = json.loads(worker.stdout.readline())
-            if answer.get("status") != "ok" or (publish and answer.get("items_new") != 1):
-                raise RuntimeError(f"worker check not as expected: {answer}")
+        def one_round(count: int) -> None:
+            for check in range(count):
+                if publish:
+                    publish[check % len(urls)]()
+                answer = worker.check(urls[check % len(urls)])
+                if answer.get("status") != "ok" or (publish and answer.get("items_new") != 1):
+                    raise RuntimeError(f"worker check not as expected: {answer}")
 
-    try:
         one_round(len(urls))  # warm-up: imports, engine, connections
         figures = []
         for _ in range(rounds):
-            before = _cpu_seconds(worker.pid)
+            before = worker.cpu_seconds()
             one_round(checks)
-            figures.append((_cpu_seconds(worker.pid) - before) / checks)
+            figures.append((worker.cpu_seconds() - before) / checks)
         return figures
-    finally:
-        worker.stdin.close()
-        worker.wait(60)
-
-
-def _cpu_seconds(pid: int) -> float:
-    """A live process's user + system CPU seconds, from /proc (Linux)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    ticks = int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
-    return ticks / os.sysconf("SC_CLK_TCK")
