@@ -1,10 +1,11 @@
 """Daemon soak: many scheduled runs; the daemon's RSS and open fds must not grow.
 
-The real daemon (``python -m scheduler``) checks the local fixture site every second;
-one run in :data:`CHANGE_EVERY` finds a new article (a crawl child), the others find the
-page unchanged (a 304 the daemon records itself, see crawler.probe), so both paths run
-hundreds of times. RSS and fd counts come from /proc at run 10 (the baseline, after
-warm-up) and at the last run. Run spacing is start-to-start time between runs.
+The real daemon (``python -m scheduler``) checks the local fixture site every second,
+each check an order to one of its warm crawl workers; one run in :data:`CHANGE_EVERY`
+finds a new article, the others find the page unchanged (the spider's conditional GET
+answered 304), so both paths run hundreds of times. RSS and fd counts come from /proc
+at run 10 (the baseline, after warm-up) and at the last run. Run spacing is
+start-to-start time between runs.
 """
 
 from __future__ import annotations
@@ -29,11 +30,10 @@ from fixture_site import FixtureSite, make_articles
 INTERVAL = 1.0
 CHANGE_EVERY = 5
 NOTES = """\
-The daemon never imports Scrapy: each crawl is a child `topicwatch crawl` process, so
-memory a crawl uses is returned to the system when it exits; an unchanged page is
-checked by the daemon itself (one conditional GET answered 304, the run committed in the
-daemon, crawler.probe). The site gains an article every 5th run, so 1 run in 5 is a crawl
-child and 4 are in-daemon 304 checks: the RSS and fd figures cover both paths. RSS
+The daemon never imports Scrapy: each check is an order to one of its warm crawl
+workers (`crawl_workers = 2`), whose memory is not counted here; an unchanged page is a
+304 to the spider's conditional GET. The site gains an article every 5th run, so 1 run
+in 5 finds a change and 4 a 304: the RSS and fd figures cover both paths. RSS
 includes sqlite-utils and APScheduler (~38 MiB). Runs start on time (p50 spacing
 1 s); when a crawl outlasts the interval the missed fire is coalesced, never overlapping
 (`max_instances=1`). Lateness against the scheduler's planned fire times is not recorded
@@ -116,7 +116,7 @@ def _starts(db: Path) -> list[float]:
 
 
 def _runs_by(db: Path, pid: int) -> tuple[int, int]:
-    """Ok runs recorded by the daemon itself (304 checks) and by crawl children."""
+    """Ok runs recorded by the daemon itself (none since issue 15) and by crawl workers."""
     conn = sqlite3.connect(db)
     try:
         query = "SELECT pid = ?, count(*) FROM crawl_runs WHERE status = 'ok' GROUP BY 1"
@@ -139,8 +139,8 @@ def _rows(
     cuts = quantiles(spacing, n=100) if len(spacing) > 1 else [0.0] * 99
     growth = (rss_n - rss10) / 1024
     return [
-        Row(f"daemon RSS, run {target} vs run 10 ({in_daemon[0]} in-daemon 304 checks,"
-            f" {in_daemon[1]} crawl children)", f"{rss10 / 1024:.1f} MiB",
+        Row(f"daemon RSS, run {target} vs run 10 ({in_daemon[0]} runs by the daemon,"
+            f" {in_daemon[1]} by crawl workers)", f"{rss10 / 1024:.1f} MiB",
             f"{rss_n / 1024:.1f} MiB (+{growth:.2f} MiB)", rss_n / rss10, "+≤ 10 MB",
             growth <= 10),
         Row(f"daemon open fds, run {target} vs run 10", f"{fds10}", f"{fds_n}", fds_n / fds10,
