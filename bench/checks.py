@@ -41,7 +41,7 @@ from lxml import html as lxml_html
 
 from bench.children import WarmWorker, child_env, setting_args
 from bench.report import Row, log
-from bench.static_site import free_port, listing_articles, write_articles
+from bench.static_site import listing_articles, write_articles
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "tests"))
 from fixture_site import Article, _listing_path, _ListingView, make_articles, render_listing
@@ -71,22 +71,51 @@ Warm worker: `python -m topicwatch.crawler.worker`, one order per check
 (user + system), median of rounds; robots.txt off for all (the floor reads none)."""
 
 _SERVER = """
-import sys
+import sys, time
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 
+DELAY = float(sys.argv[3])
+
 class Handler(SimpleHTTPRequestHandler):
+    def send_head(self):
+        if DELAY and self.path.startswith("/articles/tag/"):
+            time.sleep(DELAY)  # a slow listing: its runs stay in flight this long
+        return super().send_head()
     def send_header(self, name, value):
         if name.lower() != "last-modified":  # no validators: every check reads the page
             super().send_header(name, value)
     def log_message(self, *args):
         pass
 
+class Server(ThreadingHTTPServer):
+    daemon_threads = True
+    def handle_error(self, request, client_address):
+        pass  # a client gone mid-answer (a crawl worker killed by the soak)
+
 handler = partial(Handler, directory=sys.argv[1])
-server = ThreadingHTTPServer(("127.0.0.1", int(sys.argv[2])), handler)
-print("ready", flush=True)
+server = Server((sys.argv[2], 0), handler)
+print(server.server_address[1], flush=True)
 server.serve_forever()
 """
+
+
+def serve(
+    root: Path, host: str = "127.0.0.1", delay: float = 0.0
+) -> tuple[subprocess.Popen[str], str]:
+    """A separate static server of ``root`` on ``host`` (loopback), without validators;
+    ``delay``: seconds before each listing answer. Returns the process and the base URL."""
+    root.mkdir(parents=True, exist_ok=True)
+    server = subprocess.Popen(
+        [sys.executable, "-c", _SERVER, str(root), host, str(delay)],
+        stdout=subprocess.PIPE, text=True, env=child_env(),
+    )  # fmt: skip
+    assert server.stdout is not None
+    port = server.stdout.readline().strip()
+    if not port.isdigit():
+        server.kill()
+        raise RuntimeError(f"the static server on {host} did not start")
+    return server, f"http://{host}:{port}"
 
 
 @dataclass
@@ -140,15 +169,10 @@ def run(quick: bool) -> list[Row]:
     enriching = {**SETTINGS, "TOPICWATCH_ENRICH": "True"}
     with tempfile.TemporaryDirectory() as folder:
         base = Path(folder)
-        port = free_port()
-        site = Site(base / "www", f"http://127.0.0.1:{port}")
-        unchanged, changed = site.topics("t", count), site.topics("c", count)
-        server = subprocess.Popen(
-            [sys.executable, "-c", _SERVER, str(base / "www"), str(port)],
-            stdout=subprocess.PIPE, text=True, env=child_env(),
-        )  # fmt: skip
+        server, base_url = serve(base / "www")
         try:
-            assert server.stdout is not None and server.stdout.readline().strip() == "ready"
+            site = Site(base / "www", base_url)
+            unchanged, changed = site.topics("t", count), site.topics("c", count)
             db, changing_db = base / "archive.db", base / "changing.db"
             for topic in unchanged:  # first crawls: every later check meets an unchanged page
                 _crawl(topic.url, db, SETTINGS)
