@@ -94,7 +94,7 @@ def _open(path: Path, *, readonly: bool) -> sqlite_utils.Database:
     _version(path)
     conn = connect_reader(path) if readonly else _connect(path)
     try:
-        # Again on this connection: the probe may have seen another state of the file.
+        # Again on this connection: _version's look may have seen another state of the file.
         version = _checked_version(conn, path)
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         conn.execute("PRAGMA foreign_keys = ON")

@@ -23,8 +23,6 @@ counters for it. Publishing the new card (rewriting files) is never counted.
 from __future__ import annotations
 
 import functools
-import json
-import os
 import resource
 import sqlite3
 import statistics
@@ -41,9 +39,9 @@ from urllib.parse import urljoin
 
 from lxml import html as lxml_html
 
-from bench.children import child_env, setting_args
+from bench.children import WarmWorker, child_env, setting_args
 from bench.report import Row, log
-from bench.static_site import free_port, listing_articles, write_articles
+from bench.static_site import listing_articles, write_articles
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "tests"))
 from fixture_site import Article, _listing_path, _ListingView, make_articles, render_listing
@@ -73,22 +71,51 @@ Warm worker: `python -m topicwatch.crawler.worker`, one order per check
 (user + system), median of rounds; robots.txt off for all (the floor reads none)."""
 
 _SERVER = """
-import sys
+import sys, time
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 
+DELAY = float(sys.argv[3])
+
 class Handler(SimpleHTTPRequestHandler):
+    def send_head(self):
+        if DELAY and self.path.startswith("/articles/tag/"):
+            time.sleep(DELAY)  # a slow listing: its runs stay in flight this long
+        return super().send_head()
     def send_header(self, name, value):
         if name.lower() != "last-modified":  # no validators: every check reads the page
             super().send_header(name, value)
     def log_message(self, *args):
         pass
 
+class Server(ThreadingHTTPServer):
+    daemon_threads = True
+    def handle_error(self, request, client_address):
+        pass  # a client gone mid-answer (a crawl worker killed by the soak)
+
 handler = partial(Handler, directory=sys.argv[1])
-server = ThreadingHTTPServer(("127.0.0.1", int(sys.argv[2])), handler)
-print("ready", flush=True)
+server = Server((sys.argv[2], 0), handler)
+print(server.server_address[1], flush=True)
 server.serve_forever()
 """
+
+
+def serve(
+    root: Path, host: str = "127.0.0.1", delay: float = 0.0
+) -> tuple[subprocess.Popen[str], str]:
+    """A separate static server of ``root`` on ``host`` (loopback), without validators;
+    ``delay``: seconds before each listing answer. Returns the process and the base URL."""
+    root.mkdir(parents=True, exist_ok=True)
+    server = subprocess.Popen(
+        [sys.executable, "-c", _SERVER, str(root), host, str(delay)],
+        stdout=subprocess.PIPE, text=True, env=child_env(),
+    )  # fmt: skip
+    assert server.stdout is not None
+    port = server.stdout.readline().strip()
+    if not port.isdigit():
+        server.kill()
+        raise RuntimeError(f"the static server on {host} did not start")
+    return server, f"http://{host}:{port}"
 
 
 @dataclass
@@ -142,15 +169,10 @@ def run(quick: bool) -> list[Row]:
     enriching = {**SETTINGS, "TOPICWATCH_ENRICH": "True"}
     with tempfile.TemporaryDirectory() as folder:
         base = Path(folder)
-        port = free_port()
-        site = Site(base / "www", f"http://127.0.0.1:{port}")
-        unchanged, changed = site.topics("t", count), site.topics("c", count)
-        server = subprocess.Popen(
-            [sys.executable, "-c", _SERVER, str(base / "www"), str(port)],
-            stdout=subprocess.PIPE, text=True, env=child_env(),
-        )  # fmt: skip
+        server, base_url = serve(base / "www")
         try:
-            assert server.stdout is not None and server.stdout.readline().strip() == "ready"
+            site = Site(base / "www", base_url)
+            unchanged, changed = site.topics("t", count), site.topics("c", count)
             db, changing_db = base / "archive.db", base / "changing.db"
             for topic in unchanged:  # first crawls: every later check meets an unchanged page
                 _crawl(topic.url, db, SETTINGS)
@@ -276,43 +298,20 @@ def _worker(
 ) -> list[float]:
     """CPU seconds per check in one warm worker, a figure per round (after a warm-up);
     ``publish`` changes each topic's page before its check, as in :func:`_floor`."""
-    command = [sys.executable, "-m", "topicwatch.crawler.worker", "--db", str(db)]
-    worker = subprocess.Popen(
-        [*command, *setting_args(settings)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL, text=True, env=child_env(),
-    )  # fmt: skip
-    assert worker.stdin is not None and worker.stdout is not None
-    order = 0
+    with WarmWorker(db, settings) as worker:
 
-    def one_round(count: int) -> None:
-        nonlocal order
-        for check in range(count):  # one at a time: a check's cost, not a batch's
-            order += 1
-            if publish:
-                publish[check % len(urls)]()
-            assert worker.stdin is not None and worker.stdout is not None
-            line = {"order": order, "url": urls[check % len(urls)], "timeout": 120}
-            worker.stdin.write(json.dumps(line) + "\n")
-            worker.stdin.flush()
-            answer: dict[str, Any] = json.loads(worker.stdout.readline())
-            if answer.get("status") != "ok" or (publish and answer.get("items_new") != 1):
-                raise RuntimeError(f"worker check not as expected: {answer}")
+        def one_round(count: int) -> None:
+            for check in range(count):
+                if publish:
+                    publish[check % len(urls)]()
+                answer = worker.check(urls[check % len(urls)])
+                if answer.get("status") != "ok" or (publish and answer.get("items_new") != 1):
+                    raise RuntimeError(f"worker check not as expected: {answer}")
 
-    try:
         one_round(len(urls))  # warm-up: imports, engine, connections
         figures = []
         for _ in range(rounds):
-            before = _cpu_seconds(worker.pid)
+            before = worker.cpu_seconds()
             one_round(checks)
-            figures.append((_cpu_seconds(worker.pid) - before) / checks)
+            figures.append((worker.cpu_seconds() - before) / checks)
         return figures
-    finally:
-        worker.stdin.close()
-        worker.wait(60)
-
-
-def _cpu_seconds(pid: int) -> float:
-    """A live process's user + system CPU seconds, from /proc (Linux)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    ticks = int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
-    return ticks / os.sysconf("SC_CLK_TCK")

@@ -14,7 +14,6 @@ from __future__ import annotations
 import os
 import resource
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -22,10 +21,9 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench.checks import _SERVER, Site
-from bench.children import child_env, topicwatch_crawl
+from bench.checks import Site, serve
+from bench.children import topicwatch_crawl
 from bench.report import Row, log
-from bench.static_site import free_port
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "tests"))
 import conftest  # noqa: F401  (scrapyd_nodes imports it; conftest imports scrapyd_nodes)
@@ -58,15 +56,10 @@ def run(quick: bool) -> list[Row]:
     topics = 4 if quick else 10
     with tempfile.TemporaryDirectory() as folder:
         base = Path(folder)
-        port = free_port()
-        site = Site(base / "www", f"http://127.0.0.1:{port}")
+        server, base_url = serve(base / "www")
+        site = Site(base / "www", base_url)
         urls = [topic.url for topic in site.topics("t", topics)]
-        server = subprocess.Popen(
-            [sys.executable, "-c", _SERVER, str(base / "www"), str(port)],
-            stdout=subprocess.PIPE, text=True, env=child_env(),
-        )  # fmt: skip
         try:
-            assert server.stdout is not None and server.stdout.readline().strip() == "ready"
             egg = build_egg(base / "egg")
             with running_nodes(base / "nodes", egg) as nodes:
                 log(f"cluster: {topics} topics, local then dispatched over 2 nodes")

@@ -520,22 +520,22 @@ MATRIX: list[Fault] = [
           "an `allow_hosts` entry that is no host (a URL, a wildcard, a bad port, empty)",
           "`topicwatch daemon` (and `crawl -s TOPICWATCH_ALLOW_HOSTS=…`) refuses to start, "
           "naming the key", "2", "–", "allow_hosts"),
-    Fault("probe-drip", "daemon",
+    Fault("check-drip", "daemon",
           "a scheduled check's conditional GET answered `304` and then one header byte every "
           "0.2 s, for ever (two such topics, `concurrency = 2`)",
           "the crawl in the warm worker gives the page up after `DOWNLOAD_TIMEOUT` in all "
           "(Scrapy's download timeout, not per read) and the run fails; a third topic runs "
           "meanwhile", "–", "failed/network", "took longer than"),
-    Fault("probe-drip-timeout", "daemon",
+    Fault("check-drip-timeout", "daemon",
           "the same, with the topic's `timeout` shorter than `DOWNLOAD_TIMEOUT`",
           "the worker ends the run at the topic's timeout and records it, so no job holds its "
           "concurrency slot or the topic's lock past it; the worker goes on with other topics",
           "–", "failed/timeout", "timeout"),
-    Fault("probe-drip-sigterm", "daemon", "SIGTERM while a scheduled check's 304 drips",
+    Fault("check-drip-sigterm", "daemon", "SIGTERM while a scheduled check's 304 drips",
           "stops the worker's crawl within `shutdown_grace` (the run recorded `aborted`, "
           "reason `shutdown`) and exits within `shutdown_grace` plus a few seconds",
           "0 (daemon)", "aborted/shutdown"),
-    Fault("probe-endless-headers", "daemon",
+    Fault("webhook-endless-headers", "daemon",
           "a webhook (the daemon's only HTTP client) answered with a header block that never "
           "ends: 64 KB header lines, or `100 Continue` answers, without end",
           "stops reading at 64 KiB of headers in all and lets go of the connection: the "

@@ -37,3 +37,13 @@ def test_quick_checks_bench_prints_unchanged_and_changed_rows():
     assert "| unchanged check, no validators: warm crawl worker | floor " in out
     assert "| changed check, one new item and its article: warm crawl worker |" in out
     assert "| ≤ 3× |" in out and "| ≤ 5× |" in out
+
+
+def test_quick_soak_kills_a_worker_mid_crawl_and_loses_no_run():
+    out = quick_bench("soak")
+    assert "## Daemon soak" in out
+    lines = out.splitlines()
+    for row in ("| SIGKILL of the worker running a crawl, 1 times |",
+                "| runs without an outcome after the stop |"):  # fmt: skip
+        (line,) = [line for line in lines if line.startswith(row)]
+        assert line.endswith("| yes |"), line

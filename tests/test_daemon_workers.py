@@ -8,6 +8,7 @@ needs, instead of a guessed sleep.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -25,6 +26,7 @@ from fault_site import FaultSite
 from fixture_site import make_articles
 
 from topicwatch.archive.daemon_state import pid_alive
+from topicwatch.daemon.workers import ANSWER_MARGIN
 
 DEADLINE = 90.0
 NATO = "/articles/tag/nato/"
@@ -148,6 +150,38 @@ def test_a_hanging_topic_times_out_without_holding_the_other(site, db, tmp_path)
     timed_out = {r["id"]: r for r in runs(db)}.get(held["id"])
     assert timed_out is not None and timed_out["topic"] == "nato", (held, runs(db), daemon.output)
     assert (timed_out["status"], timed_out["reason"]) == ("failed", "timeout")
+    assert runs(db, status="running") == [], (runs(db), daemon.output)
+
+
+def test_a_worker_that_stops_answering_is_killed_and_replaced(site, db, tmp_path):
+    """The last resort: a worker that cannot enforce the run's timeout itself (here it is
+    stopped, SIGSTOP) is SIGKILLed once the order is unanswered for its timeout plus the
+    pool's margin; the run is recorded failed/timeout, a new worker runs the topic."""
+    # SIGSTOP comes well within the 4 s, before the worker could time the run out itself.
+    config = pool_config(tmp_path, db, topics(site, "nato", timeout="4s"), crawl_workers=1)
+    site.hold(NATO)
+    with Daemon(config) as daemon:
+        (held,) = wait_until(lambda: runs(db, "nato", "running"), DEADLINE, "a run in flight")
+        os.kill(held["pid"], signal.SIGSTOP)
+        try:
+            daemon.wait_for_output(
+                f"crawl worker pid {held['pid']} did not answer order", ANSWER_MARGIN + 60
+            )
+            daemon.wait_for_output(f"crawl worker pid {held['pid']} ended (killed by SIGKILL", 60)
+        finally:
+            with contextlib.suppress(ProcessLookupError):  # it is, unless the pool failed
+                os.kill(held["pid"], signal.SIGKILL)
+        site.release()
+        later = wait_until(
+            lambda: [r for r in scheduled_ok(db, "nato") if r["id"] > held["id"]],
+            DEADLINE,
+            "an ok run on a new worker",
+        )
+        assert daemon.stop(timeout=60) == 0, daemon.output
+    killed = next(r for r in runs(db, "nato") if r["id"] == held["id"])
+    assert (killed["status"], killed["reason"]) == ("failed", "timeout"), killed
+    assert f"crawl worker pid {held['pid']} was killed" in killed["error"]
+    assert later[0]["pid"] != held["pid"]
     assert runs(db, status="running") == [], (runs(db), daemon.output)
 
 

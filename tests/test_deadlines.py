@@ -1,10 +1,11 @@
 """The requests the daemon makes itself end by a total deadline, and can be abandoned.
 
 A server that answers and then drips one header byte every 0.2 s never trips a socket
-timeout (each read succeeds): these tests check that the 304 check, its robots.txt fetch,
-webhooks and alert commands still end on time, let go of the connection, and stop at
-once when the daemon stops. Calls run on a helper thread joined with a deadline, so code
-that hangs fails the test instead of hanging it.
+timeout (each read succeeds): these tests check that webhooks (the daemon's only HTTP
+client: every page request is Scrapy's, in a crawl worker) and alert commands still end
+on time, let go of the connection, and stop at once when the daemon stops. Calls run on
+a helper thread joined with a deadline, so code that hangs fails the test instead of
+hanging it.
 """
 
 from __future__ import annotations
@@ -12,29 +13,17 @@ from __future__ import annotations
 import sys
 import threading
 import time
-import urllib.request
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import run_crawl
 from daemon_helpers import wait_until
 from fault_site import DRIP, FaultSite, Witness
 
-from topicwatch.archive import topic_lock
 from topicwatch.daemon.bounded import Abandoned, Cancelled, Inflight, bounded
 from topicwatch.daemon.hooks import HookCancelled, HookError, post_webhook, run_command
-from topicwatch.daemon.probe import (
-    NotModified,
-    OutOfTime,
-    ProbePolicy,
-    conditional_get,
-    record_if_unchanged,
-)
 
-P = "/articles/tag/nato/"
 HOOK = "/hooks/alert"
 
 
@@ -48,17 +37,7 @@ def no_proxies(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 def site() -> Iterator[FaultSite]:
     with FaultSite() as running:
-        running.conditional = True
         yield running
-
-
-def policy(timeout: float, robots: bool = True) -> ProbePolicy:
-    return ProbePolicy(user_agent="topicwatch-test", timeout=timeout, obey_robots=robots)
-
-
-def etag_of(site: FaultSite) -> str:
-    with urllib.request.urlopen(site.topic_url(), timeout=10) as response:
-        return str(response.headers["ETag"])
 
 
 def within(seconds: float, call: Callable[[], Any]) -> tuple[float, Any]:
@@ -80,82 +59,8 @@ def within(seconds: float, call: Callable[[], Any]) -> tuple[float, Any]:
     return time.monotonic() - started, outcome[0]
 
 
-def no_thread_named(name: str) -> bool:
-    return not [t for t in threading.enumerate() if t.name == name]
-
-
-# --------------------------------------------------------------------------- the probe
-
-
-def test_a_304_that_drips_its_headers_ends_at_the_download_timeout(site):
-    etag = etag_of(site)
-    assert conditional_get(site.topic_url(), etag, None, policy(5)) == NotModified(etag)
-    site.deliver(P, DRIP)
-    took, answer = within(15, lambda: conditional_get(site.topic_url(), etag, None, policy(1)))
-    assert answer is None  # no complete answer: the crawl decides
-    assert 0.9 <= took < 5
-    wait_until(lambda: site.hangups(P), timeout=5, what="the probe letting go of the socket")
-    wait_until(lambda: no_thread_named("the 304 check"), timeout=5, what="the worker ending")
-
-
-def test_a_dripping_robots_txt_ends_at_the_download_timeout(site):
-    etag = etag_of(site)
-    site.deliver("/robots.txt", DRIP)
-    took, answer = within(15, lambda: conditional_get(site.topic_url(), etag, None, policy(1)))
-    assert answer is None and 0.9 <= took < 5
-    assert site.hits(P) == 1  # only etag_of's: robots.txt unread, the page is not asked
-    wait_until(lambda: site.hangups("/robots.txt"), timeout=5, what="robots.txt let go")
-
-
-def test_the_topics_deadline_cuts_the_check_short(site):
-    etag = etag_of(site)
-    site.deliver(P, DRIP)
-    deadline = time.monotonic() + 1
-
-    def check() -> Any:
-        return conditional_get(site.topic_url(), etag, None, policy(30), deadline=deadline)
-
-    took, raised = within(15, check)
-    assert isinstance(raised, OutOfTime) and "the 304 check did not finish" in str(raised)
-    assert took < 5
-
-
-def test_closing_the_inflight_registry_abandons_the_check_at_once(site):
-    etag = etag_of(site)
-    site.deliver(P, DRIP)
-    inflight = Inflight()
-    waiting = threading.Thread(
-        target=conditional_get,
-        args=(site.topic_url(), etag, None, policy(60)),
-        kwargs={"inflight": inflight},
-        daemon=True,
-    )
-    waiting.start()
-    wait_until(lambda: site.hits(P) == 2, what="the dripping request")
-    started = time.monotonic()
-    assert inflight.close() == 1
-    waiting.join(5)
-    assert not waiting.is_alive() and time.monotonic() - started < 2
-    wait_until(lambda: site.hangups(P), timeout=5, what="the socket shut")
-    with pytest.raises(Cancelled):  # closed for good: nothing new starts
-        bounded(lambda task: 1, 5, what="late work", inflight=inflight)
-
-
-def test_a_dripping_check_never_holds_the_topic_lock_past_the_deadline(site, db):
-    assert run_crawl(site.topic_url(), db).run["status"] == "ok"  # stores the validators
-    site.deliver(P, DRIP)
-    deadline = time.monotonic() + 1.5
-
-    def check() -> Any:
-        return record_if_unchanged(
-            str(db), "nato", site.topic_url(), policy(30), deadline=deadline,
-            started_at=datetime.now(UTC), now=lambda: datetime.now(UTC),
-        )  # fmt: skip
-
-    took, raised = within(15, check)
-    assert isinstance(raised, OutOfTime) and took < 5
-    with topic_lock(str(db), site.topic_url(), wait=0):  # free again
-        pass
+def no_thread_named(prefix: str) -> bool:
+    return not [t for t in threading.enumerate() if t.name.startswith(prefix)]
 
 
 # --------------------------------------------------------------------------- hooks
@@ -167,6 +72,31 @@ def test_a_dripping_webhook_ends_at_its_timeout_and_lets_go(site):
     assert isinstance(raised, HookError) and "did not answer within 1s" in str(raised)
     assert took < 5
     wait_until(lambda: site.hangups(HOOK), timeout=5, what="the webhook socket shut")
+    wait_until(lambda: no_thread_named("webhook "), timeout=5, what="its worker ending")
+
+
+def test_closing_the_inflight_registry_abandons_a_dripping_webhook_at_once(site):
+    site.deliver(HOOK, DRIP)
+    inflight = Inflight()
+    outcome: list[BaseException] = []
+
+    def deliver() -> None:
+        try:
+            post_webhook(site.base_url + HOOK, {"e": 1}, timeout=60, inflight=inflight)
+        except HookError as error:
+            outcome.append(error)
+
+    waiting = threading.Thread(target=deliver, daemon=True)
+    waiting.start()
+    wait_until(lambda: site.hits(HOOK) == 1, what="the dripping request")
+    started = time.monotonic()
+    assert inflight.close() == 1
+    waiting.join(5)
+    assert not waiting.is_alive() and time.monotonic() - started < 2
+    assert isinstance(outcome[0], HookCancelled)
+    wait_until(lambda: site.hangups(HOOK), timeout=5, what="the socket shut")
+    with pytest.raises(Cancelled):  # closed for good: nothing new starts
+        bounded(lambda task: 1, 5, what="late work", inflight=inflight)
 
 
 @pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
@@ -246,10 +176,9 @@ def test_bounded_returns_the_value_or_raises_what_the_work_raised():
 
 
 def test_no_worker_outlives_an_ordinary_answer(site):
-    etag = etag_of(site)
     before = threading.active_count()
-    for _ in range(5):
-        assert conditional_get(site.topic_url(), etag, None, policy(5)) == NotModified(etag)
+    for _ in range(5):  # the listing's path answers a POST with 200: delivered
+        post_webhook(site.base_url + "/articles/tag/nato/", {"e": 1}, timeout=5)
     wait_until(lambda: threading.active_count() <= before, timeout=5, what="workers ending")
 
 

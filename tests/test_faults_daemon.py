@@ -54,7 +54,7 @@ def test_every_row_is_covered():
 @pytest.fixture
 def site() -> Iterator[FaultSite]:
     with FaultSite() as running:
-        running.conditional = True  # the daemon's 304 check needs stored validators
+        running.conditional = True  # the worker's conditional GET needs validators
         running.set_listing("uk", make_articles(20, start=300))
         running.set_listing("fr", make_articles(20, start=600))
         yield running
@@ -97,7 +97,7 @@ def check_run(fault_id: str, run: dict[str, Any]) -> None:
 # --------------------------------------------------------------------------- a dripping 304
 
 
-@covers("probe-drip")
+@covers("check-drip")
 def test_dripping_304s_cost_their_topics_the_download_timeout_not_the_slots(site, db, tmp_path):
     crawled(site, db, "nato", "uk")
     for tag in ("nato", "uk"):
@@ -112,11 +112,11 @@ def test_dripping_304s_cost_their_topics_the_download_timeout_not_the_slots(site
         failed = wait_until(lambda: scheduled(db, "nato", "failed"), 60, "a nato run recorded")
         wait_until(lambda: scheduled(db, "uk", "failed"), 60, "a uk run recorded")
         assert daemon.stop() == 0
-    check_run("probe-drip", failed[0])
+    check_run("check-drip", failed[0])
     assert site.hangups(P)  # the crawl let go of the dripping server
 
 
-@covers("probe-drip-timeout")
+@covers("check-drip-timeout")
 def test_a_dripping_304_ends_at_the_topics_timeout(site, db, tmp_path):
     crawled(site, db, "nato")
     site.deliver(P, DRIP)
@@ -130,14 +130,14 @@ def test_a_dripping_304_ends_at_the_topics_timeout(site, db, tmp_path):
         failed = wait_until(lambda: scheduled(db, "nato", "failed"), 60, "the timed-out check")
         wait_until(lambda: len(scheduled(db, "fr", "ok")) >= 2, 60, "fr runs in the one slot")
         assert daemon.stop() == 0
-    check_run("probe-drip-timeout", failed[0])
+    check_run("check-drip-timeout", failed[0])
     run = failed[0]
     took = scalar(db, "SELECT julianday(finished_at) - julianday(started_at) FROM crawl_runs"
                   " WHERE id = ?", (run["id"],)) * 86400  # fmt: skip
     assert took < 10
 
 
-@covers("probe-drip-sigterm")
+@covers("check-drip-sigterm")
 def test_sigterm_stops_the_daemon_while_a_304_drips(site, db, tmp_path):
     crawled(site, db, "nato")
     site.deliver(P, DRIP)
@@ -149,11 +149,11 @@ def test_sigterm_stops_the_daemon_while_a_304_drips(site, db, tmp_path):
         wait_until(lambda: scheduled(db, "nato", "running"), 60, "the check dripping")
         started = time.monotonic()
         daemon.process.send_signal(signal.SIGTERM)
-        assert daemon.wait(timeout=30) == int(row("probe-drip-sigterm").exit.split()[0])
+        assert daemon.wait(timeout=30) == int(row("check-drip-sigterm").exit.split()[0])
         took = time.monotonic() - started
     assert took < 1 + 8, took  # shutdown_grace plus a few seconds
     (stopped,) = scheduled(db, "nato")
-    assert f"{stopped['status']}/{stopped['reason']}" == row("probe-drip-sigterm").run
+    assert f"{stopped['status']}/{stopped['reason']}" == row("check-drip-sigterm").run
     wait_until(lambda: site.hangups(P), 10, "the socket shut")
 
 
@@ -191,7 +191,7 @@ class EndlessHeaders:
         self.server.close()
 
 
-@covers("probe-endless-headers")
+@covers("webhook-endless-headers")
 @pytest.mark.parametrize("kind", ["header-lines", "continue"])
 def test_a_header_block_without_end_is_given_up_at_the_header_cap(kind):
     """The daemon's own requests (webhooks) go through ``fetch``: it stops reading a
@@ -206,7 +206,7 @@ def test_a_header_block_without_end_is_given_up_at_the_header_cap(kind):
         assert server.dropped.wait(30), "the client never let go"
     finally:
         server.close()
-    assert row("probe-endless-headers").error in str(caught.value)
+    assert row("webhook-endless-headers").error in str(caught.value)
     assert took < 30, took  # the cap, not the 60 s deadline, ended it
     assert server.sent < 64 * 1024 * 1024  # socket buffers, not an unbounded read
 

@@ -241,6 +241,17 @@ def test_the_worker_asks_to_be_recycled_after_n_runs_and_exits_by_itself(site, d
     assert results[2]["event"] == "recycle" and results[2]["runs"] == 2
 
 
+def test_the_worker_asks_to_be_recycled_over_its_rss_ceiling(site, db):
+    # A Scrapy process holds tens of MiB: over a 1 MiB ceiling after its first run.
+    with Worker(db, TOPICWATCH_WORKER_MAX_RSS_MB="1") as worker:
+        worker.order(1, site.topic_url("nato"))
+        done, recycle = worker.next(), worker.next()
+        assert worker.exit_code() == 0, worker.log()  # stdin still open
+    assert (done["order"], done["status"]) == (1, "ok")
+    assert (recycle["event"], recycle["runs"]) == ("recycle", 1) and recycle["rss_mb"] > 1
+    assert scalar(db, "select count(*) from crawl_runs") == 1
+
+
 def test_sigterm_records_the_runs_in_flight_as_aborted(fault_site, db):
     fault_site.hold("/articles/tag/nato/")
     # Scrapy lets the held download end (its timeout) before it stops: 4 s, not 10.

@@ -2,12 +2,12 @@
 
 A socket timeout bounds each read, not a request: a server that answers ``304`` and then
 sends one header byte every few seconds holds ``urllib`` forever, and a DNS lookup cannot
-be interrupted at all. The daemon's own I/O (the 304 check, robots.txt, webhooks, alert
-commands) therefore runs through :func:`bounded`: the work runs on a worker thread and the
-caller stops waiting at the deadline, or at once when :meth:`Inflight.close` is called
-(the daemon is stopping). The work registers what it holds with :meth:`Task.hold` (a
-socket to shut down, a process to kill), which is released when it is abandoned, so the
-worker ends too instead of dripping on in the background. Standard library only.
+be interrupted at all. The daemon's own I/O (webhooks, alert commands) therefore runs
+through :func:`bounded`: the work runs on a worker thread and the caller stops waiting at
+the deadline, or at once when :meth:`Inflight.close` is called (the daemon is stopping).
+The work registers what it holds with :meth:`Task.hold` (a socket to shut down, a process
+to kill), which is released when it is abandoned, so the worker ends too instead of
+dripping on in the background. Standard library only.
 """
 
 from __future__ import annotations

@@ -1,14 +1,14 @@
-"""The HTTP requests the daemon makes itself (the 304 check, robots.txt, webhooks), bounded.
+"""The HTTP requests the daemon makes itself (webhooks: pages are Scrapy's), bounded.
 
 Every request has a total deadline, enforced around it by :func:`crawler.bounded.bounded`
 (urllib's ``timeout`` only bounds each socket read), and its socket is shut down when it
 is abandoned, so no thread is left reading a server that drips. Redirects are never
 followed and every status comes back as an :class:`Answer` rather than an HTTPError: the
-caller judges a 3xx (the probe leaves it to the crawl; a webhook counts it as not
-delivered), so nothing, credentials least of all, is ever sent to a ``Location`` the
-operator did not configure. The header block is capped at :data:`MAX_HEADER_BYTES` in all,
-informational ``1xx`` answers included: http.client alone reads up to 100 lines of 64 KiB
-each, and ``100 Continue`` answers without end (a server sent 19 GB in a 20 s deadline).
+caller judges a 3xx (a webhook counts it as not delivered), so nothing, credentials least
+of all, is ever sent to a ``Location`` the operator did not configure. The header block
+is capped at :data:`MAX_HEADER_BYTES` in all, informational ``1xx`` answers included:
+http.client alone reads up to 100 lines of 64 KiB each, and ``100 Continue`` answers
+without end (a server sent 19 GB in a 20 s deadline).
 Proxies come from the environment at each call, as the crawl child takes them. Standard
 library only: the daemon imports this.
 """

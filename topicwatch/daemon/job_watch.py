@@ -1,10 +1,10 @@
 """The daemon's crawl jobs in progress: what each is doing, since when, and which overran.
 
-Every job is bounded (the 304 check and the crawl share the topic's ``timeout``), yet a
-job that somehow outlives its bound must not pass unnoticed, as a probe stuck on a
-dripping server once did while ``topicwatch status`` said all was well: the heartbeat
-asks :meth:`JobWatch.overdue` at each beat, and the daemon puts what it finds on record
-and alerts. :meth:`JobWatch.wait_idle` bounds the wait for jobs at shutdown.
+Every job is bounded (its crawl by the topic's ``timeout``), yet a job that somehow
+outlives its bound must not pass unnoticed, as the daemon's own 304 check (gone since
+issue 15) stuck on a dripping server once did while ``topicwatch status`` said all was
+well: the heartbeat asks :meth:`JobWatch.overdue` at each beat, and the daemon puts what
+it finds on record and alerts. :meth:`JobWatch.wait_idle` bounds the wait for jobs at shutdown.
 """
 
 from __future__ import annotations
