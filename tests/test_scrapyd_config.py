@@ -37,12 +37,12 @@ def test_without_a_scrapyd_section_nothing_changes(tmp_path):
 def test_the_section_with_per_node_limits_and_executor_from_defaults(tmp_path, monkeypatch):
     monkeypatch.setenv("TW_PASS", "s3cret")
     config = parse(
-        '[defaults]\nexecutor = "scrapyd"\n'
+        'per_site = 2\n[defaults]\nexecutor = "scrapyd"\n'
         f'[[topic]]\nurl = "{URL}"\n'
         f'[[topic]]\nurl = "{URL}x/"\nexecutor = "local"\n'
         '[scrapyd]\nnodes = ["http://10.0.0.5:6800/",'
         ' {url = "http://10.0.0.6:6800", max_jobs = 4}]\n'
-        'username = "tw"\npassword_env = "TW_PASS"\nper_site = 2\nbatch = 3\n',
+        'username = "tw"\npassword_env = "TW_PASS"\nbatch = 3\n',
         tmp_path,
     )
     assert [t.executor for t in config.topics] == ["scrapyd", "local"]
@@ -86,6 +86,10 @@ def test_the_password_may_come_from_a_file(tmp_path):
         ('[scrapyd]\nnodes = ["http://n:6800"]\nmax_memory = 200000\n', "scrapyd.max_memory"),
         ('[scrapyd]\nnodes = ["http://n:6800"]\nbatch = 0\n', "scrapyd.batch: expected"),
         ('[scrapyd]\nnodes = ["http://n:6800"]\nnode = 1\n', "unknown key scrapyd.node"),
+        (
+            '[scrapyd]\nnodes = ["http://n:6800"]\nper_site = 2\n',
+            "scrapyd.per_site: set per_site at the top level",
+        ),
     ],
 )
 def test_problems_are_one_line_naming_the_key(tmp_path, section, error):

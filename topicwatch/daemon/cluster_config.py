@@ -12,7 +12,6 @@ project = "topicwatch"
 username = "topicwatch"
 password_env = "TOPICWATCH_SCRAPYD_PASSWORD"   # or password_file = "/etc/topicwatch/scrapyd"
 max_jobs = 2        # per node, unless the node says otherwise
-per_site = 1        # jobs of one site at once, across all nodes
 batch = 8           # due topics of one site a job may carry (one start-up for all)
 ```
 """
@@ -31,7 +30,7 @@ from topicwatch.archive.durations import duration_seconds
 
 KEYS = frozenset(
     {"nodes", "project", "spider", "username", "password_env", "password_file", "max_jobs"}
-    | {"per_site", "poll", "node_grace", "max_memory", "version", "batch"}
+    | {"poll", "node_grace", "max_memory", "version", "batch"}
 )
 MAX_MEMORY_LIMIT = 120 * 1024  # a spider argument of 128 KiB fails spawnProcess (E2BIG)
 
@@ -51,6 +50,7 @@ class ScrapydConfig:
     spider: str = "topic"
     username: str = ""
     password: str = field(default="", repr=False)
+    # The daemon's one per_site limit (top level): jobs of one site at once, across nodes.
     per_site: int = 1
     poll: float = 1.0  # seconds between status checks of a running job
     node_grace: float = 60.0  # an unreachable node's jobs are run elsewhere after this
@@ -61,8 +61,17 @@ class ScrapydConfig:
     batch: int = 8
 
 
-def parse_scrapyd(table: dict[str, Any], base: Path) -> ScrapydConfig:
-    """The section, checked; raises ValueError("key: problem")."""
+def parse_scrapyd(table: dict[str, Any], base: Path, per_site: int = 1) -> ScrapydConfig:
+    """The section, checked; raises ValueError("key: problem").
+
+    ``per_site`` is the daemon's top-level limit: one limit serves local crawls and jobs on
+    nodes alike, so the section has no key of its own for it.
+    """
+    if "per_site" in table:
+        raise ValueError(
+            "scrapyd.per_site: set per_site at the top level (one limit for local crawls "
+            "and jobs on nodes)"
+        )
     unknown = sorted(set(table) - KEYS)
     if unknown:
         raise ValueError(f"unknown key scrapyd.{unknown[0]} (expected one of {sorted(KEYS)})")
@@ -75,7 +84,7 @@ def parse_scrapyd(table: dict[str, Any], base: Path) -> ScrapydConfig:
         spider=_text(table, "spider", "topic") or "topic",
         username=username,
         password=_password(table, base) if username else "",
-        per_site=_whole(table, "per_site", 1, 1, 256),
+        per_site=per_site,
         poll=_seconds(table, "poll", 1.0, 0.1, 600.0),
         node_grace=_seconds(table, "node_grace", 60.0, 1.0, 86400.0),
         max_memory=_whole(table, "max_memory", 96 * 1024, 1024, MAX_MEMORY_LIMIT),

@@ -224,7 +224,8 @@ def parse_config(data: dict[str, Any], *, base: Path, path: Path | None = None) 
     from topicwatch.daemon.watch_config import parse_watches  # it builds on this module
 
     watches = parse_watches(data.get("watch"), {topic.name for topic in topics})
-    scrapyd = _scrapyd(data, base, topics)
+    per_site = _integer(data, "per_site", 1, "per_site", low=1, high=64)
+    scrapyd = _scrapyd(data, base, topics, per_site)
     return Config(
         db=db,
         topics=topics,
@@ -239,7 +240,7 @@ def parse_config(data: dict[str, Any], *, base: Path, path: Path | None = None) 
         crawl_workers=_integer(
             data, "crawl_workers", 2, "crawl_workers", low=0, high=MAX_CRAWL_WORKERS
         ),
-        per_site=_integer(data, "per_site", 1, "per_site", low=1, high=64),
+        per_site=per_site,
         watches=watches,
         scrapyd=scrapyd,
     )
@@ -304,7 +305,7 @@ def _topic(entry: dict[str, Any], base: TopicConfig, prefix: str) -> TopicConfig
 
 
 def _scrapyd(
-    data: dict[str, Any], base: Path, topics: tuple[TopicConfig, ...]
+    data: dict[str, Any], base: Path, topics: tuple[TopicConfig, ...], per_site: int
 ) -> ScrapydConfig | None:
     """The [scrapyd] section, required by any topic with ``executor = "scrapyd"``."""
     if "scrapyd" not in data:
@@ -313,7 +314,7 @@ def _scrapyd(
                 raise ConfigError(f'topic[{index}].executor: "scrapyd" needs a [scrapyd] section')
         return None
     try:
-        return parse_scrapyd(_table(data, "scrapyd"), base)
+        return parse_scrapyd(_table(data, "scrapyd"), base, per_site)
     except ValueError as error:
         raise ConfigError(str(error)) from None
 
