@@ -37,3 +37,11 @@ def test_quick_checks_bench_prints_unchanged_and_changed_rows():
     assert "| unchanged check, no validators: warm crawl worker | floor " in out
     assert "| changed check, one new item and its article: warm crawl worker |" in out
     assert "| ≤ 3× |" in out and "| ≤ 5× |" in out
+
+
+def test_quick_fleet_bench_runs_the_daemon_against_the_site():
+    out = quick_bench("fleet")
+    assert "## 1,000 topics every 15 minutes" in out
+    assert "| run start after its due time, 80 runs due (40 topics every 15 s, 8 hosts) |" in out
+    assert "| runs started vs due (" in out and "| 80 due |" in out
+    assert "| ≤ 10% of a core |" in out and "| ≤ 400 MiB |" in out
