@@ -17,6 +17,8 @@ Phases:
    ``concurrency``, ``crawl_workers``, ``per_site`` and ``DOWNLOAD_DELAY``) starts on that
    archive; a topic's first scheduled check is due one interval after its first crawl
    started (``first_run_time``), so until then it only beats. Its RSS here is the baseline.
+   The batch starts all its runs within a second or two, so every check of an interval
+   falls due at once (no ``jitter``): a burst, the worst case for lateness.
 3. **Window**: from the first due time, whole intervals. Every due time in it should get a
    run. A run's lateness is its ``crawl_runs.started_at`` (whole seconds) minus its due time
    (the warm-up run's ``started_at`` plus k intervals, as the daemon computes it).
@@ -81,16 +83,19 @@ Last-Modified) on 100 loopback hosts, ten topics a host, served by a separate Py
 process. Warm-up: each topic's first (full) crawl, its 20 articles read, is one
 `topicwatch crawl --all` before the daemon starts, without the site gap (at 1 s a
 request it would take hours); a restarted daemon then schedules each topic one interval
-after that run. Window: one whole interval from the first due time; 3% of the pages gain
-an article (its page written first) at even spacing through it. Lateness: a run's
-`crawl_runs.started_at` (whole seconds) minus its due time (the warm-up run's start plus
-k intervals). CPU: the daemon's and its children's utime + stime + cutime + cstime from
-/proc (recycled workers included), over the window. RSS: the sum of VmRSS of the daemon
-and its workers, sampled every second; the baseline is the same sum while idle before
-the first due time (workers started, nothing due). CPU baseline: the plain-Python floor
-of bench/checks (urllib GET, lxml, XPath, SQLite upsert; unchanged page) measured in the
-same run on 20 of the same pages, times the window's checks per second. The machine is
-shared: other processes ran beside the bench."""
+after that run. The batch opens every topic's run within a second or two, so (without
+`jitter`) all 1,000 checks fall due together once an interval, as they would for 1,000
+topics added to a config at once: the lateness is that of a burst drained by two crawl
+slots, the worst case for the target. Window: one whole interval from the first due
+time; 3% of the pages gain an article (its page written first) at even spacing through
+it. Lateness: a run's `crawl_runs.started_at` (whole seconds) minus its due time (the
+warm-up run's start plus k intervals). CPU: the daemon's and its children's utime +
+stime + cutime + cstime from /proc (recycled workers included), over the window. RSS:
+the sum of VmRSS of the daemon and its workers, sampled every second; the baseline is
+the same sum while idle before the first due time (workers started, nothing due). CPU
+baseline: the plain-Python floor of bench/checks (urllib GET, lxml, XPath, SQLite
+upsert; unchanged page) measured in the same run on 20 of the same pages, times the
+window's checks per second. The machine is shared: other processes ran beside the bench."""
 
 _SERVER = """
 import sys
@@ -118,6 +123,7 @@ threading.Event().wait()
 class Sample:
     at: float  # wall clock, seconds
     cpu: float  # seconds, daemon + children, reaped ones included
+    own: float  # seconds, the daemon's own (its threads, not its children)
     rss: float  # MiB, daemon + live children
     children: int
 
@@ -147,7 +153,7 @@ class Sampler:
 
 def _tree_sample(pid: int) -> Sample | None:
     pids = [pid, *_children(pid)]
-    cpu = rss = 0.0
+    cpu = rss = own = 0.0
     for number in pids:
         figures = _proc(number)
         if figures is None:
@@ -155,7 +161,8 @@ def _tree_sample(pid: int) -> Sample | None:
                 return None
             continue  # ended between the listing and the read: counted once reaped
         cpu, rss = cpu + figures[0], rss + figures[1]
-    return Sample(time.time(), cpu, rss, len(pids) - 1)
+        own = figures[2] if number == pid else own
+    return Sample(time.time(), cpu, own, rss, len(pids) - 1)
 
 
 def _children(pid: int) -> list[int]:
@@ -169,18 +176,20 @@ def _children(pid: int) -> list[int]:
     return found
 
 
-def _proc(pid: int) -> tuple[float, float] | None:
-    """CPU seconds (own and reaped children's) and RSS (MiB) of a live process."""
+def _proc(pid: int) -> tuple[float, float, float] | None:
+    """CPU seconds (with reaped children's), RSS (MiB) and its own CPU seconds."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         status = Path(f"/proc/{pid}/status").read_text()
     except OSError:
         return None
-    ticks = sum(int(stat[index]) for index in (11, 12, 13, 14))  # utime stime cutime cstime
+    own = int(stat[11]) + int(stat[12])  # utime, stime
+    ticks = own + int(stat[13]) + int(stat[14])  # cutime, cstime: reaped children
     rss = next(
         (int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS")), 0
     )
-    return ticks / os.sysconf("SC_CLK_TCK"), rss / 1024
+    tick = os.sysconf("SC_CLK_TCK")
+    return ticks / tick, rss / 1024, own / tick
 
 
 @dataclass
@@ -437,6 +446,7 @@ def _cost_rows(plan: Plan, measured: Measured, floor: float, warm: WarmUp) -> li
     idle_from = measured.daemon_start + min(20.0, (start - measured.daemon_start) / 2)
     idle = [s for s in measured.samples if idle_from <= s.at < start - 1]
     cpu, idle_cpu = _cpu_percent(window), _cpu_percent(idle)
+    own = _cpu_percent(window, own=True)
     peak = max((s.rss for s in window), default=0.0)
     mean = sum(s.rss for s in window) / max(len(window), 1)
     idle_rss = sum(s.rss for s in idle) / max(len(idle), 1)
@@ -446,7 +456,8 @@ def _cost_rows(plan: Plan, measured: Measured, floor: float, warm: WarmUp) -> li
     return [
         Row("CPU, daemon + workers, average over the window",
             f"floor {floor * 1000:.1f} ms × {per_second:.2f} checks/s = {floor_cpu:.2f}% of a core",
-            f"{cpu:.2f}% of a core (idle before it: {idle_cpu:.2f}%)",
+            f"{cpu:.2f}% of a core (daemon {own:.2f}%, workers {cpu - own:.2f}%;"
+            f" idle before it {idle_cpu:.2f}%)",
             cpu / floor_cpu if floor_cpu else 0.0, f"≤ {CPU_TARGET:g}% of a core",
             cpu <= CPU_TARGET),
         Row("RSS, daemon + workers (sum of VmRSS, every second)",
@@ -460,7 +471,10 @@ def _cost_rows(plan: Plan, measured: Measured, floor: float, warm: WarmUp) -> li
     ]  # fmt: skip
 
 
-def _cpu_percent(samples: list[Sample]) -> float:
+def _cpu_percent(samples: list[Sample], own: bool = False) -> float:
+    """Percent of one core between the first and last sample (``own``: the daemon's own)."""
     if len(samples) < 2:
         return 0.0
-    return (samples[-1].cpu - samples[0].cpu) / (samples[-1].at - samples[0].at) * 100
+    first, last = samples[0], samples[-1]
+    spent = last.own - first.own if own else last.cpu - first.cpu
+    return spent / (last.at - first.at) * 100
