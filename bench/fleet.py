@@ -87,15 +87,16 @@ after that run. The batch opens every topic's run within a second or two, so (wi
 `jitter`) all 1,000 checks fall due together once an interval, as they would for 1,000
 topics added to a config at once: the lateness is that of a burst drained by two crawl
 slots, the worst case for the target. Window: one whole interval from the first due
-time; 3% of the pages gain an article (its page written first) at even spacing through
-it. Lateness: a run's `crawl_runs.started_at` (whole seconds) minus its due time (the
-warm-up run's start plus k intervals). CPU: the daemon's and its children's utime +
-stime + cutime + cstime from /proc (recycled workers included), over the window. RSS:
-the sum of VmRSS of the daemon and its workers, sampled every second; the baseline is
-the same sum while idle before the first due time (workers started, nothing due). CPU
-baseline: the plain-Python floor of bench/checks (urllib GET, lxml, XPath, SQLite
-upsert; unchanged page) measured in the same run on 20 of the same pages, times the
-window's checks per second. The machine is shared: other processes ran beside the bench."""
+time; before each of its due times, 3% of the pages gain an article (its page written
+first), at even spacing through the second half of the interval before it. Lateness: a
+run's `crawl_runs.started_at` (whole seconds) minus its due time (the warm-up run's
+start plus k intervals). CPU: the daemon's and its children's utime + stime + cutime +
+cstime from /proc (recycled workers included), over the window. RSS: the sum of VmRSS of
+the daemon and its workers, sampled every second; the baseline is the same sum while
+idle before the first due time (workers started, nothing due). CPU baseline: the
+plain-Python floor of bench/checks (urllib GET, lxml, XPath, SQLite upsert; unchanged
+page) measured in the same run on 20 of the same pages, times the window's checks per
+second. The machine is shared: other processes ran beside the bench."""
 
 _SERVER = """
 import sys
@@ -358,10 +359,8 @@ def _measure(folder: Path, config: Path, fleet: Fleet, plan: Plan) -> Measured:
     db_path = folder / "fleet.db"
     start, end, dues = _dues(_first_runs(db_path), plan)
     due_count = sum(len(times) for times in dues.values())
-    changes = round(plan.changed_share * plan.topics * plan.intervals)
-    spacing = plan.interval * plan.intervals / changes
-    names = list(fleet.topics)  # 37 is prime to the topic counts: distinct topics
-    planned = [(start + (n + 0.5) * spacing, names[(n * 37) % len(names)]) for n in range(changes)]
+    planned = _changes(list(fleet.topics), start, plan)
+    changes = len(planned)
     published: list[tuple[float, str]] = []
     daemon_start = time.time()
     with (folder / "daemon.log").open("w") as daemon_log:
@@ -393,6 +392,20 @@ def _measure(folder: Path, config: Path, fleet: Fleet, plan: Plan) -> Measured:
         daemon_start, (start, end), dues, _scheduled(db_path), sampler.samples, published,
         int(missed[0]),
     )  # fmt: skip
+
+
+def _changes(names: list[str], start: float, plan: Plan) -> list[tuple[float, str]]:
+    """When each page changes, and which: in the second half of the interval before each
+    of the window's due times (the checks come as one burst), so each check can see it."""
+    each = round(plan.changed_share * plan.topics)
+    planned = []
+    for interval in range(plan.intervals):
+        begin = start + (interval - 0.5) * plan.interval
+        for number in range(each):
+            at = begin + (number + 0.5) / each * 0.4 * plan.interval
+            count = interval * each + number  # 37 is prime to the topic counts: distinct
+            planned.append((at, names[(count * 37) % len(names)]))
+    return planned
 
 
 def _all_ran(runs: dict[str, list[tuple[float, str, int]]], dues: dict[str, list[float]]) -> bool:
