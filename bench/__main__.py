@@ -18,6 +18,7 @@ BENCHMARKS = {
     "ingest": ("bench.ingest", "Archive writes: new items and unchanged re-sightings"),
     "search": ("bench.search", "Search and changes on a year-sized archive"),
     "soak": ("bench.soak", "Daemon soak"),
+    "fleet": ("bench.fleet", "1,000 topics every 15 minutes"),
     "sigkill": ("bench.sigkill", "SIGKILL during the archive write"),
     "cluster": ("bench.cluster", "Scale-out: runs dispatched to two Scrapyd nodes"),
 }

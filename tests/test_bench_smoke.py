@@ -47,3 +47,11 @@ def test_quick_soak_kills_a_worker_mid_crawl_and_loses_no_run():
                 "| runs without an outcome after the stop |"):  # fmt: skip
         (line,) = [line for line in lines if line.startswith(row)]
         assert line.endswith("| yes |"), line
+
+
+def test_quick_fleet_bench_runs_the_daemon_against_the_site():
+    out = quick_bench("fleet")
+    assert "## 1,000 topics every 15 minutes" in out
+    assert "| run start after its due time, 80 runs due (40 topics every 15 s, 8 hosts) |" in out
+    assert "| runs started vs due (" in out and "| 80 due |" in out
+    assert "| ≤ 10% of a core |" in out and "| ≤ 400 MiB |" in out
