@@ -220,3 +220,35 @@ def test_a_recycling_worker_is_replaced_without_losing_a_run(site, db, tmp_path)
     assert {r["status"] for r in done} == {"ok"}
     assert len({r["pid"] for r in done}) >= 2  # a worker ran at most two runs
     assert "recycles after 2 run(s)" in daemon.output
+
+
+def test_workers_that_die_at_start_are_restarted_ever_more_slowly(site, db, tmp_path):
+    """A setting that passes the daemon's checks but kills every worker as Scrapy starts
+    (here a log file in a missing folder): the pool must not restart workers in a loop
+    burning a core. From the second death in a row each start waits twice as long, the
+    log says why once per death, and checks fail with that reason instead of queueing."""
+    config = write_config(
+        tmp_path / "tw.toml",
+        db,
+        topics(site, "nato"),
+        defaults={"every": "1s"},
+        settings={"TOPICWATCH_ENRICH": "false", "LOG_FILE": str(tmp_path / "missing" / "w.log")},
+        crawl_workers=2,
+    )
+    with Daemon(config) as daemon:
+        daemon.wait_for_output("in a row; next start in 1s", DEADLINE)
+        starts_then = daemon.output.count(" started (")
+        daemon.wait_for_output("in a row; next start in 8s", DEADLINE)
+        # 1 s + 2 s + 4 s of waiting: at most one start per wait per worker slot.
+        assert daemon.output.count(" started (") - starts_then <= 6, daemon.output
+        lines = daemon.output.splitlines()
+        assert daemon.stop(timeout=60) == 0, daemon.output
+    workers = [int(line.split("pid ")[1].split()[0]) for line in lines if " started (" in line]
+    assert not any(pid_alive(pid) for pid in workers)
+    assert any(
+        "crawl workers die at start (exit status 1: FileNotFoundError" in line for line in lines
+    ), daemon.output
+    ended = [line for line in lines if "ended (exit status 1" in line]
+    assert ended and all("FileNotFoundError" in line for line in ended), daemon.output
+    assert runs(db, status="running") == [], (runs(db), daemon.output)
+    assert all(r["status"] == "failed" and "FileNotFoundError" in r["error"] for r in runs(db))

@@ -42,6 +42,10 @@ from topicwatch.daemon.crawl_processes import signal_processes, wait_empty
 # records a timed-out run itself, which on a loaded machine can take a few seconds.
 ANSWER_MARGIN = 15.0
 KILL_GRACE = 5.0  # seconds from SIGTERM (runs recorded aborted) to SIGKILL
+# A worker that dies before saying a word (a setting that fails only inside Scrapy, a
+# broken install) would die again at once: after two in a row the next start waits 1 s,
+# doubling up to this, instead of a restart loop that burns a core and floods the log.
+MAX_START_DELAY = 60.0
 # Refusals that mean "not this worker, not now": the order goes to another one.
 _PASSING_REFUSALS = ("recycling", "no more input")
 
@@ -80,6 +84,7 @@ class _Worker:
         self.draining = False  # recycling, or its input closed: takes no more orders
         self.stderr: deque[str] = deque(maxlen=20)
         self.killed_for = ""  # why the pool killed it, for its orders' errors
+        self.answered = False  # said a protocol line: it started, whatever happens next
 
     def topics(self) -> list[str]:
         return sorted(p.topic for p in self.pending.values())
@@ -100,6 +105,10 @@ class Pool:
         self._changed = threading.Condition()
         self._closed = False
         self._ids = itertools.count(1)
+        self._failed_starts = 0  # workers in a row that died before answering anything
+        self._start_at = 0.0  # monotonic time before which no worker is started
+        self._start_error = ""  # why the last of them died
+        self._timer: threading.Timer | None = None
 
     # ---------------------------------------------------------------- workers
 
@@ -109,7 +118,15 @@ class Pool:
             self._fill()
 
     def _fill(self) -> None:
-        """Start workers until ``size`` take orders (holding the lock)."""
+        """Start workers until ``size`` take orders (holding the lock); while workers keep
+        dying at start, not before :attr:`_start_at` (a timer fills the pool then)."""
+        wait = self._start_at - time.monotonic()
+        if wait > 0:
+            if self._timer is None and not self._closed:
+                self._timer = threading.Timer(wait, self._refill)
+                self._timer.daemon = True
+                self._timer.start()
+            return
         while not self._closed and len(self._taking()) < self.size:
             try:
                 worker = self._spawn()
@@ -118,6 +135,12 @@ class Pool:
                 return
             self._workers.append(worker)
             log.info("crawl worker pid %d started (%s)", worker.pid, self.describe_locked())
+
+    def _refill(self) -> None:
+        with self._changed:
+            self._timer = None
+            self._fill()
+            self._changed.notify_all()
 
     def _spawn(self) -> _Worker:
         process = subprocess.Popen(
@@ -156,6 +179,8 @@ class Pool:
 
     def _take_line(self, worker: _Worker, line: dict[str, Any]) -> None:
         with self._changed:
+            worker.answered = True
+            self._failed_starts = 0
             if line.get("event") == "recycle":
                 worker.draining = True
                 log.info(
@@ -186,11 +211,27 @@ class Pool:
             lost = len(worker.pending)
             worker.pending.clear()
             level = logging.INFO if code == 0 and not lost else logging.WARNING
+            why = f": {worker.last_error_line()}" if code and worker.last_error_line() else ""
             log.log(
-                level, "crawl worker pid %d ended (%s, %d order(s) lost)", worker.pid, how, lost
-            )
+                level,
+                "crawl worker pid %d ended (%s, %d order(s) lost)%s", worker.pid, how, lost, why,
+            )  # fmt: skip
+            if code and not worker.answered and not worker.killed_for:
+                self._start_failed(how + why)
             self._fill()
             self._changed.notify_all()
+
+    def _start_failed(self, why: str) -> None:
+        """One more worker died before answering: past the second, delay the next start."""
+        self._failed_starts += 1
+        self._start_error = f"crawl workers die at start ({why})"
+        if self._failed_starts < 2:
+            return
+        delay = min(MAX_START_DELAY, 2.0 ** (self._failed_starts - 2))
+        self._start_at = time.monotonic() + delay
+        log.error(
+            "%s: %d in a row; next start in %gs", self._start_error, self._failed_starts, delay
+        )
 
     def _drain_stderr(self, worker: _Worker) -> None:
         """Keep the worker's last log lines (Scrapy's), quoted when it dies."""
@@ -216,6 +257,8 @@ class Pool:
             placed = self._place(order)
             if placed is None:
                 return None
+            if isinstance(placed, str):
+                return OrderResult(None, None, placed, False, time.monotonic() - started)
             worker, number, pending = placed
             if on_start is not None:
                 on_start(worker.pid)
@@ -229,13 +272,17 @@ class Pool:
         duration = time.monotonic() - started
         return OrderResult(None, None, "no crawl worker took the order", False, duration)
 
-    def _place(self, order: dict[str, Any]) -> tuple[_Worker, int, _Pending] | None:
+    def _place(self, order: dict[str, Any]) -> tuple[_Worker, int, _Pending] | str | None:
+        """The worker, order number and pending answer of the order as sent; the reason
+        when workers keep dying at start (the order fails at once, not in a queue)."""
         with self._changed:
             while True:
                 if self._closed:
                     return None
                 self._fill()
                 taking = self._taking()
+                if not taking and self._start_at > time.monotonic():
+                    return self._start_error
                 if not taking:
                     # None could start (fork failed): wait a moment for one, or shutdown.
                     self._changed.wait(1.0)
@@ -286,6 +333,8 @@ class Pool:
         flight and exits (0)."""
         with self._changed:
             self._closed = True
+            if self._timer is not None:
+                self._timer.cancel()
             workers = list(self._workers)
             for worker in workers:
                 worker.draining = True
