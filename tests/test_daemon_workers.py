@@ -12,6 +12,7 @@ import contextlib
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -20,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import child_env
+from conftest import child_env, rows
 from daemon_helpers import Daemon, runs, wait_until, write_config
 from fault_site import FaultSite
 from fixture_site import make_articles
@@ -252,3 +253,38 @@ def test_workers_that_die_at_start_are_restarted_ever_more_slowly(site, db, tmp_
     assert ended and all("FileNotFoundError" in line for line in ended), daemon.output
     assert runs(db, status="running") == [], (runs(db), daemon.output)
     assert all(r["status"] == "failed" and "FileNotFoundError" in r["error"] for r in runs(db))
+
+
+@pytest.mark.parametrize("how", ["deleted", "replaced"])
+def test_an_archive_deleted_or_replaced_under_the_daemon_stops_it(site, db, tmp_path, how):
+    """The daemon and its warm workers keep connections on the file they opened: after it
+    is deleted or replaced (a restore from backup), their writes would go to a file no one
+    sees, and the daemon would record each outcome as a false crash in a new, empty
+    archive. It stops instead, with one line saying why and exit status 2, and writes
+    nothing to whatever is at the path now."""
+    config = pool_config(tmp_path, db, topics(site, "nato", "uk"))
+    with Daemon(config) as daemon:
+        wait_until(lambda: len(runs(db, status="ok")) >= 4, DEADLINE, "4 ok runs")
+        workers = {r["pid"] for r in runs(db)}
+        kept: list[tuple[Any, ...]] = []
+        if how == "deleted":
+            for path in db.parent.glob(db.name + "*"):
+                if path.is_file():
+                    path.unlink()
+        else:
+            copy = db.with_name("copy.db")
+            with sqlite3.connect(db) as source, sqlite3.connect(copy) as target:
+                source.backup(target)
+            source.close()
+            target.close()
+            kept = rows(copy, "select * from crawl_runs order by id")
+            copy.replace(db)
+        assert daemon.wait(timeout=60) == 2, daemon.output
+    assert f"archive: {db} was deleted or replaced while the daemon ran: stopping" in (
+        daemon.output
+    )
+    assert not any(pid_alive(pid) for pid in workers)
+    if how == "deleted":
+        assert not db.exists(), "an empty archive was made in its place"
+    else:
+        assert rows(db, "select * from crawl_runs order by id") == kept

@@ -183,9 +183,11 @@ class Pool:
             self._failed_starts = 0
             if line.get("event") == "recycle":
                 worker.draining = True
+                why = f" ({line['why']})" if line.get("why") else ""
                 log.info(
-                    "crawl worker pid %d recycles after %s run(s)", worker.pid, line.get("runs")
-                )
+                    "crawl worker pid %d recycles after %s run(s)%s",
+                    worker.pid, line.get("runs"), why,
+                )  # fmt: skip
                 self._fill()
                 return
             pending = worker.pending.pop(line.get("order"), None)  # type: ignore[arg-type]
