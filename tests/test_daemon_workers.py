@@ -288,3 +288,32 @@ def test_an_archive_deleted_or_replaced_under_the_daemon_stops_it(site, db, tmp_
         assert not db.exists(), "an empty archive was made in its place"
     else:
         assert rows(db, "select * from crawl_runs order by id") == kept
+
+
+def test_bytes_that_are_not_utf8_on_a_workers_stderr_do_not_wedge_it(site, db, tmp_path):
+    """A native library in the worker writes raw bytes to fd 2 (or fd 1, which points
+    there): the daemon's reader of the worker's log must read on, or the worker blocks on
+    its next log line once the pipe is full and every run on it hangs. Scrapy logs at
+    DEBUG here, so a pipe left unread fills within the first run."""
+    hooks = tmp_path / "hooks"
+    hooks.mkdir()
+    (hooks / "sitecustomize.py").write_text(
+        "import os, sys\n"
+        "if 'topicwatch.crawler.worker' in sys.orig_argv:\n"
+        "    os.write(2, b'a native library says \\xff\\xfe\\n' + b'no newline ' * 2000)\n",
+        encoding="utf-8",
+    )
+    config = write_config(
+        tmp_path / "tw.toml",
+        db,
+        topics(site, "nato"),
+        defaults={"every": "1s"},
+        settings={"TOPICWATCH_ENRICH": "false", "LOG_LEVEL": "DEBUG"},
+        crawl_workers=1,
+    )
+    env = {"PYTHONPATH": os.pathsep.join([str(hooks), child_env().get("PYTHONPATH", "")])}
+    with Daemon(config, env=env) as daemon:
+        wait_until(lambda: len(scheduled_ok(db, "nato")) >= 3, DEADLINE, "3 scheduled runs")
+        assert daemon.stop(timeout=60) == 0, daemon.output
+    assert "Traceback" not in daemon.output, daemon.output
+    assert {r["status"] for r in runs(db)} == {"ok"}, runs(db)

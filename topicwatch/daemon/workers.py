@@ -46,6 +46,7 @@ KILL_GRACE = 5.0  # seconds from SIGTERM (runs recorded aborted) to SIGKILL
 # broken install) would die again at once: after two in a row the next start waits 1 s,
 # doubling up to this, instead of a restart loop that burns a core and floods the log.
 MAX_START_DELAY = 60.0
+STDERR_PIECE = 8192  # characters of a worker's log line kept at most (last 20 kept)
 # Refusals that mean "not this worker, not now": the order goes to another one.
 _PASSING_REFUSALS = ("recycling", "no more input")
 
@@ -150,6 +151,10 @@ class Pool:
             stderr=subprocess.PIPE,
             text=True,
             encoding="utf-8",
+            # Bytes that are not UTF-8 (a native library writing to fd 1 or 2) must not end
+            # a reader thread: a worker whose stderr is no longer read blocks on its next
+            # log line, every run on it hangs, and so does its replacement.
+            errors="replace",
             start_new_session=True,  # a Ctrl-C reaches the daemon only, which decides
         )
         worker = _Worker(process, self.clock())
@@ -237,8 +242,11 @@ class Pool:
 
     def _drain_stderr(self, worker: _Worker) -> None:
         """Keep the worker's last log lines (Scrapy's), quoted when it dies."""
-        assert worker.process.stderr is not None
-        for text in worker.process.stderr:
+        stream = worker.process.stderr
+        assert stream is not None
+        # In pieces of at most STDERR_PIECE characters: a line that never ends (no newline)
+        # must not grow in the daemon's memory.
+        for text in iter(lambda: stream.readline(STDERR_PIECE), ""):
             worker.stderr.append(text.rstrip("\n"))
 
     # ---------------------------------------------------------------- orders
