@@ -317,3 +317,34 @@ def test_bytes_that_are_not_utf8_on_a_workers_stderr_do_not_wedge_it(site, db, t
         assert daemon.stop(timeout=60) == 0, daemon.output
     assert "Traceback" not in daemon.output, daemon.output
     assert {r["status"] for r in runs(db)} == {"ok"}, runs(db)
+
+
+def test_a_second_signal_stops_workers_at_once_without_calling_them_broken(site, db, tmp_path):
+    """SIGINT twice (an impatient Ctrl-C) with a run held in flight: the workers are
+    signalled at once, the run is on record aborted, no worker is left, exit status 0,
+    and workers the pool itself stopped are not taken for workers dying at start (neither
+    has answered anything: one is idle, the other's download outlasts SIGTERM's 5 s)."""
+    config = write_config(
+        tmp_path / "tw.toml",
+        db,
+        topics(site, "nato"),
+        defaults={"every": "1s"},
+        settings={"TOPICWATCH_ENRICH": "false", "DOWNLOAD_TIMEOUT": "120"},
+        crawl_workers=2,
+        shutdown_grace="60s",
+    )
+    site.hold(NATO)
+    with Daemon(config) as daemon:
+        (held,) = wait_until(lambda: runs(db, "nato", "running"), DEADLINE, "nato in flight")
+        daemon.process.send_signal(signal.SIGINT)
+        daemon.wait_for_output("stopping: waiting up to 60s", 60)
+        daemon.process.send_signal(signal.SIGINT)
+        assert daemon.wait(timeout=60) == 0, daemon.output
+    site.release()
+    workers = [
+        int(line.split("pid ")[1].split()[0]) for line in daemon.lines if " started (" in line
+    ]
+    assert not any(pid_alive(pid) for pid in workers)
+    stopped = next(r for r in runs(db, "nato") if r["id"] == held["id"])
+    assert (stopped["status"], stopped["reason"]) == ("aborted", "shutdown"), stopped
+    assert "die at start" not in daemon.output, daemon.output

@@ -42,9 +42,10 @@ from topicwatch.daemon.crawl_processes import signal_processes, wait_empty
 # records a timed-out run itself, which on a loaded machine can take a few seconds.
 ANSWER_MARGIN = 15.0
 KILL_GRACE = 5.0  # seconds from SIGTERM (runs recorded aborted) to SIGKILL
-# A worker that dies before saying a word (a setting that fails only inside Scrapy, a
-# broken install) would die again at once: after two in a row the next start waits 1 s,
-# doubling up to this, instead of a restart loop that burns a core and floods the log.
+# A worker that exits with a failure before saying a word (a setting that fails only
+# inside Scrapy, a broken install) would die again at once: after two in a row the next
+# start waits 1 s, doubling up to this, instead of a restart loop that burns a core and
+# floods the log. Workers ended by a signal (killed, or stopped at shutdown) do not count.
 MAX_START_DELAY = 60.0
 STDERR_PIECE = 8192  # characters of a worker's log line kept at most (last 20 kept)
 # Refusals that mean "not this worker, not now": the order goes to another one.
@@ -223,8 +224,8 @@ class Pool:
                 level,
                 "crawl worker pid %d ended (%s, %d order(s) lost)%s", worker.pid, how, lost, why,
             )  # fmt: skip
-            if code and not worker.answered and not worker.killed_for:
-                self._start_failed(how + why)
+            if code > 0 and not worker.answered and not self._closed:
+                self._start_failed(how + why)  # it failed by itself, not by a signal
             self._fill()
             self._changed.notify_all()
 
