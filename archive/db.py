@@ -60,6 +60,17 @@ def open_archive(
         raise explain(path, error) from error
 
 
+def file_identity(path: str | os.PathLike[str]) -> tuple[int, int] | None:
+    """Which file ``path`` names now (device, inode), None if none: a long-lived process
+    compares it with the one it opened, since a connection stays on a file deleted or
+    replaced under it, and what it writes there afterwards is lost with that file."""
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    return (info.st_dev, info.st_ino)
+
+
 def check_archive(path: str | os.PathLike[str]) -> None:
     """Refuse now, writing nothing, a file a writer would refuse (not ours, newer, unreadable).
 

@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import logging
 import os
+import sqlite3
 from contextlib import ExitStack
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import sqlite_utils
@@ -31,6 +33,7 @@ from topicwatch.archive.aliases import canonical_urls
 from topicwatch.archive.changes import Sighting, continuity, dedupe, vanished_items
 from topicwatch.archive.crawl_memory import previous_listing, topic_id_of, topic_memory
 from topicwatch.archive.daemon_state import pid_alive
+from topicwatch.archive.diagnose import explain
 from topicwatch.archive.enrichment import needing_articles, pending_urls
 from topicwatch.archive.layout_guard import confirmed
 from topicwatch.archive.runs import begin_run, recover_stale_runs, topic_name_for
@@ -116,8 +119,22 @@ class ArchiveRuns:
         try:
             resources.enter_context(topic_lock(self.db_path, order.url, wait=self.lock_wait))
             db = self.archive()
-        except (TopicBusy, ArchiveError) as error:
+            now = datetime.now(UTC)
+            recover_stale_runs(db, now, is_alive=pid_alive)
+            run_id = begin_run(
+                db,
+                topic=order.topic or topic_name_for(order.url),
+                url=order.url,
+                trigger=order.trigger or self.trigger,
+                started_at=now,
+                pid=os.getpid(),
+            )
+        except (TopicBusy, ArchiveError, sqlite3.Error) as error:
+            # The lock goes too: kept by a warm worker whose run never began, it made the
+            # topic "busy" (held by the worker itself) for every order until it recycled.
             resources.close()
+            if isinstance(error, sqlite3.Error):  # e.g. another writer held it past 30 s
+                error = explain(Path(self.db_path), error)
             kind = "busy" if isinstance(error, TopicBusy) else "archive_error"
             self.crawler.stats.set_value(f"archive/{kind}", str(error))
             # topicwatch crawl reports it in one line; log it for `scrapy crawl` users.
@@ -126,16 +143,6 @@ class ArchiveRuns:
                 run_refused, order=order, kind=kind, error=str(error)
             )
             return None
-        now = datetime.now(UTC)
-        recover_stale_runs(db, now, is_alive=pid_alive)
-        run_id = begin_run(
-            db,
-            topic=order.topic or topic_name_for(order.url),
-            url=order.url,
-            trigger=order.trigger or self.trigger,
-            started_at=now,
-            pid=os.getpid(),
-        )
         run = TopicRun(run_id, order, ArchiveMemory(db, order.url, self.enrich_max))
         self.runs[run_id] = run
         self.databases[run_id] = db

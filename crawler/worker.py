@@ -19,7 +19,9 @@ on record — ``{"order": 7, "run_id": 12, "status": "ok", "reason": null, …co
 ``refused`` (a bad order, or the worker is recycling or ending). After
 ``TOPICWATCH_WORKER_MAX_RUNS`` runs or with its memory over ``TOPICWATCH_WORKER_MAX_RSS_MB``
 the worker says ``{"event": "recycle"}``, refuses new orders and exits once its runs in
-flight are on record. End of input drains the same way (exit 0). SIGTERM stops at once:
+flight are on record; so it does, with ``"why": "archive replaced"``, when the ``--db``
+path no longer names the file it opened (deleted or replaced: its runs would be lost with
+the old file). End of input drains the same way (exit 0). SIGTERM stops at once:
 runs in flight are recorded ``aborted`` (reason ``shutdown``) and reported. stdout carries
 protocol lines only: the process's own fd 1 is pointed at stderr, where Scrapy logs.
 """
@@ -44,6 +46,7 @@ from scrapy.utils.defer import deferred_from_coro
 
 from topicwatch.archive import ArchiveError
 from topicwatch.archive.crawl_memory import run_row
+from topicwatch.archive.db import file_identity
 from topicwatch.crawler.extensions import ArchiveRuns
 from topicwatch.crawler.orders import OrderError, order_id_of, parse_order, read_lines
 from topicwatch.crawler.run import EXIT_OK, EXIT_USAGE, crawl_settings, describe
@@ -83,6 +86,7 @@ class WarmWorker:
         self.crawler = crawler
         self.out = out
         self.db_path = db_path
+        self.archive_file = file_identity(db_path)  # the file its connections are on
         self.default_timeout = settings.getfloat("TOPICWATCH_RUN_TIMEOUT", 600.0)
         self.max_runs = settings.getint("TOPICWATCH_WORKER_MAX_RUNS", 10_000)
         self.max_rss_mb = settings.getfloat("TOPICWATCH_WORKER_MAX_RSS_MB", 512.0)
@@ -123,6 +127,12 @@ class WarmWorker:
         except OrderError as error:
             self.say({"order": order_id_of(line), "status": "refused", "error": str(error)})
             return
+        if not self.refusing and file_identity(self.db_path) != self.archive_file:
+            # Deleted or replaced under the worker: its runs would go to the old file and
+            # be lost with it. A new worker opens what the path names now.
+            self.refusing = "recycling"
+            self.say({"event": "recycle", "runs": self.runs_done, "why": "archive replaced"})
+            self._close_when_drained()
         if self.refusing:
             self.say({"order": order_id, "status": "refused", "error": self.refusing})
             return

@@ -12,6 +12,7 @@ import contextlib
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -20,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import child_env
+from conftest import child_env, rows
 from daemon_helpers import Daemon, runs, wait_until, write_config
 from fault_site import FaultSite
 from fixture_site import make_articles
@@ -220,3 +221,130 @@ def test_a_recycling_worker_is_replaced_without_losing_a_run(site, db, tmp_path)
     assert {r["status"] for r in done} == {"ok"}
     assert len({r["pid"] for r in done}) >= 2  # a worker ran at most two runs
     assert "recycles after 2 run(s)" in daemon.output
+
+
+def test_workers_that_die_at_start_are_restarted_ever_more_slowly(site, db, tmp_path):
+    """A setting that passes the daemon's checks but kills every worker as Scrapy starts
+    (here a log file in a missing folder): the pool must not restart workers in a loop
+    burning a core. From the second death in a row each start waits twice as long, the
+    log says why once per death, and checks fail with that reason instead of queueing."""
+    config = write_config(
+        tmp_path / "tw.toml",
+        db,
+        topics(site, "nato"),
+        defaults={"every": "1s"},
+        settings={"TOPICWATCH_ENRICH": "false", "LOG_FILE": str(tmp_path / "missing" / "w.log")},
+        crawl_workers=2,
+    )
+    with Daemon(config) as daemon:
+        daemon.wait_for_output("in a row; next start in 1s", DEADLINE)
+        starts_then = daemon.output.count(" started (")
+        daemon.wait_for_output("in a row; next start in 8s", DEADLINE)
+        # 1 s + 2 s + 4 s of waiting: at most one start per wait per worker slot.
+        assert daemon.output.count(" started (") - starts_then <= 6, daemon.output
+        lines = daemon.output.splitlines()
+        assert daemon.stop(timeout=60) == 0, daemon.output
+    workers = [int(line.split("pid ")[1].split()[0]) for line in lines if " started (" in line]
+    assert not any(pid_alive(pid) for pid in workers)
+    assert any(
+        "crawl workers die at start (exit status 1: FileNotFoundError" in line for line in lines
+    ), daemon.output
+    ended = [line for line in lines if "ended (exit status 1" in line]
+    assert ended and all("FileNotFoundError" in line for line in ended), daemon.output
+    assert runs(db, status="running") == [], (runs(db), daemon.output)
+    assert all(r["status"] == "failed" and "FileNotFoundError" in r["error"] for r in runs(db))
+
+
+@pytest.mark.parametrize("how", ["deleted", "replaced"])
+def test_an_archive_deleted_or_replaced_under_the_daemon_stops_it(site, db, tmp_path, how):
+    """The daemon and its warm workers keep connections on the file they opened: after it
+    is deleted or replaced (a restore from backup), their writes would go to a file no one
+    sees, and the daemon would record each outcome as a false crash in a new, empty
+    archive. It stops instead, with one line saying why and exit status 2, and writes
+    nothing to whatever is at the path now."""
+    config = pool_config(tmp_path, db, topics(site, "nato", "uk"))
+    with Daemon(config) as daemon:
+        wait_until(lambda: len(runs(db, status="ok")) >= 4, DEADLINE, "4 ok runs")
+        workers = {r["pid"] for r in runs(db)}
+        kept: list[tuple[Any, ...]] = []
+        if how == "deleted":
+            for path in db.parent.glob(db.name + "*"):
+                if path.is_file():
+                    path.unlink()
+        else:
+            copy = db.with_name("copy.db")
+            with sqlite3.connect(db) as source, sqlite3.connect(copy) as target:
+                source.backup(target)
+            source.close()
+            target.close()
+            kept = rows(copy, "select * from crawl_runs order by id")
+            copy.replace(db)
+        assert daemon.wait(timeout=60) == 2, daemon.output
+    assert f"archive: {db} was deleted or replaced while the daemon ran: stopping" in (
+        daemon.output
+    )
+    assert not any(pid_alive(pid) for pid in workers)
+    if how == "deleted":
+        assert not db.exists(), "an empty archive was made in its place"
+    else:
+        assert rows(db, "select * from crawl_runs order by id") == kept
+
+
+def test_bytes_that_are_not_utf8_on_a_workers_stderr_do_not_wedge_it(site, db, tmp_path):
+    """A native library in the worker writes raw bytes to fd 2 (or fd 1, which points
+    there): the daemon's reader of the worker's log must read on, or the worker blocks on
+    its next log line once the pipe is full and every run on it hangs. Scrapy logs at
+    DEBUG here, so a pipe left unread fills within the first run."""
+    hooks = tmp_path / "hooks"
+    hooks.mkdir()
+    (hooks / "sitecustomize.py").write_text(
+        "import os, sys\n"
+        "if 'topicwatch.crawler.worker' in sys.orig_argv:\n"
+        "    os.write(2, b'a native library says \\xff\\xfe\\n' + b'no newline ' * 2000)\n",
+        encoding="utf-8",
+    )
+    config = write_config(
+        tmp_path / "tw.toml",
+        db,
+        topics(site, "nato"),
+        defaults={"every": "1s"},
+        settings={"TOPICWATCH_ENRICH": "false", "LOG_LEVEL": "DEBUG"},
+        crawl_workers=1,
+    )
+    env = {"PYTHONPATH": os.pathsep.join([str(hooks), child_env().get("PYTHONPATH", "")])}
+    with Daemon(config, env=env) as daemon:
+        wait_until(lambda: len(scheduled_ok(db, "nato")) >= 3, DEADLINE, "3 scheduled runs")
+        assert daemon.stop(timeout=60) == 0, daemon.output
+    assert "Traceback" not in daemon.output, daemon.output
+    assert {r["status"] for r in runs(db)} == {"ok"}, runs(db)
+
+
+def test_a_second_signal_stops_workers_at_once_without_calling_them_broken(site, db, tmp_path):
+    """SIGINT twice (an impatient Ctrl-C) with a run held in flight: the workers are
+    signalled at once, the run is on record aborted, no worker is left, exit status 0,
+    and workers the pool itself stopped are not taken for workers dying at start (neither
+    has answered anything: one is idle, the other's download outlasts SIGTERM's 5 s)."""
+    config = write_config(
+        tmp_path / "tw.toml",
+        db,
+        topics(site, "nato"),
+        defaults={"every": "1s"},
+        settings={"TOPICWATCH_ENRICH": "false", "DOWNLOAD_TIMEOUT": "120"},
+        crawl_workers=2,
+        shutdown_grace="60s",
+    )
+    site.hold(NATO)
+    with Daemon(config) as daemon:
+        (held,) = wait_until(lambda: runs(db, "nato", "running"), DEADLINE, "nato in flight")
+        daemon.process.send_signal(signal.SIGINT)
+        daemon.wait_for_output("stopping: waiting up to 60s", 60)
+        daemon.process.send_signal(signal.SIGINT)
+        assert daemon.wait(timeout=60) == 0, daemon.output
+    site.release()
+    workers = [
+        int(line.split("pid ")[1].split()[0]) for line in daemon.lines if " started (" in line
+    ]
+    assert not any(pid_alive(pid) for pid in workers)
+    stopped = next(r for r in runs(db, "nato") if r["id"] == held["id"])
+    assert (stopped["status"], stopped["reason"]) == ("aborted", "shutdown"), stopped
+    assert "die at start" not in daemon.output, daemon.output

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import queue
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -272,3 +273,55 @@ def _wait_for_request(site: FaultSite, path: str) -> None:
     site.after_serving(path, arrived.set)
     if site.hits(path) == 0:
         assert arrived.wait(DEADLINE), f"{path} was never requested"
+
+
+def test_a_worker_whose_archive_is_replaced_recycles_and_writes_nothing_more(site, db):
+    """A connection stays on a file deleted or replaced under it: a run there would be lost
+    with the old file. The worker says so, refuses the order (the pool passes it on to a
+    worker that opens what the path names now) and exits once drained."""
+    with Worker(db) as worker:
+        worker.order(1, site.topic_url("nato"))
+        (first,) = worker.results(1).values()
+        copy = db.with_name("copy.db")
+        with sqlite3.connect(db) as source, sqlite3.connect(copy) as target:
+            source.backup(target)
+        source.close()
+        target.close()
+        copy.replace(db)  # a restore from backup, say
+        kept = rows(db, "select id, status from crawl_runs")
+        worker.order(2, site.topic_url("nato"))
+        recycle, refused = worker.next(), worker.next()
+        assert worker.exit_code() == 0, worker.log()
+    assert first["status"] == "ok"
+    assert recycle == {"event": "recycle", "runs": 1, "why": "archive replaced"}
+    assert refused == {"order": 2, "status": "refused", "error": "recycling"}
+    assert rows(db, "select id, status from crawl_runs") == kept == [(first["run_id"], "ok")]
+
+
+def test_a_run_the_archive_refuses_to_begin_lets_go_of_its_topic_lock(site, db):
+    """Another writer holds the archive past the busy timeout (30 s) as a run begins: the
+    order fails saying so, and the worker lets go of the topic's lock it had taken, or
+    every later order for the topic would be "busy", held by the worker itself."""
+    with Worker(db) as worker:
+        worker.order(1, site.topic_url("nato"))
+        (first,) = worker.results(1).values()
+        other = sqlite3.connect(db, isolation_level=None)
+        try:
+            other.execute("BEGIN IMMEDIATE")
+            worker.order(2, site.topic_url("nato"))
+            (refused,) = worker.results(1).values()
+        finally:
+            other.execute("ROLLBACK")
+            other.close()
+        worker.order(3, site.topic_url("nato"))
+        (after,) = worker.results(1).values()
+        worker.end_input()
+        assert worker.exit_code() == 0, worker.log()
+    assert first["status"] == "ok"
+    assert (refused["order"], refused["status"], refused["reason"]) == (
+        2,
+        "failed",
+        "archive_error",
+    )
+    assert "busy timeout" in refused["error"], refused
+    assert (after["order"], after["status"]) == (3, "ok"), after

@@ -75,6 +75,7 @@ from topicwatch.archive.daemon_state import (
 )
 from topicwatch.archive.daemon_state import beat as write_beat
 from topicwatch.archive.daemon_workers import set_workers
+from topicwatch.archive.db import file_identity
 from topicwatch.archive.durations import format_duration
 from topicwatch.archive.runs import (
     end_run_without_changes,
@@ -208,10 +209,21 @@ class Daemon:
             self._on_submitted, EVENT_JOB_SUBMITTED | EVENT_JOB_MAX_INSTANCES
         )
         self.scheduler.add_listener(self._on_job_error, EVENT_JOB_ERROR)
+        # The archive file the daemon started on (device, inode), once started; see archive().
+        self.archive_file: tuple[int, int] | None = None
+        self.exit_code = EXIT_OK
+        self.replaced_once = threading.Lock()
 
     @contextmanager
     def archive(self) -> Iterator[sqlite_utils.Database]:
-        """A connection for this thread: sqlite3 connections stay in their own thread."""
+        """A connection for this thread: sqlite3 connections stay in their own thread.
+
+        On the file the daemon started on only: one deleted or replaced under it stops the
+        daemon (exit status 2), instead of a new empty archive where topics, their states
+        and runs in flight are unknown and every outcome is recorded as a false crash.
+        """
+        if self._archive_replaced():
+            raise ArchiveError(f"{self.config.db} was deleted or replaced while the daemon ran")
         db = open_archive(self.config.db)
         try:
             yield db
@@ -236,7 +248,24 @@ class Daemon:
         except ArchiveError as error:
             log.error("archive: %s", error)
             return EXIT_USAGE
-        return EXIT_OK
+        return self.exit_code
+
+    def _archive_replaced(self) -> bool:
+        """Whether the archive file is not the one the daemon started on; if so, stop (once,
+        saying why)."""
+        if self.archive_file is None or file_identity(self.config.db) == self.archive_file:
+            return False
+        with self.replaced_once:
+            if self.exit_code != EXIT_OK:
+                return True
+            self.exit_code = EXIT_USAGE
+        log.error(
+            "archive: %s was deleted or replaced while the daemon ran: stopping (start the"
+            " daemon again to use the file now there)",
+            self.config.db,
+        )
+        self.stop_requested.set()
+        return True
 
     def _start(self) -> None:
         now = utcnow()
@@ -257,6 +286,7 @@ class Daemon:
             record_event(db, now, "started", None, f"pid {os.getpid()}, {len(topics)} topics")
             last_ok = {t.name: last_ok_started(db, self.topic_ids[t.url]) for t in topics}
             new_watches = register_watches(db, [w.rule for w in self.config.watches], now)
+        self.archive_file = file_identity(self.config.db)
         for name in new_watches:
             log.info("watch %s registered: it covers changes from now on", name)
         if recovered:
@@ -700,6 +730,8 @@ class Daemon:
     def _housekeeping(self) -> None:
         """The heartbeat: it only writes to the archive and wakes the courier, so nothing a
         topic or a hook does can hold it (a stale beat means the daemon itself is stuck)."""
+        if self._archive_replaced():  # checked every beat, whether or not a topic runs
+            return
         now = utcnow()
         with self.archive() as db:
             write_beat(db, os.getpid(), now)
@@ -889,7 +921,10 @@ class Daemon:
     def _on_job_error(self, event: JobExecutionEvent) -> None:
         """Put a job that raised on record: APScheduler would only log it."""
         detail = f"{type(event.exception).__name__}: {event.exception}"
-        log.error("%s: job failed: %s", event.job_id, detail, exc_info=event.exception)
+        quiet = isinstance(event.exception, ArchiveError)  # its message says it all
+        log.error(
+            "%s: job failed: %s", event.job_id, detail, exc_info=None if quiet else event.exception
+        )
         try:
             with self.archive() as db:
                 record_event(db, utcnow(), "error", event.job_id, detail)

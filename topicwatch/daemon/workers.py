@@ -42,6 +42,12 @@ from topicwatch.daemon.crawl_processes import signal_processes, wait_empty
 # records a timed-out run itself, which on a loaded machine can take a few seconds.
 ANSWER_MARGIN = 15.0
 KILL_GRACE = 5.0  # seconds from SIGTERM (runs recorded aborted) to SIGKILL
+# A worker that exits with a failure before saying a word (a setting that fails only
+# inside Scrapy, a broken install) would die again at once: after two in a row the next
+# start waits 1 s, doubling up to this, instead of a restart loop that burns a core and
+# floods the log. Workers ended by a signal (killed, or stopped at shutdown) do not count.
+MAX_START_DELAY = 60.0
+STDERR_PIECE = 8192  # characters of a worker's log line kept at most (last 20 kept)
 # Refusals that mean "not this worker, not now": the order goes to another one.
 _PASSING_REFUSALS = ("recycling", "no more input")
 
@@ -80,6 +86,7 @@ class _Worker:
         self.draining = False  # recycling, or its input closed: takes no more orders
         self.stderr: deque[str] = deque(maxlen=20)
         self.killed_for = ""  # why the pool killed it, for its orders' errors
+        self.answered = False  # said a protocol line: it started, whatever happens next
 
     def topics(self) -> list[str]:
         return sorted(p.topic for p in self.pending.values())
@@ -100,6 +107,10 @@ class Pool:
         self._changed = threading.Condition()
         self._closed = False
         self._ids = itertools.count(1)
+        self._failed_starts = 0  # workers in a row that died before answering anything
+        self._start_at = 0.0  # monotonic time before which no worker is started
+        self._start_error = ""  # why the last of them died
+        self._timer: threading.Timer | None = None
 
     # ---------------------------------------------------------------- workers
 
@@ -109,7 +120,15 @@ class Pool:
             self._fill()
 
     def _fill(self) -> None:
-        """Start workers until ``size`` take orders (holding the lock)."""
+        """Start workers until ``size`` take orders (holding the lock); while workers keep
+        dying at start, not before :attr:`_start_at` (a timer fills the pool then)."""
+        wait = self._start_at - time.monotonic()
+        if wait > 0:
+            if self._timer is None and not self._closed:
+                self._timer = threading.Timer(wait, self._refill)
+                self._timer.daemon = True
+                self._timer.start()
+            return
         while not self._closed and len(self._taking()) < self.size:
             try:
                 worker = self._spawn()
@@ -119,6 +138,12 @@ class Pool:
             self._workers.append(worker)
             log.info("crawl worker pid %d started (%s)", worker.pid, self.describe_locked())
 
+    def _refill(self) -> None:
+        with self._changed:
+            self._timer = None
+            self._fill()
+            self._changed.notify_all()
+
     def _spawn(self) -> _Worker:
         process = subprocess.Popen(
             self.command,
@@ -127,6 +152,10 @@ class Pool:
             stderr=subprocess.PIPE,
             text=True,
             encoding="utf-8",
+            # Bytes that are not UTF-8 (a native library writing to fd 1 or 2) must not end
+            # a reader thread: a worker whose stderr is no longer read blocks on its next
+            # log line, every run on it hangs, and so does its replacement.
+            errors="replace",
             start_new_session=True,  # a Ctrl-C reaches the daemon only, which decides
         )
         worker = _Worker(process, self.clock())
@@ -156,11 +185,15 @@ class Pool:
 
     def _take_line(self, worker: _Worker, line: dict[str, Any]) -> None:
         with self._changed:
+            worker.answered = True
+            self._failed_starts = 0
             if line.get("event") == "recycle":
                 worker.draining = True
+                why = f" ({line['why']})" if line.get("why") else ""
                 log.info(
-                    "crawl worker pid %d recycles after %s run(s)", worker.pid, line.get("runs")
-                )
+                    "crawl worker pid %d recycles after %s run(s)%s",
+                    worker.pid, line.get("runs"), why,
+                )  # fmt: skip
                 self._fill()
                 return
             pending = worker.pending.pop(line.get("order"), None)  # type: ignore[arg-type]
@@ -186,16 +219,35 @@ class Pool:
             lost = len(worker.pending)
             worker.pending.clear()
             level = logging.INFO if code == 0 and not lost else logging.WARNING
+            why = f": {worker.last_error_line()}" if code and worker.last_error_line() else ""
             log.log(
-                level, "crawl worker pid %d ended (%s, %d order(s) lost)", worker.pid, how, lost
-            )
+                level,
+                "crawl worker pid %d ended (%s, %d order(s) lost)%s", worker.pid, how, lost, why,
+            )  # fmt: skip
+            if code > 0 and not worker.answered and not self._closed:
+                self._start_failed(how + why)  # it failed by itself, not by a signal
             self._fill()
             self._changed.notify_all()
 
+    def _start_failed(self, why: str) -> None:
+        """One more worker died before answering: past the second, delay the next start."""
+        self._failed_starts += 1
+        self._start_error = f"crawl workers die at start ({why})"
+        if self._failed_starts < 2:
+            return
+        delay = min(MAX_START_DELAY, 2.0 ** (self._failed_starts - 2))
+        self._start_at = time.monotonic() + delay
+        log.error(
+            "%s: %d in a row; next start in %gs", self._start_error, self._failed_starts, delay
+        )
+
     def _drain_stderr(self, worker: _Worker) -> None:
         """Keep the worker's last log lines (Scrapy's), quoted when it dies."""
-        assert worker.process.stderr is not None
-        for text in worker.process.stderr:
+        stream = worker.process.stderr
+        assert stream is not None
+        # In pieces of at most STDERR_PIECE characters: a line that never ends (no newline)
+        # must not grow in the daemon's memory.
+        for text in iter(lambda: stream.readline(STDERR_PIECE), ""):
             worker.stderr.append(text.rstrip("\n"))
 
     # ---------------------------------------------------------------- orders
@@ -216,6 +268,8 @@ class Pool:
             placed = self._place(order)
             if placed is None:
                 return None
+            if isinstance(placed, str):
+                return OrderResult(None, None, placed, False, time.monotonic() - started)
             worker, number, pending = placed
             if on_start is not None:
                 on_start(worker.pid)
@@ -229,13 +283,17 @@ class Pool:
         duration = time.monotonic() - started
         return OrderResult(None, None, "no crawl worker took the order", False, duration)
 
-    def _place(self, order: dict[str, Any]) -> tuple[_Worker, int, _Pending] | None:
+    def _place(self, order: dict[str, Any]) -> tuple[_Worker, int, _Pending] | str | None:
+        """The worker, order number and pending answer of the order as sent; the reason
+        when workers keep dying at start (the order fails at once, not in a queue)."""
         with self._changed:
             while True:
                 if self._closed:
                     return None
                 self._fill()
                 taking = self._taking()
+                if not taking and self._start_at > time.monotonic():
+                    return self._start_error
                 if not taking:
                     # None could start (fork failed): wait a moment for one, or shutdown.
                     self._changed.wait(1.0)
@@ -286,6 +344,8 @@ class Pool:
         flight and exits (0)."""
         with self._changed:
             self._closed = True
+            if self._timer is not None:
+                self._timer.cancel()
             workers = list(self._workers)
             for worker in workers:
                 worker.draining = True
