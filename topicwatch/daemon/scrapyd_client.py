@@ -5,7 +5,8 @@ credentials give 401), so every answer's status is checked here and becomes
 :class:`NodeRefused`; an unreachable node, a timeout or a server error is
 :class:`NodeError`; refused credentials are :class:`NodeAuthError`, whose message says so
 plainly and never carries the password. Proxies from the environment are not used: the
-nodes are the operator's own machines.
+nodes are the operator's own machines. Redirects are not followed: Scrapyd never sends
+one, and following it would send the credentials to wherever it points.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ class NodeClient:
             if username
             else ""
         )
-        self._opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        self._opener = urllib.request.build_opener(urllib.request.ProxyHandler({}), _Unfollowed)
 
     def schedule(
         self,
@@ -112,6 +113,11 @@ class NodeClient:
                 ) from None
             if error.code == 404:
                 raise _NotFound() from None
+            if 300 <= error.code < 400:
+                raise NodeError(
+                    f"{self.url}: HTTP {error.code} redirect not followed (give the node's "
+                    "own URL in [scrapyd] nodes)"
+                ) from None
             raise NodeError(f"{self.url}: HTTP {error.code} {error.reason}") from None
         except (TimeoutError, urllib.error.URLError, OSError) as error:
             reason = getattr(error, "reason", None) or error
@@ -123,3 +129,10 @@ class NodeClient:
 
 class _NotFound(Exception):
     pass
+
+
+class _Unfollowed(urllib.request.HTTPRedirectHandler):
+    """A redirect becomes the HTTPError it is, never a request elsewhere."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
