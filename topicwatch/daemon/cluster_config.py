@@ -106,7 +106,10 @@ def _nodes(value: Any, max_jobs: int) -> tuple[NodeConfig, ...]:
         else:
             url, limit = entry, max_jobs
         if not isinstance(url, str) or not _http_url(url):
-            raise ValueError(f"{key}: not an http(s) URL with a host")
+            raise ValueError(f"{key}: not an http(s) URL with a host (and a port from 1 to 65535)")
+        if "@" in urlsplit(url).netloc:
+            # Never echoed: the URL holds a password, and it would be in every node error.
+            raise ValueError(f"{key}: credentials go in username and password_env, not the URL")
         url = url.rstrip("/")
         if any(node.url == url for node in nodes):
             raise ValueError(f"{key}: duplicate node {url}")
@@ -135,7 +138,14 @@ def _password(table: dict[str, Any], base: Path) -> str:
 def _http_url(url: str) -> bool:
     try:
         parts = urlsplit(url)
-        return parts.scheme in ("http", "https") and bool(parts.hostname) and not parts.query
+        port = parts.port  # ValueError: not a number, or out of range
+        return (
+            parts.scheme in ("http", "https")
+            and bool(parts.hostname)
+            and not (parts.query or parts.fragment)
+            and port != 0
+            and url == url.strip()
+        )
     except ValueError:
         return False
 
