@@ -587,15 +587,12 @@ class Cluster:
 
     def _check(self, node: _Node) -> NodeState:
         try:
-            answer = node.client.daemonstatus()
+            running, pending = node.client.daemonstatus()
         except NodeError as error:
             self._failed(node, error)
             return NodeState(node.url, False, node.running, node.pending, str(error), self._now())
         with self.slots:
-            node.running, node.pending = (
-                int(answer.get("running", 0)),
-                int(answer.get("pending", 0)),
-            )
+            node.running, node.pending = running, pending
             node.error, node.down_until = None, 0.0
             self.slots.notify_all()
         return NodeState(node.url, True, node.running, node.pending, None, self._now())

@@ -80,8 +80,13 @@ class NodeClient:
         except _NotFound:
             return None
 
-    def daemonstatus(self) -> dict[str, Any]:
-        return self._json("daemonstatus.json")
+    def daemonstatus(self) -> tuple[int, int]:
+        """The node's running and pending jobs (of every project)."""
+        answer = self._json("daemonstatus.json")
+        counts = answer.get("running", 0), answer.get("pending", 0)
+        if not all(type(count) is int and 0 <= count < 2**31 for count in counts):
+            raise NodeError(f"{self.url}: daemonstatus.json did not answer job counts")
+        return counts
 
     # ------------------------------------------------------------------ transport
 
@@ -91,7 +96,7 @@ class NodeClient:
             answer = json.loads(self._open(path, data, limit=1024 * 1024))
         except _NotFound:
             raise NodeError(f"{self.url}: no {path.split('?')[0]} (not a Scrapyd node?)") from None
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: JSON nested past the stack
             raise NodeError(f"{self.url}: {path.split('?')[0]} did not answer JSON") from None
         if not isinstance(answer, dict) or answer.get("status") != "ok":
             message = answer.get("message") if isinstance(answer, dict) else answer
