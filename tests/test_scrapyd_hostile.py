@@ -5,7 +5,10 @@ a failed run with its reason on record; no credential leaves for another address
 from __future__ import annotations
 
 import base64
+import json
 import threading
+import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -13,8 +16,13 @@ import pytest
 from daemon_helpers import FAST, query, wait_until
 from hostile_node import HostileNode, reply
 
+from topicwatch import __version__
+from topicwatch.archive.changes import Sighting
+from topicwatch.archive.run_feed import end_record
+from topicwatch.archive.store import PageResult, RunReport
 from topicwatch.daemon.cluster_config import NodeConfig, ScrapydConfig
-from topicwatch.daemon.scrapyd import Cluster
+from topicwatch.daemon.config import TopicConfig
+from topicwatch.daemon.scrapyd import Cluster, Dispatched
 from topicwatch.daemon.scrapyd_client import NodeClient, NodeError
 
 
@@ -65,3 +73,75 @@ def test_the_node_watch_outlives_a_daemonstatus_without_counts(tmp_path):
         finally:
             cluster.stop.set()
             cluster.close()
+
+
+TOPIC_URL = "http://127.0.0.1:9/articles/tag/nato/"  # never fetched: the node forges it all
+
+
+def end_line(job: str, **changes: Any) -> bytes:
+    """A well-formed end record of the job's run with one listed item, then ``changes``
+    (a ``report.`` or ``sighting.`` prefix changes a field inside)."""
+    sighting = Sighting(f"{TOPIC_URL}a", "Headline", "", "2026-01-01", 1, 1)
+    report = RunReport(pages=(PageResult(TOPIC_URL, 1, sightings=(sighting,)),),
+                       extractor_version="1")  # fmt: skip
+    run = int(job.split("-")[1])
+    record = end_record(job, run, outcome=("ok", "", ""), report=report, fetch_order=[],
+                        version=__version__)  # fmt: skip
+    for key, value in changes.items():
+        if key.startswith("report_"):
+            record["report"][key.removeprefix("report_")] = value
+        elif key.startswith("sighting_"):
+            record["report"]["pages"][0]["sightings"][0][key.removeprefix("sighting_")] = value
+        else:
+            record[key] = value
+    return json.dumps(record).encode() + b"\n"
+
+
+def dispatch(cluster: Cluster) -> Dispatched:
+    topic = TopicConfig(name="nato", url=TOPIC_URL, timeout=60.0, executor="scrapyd")
+    result = cluster.crawl(topic, datetime.now(UTC), time.monotonic() + 60.0)
+    assert result is not None
+    return result
+
+
+def test_a_well_formed_forged_feed_is_committed(tmp_path):
+    """The control: the hostile node's feed, unchanged, is a good run."""
+    db = tmp_path / "archive.db"
+    with HostileNode() as node:
+        node.scrapyd(lambda job: end_line(job))
+        assert dispatch(make_cluster(node, db)).status == "ok"
+    assert query(db, "select count(*) from items") == [(1,)]
+
+
+@pytest.mark.parametrize(
+    "feed",
+    [
+        pytest.param(lambda job: b"[" * 100_000 + b"\n", id="nested-past-the-stack"),
+        pytest.param(lambda job: end_line(job, pages=1e400), id="infinite-count"),
+        pytest.param(lambda job: end_line(job, report_fields_cleaned=2**70), id="huge-int"),
+        pytest.param(lambda job: end_line(job, sighting_published_at=None), id="null-date"),
+        pytest.param(lambda job: end_line(job, sighting_position=2**64), id="huge-position"),
+        pytest.param(lambda job: end_line(job, sighting_headline=["x"]), id="list-headline"),
+        pytest.param(lambda job: end_line(job, status="pwned"), id="unknown-status"),
+        pytest.param(lambda job: end_line(job, run=True), id="bool-run"),
+    ],
+)
+def test_a_feed_of_the_wrong_shape_fails_its_run_on_record(tmp_path, feed):
+    db = tmp_path / "archive.db"
+    with HostileNode() as node:
+        node.scrapyd(feed)
+        cluster = make_cluster(node, db)
+        result = dispatch(cluster)
+        assert result.status == "failed"
+        assert "unusable feed" in (result.error or "")
+        # The topic is free again: its next run is dispatched, and a good feed commits.
+        node.scrapyd(lambda job: end_line(job))
+        assert dispatch(cluster).status == "ok"
+    assert query(db, "select status, reason from crawl_runs order by id") == [
+        ("failed", "feed"),
+        ("ok", None),
+    ]
+    assert query(db, "select state from scrapyd_jobs order by rowid") == [
+        ("failed",),
+        ("committed",),
+    ]
