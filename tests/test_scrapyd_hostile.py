@@ -20,6 +20,7 @@ from topicwatch import __version__
 from topicwatch.archive.changes import Sighting
 from topicwatch.archive.run_feed import end_record
 from topicwatch.archive.store import PageResult, RunReport
+from topicwatch.daemon import scrapyd_client
 from topicwatch.daemon.cluster_config import NodeConfig, ScrapydConfig
 from topicwatch.daemon.config import TopicConfig
 from topicwatch.daemon.scrapyd import Cluster, Dispatched
@@ -145,3 +146,51 @@ def test_a_feed_of_the_wrong_shape_fails_its_run_on_record(tmp_path, feed):
         ("failed",),
         ("committed",),
     ]
+
+
+def trickle(node: HostileNode, head: bytes) -> Any:
+    """A route that sends ``head`` then a byte every 50 ms, for as long as the node runs."""
+
+    def route(handler: Any) -> None:
+        handler.wfile.write(head)
+        while not node.closing.wait(0.05):
+            try:
+                handler.wfile.write(b"x")
+                handler.wfile.flush()
+            except OSError:  # the client gave up
+                return
+
+    return route
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        pytest.param(b"HTTP/1.1 200 OK\r\nContent-Length: 100000000\r\n\r\n", id="body"),
+        pytest.param(b"HTTP/1.1 200 OK\r\nX-Slow: ", id="headers"),
+    ],
+)
+def test_a_node_trickling_its_answer_meets_the_calls_deadline(monkeypatch, head):
+    monkeypatch.setattr(scrapyd_client, "FEED_DEADLINE", 1.0)
+    monkeypatch.setattr(scrapyd_client, "CALL_DEADLINE", 1.0)
+    with HostileNode() as node:
+        node.routes["/"] = trickle(node, head)
+        client = NodeClient(node.url)
+        started = time.monotonic()
+        with pytest.raises(NodeError, match="no whole answer within 1s"):
+            client.feed("topicwatch", "topic", "job")
+        with pytest.raises(NodeError, match="no whole answer within 1s"):
+            client.state("topicwatch", "job")
+        assert time.monotonic() - started < 30.0  # the per-read timeout never tripped
+
+
+def test_an_answer_cut_short_is_a_node_error():
+    with HostileNode() as node:
+
+        def cut(handler: Any) -> None:
+            handler.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n{")
+            handler.close_connection = True
+
+        node.routes["/"] = cut
+        with pytest.raises(NodeError, match="unreachable"):
+            NodeClient(node.url).feed("topicwatch", "topic", "job")

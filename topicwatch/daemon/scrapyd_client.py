@@ -6,13 +6,19 @@ credentials give 401), so every answer's status is checked here and becomes
 :class:`NodeError`; refused credentials are :class:`NodeAuthError`, whose message says so
 plainly and never carries the password. Proxies from the environment are not used: the
 nodes are the operator's own machines. Redirects are not followed: Scrapyd never sends
-one, and following it would send the credentials to wherever it points.
+one, and following it would send the credentials to wherever it points. Every request has
+a deadline from connect to last byte (``TIMEOUT`` bounds one read only: a node trickling
+a byte at a time would hold a job thread for ever), after which its socket is shut.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
+import http.client
 import json
+import socket
+import threading
 import urllib.error
 import urllib.request
 from typing import Any
@@ -20,6 +26,8 @@ from urllib.parse import quote, urlencode
 
 TIMEOUT = 10.0  # seconds per request: a node that cannot answer within it is unreachable
 MAX_FEED_BYTES = 512 * 1024 * 1024  # a job's feed holds its runs' page bodies
+CALL_DEADLINE = 30.0  # seconds for a whole API call, from connect to its last byte
+FEED_DEADLINE = 300.0  # for a whole feed (up to MAX_FEED_BYTES)
 
 
 class NodeError(Exception):
@@ -44,7 +52,9 @@ class NodeClient:
             if username
             else ""
         )
-        self._opener = urllib.request.build_opener(urllib.request.ProxyHandler({}), _Unfollowed)
+        self._opener = urllib.request.build_opener(
+            urllib.request.ProxyHandler({}), _Unfollowed, _TimedHTTP, _TimedHTTPS
+        )
 
     def schedule(
         self,
@@ -76,7 +86,7 @@ class NodeClient:
         """The job's feed as written so far (None: no feed file, yet or any more)."""
         path = f"items/{quote(project)}/{quote(spider)}/{quote(job)}.jl"
         try:
-            return self._open(path, None, limit=MAX_FEED_BYTES)
+            return self._open(path, None, limit=MAX_FEED_BYTES, within=FEED_DEADLINE)
         except _NotFound:
             return None
 
@@ -93,7 +103,7 @@ class NodeClient:
     def _json(self, path: str, fields: dict[str, Any] | None = None) -> dict[str, Any]:
         data = None if fields is None else urlencode(fields, doseq=True).encode()
         try:
-            answer = json.loads(self._open(path, data, limit=1024 * 1024))
+            answer = json.loads(self._open(path, data, limit=1024 * 1024, within=CALL_DEADLINE))
         except _NotFound:
             raise NodeError(f"{self.url}: no {path.split('?')[0]} (not a Scrapyd node?)") from None
         except (ValueError, RecursionError):  # RecursionError: JSON nested past the stack
@@ -103,13 +113,17 @@ class NodeClient:
             raise NodeRefused(f"{self.url}: {path.split('?')[0]}: {message}")
         return answer
 
-    def _open(self, path: str, data: bytes | None, *, limit: int) -> bytes:
+    def _open(self, path: str, data: bytes | None, *, limit: int, within: float) -> bytes:
         request = urllib.request.Request(f"{self.url}/{path}", data=data)
         if self._auth:
             request.add_header("Authorization", self._auth)
+        _armed.within, _armed.timers = within, []
         try:
             with self._opener.open(request, timeout=TIMEOUT) as response:
                 body: bytes = response.read(limit + 1)
+                # A shut or dropped socket ends read() early without an error.
+                if _late() or (response.length and len(body) <= limit):
+                    raise http.client.IncompleteRead(body)
         except urllib.error.HTTPError as error:
             error.close()
             if error.code == 401:
@@ -124,9 +138,16 @@ class NodeClient:
                     "own URL in [scrapyd] nodes)"
                 ) from None
             raise NodeError(f"{self.url}: HTTP {error.code} {error.reason}") from None
-        except (TimeoutError, urllib.error.URLError, OSError) as error:
-            reason = getattr(error, "reason", None) or error
+        except (TimeoutError, urllib.error.URLError, OSError, http.client.HTTPException) as error:
+            if _late():
+                raise NodeError(
+                    f"{self.url}: {path.split('?')[0]}: no whole answer within {within:g}s"
+                ) from None
+            reason = getattr(error, "reason", None) or f"{type(error).__name__}: {error}"
             raise NodeError(f"{self.url}: unreachable ({reason})") from None
+        finally:
+            for timer in _armed.timers:
+                timer.cancel()
         if len(body) > limit:
             raise NodeError(f"{self.url}: answer larger than {limit // 1024} KiB")
         return body
@@ -134,6 +155,56 @@ class NodeClient:
 
 class _NotFound(Exception):
     pass
+
+
+_armed = threading.local()  # the deadline of this thread's request, and its timers
+
+
+def _late() -> bool:
+    """Whether this thread's request met its deadline (and had its socket shut)."""
+    return any(timer.finished.is_set() and not timer.cancelled for timer in _armed.timers)
+
+
+class _Deadline(threading.Timer):
+    """Shuts the socket at the request's deadline: the read waiting on it ends at once."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        super().__init__(_armed.within, self._shut, [sock])
+        self.daemon = True
+        self.cancelled = False
+        _armed.timers.append(self)
+        self.start()
+
+    def cancel(self) -> None:
+        self.cancelled = not self.finished.is_set()
+        super().cancel()
+
+    @staticmethod
+    def _shut(sock: socket.socket) -> None:
+        with contextlib.suppress(OSError):  # closed already: the request ended just then
+            sock.shutdown(socket.SHUT_RDWR)
+
+
+class _TimedConnection(http.client.HTTPConnection):
+    def connect(self) -> None:
+        super().connect()
+        _Deadline(self.sock)
+
+
+class _TimedTLSConnection(http.client.HTTPSConnection):
+    def connect(self) -> None:
+        super().connect()
+        _Deadline(self.sock)
+
+
+class _TimedHTTP(urllib.request.HTTPHandler):
+    def http_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        return self.do_open(_TimedConnection, req)
+
+
+class _TimedHTTPS(urllib.request.HTTPSHandler):
+    def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        return self.do_open(_TimedTLSConnection, req, context=getattr(self, "_context", None))
 
 
 class _Unfollowed(urllib.request.HTTPRedirectHandler):
