@@ -79,11 +79,11 @@ def test_the_node_watch_outlives_a_daemonstatus_without_counts(tmp_path):
 TOPIC_URL = "http://127.0.0.1:9/articles/tag/nato/"  # never fetched: the node forges it all
 
 
-def end_line(job: str, **changes: Any) -> bytes:
-    """A well-formed end record of the job's run with one listed item, then ``changes``
-    (a ``report.`` or ``sighting.`` prefix changes a field inside)."""
-    sighting = Sighting(f"{TOPIC_URL}a", "Headline", "", "2026-01-01", 1, 1)
-    report = RunReport(pages=(PageResult(TOPIC_URL, 1, sightings=(sighting,)),),
+def end_line(job: str, page: str = TOPIC_URL, **changes: Any) -> bytes:
+    """A well-formed end record of the job's run with one listed item on ``page``, then
+    ``changes`` (a ``report_`` or ``sighting_`` prefix changes a field inside)."""
+    sighting = Sighting(f"{page}a", "Headline", "", "2026-01-01", 1, 1)
+    report = RunReport(pages=(PageResult(page, 1, sightings=(sighting,)),),
                        extractor_version="1")  # fmt: skip
     run = int(job.split("-")[1])
     record = end_record(job, run, outcome=("ok", "", ""), report=report, fetch_order=[],
@@ -98,8 +98,8 @@ def end_line(job: str, **changes: Any) -> bytes:
     return json.dumps(record).encode() + b"\n"
 
 
-def dispatch(cluster: Cluster) -> Dispatched:
-    topic = TopicConfig(name="nato", url=TOPIC_URL, timeout=60.0, executor="scrapyd")
+def dispatch(cluster: Cluster, url: str = TOPIC_URL) -> Dispatched:
+    topic = TopicConfig(name=url, url=url, timeout=60.0, executor="scrapyd")
     result = cluster.crawl(topic, datetime.now(UTC), time.monotonic() + 60.0)
     assert result is not None
     return result
@@ -146,6 +146,26 @@ def test_a_feed_of_the_wrong_shape_fails_its_run_on_record(tmp_path, feed):
         ("failed",),
         ("committed",),
     ]
+
+
+def test_a_feed_with_a_page_off_the_topics_origins_fails_and_changes_no_other_topic(tmp_path):
+    """A node's run of one topic reporting another site's listing page (the other topic's,
+    here) must not take that page's validators and items over: a local crawl never
+    fetches off its topic's origins, so such a feed is unusable."""
+    db = tmp_path / "archive.db"
+    other = "http://127.0.0.2:9/world/"
+    pages = "select url, topic_id, item_urls, fetched_at from listing_pages order by url"
+    with HostileNode() as node:
+        cluster = make_cluster(node, db)
+        node.scrapyd(lambda job: end_line(job, page=other))
+        assert dispatch(cluster, other).status == "ok"
+        before = query(db, pages)
+        node.scrapyd(lambda job: end_line(job, page=other))
+        result = dispatch(cluster)
+    assert result.status == "failed"
+    assert f"{other} is off the topic's origins" in (result.error or "")
+    assert query(db, pages) == before
+    assert query(db, "select count(*) from items") == [(1,)]
 
 
 def trickle(node: HostileNode, head: bytes) -> Any:

@@ -68,7 +68,7 @@ from topicwatch.archive.timestamps import iso
 from topicwatch.daemon.cluster_config import ScrapydConfig
 from topicwatch.daemon.config import TopicConfig
 from topicwatch.daemon.scrapyd_client import NodeClient, NodeError
-from topicwatch.origins import site_of
+from topicwatch.origins import Origins, site_of
 
 log = logging.getLogger("topicwatch.daemon")
 ENRICH_BUDGET = 60.0  # the crawl's default TOPICWATCH_ENRICH_BUDGET
@@ -114,6 +114,7 @@ class Cluster:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         reattached: Callable[[str, Dispatched], None] = lambda url, run: None,
         site_slot: Callable[[str], AbstractContextManager[Any]] = lambda site: nullcontext(),
+        allow_hosts: Callable[[str], tuple[str, ...]] = lambda url: (),
     ) -> None:
         self.config = config
         self.db_path = db_path
@@ -124,6 +125,8 @@ class Cluster:
         # A reattached job counts as a crawl of its site in the daemon's per_site limit
         # (daemon.dispatch), as the scheduled runs dispatched from its slots do.
         self.site_slot = site_slot
+        # A topic's allow_hosts by its URL: a feed's pages must come from its origins.
+        self.allow_hosts = allow_hosts
         self.nodes = [
             _Node(node.url, node.max_jobs, NodeClient(node.url, config.username, config.password))
             for node in config.nodes
@@ -407,7 +410,18 @@ class Cluster:
             log.warning("run %d ran topicwatch %s on its node", fed.run_id, fed.version)
         now = self.clock()
         with self.archive() as db:
-            if run_row(db, fed.run_id)["status"] == "running":
+            row = run_row(db, fed.run_id)
+            stray = _off_origins(fed, Origins(row["url"], self.allow_hosts(row["url"])))
+            if row["status"] == "running" and stray is not None:
+                # A local crawl never fetches off its origins: committing such a page would
+                # take over another topic's page (listing_pages is keyed by URL).
+                end_run_without_changes(
+                    db, fed.run_id, status="failed", reason="feed", finished_at=now,
+                    error=f"unusable feed of Scrapyd job {job}: {stray} is off the topic's "
+                    "origins",
+                )  # fmt: skip
+                log.error("run %d: %s is off the topic's origins", fed.run_id, stray)
+            elif row["status"] == "running":
                 if fed.status == "ok":
                     try:
                         commit_run(db, fed.run_id, fed.report, now)
@@ -615,6 +629,12 @@ def _ended(feed: bytes, job: str, runs: list[int]) -> dict[int, FeedRun]:
     """The runs whose end record the feed holds. Its last line is whole only when it ends
     the file: a crawl killed (or still writing) mid-line leaves a partial one."""
     return read_feed(feed.split(b"\n")[:-1], job, runs)
+
+
+def _off_origins(fed: FeedRun, origins: Origins) -> str | None:
+    """The first page or fetch of the run's feed its crawl could not have made."""
+    urls = [page.url for page in fed.report.pages] + [f.url for f in fed.report.fetches]
+    return next((url for url in urls if not origins.permit(url)), None)
 
 
 def _no_end(job: str, node: str) -> str:
