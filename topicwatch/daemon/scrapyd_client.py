@@ -162,7 +162,7 @@ _armed = threading.local()  # the deadline of this thread's request, and its tim
 
 def _late() -> bool:
     """Whether this thread's request met its deadline (and had its socket shut)."""
-    return any(timer.finished.is_set() and not timer.cancelled for timer in _armed.timers)
+    return any(timer.fired for timer in _armed.timers)
 
 
 class _Deadline(threading.Timer):
@@ -171,16 +171,12 @@ class _Deadline(threading.Timer):
     def __init__(self, sock: socket.socket) -> None:
         super().__init__(_armed.within, self._shut, [sock])
         self.daemon = True
-        self.cancelled = False
+        self.fired = False  # set before the socket is shut: the woken read sees it
         _armed.timers.append(self)
         self.start()
 
-    def cancel(self) -> None:
-        self.cancelled = not self.finished.is_set()
-        super().cancel()
-
-    @staticmethod
-    def _shut(sock: socket.socket) -> None:
+    def _shut(self, sock: socket.socket) -> None:
+        self.fired = True
         with contextlib.suppress(OSError):  # closed already: the request ended just then
             sock.shutdown(socket.SHUT_RDWR)
 
