@@ -214,3 +214,18 @@ def test_an_answer_cut_short_is_a_node_error():
         node.routes["/"] = cut
         with pytest.raises(NodeError, match="unreachable"):
             NodeClient(node.url).feed("topicwatch", "topic", "job")
+
+
+def test_a_feed_past_the_limit_fails_its_run_and_leaves_the_node_in_service(monkeypatch, tmp_path):
+    monkeypatch.setattr(scrapyd_client, "MAX_FEED_BYTES", 64 * 1024)
+    db = tmp_path / "archive.db"
+    with HostileNode() as node:
+        node.scrapyd(lambda job: end_line(job) * 1000)
+        cluster = make_cluster(node, db, node_grace=600.0)
+        result = dispatch(cluster)
+        assert result.status == "failed"
+        assert "larger than 64 KiB" in (result.error or "")
+        assert cluster.nodes[0].down_until == 0.0  # its other jobs go on
+        node.scrapyd(lambda job: end_line(job))
+        assert dispatch(cluster).status == "ok"
+    assert query(db, "select reason from crawl_runs order by id") == [("feed",), (None,)]

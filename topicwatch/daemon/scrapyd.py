@@ -67,7 +67,7 @@ from topicwatch.archive.store import commit_run
 from topicwatch.archive.timestamps import iso
 from topicwatch.daemon.cluster_config import ScrapydConfig
 from topicwatch.daemon.config import TopicConfig
-from topicwatch.daemon.scrapyd_client import NodeClient, NodeError
+from topicwatch.daemon.scrapyd_client import FeedTooLarge, NodeClient, NodeError
 from topicwatch.origins import Origins, site_of
 
 log = logging.getLogger("topicwatch.daemon")
@@ -344,7 +344,12 @@ class Cluster:
                 if state == "running" and len(runs) > 1:
                     self._commit_ended(job, runs, left, node, done)
                 if state == "finished" or state is None:
-                    feed = node.client.feed(self.config.project, self.config.spider, job)
+                    try:
+                        feed = node.client.feed(self.config.project, self.config.spider, job)
+                    except FeedTooLarge as error:  # the job's fault: the node stays in service
+                        unusable = f"unusable feed of Scrapyd job {job}: {error}"
+                        self._fail_all(left, "feed", unusable, job, done)
+                        return {run: done[run] for run in run_ids}
                     done |= self._collect(job, runs, left, feed or b"")
                     missing = [run for run in run_ids if run not in done]
                     if not missing:
@@ -394,10 +399,10 @@ class Cluster:
         (the node flushes the feed after each): a topic's changes reach the archive when
         its own crawl ends, not when the job's last one does. Anything odd in the feed is
         judged once the job has ended."""
-        feed = node.client.feed(self.config.project, self.config.spider, job)
         try:
+            feed = node.client.feed(self.config.project, self.config.spider, job)
             ended = _ended(feed or b"", job, runs)
-        except (FeedError, KeyError, TypeError, ValueError):
+        except (FeedError, FeedTooLarge, KeyError, TypeError, ValueError):
             return
         for run, fed in ended.items():
             if run in left:

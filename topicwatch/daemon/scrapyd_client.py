@@ -38,6 +38,10 @@ class NodeAuthError(NodeError):
     """The node refused the credentials (HTTP 401)."""
 
 
+class FeedTooLarge(NodeError):
+    """The job's feed is past MAX_FEED_BYTES: the job's fault, not the node's."""
+
+
 class NodeRefused(NodeError):
     """The node answered ``"status": "error"`` (an unknown project, version or spider)."""
 
@@ -89,6 +93,8 @@ class NodeClient:
             return self._open(path, None, limit=MAX_FEED_BYTES, within=FEED_DEADLINE)
         except _NotFound:
             return None
+        except _TooLarge as error:
+            raise FeedTooLarge(f"{self.url}: feed of job {job} {error}") from None
 
     def daemonstatus(self) -> tuple[int, int]:
         """The node's running and pending jobs (of every project)."""
@@ -104,6 +110,8 @@ class NodeClient:
         data = None if fields is None else urlencode(fields, doseq=True).encode()
         try:
             answer = json.loads(self._open(path, data, limit=1024 * 1024, within=CALL_DEADLINE))
+        except _TooLarge as error:
+            raise NodeError(f"{self.url}: {path.split('?')[0]} answer {error}") from None
         except _NotFound:
             raise NodeError(f"{self.url}: no {path.split('?')[0]} (not a Scrapyd node?)") from None
         except (ValueError, RecursionError):  # RecursionError: JSON nested past the stack
@@ -149,11 +157,15 @@ class NodeClient:
             for timer in _armed.timers:
                 timer.cancel()
         if len(body) > limit:
-            raise NodeError(f"{self.url}: answer larger than {limit // 1024} KiB")
+            raise _TooLarge(f"larger than {limit // 1024} KiB")
         return body
 
 
 class _NotFound(Exception):
+    pass
+
+
+class _TooLarge(Exception):
     pass
 
 
