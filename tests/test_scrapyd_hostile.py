@@ -229,3 +229,30 @@ def test_a_feed_past_the_limit_fails_its_run_and_leaves_the_node_in_service(monk
         node.scrapyd(lambda job: end_line(job))
         assert dispatch(cluster).status == "ok"
     assert query(db, "select reason from crawl_runs order by id") == [("feed",), (None,)]
+
+
+def test_a_schedule_call_that_times_out_is_cancelled_once_the_node_answers(monkeypatch, tmp_path):
+    """The node may have taken the job before its answer was lost: an orphaned crawl of
+    the site, to be cancelled when the node is back, not a job it refused."""
+    monkeypatch.setattr(scrapyd_client, "CALL_DEADLINE", 1.0)
+    db = tmp_path / "archive.db"
+    with HostileNode() as node:
+        node.scrapyd(lambda job: end_line(job))
+        answered = node.routes["/schedule.json"]
+        node.routes["/schedule.json"] = lambda h: node.closing.wait(60) or answered(h)
+        node.routes["/cancel.json"] = lambda h: reply(h, {"status": "ok", "prevstate": None})
+        cluster = make_cluster(node, db, node_grace=1.0)
+        cluster.start()
+        try:
+            result = dispatch(cluster)
+            assert result.status == "failed"
+            assert "no whole answer within 1s" in (result.error or "")
+            cancelled = "select state from scrapyd_jobs"
+            wait_until(lambda: query(db, cancelled) == [("cancelled",)], 60, "the job cancelled")
+            assert any(
+                path.startswith("/cancel.json") and node.jobs[0].encode() in body
+                for _, path, _, body in node.requests
+            )
+        finally:
+            cluster.stop.set()
+            cluster.close()

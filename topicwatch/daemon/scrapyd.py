@@ -67,7 +67,13 @@ from topicwatch.archive.store import commit_run
 from topicwatch.archive.timestamps import iso
 from topicwatch.daemon.cluster_config import ScrapydConfig
 from topicwatch.daemon.config import TopicConfig
-from topicwatch.daemon.scrapyd_client import FeedTooLarge, NodeClient, NodeError
+from topicwatch.daemon.scrapyd_client import (
+    FeedTooLarge,
+    NodeAuthError,
+    NodeClient,
+    NodeError,
+    NodeRefused,
+)
 from topicwatch.origins import Origins, site_of
 
 log = logging.getLogger("topicwatch.daemon")
@@ -304,8 +310,11 @@ class Cluster:
                 result = self._follow(job, run_ids, node, deadline + FETCH_MARGIN, done)
             except NodeError as error:
                 self._failed(node, error)
+                # A refusal is an answer; a call cut short may have scheduled the job all the
+                # same: an orphaned crawl, cancelled by the node watch when the node is back.
+                state = "refused" if isinstance(error, NodeRefused | NodeAuthError) else "abandoned"
                 with self.archive() as db:
-                    set_job_state(db, job, "refused", self.clock(), str(error))
+                    set_job_state(db, job, state, self.clock(), str(error))
                 result = _ABANDONED
             if result is not _ABANDONED:
                 return done | result if isinstance(result, dict) else None
