@@ -256,3 +256,30 @@ def test_a_schedule_call_that_times_out_is_cancelled_once_the_node_answers(monke
         finally:
             cluster.stop.set()
             cluster.close()
+
+
+def test_a_cancel_the_node_refuses_does_not_hold_up_the_other_abandoned_jobs(monkeypatch, tmp_path):
+    """A node that answers cancel.json with an error (it no longer has the project) has
+    nothing to cancel: each abandoned job is settled, not retried for ever ahead of the rest."""
+    monkeypatch.setattr(scrapyd_client, "CALL_DEADLINE", 1.0)
+    db = tmp_path / "archive.db"
+    with HostileNode() as node:
+        node.scrapyd(lambda job: end_line(job))
+        answered = node.routes["/schedule.json"]
+        node.routes["/schedule.json"] = lambda h: node.closing.wait(60) or answered(h)
+        refusal = {"status": "error", "message": "project 'topicwatch' not found"}
+        node.routes["/cancel.json"] = lambda h: reply(h, refusal)
+        cluster = make_cluster(node, db, node_grace=1.0)
+        left_alone = cluster.nodes[0]  # for node_grace after each failed call
+        for url in (TOPIC_URL, "http://127.0.0.1:9/world/"):
+            wait_until(lambda: left_alone.down_until <= time.monotonic(), 30, "the grace over")
+            assert dispatch(cluster, url).status == "failed"
+        assert query(db, "select state from scrapyd_jobs") == [("abandoned",)] * 2
+        cluster.start()
+        try:
+            states = "select state, error from scrapyd_jobs order by rowid"
+            wait_until(lambda: {s for s, _ in query(db, states)} == {"cancelled"}, 60, "settled")
+            assert all("not found" in error for _, error in query(db, states))
+        finally:
+            cluster.stop.set()
+            cluster.close()

@@ -596,17 +596,22 @@ class Cluster:
                 with self.archive() as db:
                     set_nodes(db, states)
                     abandoned = jobs_in(db, "abandoned")
-                cancelled: set[str] = set()
+                cancelled: dict[str, str | None] = {}  # job: the node's refusal, if any
                 for job in abandoned:
                     node = next((n for n in self.nodes if n.url == job.node), None)
                     if node is not None and node.down_until == 0.0:
                         if job.job not in cancelled:
-                            node.client.cancel(self.config.project, job.job)
-                            cancelled.add(job.job)
-                            log.info("cancelled abandoned Scrapyd job %s on %s", job.job, node.url)
+                            try:
+                                node.client.cancel(self.config.project, job.job)
+                                log.info("cancelled abandoned Scrapyd job %s on %s", job.job,
+                                         node.url)  # fmt: skip
+                                cancelled[job.job] = None
+                            except NodeRefused as refused:  # it has nothing to cancel
+                                cancelled[job.job] = str(refused)
                         with self.archive() as db:
                             # Its abandoned runs only: a batch's runs committed before stay so.
-                            set_job_state(db, job.job, "cancelled", self.clock(), run_id=job.run_id)
+                            set_job_state(db, job.job, "cancelled", self.clock(),
+                                          cancelled[job.job], run_id=job.run_id)  # fmt: skip
             except NodeError as error:
                 log.warning("%s", error)
             except Exception as error:  # the watch must outlive a busy archive
