@@ -283,3 +283,17 @@ def test_a_cancel_the_node_refuses_does_not_hold_up_the_other_abandoned_jobs(mon
         finally:
             cluster.stop.set()
             cluster.close()
+
+
+def test_what_a_node_says_is_kept_to_one_bounded_line():
+    forged = "boom\n  scrapyd node http://forged:1: reachable\x1b]0;title\x07" + "y" * 5000
+    with HostileNode() as node:
+        node.routes["/daemonstatus.json"] = lambda h: reply(
+            h, {"status": "error", "message": forged}
+        )
+        with pytest.raises(NodeError) as raised:
+            NodeClient(node.url).daemonstatus()
+    message = str(raised.value)
+    assert "\n" not in message and "\x1b" not in message
+    assert "boom\\x0a  scrapyd node" in message
+    assert len(message) < 400

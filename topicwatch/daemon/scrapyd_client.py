@@ -24,10 +24,13 @@ import urllib.request
 from typing import Any
 from urllib.parse import quote, urlencode
 
+from topicwatch.printable import printable
+
 TIMEOUT = 10.0  # seconds per request: a node that cannot answer within it is unreachable
 MAX_FEED_BYTES = 512 * 1024 * 1024  # a job's feed holds its runs' page bodies
 CALL_DEADLINE = 30.0  # seconds for a whole API call, from connect to its last byte
 FEED_DEADLINE = 300.0  # for a whole feed (up to MAX_FEED_BYTES)
+SAID = 300  # characters of a node's own message kept in an error
 
 
 class NodeError(Exception):
@@ -118,7 +121,7 @@ class NodeClient:
             raise NodeError(f"{self.url}: {path.split('?')[0]} did not answer JSON") from None
         if not isinstance(answer, dict) or answer.get("status") != "ok":
             message = answer.get("message") if isinstance(answer, dict) else answer
-            raise NodeRefused(f"{self.url}: {path.split('?')[0]}: {message}")
+            raise NodeRefused(f"{self.url}: {path.split('?')[0]}: {_said(message)}")
         return answer
 
     def _open(self, path: str, data: bytes | None, *, limit: int, within: float) -> bytes:
@@ -145,14 +148,14 @@ class NodeClient:
                     f"{self.url}: HTTP {error.code} redirect not followed (give the node's "
                     "own URL in [scrapyd] nodes)"
                 ) from None
-            raise NodeError(f"{self.url}: HTTP {error.code} {error.reason}") from None
+            raise NodeError(f"{self.url}: HTTP {error.code} {_said(error.reason)}") from None
         except (TimeoutError, urllib.error.URLError, OSError, http.client.HTTPException) as error:
             if _late():
                 raise NodeError(
                     f"{self.url}: {path.split('?')[0]}: no whole answer within {within:g}s"
                 ) from None
             reason = getattr(error, "reason", None) or f"{type(error).__name__}: {error}"
-            raise NodeError(f"{self.url}: unreachable ({reason})") from None
+            raise NodeError(f"{self.url}: unreachable ({_said(reason)})") from None
         finally:
             for timer in _armed.timers:
                 timer.cancel()
@@ -170,6 +173,13 @@ class _TooLarge(Exception):
 
 
 _armed = threading.local()  # the deadline of this thread's request, and its timers
+
+
+def _said(text: object) -> str:
+    """What a node said, as one bounded line: it goes to the log, the run's error and
+    ``topicwatch status``, where a line break would forge a line of its own."""
+    shown = printable(str(text))
+    return shown if len(shown) <= SAID else shown[:SAID] + "…"
 
 
 def _late() -> bool:
