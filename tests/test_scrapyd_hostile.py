@@ -125,6 +125,10 @@ def test_a_well_formed_forged_feed_is_committed(tmp_path):
         pytest.param(lambda job: end_line(job, sighting_headline=["x"]), id="list-headline"),
         pytest.param(lambda job: end_line(job, status="pwned"), id="unknown-status"),
         pytest.param(lambda job: end_line(job, run=True), id="bool-run"),
+        pytest.param(
+            lambda job: end_line(job).replace(f'"{job}"'.encode(), b'"' + b"\\n" * 50_000 + b'"'),
+            id="another-job-at-length",
+        ),
     ],
 )
 def test_a_feed_of_the_wrong_shape_fails_its_run_on_record(tmp_path, feed):
@@ -135,6 +139,7 @@ def test_a_feed_of_the_wrong_shape_fails_its_run_on_record(tmp_path, feed):
         result = dispatch(cluster)
         assert result.status == "failed"
         assert "unusable feed" in (result.error or "")
+        assert "\n" not in (result.error or "") and len(result.error or "") < 500
         # The topic is free again: its next run is dispatched, and a good feed commits.
         node.scrapyd(lambda job: end_line(job))
         assert dispatch(cluster).status == "ok"

@@ -75,6 +75,7 @@ from topicwatch.daemon.scrapyd_client import (
     NodeRefused,
 )
 from topicwatch.origins import Origins, site_of
+from topicwatch.printable import printable
 
 log = logging.getLogger("topicwatch.daemon")
 ENRICH_BUDGET = 60.0  # the crawl's default TOPICWATCH_ENRICH_BUDGET
@@ -356,7 +357,7 @@ class Cluster:
                     try:
                         feed = node.client.feed(self.config.project, self.config.spider, job)
                     except FeedTooLarge as error:  # the job's fault: the node stays in service
-                        unusable = f"unusable feed of Scrapyd job {job}: {error}"
+                        unusable = f"unusable feed of Scrapyd job {job}: {_shown(error)}"
                         self._fail_all(left, "feed", unusable, job, done)
                         return {run: done[run] for run in run_ids}
                     done |= self._collect(job, runs, left, feed or b"")
@@ -397,7 +398,7 @@ class Cluster:
         try:
             ended = _ended(feed, job, runs)
         except (FeedError, KeyError, TypeError, ValueError) as error:
-            unusable = f"unusable feed of Scrapyd job {job}: {error}"
+            unusable = f"unusable feed of Scrapyd job {job}: {_shown(error)}"
             return self._fail_all(left, "feed", unusable, job)
         return {run: self._commit(job, fed) for run, fed in ended.items() if run in left}
 
@@ -427,6 +428,7 @@ class Cluster:
             row = run_row(db, fed.run_id)
             stray = _off_origins(fed, Origins(row["url"], self.allow_hosts(row["url"])))
             if row["status"] == "running" and stray is not None:
+                stray = _shown(stray)
                 # A local crawl never fetches off its origins: committing such a page would
                 # take over another topic's page (listing_pages is keyed by URL).
                 end_run_without_changes(
@@ -648,6 +650,12 @@ def _ended(feed: bytes, job: str, runs: list[int]) -> dict[int, FeedRun]:
     """The runs whose end record the feed holds. Its last line is whole only when it ends
     the file: a crawl killed (or still writing) mid-line leaves a partial one."""
     return read_feed(feed.split(b"\n")[:-1], job, runs)
+
+
+def _shown(text: object) -> str:
+    """Text from a node's feed as one bounded line (a run's error, a log line)."""
+    shown = printable(str(text))
+    return shown if len(shown) <= 300 else shown[:300] + "…"
 
 
 def _off_origins(fed: FeedRun, origins: Origins) -> str | None:
