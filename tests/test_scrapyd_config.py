@@ -78,6 +78,9 @@ def test_the_password_may_come_from_a_file(tmp_path):
         ('[scrapyd]\nnodes = ["http://n:6800#x"]\n', "scrapyd.nodes[1]: not an http(s) URL"),
         ('[scrapyd]\nnodes = ["http://tw:s3cret@n:6800"]\n', "credentials go in username"),
         ('[scrapyd]\nnodes = ["http://n:6800", "http://n:6800/"]\n', "duplicate node"),
+        ('[scrapyd]\nnodes = ["http://n", "HTTP://N:80"]\n', "duplicate node"),
+        ('[scrapyd]\nnodes = ["http://n:6800"]\nproject = "a/../b"\n', "scrapyd.project: expected"),
+        ('[scrapyd]\nnodes = ["http://n:6800"]\nusername = "a:b"\n', "cannot hold ':'"),
         ('[scrapyd]\nnodes = ["http://n:6800"]\nmax_jobs = 0\n', "scrapyd.max_jobs: expected"),
         (
             '[scrapyd]\nnodes = ["http://n:6800"]\nusername = "tw"\n',
