@@ -48,7 +48,7 @@ class HostileNode:
 
     def scrapyd(self, feed: Callable[[str], bytes], state: str = "finished") -> None:
         """Answer as a node that takes every job and lists it ``state``, with ``feed(job)``."""
-        self.routes["/schedule.json"] = lambda h: reply(h, {"status": "ok", "jobid": "x"})
+        self.routes["/schedule.json"] = lambda h: reply(h, {"status": "ok", "jobid": self.jobs[-1]})
         self.routes["/status.json"] = lambda h: reply(h, {"status": "ok", "currstate": state})
         self.routes["/daemonstatus.json"] = lambda h: reply(
             h, {"status": "ok", "running": 0, "pending": 0}

@@ -302,3 +302,20 @@ def test_what_a_node_says_is_kept_to_one_bounded_line():
     assert "\n" not in message and "\x1b" not in message
     assert "boom\\x0a  scrapyd node" in message
     assert len(message) < 400
+
+
+def test_a_node_that_takes_a_job_under_another_id_has_it_cancelled(tmp_path):
+    """The daemon follows a job by the id it chose; one run under another id would crawl
+    unwatched (and its feed never be committed)."""
+    db = tmp_path / "archive.db"
+    with HostileNode() as node:
+        node.scrapyd(lambda job: end_line(job))
+        node.routes["/schedule.json"] = lambda h: reply(h, {"status": "ok", "jobid": "theirs"})
+        node.routes["/cancel.json"] = lambda h: reply(h, {"status": "ok", "prevstate": "running"})
+        result = dispatch(make_cluster(node, db))
+    assert result.status == "failed"
+    assert "took the job as theirs" in (result.error or "")
+    assert [body for _, path, _, body in node.requests if path == "/cancel.json"] == [
+        b"project=topicwatch&job=theirs"
+    ]
+    assert query(db, "select state from scrapyd_jobs") == [("refused",)]

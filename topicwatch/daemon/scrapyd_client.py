@@ -77,7 +77,15 @@ class NodeClient:
         fields["setting"] = [f"{name}={value}" for name, value in settings.items()]
         if version:
             fields["_version"] = version
-        self._json("schedule.json", fields)
+        taken = self._json("schedule.json", fields).get("jobid")
+        if taken != job:
+            # Followed under our id, a job of another id would run unwatched: cancel it.
+            if isinstance(taken, str) and taken:
+                self.cancel(project, taken)
+            raise NodeRefused(
+                f"{self.url}: schedule.json: took the job as {_said(taken)}, not {job} "
+                "(a Scrapyd that ignores jobid)"
+            )
 
     def state(self, project: str, job: str) -> str | None:
         """``pending``, ``running``, ``finished``, or None: the node does not know the job
