@@ -20,7 +20,7 @@ from topicwatch import __version__
 from topicwatch.archive.changes import Sighting
 from topicwatch.archive.run_feed import end_record
 from topicwatch.archive.store import PageResult, RunReport
-from topicwatch.daemon import scrapyd_client
+from topicwatch.daemon import scrapyd, scrapyd_client
 from topicwatch.daemon.cluster_config import NodeConfig, ScrapydConfig
 from topicwatch.daemon.config import TopicConfig
 from topicwatch.daemon.scrapyd import Cluster, Dispatched
@@ -319,3 +319,32 @@ def test_a_node_that_takes_a_job_under_another_id_has_it_cancelled(tmp_path):
         b"project=topicwatch&job=theirs"
     ]
     assert query(db, "select state from scrapyd_jobs") == [("refused",)]
+
+
+def test_a_job_reattached_to_ends_by_its_topics_timeout(monkeypatch, tmp_path):
+    """A node listing a reattached job as running for ever holds its topic no longer than
+    its timeout (it held it for a day)."""
+    monkeypatch.setattr(scrapyd, "FETCH_MARGIN", 0.5)
+    db = tmp_path / "archive.db"
+    with HostileNode() as node:
+        node.scrapyd(lambda job: b"", state="running")
+        node.routes["/cancel.json"] = lambda h: reply(h, {"status": "ok", "prevstate": "running"})
+        before = make_cluster(node, db)  # the daemon that dispatched it, stopped meanwhile
+        topic = TopicConfig(name="nato", url=TOPIC_URL, timeout=1.0, executor="scrapyd")
+        crawl = lambda: before.crawl(topic, datetime.now(UTC), time.monotonic() + 3600.0)  # noqa: E731
+        thread = threading.Thread(target=crawl, daemon=True)
+        thread.start()
+        wait_until(lambda: query(db, "select state from scrapyd_jobs"), 60, "the job")
+        before.stop.set()
+        thread.join(60)
+        assert query(db, "select state from scrapyd_jobs") == [("dispatched",)]
+        config = ScrapydConfig(nodes=(NodeConfig(node.url, 2),), poll=0.2)
+        after = Cluster(config, db, dict(FAST), threading.Event(), topics=lambda url: topic)
+        after.start()
+        try:
+            ended = "select status, reason from crawl_runs"
+            wait_until(lambda: query(db, ended) == [("failed", "timeout")], 60, "the timeout")
+        finally:
+            after.stop.set()
+            after.close()
+    assert any(path == "/cancel.json" for _, path, _, _ in node.requests)

@@ -121,7 +121,7 @@ class Cluster:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         reattached: Callable[[str, Dispatched], None] = lambda url, run: None,
         site_slot: Callable[[str], AbstractContextManager[Any]] = lambda site: nullcontext(),
-        allow_hosts: Callable[[str], tuple[str, ...]] = lambda url: (),
+        topics: Callable[[str], TopicConfig | None] = lambda url: None,
     ) -> None:
         self.config = config
         self.db_path = db_path
@@ -132,8 +132,9 @@ class Cluster:
         # A reattached job counts as a crawl of its site in the daemon's per_site limit
         # (daemon.dispatch), as the scheduled runs dispatched from its slots do.
         self.site_slot = site_slot
-        # A topic's allow_hosts by its URL: a feed's pages must come from its origins.
-        self.allow_hosts = allow_hosts
+        # A topic's config by its URL (None: no longer configured): a feed's pages must
+        # come from its origins, and a reattached job ends by its timeout.
+        self.topics = topics
         self.nodes = [
             _Node(node.url, node.max_jobs, NodeClient(node.url, config.username, config.password))
             for node in config.nodes
@@ -426,7 +427,9 @@ class Cluster:
         now = self.clock()
         with self.archive() as db:
             row = run_row(db, fed.run_id)
-            stray = _off_origins(fed, Origins(row["url"], self.allow_hosts(row["url"])))
+            topic = self.topics(row["url"])
+            hosts = topic.allow_hosts if topic is not None else ()
+            stray = _off_origins(fed, Origins(row["url"], hosts))
             if row["status"] == "running" and stray is not None:
                 stray = _shown(stray)
                 # A local crawl never fetches off its origins: committing such a page would
@@ -576,8 +579,11 @@ class Cluster:
                     self.sites[site] += 1
                 held.callback(self._release, node, site)
                 done: dict[int, Dispatched] = {}
-                result = self._follow(job, run_ids, node, time.monotonic() + 86400.0, done,
-                                      feed_runs)  # fmt: skip
+                # Its crawl had the topic's timeout when dispatched: it has no more now.
+                topics = [self.topics(url) for url in urls]
+                timeout = max(t.timeout if t is not None else TopicConfig.timeout for t in topics)
+                deadline = time.monotonic() + timeout + FETCH_MARGIN
+                result = self._follow(job, run_ids, node, deadline, done, feed_runs)
                 if result is _ABANDONED:
                     gone = f"node {url} unreachable; job {job} abandoned"
                     left = [run for run in run_ids if run not in done]
