@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import base64
 import json
+import math
+import types
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar, Union, get_args, get_origin, get_type_hints
 
 from topicwatch.archive.changes import Sighting
 from topicwatch.archive.enrichment import Article
@@ -26,6 +28,8 @@ from topicwatch.archive.snapshots import Fetch
 from topicwatch.archive.store import PageResult, RunReport
 
 FORMAT = 1
+STATUSES = ("ok", "failed", "aborted")
+T = TypeVar("T")
 
 
 class FeedError(ValueError):
@@ -91,24 +95,42 @@ def read_feed(lines: Iterable[bytes], job: str, runs: Iterable[int]) -> dict[int
         if not line.strip():
             continue
         record = _record(line, number)
-        if record.get("job") != job:
-            raise FeedError(f"record {number} is for job {record.get('job')!r}, not {job!r}")
-        run = record.get("run")
-        if run not in wanted:
-            raise FeedError(f"record {number} is for run {run!r}, not one of this job's")
-        if run in ended:
-            raise FeedError(f"record {number} follows the end record of run {run}")
-        if record.get("type") == "fetch":
-            fetches[run][int(record["seq"])] = _fetch(record)
-        elif record.get("type") == "end":
-            ended[run] = _end(record, fetches[run])
+        try:
+            _read(record, number, job, wanted, fetches, ended)
+        except FeedError:
+            raise
+        except (KeyError, TypeError, ValueError, OverflowError, RecursionError) as error:
+            # A node's feed is data, not trusted code: a value of the wrong shape fails the
+            # read (the run fails on record), never the commit after it, half way.
+            raise FeedError(f"record {number}: {type(error).__name__}: {error}") from None
     return ended
+
+
+def _read(
+    record: dict[str, Any],
+    number: int,
+    job: str,
+    wanted: set[int],
+    fetches: dict[int, dict[int, Fetch]],
+    ended: dict[int, FeedRun],
+) -> None:
+    if record.get("job") != job:
+        raise FeedError(f"record {number} is for job {record.get('job')!r}, not {job!r}")
+    run = record.get("run")
+    if type(run) is not int or run not in wanted:
+        raise FeedError(f"record {number} is for run {run!r}, not one of this job's")
+    if run in ended:
+        raise FeedError(f"record {number} follows the end record of run {run}")
+    if record.get("type") == "fetch":
+        fetches[run][_typed(int, record["seq"])] = _fetch(record)
+    elif record.get("type") == "end":
+        ended[run] = _end(record, fetches[run])
 
 
 def _record(line: bytes, number: int) -> dict[str, Any]:
     try:
         record = json.loads(line)
-    except ValueError as error:
+    except (ValueError, RecursionError) as error:
         raise FeedError(f"record {number} is not JSON ({error})") from None
     if not isinstance(record, dict):
         raise FeedError(f"record {number} is not a JSON object")
@@ -117,12 +139,13 @@ def _record(line: bytes, number: int) -> dict[str, Any]:
 
 def _fetch(record: dict[str, Any]) -> Fetch:
     body = record.get("body")
-    return Fetch(
-        str(record["kind"]), str(record["url"]), record.get("page"),
-        datetime.fromisoformat(record["fetched_at"]), int(record["status"]),
-        record.get("content_type"), record.get("etag"), record.get("last_modified"),
-        None if body is None else base64.b64decode(body),
-    )  # fmt: skip
+    return _made(Fetch, {
+        "kind": record["kind"], "url": record["url"], "page": record.get("page"),
+        "fetched_at": datetime.fromisoformat(record["fetched_at"]), "status": record["status"],
+        "content_type": record.get("content_type"), "etag": record.get("etag"),
+        "last_modified": record.get("last_modified"),
+        "body": None if body is None else base64.b64decode(body, validate=True),
+    })  # fmt: skip
 
 
 def _end(record: dict[str, Any], fetches: dict[int, Fetch]) -> FeedRun:
@@ -131,33 +154,72 @@ def _end(record: dict[str, Any], fetches: dict[int, Fetch]) -> FeedRun:
     except KeyError as missing:
         raise FeedError(f"run {record['run']}: fetch {missing} is not in the feed") from None
     body = record["report"]
-    report = RunReport(
-        pages=tuple(_page(page) for page in body["pages"]),
-        gap_suspected=bool(body["gap_suspected"]),
-        coverage=dict(body["coverage"]),
-        articles=tuple(Article(**{**a, "tags": tuple(a["tags"])}) for a in body["articles"]),
-        article_failures=dict(body["article_failures"]),
-        fetches=tuple(order),
-        extractor_version=str(body["extractor_version"]),
-        partial=str(body["partial"]),
-        fields_cleaned=int(body["fields_cleaned"]),
-        stopped_looking=bool(body["stopped_looking"]),
-    )
-    return FeedRun(
-        int(record["run"]), str(record["status"]), str(record["reason"]),
-        str(record["error"]), int(record["pages"]), report, str(record["version"]),
-        str(record["extractor_version"]),
-    )  # fmt: skip
+    report = _made(RunReport, {
+        "pages": tuple(_page(page) for page in body["pages"]),
+        "gap_suspected": body["gap_suspected"],
+        "coverage": body["coverage"],
+        "articles": tuple(_made(Article, {**a, "tags": tuple(a["tags"])})
+                          for a in body["articles"]),
+        "article_failures": body["article_failures"],
+        "fetches": tuple(order),
+        "extractor_version": body["extractor_version"],
+        "partial": body["partial"],
+        "fields_cleaned": body["fields_cleaned"],
+        "stopped_looking": body["stopped_looking"],
+    })  # fmt: skip
+    if record["status"] not in STATUSES:
+        raise FeedError(f"run {record['run']}: status {record['status']!r} is not a run's")
+    names = ("status", "reason", "error", "pages", "version", "extractor_version")
+    fields = {name: record[name] for name in names}
+    return _made(FeedRun, {"run_id": record["run"], **fields, "report": report})
 
 
 def _page(page: dict[str, Any]) -> PageResult:
     sightings = tuple(
-        Sighting(**{**s, "tags": tuple(s["tags"]), "truncated": tuple(s["truncated"])})
+        _made(Sighting, {**s, "tags": tuple(s["tags"]), "truncated": tuple(s["truncated"])})
         for s in page["sightings"]
     )
     # body_sha256 and extraction: the body the page was parsed from and how, so the next
     # check of the same body reads it as unchanged (absent from a node older than them).
-    return PageResult(
-        page["url"], page["page"], page["not_modified"], page["etag"],
-        page["last_modified"], sightings, page.get("body_sha256"), page.get("extraction"),
-    )  # fmt: skip
+    return _made(PageResult, {
+        "url": page["url"], "page": page["page"], "not_modified": page["not_modified"],
+        "etag": page["etag"], "last_modified": page["last_modified"], "sightings": sightings,
+        "body_sha256": page.get("body_sha256"), "extraction": page.get("extraction"),
+    })  # fmt: skip
+
+
+def _made(cls: type[T], values: dict[str, Any]) -> T:
+    """``cls(**values)``, every value of its field's declared type: a None headline or a
+    number past SQLite's integers would otherwise fail the commit, not the read."""
+    hints = get_type_hints(cls)
+    for name, value in values.items():
+        if name not in hints or not _fits(value, hints[name]):
+            raise FeedError(
+                f"{cls.__name__}.{name}: {str(value)[:40]!r} is not a {hints.get(name)}"
+            )
+    return cls(**values)
+
+
+def _typed(hint: Any, value: Any) -> Any:
+    if not _fits(value, hint):
+        raise FeedError(f"{str(value)[:40]!r} is not a {hint}")
+    return value
+
+
+def _fits(value: Any, hint: Any) -> bool:
+    origin, args = get_origin(hint), get_args(hint)
+    if origin in (Union, types.UnionType):
+        return any(_fits(value, arg) for arg in args)
+    if origin is tuple:
+        return isinstance(value, tuple) and all(_fits(item, args[0]) for item in value)
+    if origin is dict:
+        return isinstance(value, dict) and all(
+            _fits(key, args[0]) and _fits(item, args[1]) for key, item in value.items()
+        )
+    if hint is int:
+        return type(value) is int and -(2**63) <= value < 2**63  # SQLite's INTEGER
+    if hint is float:
+        return type(value) in (int, float) and math.isfinite(value)
+    if hint is None or hint is type(None):
+        return value is None
+    return type(value) is hint

@@ -73,7 +73,14 @@ def test_the_password_may_come_from_a_file(tmp_path):
         ("", 'topic[1].executor: "scrapyd" needs a [scrapyd] section'),
         ("[scrapyd]\nnodes = []\n", "scrapyd.nodes: expected a list of node URLs"),
         ('[scrapyd]\nnodes = ["ftp://n"]\n', "scrapyd.nodes[1]: not an http(s) URL"),
+        ('[scrapyd]\nnodes = ["http://n:abc"]\n', "scrapyd.nodes[1]: not an http(s) URL"),
+        ('[scrapyd]\nnodes = ["http://n:99999"]\n', "scrapyd.nodes[1]: not an http(s) URL"),
+        ('[scrapyd]\nnodes = ["http://n:6800#x"]\n', "scrapyd.nodes[1]: not an http(s) URL"),
+        ('[scrapyd]\nnodes = ["http://tw:s3cret@n:6800"]\n', "credentials go in username"),
         ('[scrapyd]\nnodes = ["http://n:6800", "http://n:6800/"]\n', "duplicate node"),
+        ('[scrapyd]\nnodes = ["http://n", "HTTP://N:80"]\n', "duplicate node"),
+        ('[scrapyd]\nnodes = ["http://n:6800"]\nproject = "a/../b"\n', "scrapyd.project: expected"),
+        ('[scrapyd]\nnodes = ["http://n:6800"]\nusername = "a:b"\n', "cannot hold ':'"),
         ('[scrapyd]\nnodes = ["http://n:6800"]\nmax_jobs = 0\n', "scrapyd.max_jobs: expected"),
         (
             '[scrapyd]\nnodes = ["http://n:6800"]\nusername = "tw"\n',
@@ -94,7 +101,9 @@ def test_the_password_may_come_from_a_file(tmp_path):
 )
 def test_problems_are_one_line_naming_the_key(tmp_path, section, error):
     text = f'[[topic]]\nurl = "{URL}"\nexecutor = "scrapyd"\n{section}'
-    assert error in error_of(text, tmp_path)
+    message = error_of(text, tmp_path)
+    assert error in message
+    assert "s3cret" not in message
 
 
 def test_an_unknown_executor_is_refused(tmp_path):

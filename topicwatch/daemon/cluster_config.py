@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ from urllib.parse import urlsplit
 
 from topicwatch import __version__
 from topicwatch.archive.durations import duration_seconds
+from topicwatch.origins import DEFAULT_PORTS
 
 KEYS = frozenset(
     {"nodes", "project", "spider", "username", "password_env", "password_file", "max_jobs"}
@@ -78,10 +80,12 @@ def parse_scrapyd(table: dict[str, Any], base: Path, per_site: int = 1) -> Scrap
     max_jobs = _whole(table, "max_jobs", 2, 1, 256)
     nodes = _nodes(table.get("nodes"), max_jobs)
     username = _text(table, "username", "")
+    if ":" in username:  # basic auth splits user from password at the first colon
+        raise ValueError("scrapyd.username: a user name cannot hold ':'")
     return ScrapydConfig(
         nodes=nodes,
-        project=_text(table, "project", "topicwatch") or "topicwatch",
-        spider=_text(table, "spider", "topic") or "topic",
+        project=_name(table, "project", "topicwatch"),
+        spider=_name(table, "spider", "topic"),
         username=username,
         password=_password(table, base) if username else "",
         per_site=per_site,
@@ -106,9 +110,12 @@ def _nodes(value: Any, max_jobs: int) -> tuple[NodeConfig, ...]:
         else:
             url, limit = entry, max_jobs
         if not isinstance(url, str) or not _http_url(url):
-            raise ValueError(f"{key}: not an http(s) URL with a host")
+            raise ValueError(f"{key}: not an http(s) URL with a host (and a port from 1 to 65535)")
+        if "@" in urlsplit(url).netloc:
+            # Never echoed: the URL holds a password, and it would be in every node error.
+            raise ValueError(f"{key}: credentials go in username and password_env, not the URL")
         url = url.rstrip("/")
-        if any(node.url == url for node in nodes):
+        if any(_same_node(node.url, url) for node in nodes):
             raise ValueError(f"{key}: duplicate node {url}")
         nodes.append(NodeConfig(url, limit))
     return tuple(nodes)
@@ -135,9 +142,40 @@ def _password(table: dict[str, Any], base: Path) -> str:
 def _http_url(url: str) -> bool:
     try:
         parts = urlsplit(url)
-        return parts.scheme in ("http", "https") and bool(parts.hostname) and not parts.query
+        port = parts.port  # ValueError: not a number, or out of range
+        return (
+            parts.scheme in ("http", "https")
+            and bool(parts.hostname)
+            and not (parts.query or parts.fragment)
+            and port != 0
+            and url == url.strip()
+        )
     except ValueError:
         return False
+
+
+def _same_node(one: str, other: str) -> bool:
+    """Two spellings of one node (``HTTP://Host`` and ``http://host:80``): its job limit
+    would count twice."""
+
+    def key(url: str) -> tuple[str, str | None, int | None, str]:
+        parts = urlsplit(url)
+        return (
+            parts.scheme.lower(),
+            parts.hostname,
+            parts.port or DEFAULT_PORTS.get(parts.scheme.lower()),
+            parts.path.rstrip("/"),
+        )
+
+    return key(one) == key(other)
+
+
+def _name(table: dict[str, Any], name: str, default: str) -> str:
+    """A Scrapyd project or spider name: it is a path segment of the feed's URL."""
+    value = _text(table, name, default) or default
+    if not re.fullmatch(r"[\w-]+(\.[\w-]+)*", value):
+        raise ValueError(f"scrapyd.{name}: expected a name of letters, digits, _ - and .")
+    return value
 
 
 def _text(table: dict[str, Any], name: str, default: str) -> str:

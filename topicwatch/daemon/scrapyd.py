@@ -67,8 +67,15 @@ from topicwatch.archive.store import commit_run
 from topicwatch.archive.timestamps import iso
 from topicwatch.daemon.cluster_config import ScrapydConfig
 from topicwatch.daemon.config import TopicConfig
-from topicwatch.daemon.scrapyd_client import NodeClient, NodeError
-from topicwatch.origins import site_of
+from topicwatch.daemon.scrapyd_client import (
+    FeedTooLarge,
+    NodeAuthError,
+    NodeClient,
+    NodeError,
+    NodeRefused,
+)
+from topicwatch.origins import Origins, site_of
+from topicwatch.printable import printable
 
 log = logging.getLogger("topicwatch.daemon")
 ENRICH_BUDGET = 60.0  # the crawl's default TOPICWATCH_ENRICH_BUDGET
@@ -114,6 +121,7 @@ class Cluster:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         reattached: Callable[[str, Dispatched], None] = lambda url, run: None,
         site_slot: Callable[[str], AbstractContextManager[Any]] = lambda site: nullcontext(),
+        topics: Callable[[str], TopicConfig | None] = lambda url: None,
     ) -> None:
         self.config = config
         self.db_path = db_path
@@ -124,6 +132,9 @@ class Cluster:
         # A reattached job counts as a crawl of its site in the daemon's per_site limit
         # (daemon.dispatch), as the scheduled runs dispatched from its slots do.
         self.site_slot = site_slot
+        # A topic's config by its URL (None: no longer configured): a feed's pages must
+        # come from its origins, and a reattached job ends by its timeout.
+        self.topics = topics
         self.nodes = [
             _Node(node.url, node.max_jobs, NodeClient(node.url, config.username, config.password))
             for node in config.nodes
@@ -301,8 +312,11 @@ class Cluster:
                 result = self._follow(job, run_ids, node, deadline + FETCH_MARGIN, done)
             except NodeError as error:
                 self._failed(node, error)
+                # A refusal is an answer; a call cut short may have scheduled the job all the
+                # same: an orphaned crawl, cancelled by the node watch when the node is back.
+                state = "refused" if isinstance(error, NodeRefused | NodeAuthError) else "abandoned"
                 with self.archive() as db:
-                    set_job_state(db, job, "refused", self.clock(), str(error))
+                    set_job_state(db, job, state, self.clock(), str(error))
                 result = _ABANDONED
             if result is not _ABANDONED:
                 return done | result if isinstance(result, dict) else None
@@ -341,7 +355,12 @@ class Cluster:
                 if state == "running" and len(runs) > 1:
                     self._commit_ended(job, runs, left, node, done)
                 if state == "finished" or state is None:
-                    feed = node.client.feed(self.config.project, self.config.spider, job)
+                    try:
+                        feed = node.client.feed(self.config.project, self.config.spider, job)
+                    except FeedTooLarge as error:  # the job's fault: the node stays in service
+                        unusable = f"unusable feed of Scrapyd job {job}: {_shown(error)}"
+                        self._fail_all(left, "feed", unusable, job, done)
+                        return {run: done[run] for run in run_ids}
                     done |= self._collect(job, runs, left, feed or b"")
                     missing = [run for run in run_ids if run not in done]
                     if not missing:
@@ -380,7 +399,7 @@ class Cluster:
         try:
             ended = _ended(feed, job, runs)
         except (FeedError, KeyError, TypeError, ValueError) as error:
-            unusable = f"unusable feed of Scrapyd job {job}: {error}"
+            unusable = f"unusable feed of Scrapyd job {job}: {_shown(error)}"
             return self._fail_all(left, "feed", unusable, job)
         return {run: self._commit(job, fed) for run, fed in ended.items() if run in left}
 
@@ -391,10 +410,10 @@ class Cluster:
         (the node flushes the feed after each): a topic's changes reach the archive when
         its own crawl ends, not when the job's last one does. Anything odd in the feed is
         judged once the job has ended."""
-        feed = node.client.feed(self.config.project, self.config.spider, job)
         try:
+            feed = node.client.feed(self.config.project, self.config.spider, job)
             ended = _ended(feed or b"", job, runs)
-        except (FeedError, KeyError, TypeError, ValueError):
+        except (FeedError, FeedTooLarge, KeyError, TypeError, ValueError):
             return
         for run, fed in ended.items():
             if run in left:
@@ -407,7 +426,21 @@ class Cluster:
             log.warning("run %d ran topicwatch %s on its node", fed.run_id, fed.version)
         now = self.clock()
         with self.archive() as db:
-            if run_row(db, fed.run_id)["status"] == "running":
+            row = run_row(db, fed.run_id)
+            topic = self.topics(row["url"])
+            hosts = topic.allow_hosts if topic is not None else ()
+            stray = _off_origins(fed, Origins(row["url"], hosts))
+            if row["status"] == "running" and stray is not None:
+                stray = _shown(stray)
+                # A local crawl never fetches off its origins: committing such a page would
+                # take over another topic's page (listing_pages is keyed by URL).
+                end_run_without_changes(
+                    db, fed.run_id, status="failed", reason="feed", finished_at=now,
+                    error=f"unusable feed of Scrapyd job {job}: {stray} is off the topic's "
+                    "origins",
+                )  # fmt: skip
+                log.error("run %d: %s is off the topic's origins", fed.run_id, stray)
+            elif row["status"] == "running":
                 if fed.status == "ok":
                     try:
                         commit_run(db, fed.run_id, fed.report, now)
@@ -546,8 +579,11 @@ class Cluster:
                     self.sites[site] += 1
                 held.callback(self._release, node, site)
                 done: dict[int, Dispatched] = {}
-                result = self._follow(job, run_ids, node, time.monotonic() + 86400.0, done,
-                                      feed_runs)  # fmt: skip
+                # Its crawl had the topic's timeout when dispatched: it has no more now.
+                topics = [self.topics(url) for url in urls]
+                timeout = max(t.timeout if t is not None else TopicConfig.timeout for t in topics)
+                deadline = time.monotonic() + timeout + FETCH_MARGIN
+                result = self._follow(job, run_ids, node, deadline, done, feed_runs)
                 if result is _ABANDONED:
                     gone = f"node {url} unreachable; job {job} abandoned"
                     left = [run for run in run_ids if run not in done]
@@ -568,17 +604,22 @@ class Cluster:
                 with self.archive() as db:
                     set_nodes(db, states)
                     abandoned = jobs_in(db, "abandoned")
-                cancelled: set[str] = set()
+                cancelled: dict[str, str | None] = {}  # job: the node's refusal, if any
                 for job in abandoned:
                     node = next((n for n in self.nodes if n.url == job.node), None)
                     if node is not None and node.down_until == 0.0:
                         if job.job not in cancelled:
-                            node.client.cancel(self.config.project, job.job)
-                            cancelled.add(job.job)
-                            log.info("cancelled abandoned Scrapyd job %s on %s", job.job, node.url)
+                            try:
+                                node.client.cancel(self.config.project, job.job)
+                                log.info("cancelled abandoned Scrapyd job %s on %s", job.job,
+                                         node.url)  # fmt: skip
+                                cancelled[job.job] = None
+                            except NodeRefused as refused:  # it has nothing to cancel
+                                cancelled[job.job] = str(refused)
                         with self.archive() as db:
                             # Its abandoned runs only: a batch's runs committed before stay so.
-                            set_job_state(db, job.job, "cancelled", self.clock(), run_id=job.run_id)
+                            set_job_state(db, job.job, "cancelled", self.clock(),
+                                          cancelled[job.job], run_id=job.run_id)  # fmt: skip
             except NodeError as error:
                 log.warning("%s", error)
             except Exception as error:  # the watch must outlive a busy archive
@@ -587,15 +628,12 @@ class Cluster:
 
     def _check(self, node: _Node) -> NodeState:
         try:
-            answer = node.client.daemonstatus()
+            running, pending = node.client.daemonstatus()
         except NodeError as error:
             self._failed(node, error)
             return NodeState(node.url, False, node.running, node.pending, str(error), self._now())
         with self.slots:
-            node.running, node.pending = (
-                int(answer.get("running", 0)),
-                int(answer.get("pending", 0)),
-            )
+            node.running, node.pending = running, pending
             node.error, node.down_until = None, 0.0
             self.slots.notify_all()
         return NodeState(node.url, True, node.running, node.pending, None, self._now())
@@ -618,6 +656,18 @@ def _ended(feed: bytes, job: str, runs: list[int]) -> dict[int, FeedRun]:
     """The runs whose end record the feed holds. Its last line is whole only when it ends
     the file: a crawl killed (or still writing) mid-line leaves a partial one."""
     return read_feed(feed.split(b"\n")[:-1], job, runs)
+
+
+def _shown(text: object) -> str:
+    """Text from a node's feed as one bounded line (a run's error, a log line)."""
+    shown = printable(str(text))
+    return shown if len(shown) <= 300 else shown[:300] + "…"
+
+
+def _off_origins(fed: FeedRun, origins: Origins) -> str | None:
+    """The first page or fetch of the run's feed its crawl could not have made."""
+    urls = [page.url for page in fed.report.pages] + [f.url for f in fed.report.fetches]
+    return next((url for url in urls if not origins.permit(url)), None)
 
 
 def _no_end(job: str, node: str) -> str:

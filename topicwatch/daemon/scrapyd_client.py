@@ -5,20 +5,32 @@ credentials give 401), so every answer's status is checked here and becomes
 :class:`NodeRefused`; an unreachable node, a timeout or a server error is
 :class:`NodeError`; refused credentials are :class:`NodeAuthError`, whose message says so
 plainly and never carries the password. Proxies from the environment are not used: the
-nodes are the operator's own machines.
+nodes are the operator's own machines. Redirects are not followed: Scrapyd never sends
+one, and following it would send the credentials to wherever it points. Every request has
+a deadline from connect to last byte (``TIMEOUT`` bounds one read only: a node trickling
+a byte at a time would hold a job thread for ever), after which its socket is shut.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
+import http.client
 import json
+import socket
+import threading
 import urllib.error
 import urllib.request
 from typing import Any
 from urllib.parse import quote, urlencode
 
+from topicwatch.printable import printable
+
 TIMEOUT = 10.0  # seconds per request: a node that cannot answer within it is unreachable
 MAX_FEED_BYTES = 512 * 1024 * 1024  # a job's feed holds its runs' page bodies
+CALL_DEADLINE = 30.0  # seconds for a whole API call, from connect to its last byte
+FEED_DEADLINE = 300.0  # for a whole feed (up to MAX_FEED_BYTES)
+SAID = 300  # characters of a node's own message kept in an error
 
 
 class NodeError(Exception):
@@ -27,6 +39,10 @@ class NodeError(Exception):
 
 class NodeAuthError(NodeError):
     """The node refused the credentials (HTTP 401)."""
+
+
+class FeedTooLarge(NodeError):
+    """The job's feed is past MAX_FEED_BYTES: the job's fault, not the node's."""
 
 
 class NodeRefused(NodeError):
@@ -43,7 +59,9 @@ class NodeClient:
             if username
             else ""
         )
-        self._opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        self._opener = urllib.request.build_opener(
+            urllib.request.ProxyHandler({}), _Unfollowed, _TimedHTTP, _TimedHTTPS
+        )
 
     def schedule(
         self,
@@ -59,7 +77,15 @@ class NodeClient:
         fields["setting"] = [f"{name}={value}" for name, value in settings.items()]
         if version:
             fields["_version"] = version
-        self._json("schedule.json", fields)
+        taken = self._json("schedule.json", fields).get("jobid")
+        if taken != job:
+            # Followed under our id, a job of another id would run unwatched: cancel it.
+            if isinstance(taken, str) and taken:
+                self.cancel(project, taken)
+            raise NodeRefused(
+                f"{self.url}: schedule.json: took the job as {_said(taken)}, not {job} "
+                "(a Scrapyd that ignores jobid)"
+            )
 
     def state(self, project: str, job: str) -> str | None:
         """``pending``, ``running``, ``finished``, or None: the node does not know the job
@@ -75,35 +101,48 @@ class NodeClient:
         """The job's feed as written so far (None: no feed file, yet or any more)."""
         path = f"items/{quote(project)}/{quote(spider)}/{quote(job)}.jl"
         try:
-            return self._open(path, None, limit=MAX_FEED_BYTES)
+            return self._open(path, None, limit=MAX_FEED_BYTES, within=FEED_DEADLINE)
         except _NotFound:
             return None
+        except _TooLarge as error:
+            raise FeedTooLarge(f"{self.url}: feed of job {job} {error}") from None
 
-    def daemonstatus(self) -> dict[str, Any]:
-        return self._json("daemonstatus.json")
+    def daemonstatus(self) -> tuple[int, int]:
+        """The node's running and pending jobs (of every project)."""
+        answer = self._json("daemonstatus.json")
+        counts = answer.get("running", 0), answer.get("pending", 0)
+        if not all(type(count) is int and 0 <= count < 2**31 for count in counts):
+            raise NodeError(f"{self.url}: daemonstatus.json did not answer job counts")
+        return counts
 
     # ------------------------------------------------------------------ transport
 
     def _json(self, path: str, fields: dict[str, Any] | None = None) -> dict[str, Any]:
         data = None if fields is None else urlencode(fields, doseq=True).encode()
         try:
-            answer = json.loads(self._open(path, data, limit=1024 * 1024))
+            answer = json.loads(self._open(path, data, limit=1024 * 1024, within=CALL_DEADLINE))
+        except _TooLarge as error:
+            raise NodeError(f"{self.url}: {path.split('?')[0]} answer {error}") from None
         except _NotFound:
             raise NodeError(f"{self.url}: no {path.split('?')[0]} (not a Scrapyd node?)") from None
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: JSON nested past the stack
             raise NodeError(f"{self.url}: {path.split('?')[0]} did not answer JSON") from None
         if not isinstance(answer, dict) or answer.get("status") != "ok":
             message = answer.get("message") if isinstance(answer, dict) else answer
-            raise NodeRefused(f"{self.url}: {path.split('?')[0]}: {message}")
+            raise NodeRefused(f"{self.url}: {path.split('?')[0]}: {_said(message)}")
         return answer
 
-    def _open(self, path: str, data: bytes | None, *, limit: int) -> bytes:
+    def _open(self, path: str, data: bytes | None, *, limit: int, within: float) -> bytes:
         request = urllib.request.Request(f"{self.url}/{path}", data=data)
         if self._auth:
             request.add_header("Authorization", self._auth)
+        _armed.within, _armed.timers = within, []
         try:
             with self._opener.open(request, timeout=TIMEOUT) as response:
                 body: bytes = response.read(limit + 1)
+                # A shut or dropped socket ends read() early without an error.
+                if _late() or (response.length and len(body) <= limit):
+                    raise http.client.IncompleteRead(body)
         except urllib.error.HTTPError as error:
             error.close()
             if error.code == 401:
@@ -112,14 +151,90 @@ class NodeClient:
                 ) from None
             if error.code == 404:
                 raise _NotFound() from None
-            raise NodeError(f"{self.url}: HTTP {error.code} {error.reason}") from None
-        except (TimeoutError, urllib.error.URLError, OSError) as error:
-            reason = getattr(error, "reason", None) or error
-            raise NodeError(f"{self.url}: unreachable ({reason})") from None
+            if 300 <= error.code < 400:
+                raise NodeError(
+                    f"{self.url}: HTTP {error.code} redirect not followed (give the node's "
+                    "own URL in [scrapyd] nodes)"
+                ) from None
+            raise NodeError(f"{self.url}: HTTP {error.code} {_said(error.reason)}") from None
+        except (TimeoutError, urllib.error.URLError, OSError, http.client.HTTPException) as error:
+            if _late():
+                raise NodeError(
+                    f"{self.url}: {path.split('?')[0]}: no whole answer within {within:g}s"
+                ) from None
+            reason = getattr(error, "reason", None) or f"{type(error).__name__}: {error}"
+            raise NodeError(f"{self.url}: unreachable ({_said(reason)})") from None
+        finally:
+            for timer in _armed.timers:
+                timer.cancel()
         if len(body) > limit:
-            raise NodeError(f"{self.url}: answer larger than {limit // 1024} KiB")
+            raise _TooLarge(f"larger than {limit // 1024} KiB")
         return body
 
 
 class _NotFound(Exception):
     pass
+
+
+class _TooLarge(Exception):
+    pass
+
+
+_armed = threading.local()  # the deadline of this thread's request, and its timers
+
+
+def _said(text: object) -> str:
+    """What a node said, as one bounded line: it goes to the log, the run's error and
+    ``topicwatch status``, where a line break would forge a line of its own."""
+    shown = printable(str(text))
+    return shown if len(shown) <= SAID else shown[:SAID] + "…"
+
+
+def _late() -> bool:
+    """Whether this thread's request met its deadline (and had its socket shut)."""
+    return any(timer.fired for timer in _armed.timers)
+
+
+class _Deadline(threading.Timer):
+    """Shuts the socket at the request's deadline: the read waiting on it ends at once."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        super().__init__(_armed.within, self._shut, [sock])
+        self.daemon = True
+        self.fired = False  # set before the socket is shut: the woken read sees it
+        _armed.timers.append(self)
+        self.start()
+
+    def _shut(self, sock: socket.socket) -> None:
+        self.fired = True
+        with contextlib.suppress(OSError):  # closed already: the request ended just then
+            sock.shutdown(socket.SHUT_RDWR)
+
+
+class _TimedConnection(http.client.HTTPConnection):
+    def connect(self) -> None:
+        super().connect()
+        _Deadline(self.sock)
+
+
+class _TimedTLSConnection(http.client.HTTPSConnection):
+    def connect(self) -> None:
+        super().connect()
+        _Deadline(self.sock)
+
+
+class _TimedHTTP(urllib.request.HTTPHandler):
+    def http_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        return self.do_open(_TimedConnection, req)
+
+
+class _TimedHTTPS(urllib.request.HTTPSHandler):
+    def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        return self.do_open(_TimedTLSConnection, req, context=getattr(self, "_context", None))
+
+
+class _Unfollowed(urllib.request.HTTPRedirectHandler):
+    """A redirect becomes the HTTPError it is, never a request elsewhere."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None

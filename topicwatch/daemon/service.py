@@ -171,6 +171,7 @@ class Daemon:
                 utcnow,
                 self._reattached,
                 lambda site: self.crawls.holding(site),  # self.crawls: made below
+                lambda url: next((t for t in config.topics if t.url == url), None),
             )
             if config.scrapyd
             else None
