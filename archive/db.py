@@ -42,21 +42,30 @@ __all__ = [
 
 
 def open_archive(
-    path: str | os.PathLike[str], *, readonly: bool = False, check_room: bool = True
+    path: str | os.PathLike[str],
+    *,
+    readonly: bool = False,
+    check_room: bool = True,
+    create: bool = True,
 ) -> sqlite_utils.Database:
     """Open (and for writers create and upgrade) the archive at ``path``.
 
     Writers are refused on a full disk (``check_room``), unless they only record why
     a run failed: that small update reuses log space the failed write left behind.
+    ``create=False``: a writer of an archive that must already be there (the daemon and its
+    workers after start) never makes a new empty one where it was deleted, not even in a
+    race with the deletion (SQLite's ``mode=rw``).
     """
     path = Path(path)
-    _check_path(path, readonly=readonly)
+    _check_path(path, readonly=readonly or not create)
     full = None if readonly or not check_room else disk_full(path)
     if full:
         raise ArchiveError(full)  # before a write fails half-way, or SQLite calls it I/O
     try:
-        return _open(path, readonly=readonly)
+        return _open(path, readonly=readonly, create=create)
     except sqlite3.Error as error:
+        if not create and not path.exists():
+            raise ArchiveError(f"archive not found: {path}") from None
         raise explain(path, error) from error
 
 
@@ -97,13 +106,13 @@ def is_pinned_read(db: sqlite_utils.Database) -> bool:
     return is_pinned(db.conn)
 
 
-def _open(path: Path, *, readonly: bool) -> sqlite_utils.Database:
+def _open(path: Path, *, readonly: bool, create: bool = True) -> sqlite_utils.Database:
     if path.exists():
         check_magic(path, read_header(path))  # not SQLite at all: say so without opening it
     # Identified first without leaving a trace: even a reader's connection may create a
     # -shm beside a WAL file, and a writer's may roll back or checkpoint someone's log.
     _version(path)
-    conn = connect_reader(path) if readonly else _connect(path)
+    conn = connect_reader(path) if readonly else _connect(path, create=create)
     try:
         # Again on this connection: _version's look may have seen another state of the file.
         version = _checked_version(conn, path)
@@ -212,9 +221,15 @@ def _check_path(path: Path, *, readonly: bool) -> None:
         raise ArchiveError(f"archive path is not a file: {path}")
 
 
-def _connect(path: Path) -> sqlite3.Connection:
-    """Autocommit connection: transactions are explicit (see :func:`write_transaction`)."""
-    conn = sqlite3.connect(path, isolation_level=None)
+def _connect(path: Path, *, create: bool = True) -> sqlite3.Connection:
+    """Autocommit connection: transactions are explicit (see :func:`write_transaction`).
+
+    ``create=False`` opens with ``mode=rw``: SQLite fails rather than make the file."""
+    if create:
+        conn = sqlite3.connect(path, isolation_level=None)
+    else:
+        uri = f"{path.resolve().as_uri()}?mode=rw"
+        conn = sqlite3.connect(uri, uri=True, isolation_level=None)
     try:
         # Reading the schema forces SQLite to read the header: a non-database fails here.
         conn.execute("SELECT count(*) FROM sqlite_master").fetchone()

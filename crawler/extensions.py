@@ -91,6 +91,7 @@ class ArchiveRuns:
         self.crawler = crawler
         settings = crawler.settings
         self.db_path = db_path
+        self.create_db = settings.getbool("TOPICWATCH_DB_CREATE", True)
         self.trigger = settings.get("TOPICWATCH_TRIGGER", "manual")
         self.lock_wait = settings.getfloat("TOPICWATCH_LOCK_WAIT", 0.0)
         self.enrich_max = settings.getint("TOPICWATCH_ENRICH_MAX", 20)
@@ -162,7 +163,7 @@ class ArchiveRuns:
         and no transaction spans a callback, so sharing it is safe.
         """
         if self._archive is None:
-            self._archive = open_archive(self.db_path)
+            self._archive = open_archive(self.db_path, create=self.create_db)
         return self._archive
 
     def expire(self, run: TopicRun) -> None:

@@ -85,20 +85,26 @@ def crawl(request: CrawlRequest) -> CrawlResult:
     return _result(crawler.stats, request.db, time.monotonic() - started)
 
 
-def crawl_settings(db: str, trigger: str, lock_wait: float, overrides: dict[str, Any]) -> Settings:
+def crawl_settings(
+    db: str, trigger: str, lock_wait: float, overrides: dict[str, Any], *, create: bool = True
+) -> Settings:
     """The project's settings with a crawl's own on top, checked before Scrapy starts:
-    a bad ``-s`` value or archive path is a usage error, not a traceback in the reactor."""
+    a bad ``-s`` value or archive path is a usage error, not a traceback in the reactor.
+
+    ``create=False`` (a daemon's worker): the archive must be there; a worker started after
+    it was deleted must not make a new empty one in its place."""
     settings = Settings()
     settings.setmodule("topicwatch.crawler.settings", priority="project")
     check_overrides(settings, overrides)
     if "LOG_LEVEL" in overrides:
         check_log_level(overrides["LOG_LEVEL"])
-    open_archive(db).close()  # bad paths fail here, before Scrapy starts
+    open_archive(db, create=create).close()  # bad paths fail here, before Scrapy starts
     settings.setdict(
         {
             "TOPICWATCH_DB": db,
             "TOPICWATCH_TRIGGER": trigger,
             "TOPICWATCH_LOCK_WAIT": lock_wait,
+            "TOPICWATCH_DB_CREATE": create,
             **overrides,
         },
         priority="cmdline",

@@ -14,6 +14,7 @@ NEWSPIDER_MODULE = "topicwatch.crawler.spiders"
 
 # The archive every crawl writes to (``--db`` / ``TOPICWATCH_DB`` / ./topicwatch.db).
 TOPICWATCH_DB = os.environ.get("TOPICWATCH_DB", "topicwatch.db")
+TOPICWATCH_DB_CREATE = True  # False: the archive must exist (a daemon's warm worker)
 # "archive": commit each run to TOPICWATCH_DB; "feed": emit it into the crawl's feed for the
 # daemon to commit (crawler.node_feed), never opening SQLite. A process Scrapyd started
 # (it sets SCRAPY_PROJECT for every job) is a node's: feed, unless told otherwise.

@@ -240,6 +240,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--db", required=True, help="the archive file")
     parser.add_argument(
+        "--no-create", action="store_true",
+        help="the archive must exist: never make a new one (the daemon's workers)",
+    )  # fmt: skip
+    parser.add_argument(
         "-s", "--set", dest="overrides", action="append", default=[], metavar="NAME=VALUE",
         help="override a Scrapy setting (repeatable)",
     )  # fmt: skip
@@ -256,7 +260,7 @@ def main(argv: list[str] | None = None) -> int:
     overrides.setdefault("CONCURRENT_ITEMS", "16")
     overrides.setdefault("LOG_LEVEL", "WARNING")
     try:
-        settings = crawl_settings(args.db, "schedule", 0.0, overrides)
+        settings = crawl_settings(args.db, "schedule", 0.0, overrides, create=not args.no_create)
     except (UsageError, ArchiveError) as error:
         print(f"worker: {error}", file=sys.stderr)
         return EXIT_USAGE

@@ -52,6 +52,17 @@ def test_new_archive_has_the_contract_schema_wal_and_version(tmp_path):
     assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
 
 
+def test_an_archive_that_must_exist_is_never_made(tmp_path):
+    """``create=False`` (the daemon and its workers once started): a deleted archive is an
+    error, and no new empty one appears in its place."""
+    path = tmp_path / "gone.db"
+    with pytest.raises(ArchiveError, match="archive not found"):
+        open_archive(path, create=False)
+    assert list(tmp_path.iterdir()) == []
+    open_archive(path).close()
+    open_archive(path, create=False).close()  # there: opened as usual
+
+
 def test_reopening_is_idempotent(tmp_path):
     open_archive(tmp_path / "a.db").close()
     db = open_archive(tmp_path / "a.db")

@@ -225,7 +225,8 @@ class Daemon:
         """
         if self._archive_replaced():
             raise ArchiveError(f"{self.config.db} was deleted or replaced while the daemon ran")
-        db = open_archive(self.config.db)
+        # Once started, the daemon's archive must be there: never a new empty one.
+        db = open_archive(self.config.db, create=self.archive_file is None)
         try:
             yield db
         finally:
@@ -631,6 +632,7 @@ class Daemon:
         """The warm workers' command: the daemon's [settings], with the enrichment budget
         capped at a third of the shortest topic timeout (a setting, so one for all runs)."""
         command = [sys.executable, "-m", "topicwatch.crawler.worker", "--db", str(self.config.db)]
+        command.append("--no-create")  # started after the archive was deleted: never a new one
         settings = dict(self.config.settings)
         budget = _number(settings.pop("TOPICWATCH_ENRICH_BUDGET", ENRICH_BUDGET), ENRICH_BUDGET)
         shortest = min((t.timeout for t in self.config.topics), default=600.0)
