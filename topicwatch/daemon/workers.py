@@ -48,6 +48,7 @@ KILL_GRACE = 5.0  # seconds from SIGTERM (runs recorded aborted) to SIGKILL
 # floods the log. Workers ended by a signal (killed, or stopped at shutdown) do not count.
 MAX_START_DELAY = 60.0
 STDERR_PIECE = 8192  # characters of a worker's log line kept at most (last 20 kept)
+LOG_DRAIN_SECONDS = 5.0  # a dead worker's log is read to its end within this, at most
 # Refusals that mean "not this worker, not now": the order goes to another one.
 _PASSING_REFUSALS = ("recycling", "no more input")
 
@@ -87,6 +88,7 @@ class _Worker:
         self.stderr: deque[str] = deque(maxlen=20)
         self.killed_for = ""  # why the pool killed it, for its orders' errors
         self.answered = False  # said a protocol line: it started, whatever happens next
+        self.log_reader: threading.Thread | None = None  # drains stderr into self.stderr
 
     def topics(self) -> list[str]:
         return sorted(p.topic for p in self.pending.values())
@@ -164,6 +166,8 @@ class Pool:
                 target=target, args=(worker,), name=f"worker-{worker.pid}-{name}", daemon=True
             )
             thread.start()
+            if name == "log":
+                worker.log_reader = thread
         return worker
 
     def _taking(self) -> list[_Worker]:
@@ -181,6 +185,10 @@ class Pool:
             if isinstance(line, dict):
                 self._take_line(worker, line)
         code = worker.process.wait()
+        if worker.log_reader is not None:
+            # Its last words (why it ended) may still be in the pipe: read them first, so
+            # the orders' errors and the log say why, whichever reader got there first.
+            worker.log_reader.join(LOG_DRAIN_SECONDS)
         self._ended(worker, code)
 
     def _take_line(self, worker: _Worker, line: dict[str, Any]) -> None:
