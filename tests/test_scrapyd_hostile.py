@@ -263,6 +263,34 @@ def test_a_schedule_call_that_times_out_is_cancelled_once_the_node_answers(monke
             cluster.close()
 
 
+def test_the_runs_error_is_what_its_dispatch_saw_though_the_watch_clears_the_node(
+    monkeypatch, tmp_path
+):
+    """The node watch clears a node's error as soon as it answers a status call, which
+    it may do between a schedule call cut short and the run's error being written (seen
+    in CI): the run keeps the reason its own dispatch met. The watch's real check runs
+    at that point, every time, instead of by chance."""
+    monkeypatch.setattr(scrapyd_client, "CALL_DEADLINE", 1.0)
+    db = tmp_path / "archive.db"
+    with HostileNode() as node:
+        node.scrapyd(lambda job: end_line(job))
+        answered = node.routes["/schedule.json"]
+        node.routes["/schedule.json"] = lambda h: node.closing.wait(60) or answered(h)
+        cluster = make_cluster(node, db, node_grace=600.0)
+        move = cluster._move
+
+        def watch_then_move(held: Any, exclude: set[str]) -> bool:
+            cluster._check(held[0])  # daemonstatus answers: the node is up, its error gone
+            assert cluster.nodes[0].error is None
+            return move(held, exclude)
+
+        monkeypatch.setattr(cluster, "_move", watch_then_move)
+        result = dispatch(cluster)
+    assert result.status == "failed"
+    assert "schedule.json: no whole answer within 1s" in (result.error or "")
+    assert query(db, "select reason from crawl_runs") == [("network",)]
+
+
 def test_a_cancel_the_node_refuses_does_not_hold_up_the_other_abandoned_jobs(monkeypatch, tmp_path):
     """A node that answers cancel.json with an error (it no longer has the project) has
     nothing to cancel: each abandoned job is settled, not retried for ever ahead of the rest."""

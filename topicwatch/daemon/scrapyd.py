@@ -31,7 +31,7 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -106,7 +106,13 @@ class _Node:
         self.running = self.pending = 0
 
 
-_ABANDONED = object()  # the node stayed unreachable past node_grace
+@dataclass(frozen=True)
+class _Abandoned:
+    """The node stayed unreachable past node_grace (or cut the schedule call short):
+    ``error`` is what this dispatch saw, kept with it because the node's own error field
+    is reset by the node watch as soon as the node answers a status call again."""
+
+    error: str
 
 
 class Cluster:
@@ -293,6 +299,7 @@ class Cluster:
         """Schedule the job, on another node while nodes refuse or vanish (with the runs
         not yet committed from the feed of the job it replaces)."""
         tried: set[str] = set()
+        seen: list[str] = []  # what each node tried did, for the runs' error
         done: dict[int, Dispatched] = {}  # committed from a job's feed as it ran
         while True:
             if done:
@@ -317,15 +324,16 @@ class Cluster:
                 state = "refused" if isinstance(error, NodeRefused | NodeAuthError) else "abandoned"
                 with self.archive() as db:
                     set_job_state(db, job, state, self.clock(), str(error))
-                result = _ABANDONED
-            if result is not _ABANDONED:
+                result = _Abandoned(str(error))
+            if not isinstance(result, _Abandoned):
                 return done | result if isinstance(result, dict) else None
+            seen.append(result.error)
             tried.add(node.url)
             left = [run for run in run_ids if run not in done]
             if not left:  # every run was committed from the feed before the node went
                 return done
             if not self._move(held, tried):
-                return done | self._fail_all(left, "network", self._no_node_error())
+                return done | self._fail_all(left, "network", self._no_node_error(seen))
             log.warning("runs %s: sending them to %s instead", run_ids, held[0].url)
 
     def _follow(
@@ -338,7 +346,7 @@ class Cluster:
         feed_runs: list[int] | None = None,
     ) -> Any:
         """Poll the job until its feed can be committed: each run's outcome by run id;
-        _ABANDONED when the node stays unreachable past the grace; None when the daemon
+        _Abandoned when the node stays unreachable past the grace; None when the daemon
         stops (the job stays on record, dispatched, for the next daemon to reattach).
 
         ``done`` gathers the runs committed while the job still runs (a batch's, each as
@@ -381,7 +389,7 @@ class Cluster:
                         for run in left:
                             set_job_state(db, job, "abandoned", self.clock(), str(error),
                                           run_id=run)  # fmt: skip
-                    return _ABANDONED
+                    return _Abandoned(str(error))
             if time.monotonic() > deadline:
                 self._cancel(node, job)
                 overran = f"Scrapyd job {job} overran its timeout"
@@ -494,8 +502,10 @@ class Cluster:
             run = run_row(db, run_id)
         return Dispatched("failed", run, error)
 
-    def _no_node_error(self) -> str:
-        errors = sorted({node.error for node in self.nodes if node.error})
+    def _no_node_error(self, seen: Iterable[str] = ()) -> str:
+        """Why no node took the job: what this dispatch saw (``seen``), with what the
+        nodes are down for now."""
+        errors = sorted({*seen, *(node.error for node in self.nodes if node.error)})
         return "no Scrapyd node could take the job" + (f": {'; '.join(errors)}" if errors else "")
 
     def _cancel(self, node: _Node, job: str) -> None:
@@ -584,7 +594,7 @@ class Cluster:
                 timeout = max(t.timeout if t is not None else TopicConfig.timeout for t in topics)
                 deadline = time.monotonic() + timeout + FETCH_MARGIN
                 result = self._follow(job, run_ids, node, deadline, done, feed_runs)
-                if result is _ABANDONED:
+                if isinstance(result, _Abandoned):
                     gone = f"node {url} unreachable; job {job} abandoned"
                     left = [run for run in run_ids if run not in done]
                     result = done | self._fail_all(left, "network", gone)
