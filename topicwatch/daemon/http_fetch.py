@@ -41,6 +41,7 @@ class Answer:
     status: int
     headers: Message
     body: bytes
+    reason: str = ""  # the status line's own words, as the server sent them
 
 
 def fetch(
@@ -53,25 +54,36 @@ def fetch(
     data: bytes | None = None,
     max_bytes: int = 0,
     inflight: Inflight | None = None,
+    read_timeout: float | None = None,
+    proxies: bool = True,
 ) -> Answer:
     """Send one request and read its answer (at most ``max_bytes`` of body) in ``timeout``
     seconds in all, connecting and resolving included.
+
+    ``read_timeout``: the limit on one socket read (default ``timeout``); ``proxies=False``
+    ignores the environment's proxies (the operator's own hosts, such as Scrapyd nodes).
 
     Raises :class:`FetchError`, or :class:`crawler.bounded.Abandoned` at the deadline (or
     :class:`crawler.bounded.Cancelled` once ``inflight`` is closed). ``what`` names the
     request in those messages and must be safe to log.
     """
     request = urllib.request.Request(url, data=data, headers=headers, method=method)
-    exchange = functools.partial(_exchange, request, timeout, max_bytes)
+    per_read = timeout if read_timeout is None else read_timeout
+    exchange = functools.partial(_exchange, request, per_read, max_bytes, proxies)
     return bounded(exchange, timeout, what=what, inflight=inflight)
 
 
-def _exchange(request: urllib.request.Request, timeout: float, limit: int, task: Task) -> Answer:
-    opener = urllib.request.build_opener(_Plain(task), _Secure(task), _EveryStatus)
+def _exchange(
+    request: urllib.request.Request, timeout: float, limit: int, proxies: bool, task: Task
+) -> Answer:
+    handlers: list[Any] = [_Plain(task), _Secure(task), _EveryStatus]
+    if not proxies:
+        handlers.append(urllib.request.ProxyHandler({}))
+    opener = urllib.request.build_opener(*handlers)
     try:
         with opener.open(request, timeout=timeout) as response:
             body = response.read(limit) if limit > 0 else b""
-            return Answer(response.status, response.headers, body)
+            return Answer(response.status, response.headers, body, response.reason or "")
     except urllib.error.URLError as error:
         raise FetchError(f"unreachable: {_reason(error.reason)}") from None
     except (OSError, ValueError, http.client.HTTPException) as error:

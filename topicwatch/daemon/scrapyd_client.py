@@ -8,22 +8,20 @@ plainly and never carries the password. Proxies from the environment are not use
 nodes are the operator's own machines. Redirects are not followed: Scrapyd never sends
 one, and following it would send the credentials to wherever it points. Every request has
 a deadline from connect to last byte (``TIMEOUT`` bounds one read only: a node trickling
-a byte at a time would hold a job thread for ever), after which its socket is shut.
+a byte at a time would hold a job thread for ever), after which its socket is shut. The
+transport is the daemon's one bounded HTTP client (:func:`topicwatch.daemon.http_fetch.fetch`),
+which does all three; this module judges the answers.
 """
 
 from __future__ import annotations
 
 import base64
-import contextlib
-import http.client
 import json
-import socket
-import threading
-import urllib.error
-import urllib.request
 from typing import Any
 from urllib.parse import quote, urlencode
 
+from topicwatch.daemon.bounded import Abandoned
+from topicwatch.daemon.http_fetch import FetchError, fetch
 from topicwatch.printable import printable
 
 TIMEOUT = 10.0  # seconds per request: a node that cannot answer within it is unreachable
@@ -58,9 +56,6 @@ class NodeClient:
             "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode()
             if username
             else ""
-        )
-        self._opener = urllib.request.build_opener(
-            urllib.request.ProxyHandler({}), _Unfollowed, _TimedHTTP, _TimedHTTPS
         )
 
     def schedule(
@@ -133,42 +128,37 @@ class NodeClient:
         return answer
 
     def _open(self, path: str, data: bytes | None, *, limit: int, within: float) -> bytes:
-        request = urllib.request.Request(f"{self.url}/{path}", data=data)
-        if self._auth:
-            request.add_header("Authorization", self._auth)
-        _armed.within, _armed.timers = within, []
+        headers = {"Authorization": self._auth} if self._auth else {}
+        call = path.split("?")[0]
         try:
-            with self._opener.open(request, timeout=TIMEOUT) as response:
-                body: bytes = response.read(limit + 1)
-                # A shut or dropped socket ends read() early without an error.
-                if _late() or (response.length and len(body) <= limit):
-                    raise http.client.IncompleteRead(body)
-        except urllib.error.HTTPError as error:
-            error.close()
-            if error.code == 401:
-                raise NodeAuthError(
-                    f"{self.url}: 401 Unauthorized: the node refused the [scrapyd] credentials"
-                ) from None
-            if error.code == 404:
-                raise _NotFound() from None
-            if 300 <= error.code < 400:
-                raise NodeError(
-                    f"{self.url}: HTTP {error.code} redirect not followed (give the node's "
-                    "own URL in [scrapyd] nodes)"
-                ) from None
-            raise NodeError(f"{self.url}: HTTP {error.code} {_said(error.reason)}") from None
-        except (TimeoutError, urllib.error.URLError, OSError, http.client.HTTPException) as error:
-            if _late():
-                raise NodeError(
-                    f"{self.url}: {path.split('?')[0]}: no whole answer within {within:g}s"
-                ) from None
-            reason = getattr(error, "reason", None) or f"{type(error).__name__}: {error}"
-            raise NodeError(f"{self.url}: unreachable ({_said(reason)})") from None
-        finally:
-            for timer in _armed.timers:
-                timer.cancel()
+            answer = fetch(
+                f"{self.url}/{path}", headers=headers, timeout=within, what=f"{self.url}/{call}",
+                method="GET" if data is None else "POST", data=data, max_bytes=limit + 1,
+                read_timeout=TIMEOUT, proxies=False,
+            )  # fmt: skip
+        except Abandoned:
+            raise NodeError(f"{self.url}: {call}: no whole answer within {within:g}s") from None
+        except FetchError as error:
+            raise NodeError(f"{self.url}: unreachable ({_said(error)})") from None
+        status, body = answer.status, answer.body
+        if status == 401:
+            raise NodeAuthError(
+                f"{self.url}: 401 Unauthorized: the node refused the [scrapyd] credentials"
+            )
+        if status == 404:
+            raise _NotFound()
+        if 300 <= status < 400:
+            raise NodeError(
+                f"{self.url}: HTTP {status} redirect not followed (give the node's "
+                "own URL in [scrapyd] nodes)"
+            )
+        if status >= 400:
+            raise NodeError(f"{self.url}: HTTP {status} {_said(answer.reason)}")
         if len(body) > limit:
             raise _TooLarge(f"larger than {limit // 1024} KiB")
+        length = answer.headers.get("Content-Length", "")
+        if length.isdigit() and int(length) != len(body):  # a dropped socket ends read() early
+            raise NodeError(f"{self.url}: unreachable (answer cut short)")
         return body
 
 
@@ -180,61 +170,8 @@ class _TooLarge(Exception):
     pass
 
 
-_armed = threading.local()  # the deadline of this thread's request, and its timers
-
-
 def _said(text: object) -> str:
     """What a node said, as one bounded line: it goes to the log, the run's error and
     ``topicwatch status``, where a line break would forge a line of its own."""
     shown = printable(str(text))
     return shown if len(shown) <= SAID else shown[:SAID] + "…"
-
-
-def _late() -> bool:
-    """Whether this thread's request met its deadline (and had its socket shut)."""
-    return any(timer.fired for timer in _armed.timers)
-
-
-class _Deadline(threading.Timer):
-    """Shuts the socket at the request's deadline: the read waiting on it ends at once."""
-
-    def __init__(self, sock: socket.socket) -> None:
-        super().__init__(_armed.within, self._shut, [sock])
-        self.daemon = True
-        self.fired = False  # set before the socket is shut: the woken read sees it
-        _armed.timers.append(self)
-        self.start()
-
-    def _shut(self, sock: socket.socket) -> None:
-        self.fired = True
-        with contextlib.suppress(OSError):  # closed already: the request ended just then
-            sock.shutdown(socket.SHUT_RDWR)
-
-
-class _TimedConnection(http.client.HTTPConnection):
-    def connect(self) -> None:
-        super().connect()
-        _Deadline(self.sock)
-
-
-class _TimedTLSConnection(http.client.HTTPSConnection):
-    def connect(self) -> None:
-        super().connect()
-        _Deadline(self.sock)
-
-
-class _TimedHTTP(urllib.request.HTTPHandler):
-    def http_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
-        return self.do_open(_TimedConnection, req)
-
-
-class _TimedHTTPS(urllib.request.HTTPSHandler):
-    def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
-        return self.do_open(_TimedTLSConnection, req, context=getattr(self, "_context", None))
-
-
-class _Unfollowed(urllib.request.HTTPRedirectHandler):
-    """A redirect becomes the HTTPError it is, never a request elsewhere."""
-
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        return None
