@@ -106,6 +106,16 @@ def test_problems_are_one_line_naming_the_key(tmp_path, section, error):
     assert "s3cret" not in message
 
 
+@pytest.mark.parametrize("source", ["password_env", "password_file"])
+def test_an_empty_password_is_refused(tmp_path, monkeypatch, source):
+    monkeypatch.setenv("TW_EMPTY", "")
+    (tmp_path / "secret").write_text("\n", encoding="utf-8")
+    name = "TW_EMPTY" if source == "password_env" else "secret"
+    section = f'[scrapyd]\nnodes = ["http://n:6800"]\nusername = "tw"\n{source} = "{name}"\n'
+    message = error_of(f'[[topic]]\nurl = "{URL}"\nexecutor = "scrapyd"\n{section}', tmp_path)
+    assert f"scrapyd.{source}: the password it gives is empty" in message
+
+
 def test_an_unknown_executor_is_refused(tmp_path):
     message = error_of(f'[[topic]]\nurl = "{URL}"\nexecutor = "celery"\n', tmp_path)
     assert "topic[1].executor: expected one of ['local', 'scrapyd']" in message

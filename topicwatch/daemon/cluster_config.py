@@ -122,7 +122,17 @@ def _nodes(value: Any, max_jobs: int) -> tuple[NodeConfig, ...]:
 
 
 def _password(table: dict[str, Any], base: Path) -> str:
-    """From the environment variable or the file the section names (never the config)."""
+    """From the environment variable or the file the section names (never the config).
+    Never empty: scrapyd turns its basic auth on only with a password, so an empty one is
+    a variable left unexported or a file left unfilled, which every node would refuse."""
+    password = _password_source(table, base)
+    if not password:
+        key = "password_env" if "password_env" in table else "password_file"
+        raise ValueError(f"scrapyd.{key}: the password it gives is empty")
+    return password
+
+
+def _password_source(table: dict[str, Any], base: Path) -> str:
     if "password_env" in table and "password_file" in table:
         raise ValueError("scrapyd.password_env: give password_env or password_file, not both")
     if "password_env" in table:
