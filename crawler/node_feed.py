@@ -13,15 +13,13 @@ daemon's side.
 
 from __future__ import annotations
 
-import logging
 from dataclasses import replace
 from typing import Any
 
-from scrapy import Spider, signals
+from scrapy import signals
 from scrapy.crawler import Crawler
 from scrapy.exceptions import NotConfigured
 from scrapy.extensions.feedexport import FeedExporter
-from twisted.python.failure import Failure
 
 from topicwatch import __version__
 from topicwatch.archive.changes import ListedItem, Sighting, continuity, dedupe, vanished_items
@@ -30,11 +28,10 @@ from topicwatch.archive.layout_guard import confirmed
 from topicwatch.archive.run_feed import end_record, fetch_record
 from topicwatch.archive.shipped_memory import key_hash
 from topicwatch.crawler.extensions import _call_later
-from topicwatch.crawler.items import ArticleFailure, FeedRecord, RunComplete
+from topicwatch.crawler.items import FeedRecord
 from topicwatch.crawler.pipelines import _fetches, _report, _unfinished
+from topicwatch.crawler.run_pipeline import RunPipeline
 from topicwatch.crawler.runs import RunOrder, TopicRun, run_opened, run_wanted
-
-logger = logging.getLogger(__name__)
 
 
 def feed_mode(settings: Any) -> bool:
@@ -122,7 +119,7 @@ class FeedRuns:
             deadline.cancel()
 
 
-class FeedPipeline:
+class FeedPipeline(RunPipeline):
     """Emit each completed run into the job's feed (Scrapyd's ``items_dir``)."""
 
     def __init__(self, crawler: Crawler) -> None:
@@ -138,23 +135,10 @@ class FeedPipeline:
         return cls(crawler)
 
     @property
-    def runs(self) -> FeedRuns:
+    def open_runs(self) -> FeedRuns:
         runs = self.crawler.get_extension(FeedRuns)
         assert runs is not None, "FeedRuns is enabled whenever this pipeline is"
         return runs
-
-    def process_item(self, item: Any) -> Any:
-        run = self.runs.runs.get(getattr(item, "run_id", 0))
-        if run is None or run.finished:
-            return item
-        if isinstance(item, RunComplete):
-            self.finish(run, "finished")
-            self.runs.release(run)
-            return item
-        if isinstance(item, ArticleFailure) and not item.skipped:
-            logger.warning("article enrichment failed for %s: %s", item.listing_url, item.error)
-        run.collect(item)
-        return item
 
     def close_spider(self) -> None:
         """Runs still open as the crawl closes were cut short: a job cancelled with
@@ -165,16 +149,10 @@ class FeedPipeline:
         runs before it."""
         engine = self.crawler.engine
         reason = "finished" if engine is not None and engine.running else "shutdown"
-        for run in list(self.runs.runs.values()):
+        for run in list(self.open_runs.runs.values()):
             if not run.finished:
                 self.finish(run, reason)
-            self.runs.release(run)
-
-    def spider_error(self, failure: Failure, response: Any, spider: Spider) -> None:
-        run = self.runs.runs.get(response.meta.get("run_id", 0)) if response else None
-        error = f"{failure.type.__name__ if failure.type else 'error'}: {failure.getErrorMessage()}"
-        for target in [run] if run is not None else list(self.runs.runs.values()):
-            target.errors.append(error)
+            self.open_runs.release(run)
 
     def finish(self, run: TopicRun, reason: str) -> None:
         """The run's bodies, then its end record, into the feed (the spider's ``_job``)."""

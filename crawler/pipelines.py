@@ -15,10 +15,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from scrapy import Spider, signals
+from scrapy import signals
 from scrapy.crawler import Crawler
 from scrapy.exceptions import NotConfigured
-from twisted.python.failure import Failure
 
 from topicwatch.archive.changes import Sighting
 from topicwatch.archive.diagnose import explain
@@ -29,13 +28,14 @@ from topicwatch.archive.store import PageResult, RunReport, RunSummary, commit_r
 from topicwatch.archive.urls import looks_like_article
 from topicwatch.crawler import EXTRACTOR_VERSION
 from topicwatch.crawler.extensions import ArchiveRuns
-from topicwatch.crawler.items import ArticleFailure, ListingItem, PageFailure, RunComplete
+from topicwatch.crawler.items import ListingItem, PageFailure
+from topicwatch.crawler.run_pipeline import RunPipeline
 from topicwatch.crawler.runs import TopicRun, run_committing, run_recorded
 
 logger = logging.getLogger(__name__)
 
 
-class ArchivePipeline:
+class ArchivePipeline(RunPipeline):
     """Store each completed topic run in the archive (``TOPICWATCH_DB``)."""
 
     def __init__(self, crawler: Crawler) -> None:
@@ -59,41 +59,17 @@ class ArchivePipeline:
         return self.crawler.stats
 
     @property
-    def runs(self) -> ArchiveRuns:
+    def open_runs(self) -> ArchiveRuns:
         runs = self.crawler.get_extension(ArchiveRuns)
         assert runs is not None, "ArchiveRuns is enabled whenever this pipeline is"
         return runs
-
-    def process_item(self, item: Any) -> Any:
-        run = self.runs.runs.get(getattr(item, "run_id", 0))
-        if run is None:
-            return item
-        if isinstance(item, RunComplete):
-            try:
-                self.finish(run, "finished")
-            finally:
-                self.runs.release(run)
-            return item
-        if isinstance(item, ArticleFailure) and not item.skipped:
-            logger.warning("article enrichment failed for %s: %s", item.listing_url, item.error)
-        run.collect(item)
-        return item
-
-    def spider_error(self, failure: Failure, response: Any, spider: Spider) -> None:
-        run = self.runs.runs.get(response.meta.get("run_id", 0)) if response else None
-        error = (
-            f"{failure.type.__name__ if failure.type else 'error'}: "
-            f"{failure.getErrorMessage()} ({getattr(response, 'url', '?')})"
-        )
-        for target in [run] if run is not None else list(self.runs.runs.values()):
-            target.errors.append(error)
 
     def finish(self, run: TopicRun, reason: str) -> None:
         """Commit the run, or record why it cannot be committed (``reason``: why the crawl
         or the run ended, as Scrapy says it). A storage error while recording reaches the
         crawl's stats, and crawl() records the run once this process let go of it."""
         run.finished = True
-        db = self.runs.databases[run.id]
+        db = self.open_runs.databases[run.id]
         now = datetime.now(UTC)
         try:
             outcome = _unfinished(run, reason)
