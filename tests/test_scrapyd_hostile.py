@@ -8,6 +8,7 @@ import base64
 import json
 import threading
 import time
+import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,23 @@ def test_a_redirect_is_not_followed_and_the_credentials_stay_home():
     assert elsewhere.requests == []
     sent = base64.b64encode(b"topicwatch:s3cret").decode()
     assert sent not in str(raised.value) and "s3cret" not in str(raised.value)
+
+
+def test_the_environments_proxy_never_sees_a_node_call_or_its_credentials(monkeypatch):
+    """Nodes are the operator's own hosts: a proxy set for the web (http_proxy) must not
+    get their calls, with the basic-auth header in them."""
+    with HostileNode() as proxy, HostileNode() as node:
+        # A proxy is asked for the absolute URL.
+        proxy.routes["http://"] = lambda h: reply(h, {"status": "ok", "running": 7, "pending": 7})
+        node.routes["/"] = lambda h: reply(h, {"status": "ok", "running": 1, "pending": 0})
+        for name in ("no_proxy", "NO_PROXY"):
+            monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv("http_proxy", proxy.url)
+        with urllib.request.urlopen(f"{node.url}/daemonstatus.json", timeout=30) as control:
+            assert json.load(control)["running"] == 7  # the control: urllib takes the proxy
+        proxy.requests.clear()
+        assert NodeClient(node.url, "topicwatch", "s3cret").daemonstatus() == (1, 0)
+    assert proxy.requests == []
 
 
 @pytest.mark.parametrize("answer", [b"[" * 200_000, b"<html>busy</html>", b'{"status": "error"}'])
