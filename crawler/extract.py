@@ -18,10 +18,11 @@ from lxml import html as lxml_html
 from lxml.html import HtmlElement
 
 from topicwatch.archive.text import strip_volatile_edges
-from topicwatch.archive.urls import PageUrls, canonical_url
+from topicwatch.archive.urls import PageUrls, canonical_url, page_urls
 from topicwatch.crawler.cards import Card, find_cards, unnest_cards
 from topicwatch.crawler.dates import DateReading, read_date
 from topicwatch.crawler.extracted import Entry, make_entry
+from topicwatch.crawler.recurring import RecentResults
 from topicwatch.crawler.structured import item_list_entries
 from topicwatch.crawler.text import clean_text, valid_unicode, visible_text
 
@@ -110,7 +111,7 @@ def extract_listing(
     root = _parse(page_html)
     if root is None:
         return Listing(diagnostics="empty or unparseable document")
-    urls = PageUrls(page_url)
+    urls = page_urls(page_url)
     structured, junk_urls = item_list_entries(root, urls)
     _drop_noise(root)
     next_url = find_next_page(root, urls, selectors)
@@ -121,7 +122,7 @@ def extract_listing(
     # A sidebar's or widget's list ("新着記事", "人気記事") is never the topic's, even when the
     # topic's own list is gone: better no items (the layout guard fails the run) than those.
     lists = [group for group in groups if not group.chrome]
-    dom = [_entry_from_card(card, fetched_at) for card in lists[0].cards] if lists else []
+    dom = [_entry_from_card(card, page_url, fetched_at) for card in lists[0].cards] if lists else []
     diagnostics = "; ".join(f"{g.where} x{len(g.cards)} score {g.score:.1f}" for g in groups[:3])
     if structured and len(structured) >= len(dom):
         entries = _merge(structured, dom)
@@ -184,13 +185,32 @@ def _union(own: tuple[str, ...], other: tuple[str, ...], taken: list[str]) -> tu
 _FIELDS = ("headline", "summary", "published_at")
 
 
-def _entry_from_card(card: Card, fetched_at: datetime | None) -> Entry:
-    element = card.element
-    headline = _headline(element, card)
-    summary = _summary(element, headline)
-    date = _date(element, fetched_at)
+def _entry_from_card(card: Card, page_url: str, fetched_at: datetime | None) -> Entry:
+    headline, summary = _card_texts(card, page_url)
+    date = _date(card.element, fetched_at)  # relative dates ("3日前") depend on fetched_at
     dropped = ["published_at"] if date.unreadable else []
     return make_entry(card.url, headline, summary, date.iso, cleaned=dropped)
+
+
+# Cards a process has read before, and their texts: most of a changed listing is the cards
+# it showed last time, and reading a card's texts is most of what extraction costs.
+_CARD_TEXTS: RecentResults[tuple[str, str]] = RecentResults(budget=8 * 2**20, largest=2**16)
+
+
+def _card_texts(card: Card, page_url: str) -> tuple[str, str]:
+    """The card's headline and summary, remembered by everything they depend on: the card's
+    markup (its subtree, not its tail), its article URL, and the page's URL (which decides
+    which of the card's links are its article's, :attr:`Card.anchors`)."""
+
+    def read() -> tuple[str, str]:
+        headline = _headline(card.element, card)
+        return headline, _summary(card.element, headline)
+
+    try:
+        markup = etree.tostring(card.element, with_tail=False)
+    except (ValueError, etree.LxmlError):  # not serialisable: read it, remember nothing
+        return read()
+    return _CARD_TEXTS.get((page_url, card.url, markup), len(markup), read)
 
 
 def _headline(element: HtmlElement, card: Card) -> str:
