@@ -486,12 +486,15 @@ def page_number(url: str) -> int:
     return int(match.group(1)) if match else 1
 
 
+_PAGE_LINKS = etree.XPath("//a/@href[contains(., 'page')]")  # compiled once, not per page
+
+
 def _numbered_page_links(root: HtmlElement, urls: PageUrls) -> list[str]:
     """A link to ``/page/N+1/`` of this listing, for themes without rel/class markers."""
     wanted = page_number(urls.page_url) + 1
     return [
         str(href)
-        for href in root.xpath("//a/@href[contains(., 'page')]")
+        for href in _PAGE_LINKS(root)
         if page_number(urls.canonical(str(href)) or "") == wanted
     ]
 
