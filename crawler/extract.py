@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import lru_cache
+from typing import NamedTuple
 
 from lxml import etree
 from lxml import html as lxml_html
@@ -186,31 +187,44 @@ _FIELDS = ("headline", "summary", "published_at")
 
 
 def _entry_from_card(card: Card, page_url: str, fetched_at: datetime | None) -> Entry:
-    headline, summary = _card_texts(card, page_url)
-    date = _date(card.element, fetched_at)  # relative dates ("3日前") depend on fetched_at
+    reading = _card_reading(card, page_url)
+    # Read now, not remembered: a relative date ("3日前") means something against fetched_at.
+    date = _first_date(reading.date_texts, fetched_at)
     dropped = ["published_at"] if date.unreadable else []
-    return make_entry(card.url, headline, summary, date.iso, cleaned=dropped)
+    return make_entry(card.url, reading.headline, reading.summary, date.iso, cleaned=dropped)
 
 
-# Cards a process has read before, and their texts: most of a changed listing is the cards
-# it showed last time, and reading a card's texts is most of what extraction costs.
-_CARD_TEXTS: RecentResults[tuple[str, str]] = RecentResults(budget=8 * 2**20, largest=2**16)
+class _CardReading(NamedTuple):
+    """What a card's markup says, whenever it is read: its texts, and where its date may be
+    written (most trustworthy first)."""
+
+    headline: str
+    summary: str
+    date_texts: tuple[str, ...]
 
 
-def _card_texts(card: Card, page_url: str) -> tuple[str, str]:
-    """The card's headline and summary, remembered by everything they depend on: the card's
-    markup (its subtree, not its tail), its article URL, and the page's URL (which decides
-    which of the card's links are its article's, :attr:`Card.anchors`)."""
+# Cards a process has read before: most of a changed listing is the cards it showed last
+# time, and reading a card's markup is most of what extraction costs (crawler.recurring).
+_CARD_READINGS: RecentResults[_CardReading] = RecentResults(budget=8 * 2**20, largest=2**16)
 
-    def read() -> tuple[str, str]:
+
+def _card_reading(card: Card, page_url: str) -> _CardReading:
+    """The card's reading, remembered by everything it depends on: the card's markup (its
+    subtree, not its tail), its article URL, and the page's URL (which decides which of the
+    card's links are its article's, :attr:`Card.anchors`)."""
+
+    def read() -> _CardReading:
         headline = _headline(card.element, card)
-        return headline, _summary(card.element, headline)
+        summary = _summary(card.element, headline)
+        # Plain str: lxml's smart strings would keep the whole page's tree alive.
+        dates = tuple(str(text) for text in _date_texts(card.element))
+        return _CardReading(str(headline), str(summary), dates)
 
     try:
         markup = etree.tostring(card.element, with_tail=False)
     except (ValueError, etree.LxmlError):  # not serialisable: read it, remember nothing
         return read()
-    return _CARD_TEXTS.get((page_url, card.url, markup), len(markup), read)
+    return _CARD_READINGS.get((page_url, card.url, markup), len(markup), read)
 
 
 def _headline(element: HtmlElement, card: Card) -> str:
@@ -320,8 +334,13 @@ def _strip_truncation_mark(text: str) -> str:
 
 def _date(element: HtmlElement, fetched_at: datetime | None) -> DateReading:
     """The card's date; unreadable when no candidate gave one and some was unreadable."""
+    return _first_date(_date_texts(element), fetched_at)
+
+
+def _first_date(values: Iterable[str], fetched_at: datetime | None) -> DateReading:
+    """The first of ``values`` that reads as a date (unreadable: none did, some tried)."""
     unreadable = False
-    for value in _date_texts(element):
+    for value in values:
         reading = read_date(value, fetched_at=fetched_at)
         if reading.iso:
             return reading
