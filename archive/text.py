@@ -59,6 +59,7 @@ def visible_form(text: str) -> str:
     return _DASHES.sub("-", text)
 
 
+@lru_cache(maxsize=8192)  # the same cards are hashed run after run (classify, writes)
 def content_hash(headline: str, summary: str) -> str:
     """Hash of the comparison keys: equal hashes mean "no edit" for change detection."""
     key = comparison_key(headline) + "\x1f" + comparison_key(summary)

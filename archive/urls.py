@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import posixpath
 import re
+from functools import lru_cache
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urljoin, urlsplit, urlunsplit
 
 # Parameters that say who clicked or which session asked, never which article: they must
@@ -156,6 +157,9 @@ class PageUrls:
     hundred other links; resolving each distinct href once keeps extraction cheap.
     """
 
+    # Links remembered at most (each map): a page seen for weeks links ever new articles.
+    MAX_REMEMBERED = 4096
+
     def __init__(self, page_url: str) -> None:
         self.page_url = page_url
         self.site = site_of(page_url)
@@ -168,6 +172,8 @@ class PageUrls:
     def canonical(self, href: str) -> str | None:
         """``canonical_url(href, page_url)``, cached (None for an href that is no URL)."""
         if href not in self._canonical:
+            if len(self._canonical) >= self.MAX_REMEMBERED:
+                self._canonical.clear()
             try:
                 url = self._root_relative(href) or canonical_url(href, self.page_url)
             except ValueError:  # a lone surrogate from JSON: not encodable, so no address
@@ -189,6 +195,8 @@ class PageUrls:
     def article(self, href: str) -> str | None:
         """The canonical article URL an href points to, or None for any other link."""
         if href not in self._articles:
+            if len(self._articles) >= self.MAX_REMEMBERED:
+                self._articles.clear()
             url = None if self._obviously_elsewhere(href) else self.canonical(href)
             self._articles[href] = url if url is not None and self.is_article(url) else None
         return self._articles[href]
@@ -212,6 +220,14 @@ class PageUrls:
             return False
         query_keys = {k for k, _ in parse_qsl(parts.query)}
         return not query_keys & {"s", "paged", "cat", "tag", "replytocom"}
+
+
+@lru_cache(maxsize=256)
+def page_urls(page_url: str) -> PageUrls:
+    """The process's one :class:`PageUrls` of ``page_url``: a warm crawl worker reads the
+    same listings check after check, and their links resolve the same way every time
+    (resolving is a pure function of the href and the page's URL)."""
+    return PageUrls(page_url)
 
 
 def topic_name_for(url: str) -> str:

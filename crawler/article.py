@@ -19,6 +19,11 @@ from topicwatch.crawler.text import clean_text, text_from_markup
 
 # " | novaist" / " - サイト名" suffixes that og:title and <title> often carry.
 _SITE_SUFFIX = re.compile(r"\s*[|｜\-–—]\s*[^|｜\-–—]{1,30}$")
+# Compiled once: ``root.xpath(text)`` compiles its expression again on every page.
+_CANONICAL_HREFS = etree.XPath("//link[@rel='canonical']/@href")
+_H1 = etree.XPath("//h1")
+_TIME_VALUES = etree.XPath("//time[@datetime]/@datetime")
+_META_CONTENT = etree.XPath("//meta[@property=$name or @name=$name]/@content")
 
 
 @dataclass(frozen=True)
@@ -48,7 +53,7 @@ def extract_article(page_html: str, page_url: str) -> ArticleFacts:
 
 
 def _canonical(root: lxml_html.HtmlElement, page_url: str) -> str:
-    for href in root.xpath("//link[@rel='canonical']/@href"):
+    for href in _CANONICAL_HREFS(root):
         url = canonical_url(str(href), page_url)
         if url and is_same_site(url, page_url):
             return url
@@ -56,7 +61,7 @@ def _canonical(root: lxml_html.HtmlElement, page_url: str) -> str:
 
 
 def _headline(root: lxml_html.HtmlElement) -> str:
-    for node in root.xpath("//h1"):
+    for node in _H1(root):
         text = clean_text(node.text_content())
         if text:
             return text
@@ -67,7 +72,7 @@ def _headline(root: lxml_html.HtmlElement) -> str:
 
 def _published(root: lxml_html.HtmlElement) -> str:
     candidates = _meta_all(root, "article:published_time")
-    candidates += [str(v) for v in root.xpath("//time[@datetime]/@datetime")]
+    candidates += [str(v) for v in _TIME_VALUES(root)]
     for value in candidates:
         parsed = parse_date(value)
         if parsed:
@@ -76,5 +81,5 @@ def _published(root: lxml_html.HtmlElement) -> str:
 
 
 def _meta_all(root: lxml_html.HtmlElement, name: str) -> list[str]:
-    values = root.xpath(f"//meta[@property='{name}' or @name='{name}']/@content")
+    values = _META_CONTENT(root, name=name)
     return [text_from_markup(str(value)) for value in values if str(value).strip()]

@@ -12,16 +12,18 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import lru_cache
+from typing import NamedTuple
 
 from lxml import etree
 from lxml import html as lxml_html
 from lxml.html import HtmlElement
 
 from topicwatch.archive.text import strip_volatile_edges
-from topicwatch.archive.urls import PageUrls, canonical_url
+from topicwatch.archive.urls import PageUrls, canonical_url, page_urls
 from topicwatch.crawler.cards import Card, find_cards, unnest_cards
 from topicwatch.crawler.dates import DateReading, read_date
 from topicwatch.crawler.extracted import Entry, make_entry
+from topicwatch.crawler.recurring import RecentResults
 from topicwatch.crawler.structured import item_list_entries
 from topicwatch.crawler.text import clean_text, valid_unicode, visible_text
 
@@ -110,7 +112,7 @@ def extract_listing(
     root = _parse(page_html)
     if root is None:
         return Listing(diagnostics="empty or unparseable document")
-    urls = PageUrls(page_url)
+    urls = page_urls(page_url)
     structured, junk_urls = item_list_entries(root, urls)
     _drop_noise(root)
     next_url = find_next_page(root, urls, selectors)
@@ -121,7 +123,7 @@ def extract_listing(
     # A sidebar's or widget's list ("新着記事", "人気記事") is never the topic's, even when the
     # topic's own list is gone: better no items (the layout guard fails the run) than those.
     lists = [group for group in groups if not group.chrome]
-    dom = [_entry_from_card(card, fetched_at) for card in lists[0].cards] if lists else []
+    dom = [_entry_from_card(card, page_url, fetched_at) for card in lists[0].cards] if lists else []
     diagnostics = "; ".join(f"{g.where} x{len(g.cards)} score {g.score:.1f}" for g in groups[:3])
     if structured and len(structured) >= len(dom):
         entries = _merge(structured, dom)
@@ -184,13 +186,45 @@ def _union(own: tuple[str, ...], other: tuple[str, ...], taken: list[str]) -> tu
 _FIELDS = ("headline", "summary", "published_at")
 
 
-def _entry_from_card(card: Card, fetched_at: datetime | None) -> Entry:
-    element = card.element
-    headline = _headline(element, card)
-    summary = _summary(element, headline)
-    date = _date(element, fetched_at)
+def _entry_from_card(card: Card, page_url: str, fetched_at: datetime | None) -> Entry:
+    reading = _card_reading(card, page_url)
+    # Read now, not remembered: a relative date ("3日前") means something against fetched_at.
+    date = _first_date(reading.date_texts, fetched_at)
     dropped = ["published_at"] if date.unreadable else []
-    return make_entry(card.url, headline, summary, date.iso, cleaned=dropped)
+    return make_entry(card.url, reading.headline, reading.summary, date.iso, cleaned=dropped)
+
+
+class _CardReading(NamedTuple):
+    """What a card's markup says, whenever it is read: its texts, and where its date may be
+    written (most trustworthy first)."""
+
+    headline: str
+    summary: str
+    date_texts: tuple[str, ...]
+
+
+# Cards a process has read before: most of a changed listing is the cards it showed last
+# time, and reading a card's markup is most of what extraction costs (crawler.recurring).
+_CARD_READINGS: RecentResults[_CardReading] = RecentResults(budget=8 * 2**20, largest=2**16)
+
+
+def _card_reading(card: Card, page_url: str) -> _CardReading:
+    """The card's reading, remembered by everything it depends on: the card's markup (its
+    subtree, not its tail), its article URL, and the page's URL (which decides which of the
+    card's links are its article's, :attr:`Card.anchors`)."""
+
+    def read() -> _CardReading:
+        headline = _headline(card.element, card)
+        summary = _summary(card.element, headline)
+        # Plain str: lxml's smart strings would keep the whole page's tree alive.
+        dates = tuple(str(text) for text in _date_texts(card.element))
+        return _CardReading(str(headline), str(summary), dates)
+
+    try:
+        markup = etree.tostring(card.element, with_tail=False)
+    except (ValueError, etree.LxmlError):  # not serialisable: read it, remember nothing
+        return read()
+    return _CARD_READINGS.get((page_url, card.url, markup), len(markup), read)
 
 
 def _headline(element: HtmlElement, card: Card) -> str:
@@ -300,8 +334,13 @@ def _strip_truncation_mark(text: str) -> str:
 
 def _date(element: HtmlElement, fetched_at: datetime | None) -> DateReading:
     """The card's date; unreadable when no candidate gave one and some was unreadable."""
+    return _first_date(_date_texts(element), fetched_at)
+
+
+def _first_date(values: Iterable[str], fetched_at: datetime | None) -> DateReading:
+    """The first of ``values`` that reads as a date (unreadable: none did, some tried)."""
     unreadable = False
-    for value in _date_texts(element):
+    for value in values:
         reading = read_date(value, fetched_at=fetched_at)
         if reading.iso:
             return reading
@@ -466,12 +505,15 @@ def page_number(url: str) -> int:
     return int(match.group(1)) if match else 1
 
 
+_PAGE_LINKS = etree.XPath("//a/@href[contains(., 'page')]")  # compiled once, not per page
+
+
 def _numbered_page_links(root: HtmlElement, urls: PageUrls) -> list[str]:
     """A link to ``/page/N+1/`` of this listing, for themes without rel/class markers."""
     wanted = page_number(urls.page_url) + 1
     return [
         str(href)
-        for href in root.xpath("//a/@href[contains(., 'page')]")
+        for href in _PAGE_LINKS(root)
         if page_number(urls.canonical(str(href)) or "") == wanted
     ]
 

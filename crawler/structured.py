@@ -20,12 +20,15 @@ import re
 from collections.abc import Iterator
 from typing import Any, NamedTuple
 
+from lxml import etree
+
 from topicwatch.archive.text import strip_volatile_edges
 from topicwatch.archive.urls import PageUrls
 from topicwatch.crawler.dates import read_date
 from topicwatch.crawler.extracted import HEADLINE_CAP, SUMMARY_CAP, Entry, cut_markup, make_entry
 from topicwatch.crawler.text import has_lone_surrogates, text_from_markup
 
+_JSON_LD = etree.XPath("//script[@type='application/ld+json']")  # compiled once, not per page
 _MAX_DEPTH = 32  # JSON-LD graphs nest a few levels; deeper is no ItemList we can use
 
 
@@ -43,7 +46,7 @@ def item_list_entries(root: Any, urls: PageUrls) -> StructuredList:
     and counted; one whose URL is simply no article (a tag page) is dropped silently.
     """
     entries, junk = [], 0
-    for node in root.xpath("//script[@type='application/ld+json']"):
+    for node in _JSON_LD(root):
         for element in _list_elements(_load(node.text_content())):
             given = _first(element, "url", "@id")
             href = _url_value(given)
