@@ -56,7 +56,8 @@ def test_the_environments_proxy_never_sees_a_node_call_or_its_credentials(monkey
         for name in ("no_proxy", "NO_PROXY"):
             monkeypatch.delenv(name, raising=False)
         monkeypatch.setenv("http_proxy", proxy.url)
-        with urllib.request.urlopen(f"{node.url}/daemonstatus.json", timeout=30) as control:
+        opener = urllib.request.build_opener()  # reads the environment now (urlopen cached it)
+        with opener.open(f"{node.url}/daemonstatus.json", timeout=30) as control:
             assert json.load(control)["running"] == 7  # the control: urllib takes the proxy
         proxy.requests.clear()
         assert NodeClient(node.url, "topicwatch", "s3cret").daemonstatus() == (1, 0)
