@@ -577,7 +577,9 @@ class Daemon:
             elif result.timed_out:
                 status, reason, error = "failed", "timeout", result.error
                 record_event(db, now, "timeout", topic.name, error)
-            elif self.stopping.is_set():
+            elif self.stopping.is_set() and not result.crashed:
+                # Its worker was stopped with the daemon; one that crashed by itself
+                # meanwhile failed the run, shutdown or not.
                 status, reason, error = "aborted", "shutdown", result.error
             else:
                 status, reason, error = "failed", "crash", result.error

@@ -58,13 +58,16 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class OrderResult:
     """How one order ended: the worker's result line, or None when the worker ended (or
-    was killed) without answering; ``pid`` is None when no worker could take it."""
+    was killed) without answering; ``pid`` is None when no worker could take it.
+    ``crashed``: its worker exited by itself with an error status (not by a signal, such
+    as the shutdown's), so the run failed whatever else was going on."""
 
     pid: int | None
     line: dict[str, Any] | None
     error: str
     timed_out: bool
     duration: float
+    crashed: bool = False
 
 
 @dataclass
@@ -73,6 +76,7 @@ class _Pending:
     done: threading.Event = field(default_factory=threading.Event)
     line: dict[str, Any] | None = None
     error: str = ""
+    crashed: bool = False  # its worker exited by itself with an error status
 
 
 class _Worker:
@@ -223,6 +227,7 @@ class Pool:
                     f"the crawl worker pid {worker.pid} ended ({how})"
                     + (f": {worker.last_error_line()}" if worker.last_error_line() else "")
                 )
+                pending.crashed = code > 0
                 pending.done.set()
             lost = len(worker.pending)
             worker.pending.clear()
@@ -287,7 +292,9 @@ class Pool:
             if passing and str(line.get("error")) in _PASSING_REFUSALS:  # type: ignore[union-attr]
                 continue
             duration = time.monotonic() - started
-            return OrderResult(worker.pid, line, pending.error, timed_out, duration)
+            return OrderResult(
+                worker.pid, line, pending.error, timed_out, duration, pending.crashed
+            )
         duration = time.monotonic() - started
         return OrderResult(None, None, "no crawl worker took the order", False, duration)
 
