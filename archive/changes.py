@@ -31,7 +31,7 @@ from bisect import bisect_left
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from topicwatch.archive.layout_guard import Continuity
+from topicwatch.archive.layout_guard import Continuity, confirmed
 from topicwatch.archive.text import comparison_key, content_hash, is_mojibake_of
 
 DRIFT_MIN = 3
@@ -337,3 +337,24 @@ def same_text(one: Sighting, other: Sighting) -> bool:
         not a or not b or comparison_key(a) == comparison_key(b)
         for a, b in ((one.headline, other.headline), (one.summary, other.summary))
     )
+
+
+def reads_on(
+    read: Sequence[tuple[str, int]], listed: Sequence[ListedItem], canonical: Mapping[str, str]
+) -> bool:
+    """Whether paging should read on from the ``(url, page)`` cards read so far: an item
+    the topic listed last time (``listed``) is missing from the stretch read (it may only
+    have moved down), or the stretch does not yet confirm that listing (a burst of new
+    items, or not the topic's list at all: archive.layout_guard). ``canonical`` maps a
+    read URL to the one the archive knows it by (its aliases); the crawl's memory, from
+    the archive or shipped to a node, decides where that comes from."""
+    if not listed:
+        return False
+    sightings = dedupe(
+        Sighting(canonical.get(url, url), "", "", "", index, page)
+        for index, (url, page) in enumerate(read, start=1)
+    )
+    if vanished_items(sightings, listed):
+        return True
+    shape = continuity(sightings, listed, (), stopped_looking=False)
+    return not confirmed(shape.kept_in_order, shape.previous_listed)

@@ -30,12 +30,11 @@ from scrapy.exceptions import NotConfigured
 
 from topicwatch.archive import ArchiveError, TopicBusy, open_archive, topic_lock
 from topicwatch.archive.aliases import canonical_urls
-from topicwatch.archive.changes import Sighting, continuity, dedupe, vanished_items
+from topicwatch.archive.changes import reads_on
 from topicwatch.archive.crawl_memory import previous_listing, topic_id_of, topic_memory
 from topicwatch.archive.daemon_state import pid_alive
 from topicwatch.archive.diagnose import explain
 from topicwatch.archive.enrichment import needing_articles, pending_urls
-from topicwatch.archive.layout_guard import confirmed
 from topicwatch.archive.runs import begin_run, recover_stale_runs, topic_name_for
 from topicwatch.crawler.runs import (
     RunOrder,
@@ -67,21 +66,12 @@ class ArchiveMemory:
         return needing_articles(self.db, cards)
 
     def wants_more(self, read: list[tuple[str, int]]) -> bool:
-        """Whether paging should read on from what was read so far: an item the topic
-        listed last time is missing from the stretch read (it may only have moved down),
-        or the stretch does not yet confirm the topic's previous listing (a burst of new
-        items, or not the topic's list at all: archive.layout_guard)."""
+        """Whether paging should read on (archive.changes.reads_on), the URLs read known
+        by the archive's aliases."""
         if not self.listed:
             return False
         canonical = canonical_urls(self.db, {url for url, _ in read})  # one query, not one each
-        sightings = dedupe(
-            Sighting(canonical.get(url, url), "", "", "", index, page)
-            for index, (url, page) in enumerate(read, start=1)
-        )
-        if vanished_items(sightings, self.listed):
-            return True
-        shape = continuity(sightings, self.listed, (), stopped_looking=False)
-        return not confirmed(shape.kept_in_order, shape.previous_listed)
+        return reads_on(read, self.listed, canonical)
 
 
 class ArchiveRuns:

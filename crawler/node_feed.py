@@ -22,9 +22,8 @@ from scrapy.exceptions import NotConfigured
 from scrapy.extensions.feedexport import FeedExporter
 
 from topicwatch import __version__
-from topicwatch.archive.changes import ListedItem, Sighting, continuity, dedupe, vanished_items
+from topicwatch.archive.changes import ListedItem, reads_on
 from topicwatch.archive.crawl_memory import PageMemory
-from topicwatch.archive.layout_guard import confirmed
 from topicwatch.archive.run_feed import end_record, fetch_record
 from topicwatch.archive.shipped_memory import key_hash
 from topicwatch.crawler.extensions import _call_later
@@ -68,16 +67,7 @@ class ShippedMemory:
 
     def wants_more(self, read: list[tuple[str, int]]) -> bool:
         """As crawler.extensions.ArchiveMemory.wants_more, with the shipped aliases."""
-        if not self.listed:
-            return False
-        sightings = dedupe(
-            Sighting(self.aliases.get(url, url), "", "", "", index, page)
-            for index, (url, page) in enumerate(read, start=1)
-        )
-        if vanished_items(sightings, self.listed):
-            return True
-        shape = continuity(sightings, self.listed, (), stopped_looking=False)
-        return not confirmed(shape.kept_in_order, shape.previous_listed)
+        return reads_on(read, self.listed, self.aliases)
 
 
 class FeedRuns:
