@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from config_helpers import parse
 
 from topicwatch import DEFAULT_TOPIC_URL
 from topicwatch.archive.durations import format_duration, parse_duration
@@ -17,12 +18,6 @@ from topicwatch.daemon.cron import cron_values
 from topicwatch.daemon.schedule import cron_trigger
 
 URL = "https://novaist.jp/articles/tag/nato/"
-
-
-def parse(text: str, tmp_path: Path):
-    path = tmp_path / "topicwatch.toml"
-    path.write_text(text, encoding="utf-8")
-    return load_config(path)
 
 
 def error_of(text: str, tmp_path: Path) -> str:

@@ -57,6 +57,30 @@ def dispatch(on: Cluster, url: str, timeout: float = 90.0) -> Dispatched:
     return result
 
 
+def uk_then_nato(site: FaultSite) -> list[TopicConfig]:
+    """Two topics of the fault site, one batch's worth."""
+    return [
+        TopicConfig(name="uk", url=site.topic_url("uk"), timeout=90.0, executor="scrapyd"),
+        TopicConfig(name="nato", url=site.topic_url(), timeout=90.0, executor="scrapyd"),
+    ]
+
+
+def batch_in_thread(on: Cluster, topics: list[TopicConfig]) -> tuple[threading.Thread, list[Any]]:
+    """The batch dispatched from a thread of its own, as the daemon's job threads do; its
+    results land in the list once it returns."""
+    from datetime import UTC, datetime
+
+    done: list[Any] = []
+    batch = threading.Thread(
+        target=lambda: done.append(
+            on.crawl_batch(topics, datetime.now(UTC), time.monotonic() + 90.0)
+        ),
+        daemon=True,
+    )
+    batch.start()
+    return batch, done
+
+
 def tables(db: Path) -> dict[str, list[tuple[Any, ...]]]:
     """Every table's rows, without the columns that legitimately differ. Article pages are
     fetched in an order that timing decides, so snapshots are named by their hash."""
@@ -249,29 +273,18 @@ def test_each_run_of_a_batch_is_committed_once_its_end_record_is_in_the_feed(
 ):
     """A batch job's runs are committed as the feed shows each end record, not when the
     job ends: uk is on record while nato's listing, held by the site, keeps the job on."""
-    from datetime import UTC, datetime
 
     listing = "/articles/tag/nato/"
     db = tmp_path / "archive.db"
     with FaultSite() as site:
         site.set_listing("uk", make_articles(5, start=100))
         site.hold(listing)
-        topics = [
-            TopicConfig(name="uk", url=site.topic_url("uk"), timeout=90.0, executor="scrapyd"),
-            TopicConfig(name="nato", url=site.topic_url(), timeout=90.0, executor="scrapyd"),
-        ]
+        topics = uk_then_nato(site)
         config = ScrapydConfig(nodes=tuple(NodeConfig(n.url, 2) for n in scrapyd_nodes), poll=0.2)
         # The held request must outlast the wait below, whatever the machine's load.
         settings = {**FAST, "DOWNLOAD_TIMEOUT": "120", "TOPICWATCH_ENRICH": "False"}
         on = Cluster(config, db, settings, threading.Event())
-        done: list[Any] = []
-        batch = threading.Thread(
-            target=lambda: done.append(
-                on.crawl_batch(topics, datetime.now(UTC), time.monotonic() + 90.0)
-            ),
-            daemon=True,
-        )
-        batch.start()
+        batch, done = batch_in_thread(on, topics)
         ok = "select topic from crawl_runs where status = 'ok'"
         wait_until(lambda: query(db, ok), 60, "uk's run committed")
         assert rows(db, "select topic, status from crawl_runs order by id") == [
@@ -296,7 +309,6 @@ def test_a_batch_reattached_after_a_run_was_committed_commits_the_rest_once(
     """A daemon stopped between a batch's runs: the next one follows the job for the run
     still dispatched, reads the feed holding both runs' records, and commits that run
     only (the one committed before the restart is neither refused nor reported again)."""
-    from datetime import UTC, datetime
 
     listing = "/articles/tag/nato/"
     db = tmp_path / "archive.db"
@@ -305,19 +317,9 @@ def test_a_batch_reattached_after_a_run_was_committed_commits_the_rest_once(
     with FaultSite() as site:
         site.set_listing("uk", make_articles(5, start=100))
         site.hold(listing)
-        topics = [
-            TopicConfig(name="uk", url=site.topic_url("uk"), timeout=90.0, executor="scrapyd"),
-            TopicConfig(name="nato", url=site.topic_url(), timeout=90.0, executor="scrapyd"),
-        ]
+        topics = uk_then_nato(site)
         first = Cluster(config, db, settings, threading.Event())
-        done: list[Any] = []
-        batch = threading.Thread(
-            target=lambda: done.append(
-                first.crawl_batch(topics, datetime.now(UTC), time.monotonic() + 90.0)
-            ),
-            daemon=True,
-        )
-        batch.start()
+        batch, done = batch_in_thread(first, topics)
         ok = "select topic from crawl_runs where status = 'ok'"
         wait_until(lambda: query(db, ok), 60, "uk's run committed")
         first.stop.set()  # the daemon stops: the job runs on, on record for the next one

@@ -3,29 +3,13 @@ problem is one line naming the key (the password never in it)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
+from config_helpers import one_line_error, parse
 
 from topicwatch import __version__
 from topicwatch.daemon.cluster_config import NodeConfig
-from topicwatch.daemon.config import ConfigError, load_config
 
 URL = "https://novaist.jp/articles/tag/nato/"
-
-
-def parse(text: str, tmp_path: Path):
-    path = tmp_path / "topicwatch.toml"
-    path.write_text(text, encoding="utf-8")
-    return load_config(path)
-
-
-def error_of(text: str, tmp_path: Path) -> str:
-    with pytest.raises(ConfigError) as caught:
-        parse(text, tmp_path)
-    message = str(caught.value)
-    assert "\n" not in message
-    return message
 
 
 def test_without_a_scrapyd_section_nothing_changes(tmp_path):
@@ -101,7 +85,7 @@ def test_the_password_may_come_from_a_file(tmp_path):
 )
 def test_problems_are_one_line_naming_the_key(tmp_path, section, error):
     text = f'[[topic]]\nurl = "{URL}"\nexecutor = "scrapyd"\n{section}'
-    message = error_of(text, tmp_path)
+    message = one_line_error(text, tmp_path)
     assert error in message
     assert "s3cret" not in message
 
@@ -112,10 +96,10 @@ def test_an_empty_password_is_refused(tmp_path, monkeypatch, source):
     (tmp_path / "secret").write_text("\n", encoding="utf-8")
     name = "TW_EMPTY" if source == "password_env" else "secret"
     section = f'[scrapyd]\nnodes = ["http://n:6800"]\nusername = "tw"\n{source} = "{name}"\n'
-    message = error_of(f'[[topic]]\nurl = "{URL}"\nexecutor = "scrapyd"\n{section}', tmp_path)
+    message = one_line_error(f'[[topic]]\nurl = "{URL}"\nexecutor = "scrapyd"\n{section}', tmp_path)
     assert f"scrapyd.{source}: the password it gives is empty" in message
 
 
 def test_an_unknown_executor_is_refused(tmp_path):
-    message = error_of(f'[[topic]]\nurl = "{URL}"\nexecutor = "celery"\n', tmp_path)
+    message = one_line_error(f'[[topic]]\nurl = "{URL}"\nexecutor = "celery"\n', tmp_path)
     assert "topic[1].executor: expected one of ['local', 'scrapyd']" in message

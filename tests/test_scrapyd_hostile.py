@@ -117,6 +117,13 @@ def end_line(job: str, page: str = TOPIC_URL, **changes: Any) -> bytes:
     return json.dumps(record).encode() + b"\n"
 
 
+def hold_schedule_calls(node: HostileNode) -> None:
+    """schedule.json answers only as the node stops: each call outlasts its deadline
+    (the node may have taken the job all the same)."""
+    answered = node.routes["/schedule.json"]
+    node.routes["/schedule.json"] = lambda h: node.closing.wait(60) or answered(h)
+
+
 def dispatch(cluster: Cluster, url: str = TOPIC_URL) -> Dispatched:
     topic = TopicConfig(name=url, url=url, timeout=60.0, executor="scrapyd")
     result = cluster.crawl(topic, datetime.now(UTC), time.monotonic() + 60.0)
@@ -262,8 +269,7 @@ def test_a_schedule_call_that_times_out_is_cancelled_once_the_node_answers(monke
     db = tmp_path / "archive.db"
     with HostileNode() as node:
         node.scrapyd(lambda job: end_line(job))
-        answered = node.routes["/schedule.json"]
-        node.routes["/schedule.json"] = lambda h: node.closing.wait(60) or answered(h)
+        hold_schedule_calls(node)
         node.routes["/cancel.json"] = lambda h: reply(h, {"status": "ok", "prevstate": None})
         cluster = make_cluster(node, db, node_grace=1.0)
         cluster.start()
@@ -293,8 +299,7 @@ def test_the_runs_error_is_what_its_dispatch_saw_though_the_watch_clears_the_nod
     db = tmp_path / "archive.db"
     with HostileNode() as node:
         node.scrapyd(lambda job: end_line(job))
-        answered = node.routes["/schedule.json"]
-        node.routes["/schedule.json"] = lambda h: node.closing.wait(60) or answered(h)
+        hold_schedule_calls(node)
         cluster = make_cluster(node, db, node_grace=600.0)
         move = cluster._move
 
@@ -317,8 +322,7 @@ def test_a_cancel_the_node_refuses_does_not_hold_up_the_other_abandoned_jobs(mon
     db = tmp_path / "archive.db"
     with HostileNode() as node:
         node.scrapyd(lambda job: end_line(job))
-        answered = node.routes["/schedule.json"]
-        node.routes["/schedule.json"] = lambda h: node.closing.wait(60) or answered(h)
+        hold_schedule_calls(node)
         refusal = {"status": "error", "message": "project 'topicwatch' not found"}
         node.routes["/cancel.json"] = lambda h: reply(h, refusal)
         cluster = make_cluster(node, db, node_grace=1.0)
